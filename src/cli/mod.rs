@@ -1,0 +1,160 @@
+//! The command line: clap commands (doc comments are the `--help` text), log
+//! setup, and the mapping of outcomes to exit codes.
+//!
+//! Exit codes are a contract (DESIGN.md): 0 ok, 1 nothing matched or the
+//! operation failed, 2 invalid input. stdout carries data only; logs and error
+//! messages go to stderr.
+
+mod policy;
+mod update;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Keeps the image tags in a GitOps config repository current.
+#[derive(Debug, Parser)]
+#[command(name = "tagpilot", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TAGPILOT_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter (a tracing `EnvFilter`, e.g. `info`, `tagpilot=debug`).
+    #[arg(long, global = true, default_value = "warn", env = "TAGPILOT_LOG")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Output format of commands that print data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// Plain text.
+    #[default]
+    Text,
+    /// JSON on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the automation loop from YAML files (standalone mode).
+    Run(NotYet),
+    /// Do one cycle and print the diff it would commit, pushing nothing.
+    Plan(NotYet),
+    /// Show the tag store and last results.
+    Status(NotYet),
+    /// Run as a Kubernetes controller.
+    Controller(NotYet),
+    /// Work with ImagePolicy objects.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// List the tags of an image with the configured credentials.
+    Tags(NotYet),
+    /// Apply policy results to every `$imagepolicy` marker under a directory.
+    Update(update::UpdateArgs),
+    /// Apply a path of manifests to the current cluster.
+    Apply(NotYet),
+    /// Print the CustomResourceDefinitions.
+    Crds(NotYet),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Pick the latest tag from a list of tags (or a registry) by an ImagePolicy.
+    Eval(policy::EvalArgs),
+}
+
+/// Arguments of a command that has not been built yet (accepted and ignored).
+#[derive(Debug, clap::Args)]
+struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+/// How a command failed; decides the exit code.
+#[derive(Debug)]
+pub enum CommandError {
+    /// The operation ran and failed, or nothing matched (exit 1).
+    Failed(anyhow::Error),
+    /// The input (files, flags, objects) is invalid (exit 2).
+    InvalidInput(anyhow::Error),
+}
+
+impl CommandError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Failed(_) => 1,
+            Self::InvalidInput(_) => 2,
+        }
+    }
+    fn error(&self) -> &anyhow::Error {
+        match self {
+            Self::Failed(e) | Self::InvalidInput(e) => e,
+        }
+    }
+}
+
+/// The result of one command.
+pub type CommandResult = Result<(), CommandError>;
+
+/// Parses the command line, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // clap uses 0 for --help/--version and 2 for usage errors: both match our contract.
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    if let Err(message) = init_logging(cli.log_format, &cli.log_level) {
+        eprintln!("error: invalid --log-level: {message}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args),
+        Command::Update(args) => update::run(args),
+        Command::Run(_) => not_yet("run"),
+        Command::Plan(_) => not_yet("plan"),
+        Command::Status(_) => not_yet("status"),
+        Command::Controller(_) => not_yet("controller"),
+        Command::Tags(_) => not_yet("tags"),
+        Command::Apply(_) => not_yet("apply"),
+        Command::Crds(_) => not_yet("crds"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {:#}", error.error());
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn not_yet(command: &str) -> CommandResult {
+    Err(CommandError::Failed(anyhow::anyhow!(
+        "`tagpilot {command}` is not available in this version yet"
+    )))
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    Ok(())
+}

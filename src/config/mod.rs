@@ -1,0 +1,3 @@
+//! Objects from YAML files (standalone mode): ImageRepository, ImagePolicy,
+//! GitRepository, ImageUpdateAutomation, Sync and Secrets, accepted with our own
+//! apiVersion or Flux's, validated once into domain types.

@@ -1,0 +1,2 @@
+//! The loop both modes share: scheduling by interval, webhook and manual triggers,
+//! batching policy results into one automation run per repository.
