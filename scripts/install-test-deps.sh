@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything tagpilot's tests start for real, on a Debian 12 machine (root):
+#   - Debian packages: docker-registry (distribution 2.8), apache2-utils (htpasswd),
+#     openssh-server, lighttpd, skopeo, git, openssl, the -dev libraries git2 links against;
+#   - distribution v3 (it paginates tags/list), built from the Go module proxy;
+#   - the moto server (the ECR API), from PyPI in a venv.
+# Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
+# (default ~/.cache/tagpilot-tools), so a second run does nothing and takes about a second.
+set -euo pipefail
+
+TOOLS_DIR="${TAGPILOT_TOOLS_DIR:-$HOME/.cache/tagpilot-tools}"
+DISTRIBUTION_V3_VERSION="v3.1.2"
+MOTO_VERSION="5.2.5"
+
+log() { printf '[install] %s\n' "$*" >&2; }
+
+apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd skopeo git
+  openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv)
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$TOOLS_DIR/bin"
+
+if [ ! -x "$TOOLS_DIR/bin/registry-v3" ] || [ "$(cat "$TOOLS_DIR/bin/registry-v3.version" 2>/dev/null)" != "$DISTRIBUTION_V3_VERSION" ]; then
+  log "building distribution $DISTRIBUTION_V3_VERSION from the Go module proxy"
+  command -v go >/dev/null || { log "Go is required to build distribution v3 (https://go.dev/doc/install)"; exit 1; }
+  gobin="$(mktemp -d)"
+  GOBIN="$gobin" GOFLAGS=-mod=mod go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_V3_VERSION"
+  mv "$gobin/registry" "$TOOLS_DIR/bin/registry-v3"
+  echo "$DISTRIBUTION_V3_VERSION" > "$TOOLS_DIR/bin/registry-v3.version"
+  rm -rf "$gobin"
+fi
+
+if [ ! -x "$TOOLS_DIR/venv/bin/moto_server" ] || [ "$(cat "$TOOLS_DIR/venv/moto.version" 2>/dev/null)" != "$MOTO_VERSION" ]; then
+  log "installing moto $MOTO_VERSION into $TOOLS_DIR/venv"
+  rm -rf "$TOOLS_DIR/venv"
+  python3 -m venv "$TOOLS_DIR/venv"
+  "$TOOLS_DIR/venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  echo "$MOTO_VERSION" > "$TOOLS_DIR/venv/moto.version"
+fi
+
+log "tools ready in $TOOLS_DIR"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests start for real
+# (scripts/install-test-deps.sh, cached after the first run), then runs the format
+# check, clippy with -D warnings, every test, and the bounded fuzz run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+started=$SECONDS
+
+step "installing test dependencies"
+bash scripts/install-test-deps.sh
+
+# Tests must never reach beyond loopback: no cloud metadata lookups from the AWS SDK.
+export AWS_EC2_METADATA_DISABLED=true
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --locked --all-targets
+
+if [ -x scripts/fuzz.sh ]; then
+  step "bounded fuzzing"
+  bash scripts/fuzz.sh
+fi
+
+step "all checks passed in $((SECONDS - started)) s"

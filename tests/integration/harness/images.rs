@@ -1,0 +1,146 @@
+//! Pushing test images without Docker: a shared layer blob, a config blob that
+//! names the tag (so every tag has its own digest), and an OCI image manifest.
+
+use reqwest::blocking::Client;
+use sha2::{Digest as _, Sha256};
+
+use super::registry::Registry;
+
+/// The OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The `Accept` header a client needs for manifests (2.8 answers 404 without it).
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Pushes images to one repository of a registry.
+pub struct ImagePusher<'a> {
+    registry: &'a Registry,
+    repository: String,
+    authorization: Option<String>,
+    client: Client,
+    layer_digest: Option<String>,
+}
+
+const LAYER: &[u8] = b"tagpilot test layer: not a real filesystem";
+
+impl<'a> ImagePusher<'a> {
+    /// A pusher for `repository` (e.g. `team/app`) with push credentials for it.
+    pub fn new(registry: &'a Registry, repository: &str) -> Self {
+        Self {
+            registry,
+            repository: repository.to_string(),
+            authorization: registry.authorization(repository),
+            client: Client::new(),
+            layer_digest: None,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::blocking::RequestBuilder {
+        let request = self.client.request(method, url);
+        match &self.authorization {
+            Some(value) => request.header("Authorization", value),
+            None => request,
+        }
+    }
+
+    fn upload_blob(&self, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let base = self.registry.base_url();
+        let start = self
+            .request(
+                reqwest::Method::POST,
+                &format!("{base}/v2/{}/blobs/uploads/", self.repository),
+            )
+            .send()
+            .expect("start blob upload");
+        assert_eq!(
+            start.status().as_u16(),
+            202,
+            "blob upload refused: {:?}",
+            start.text()
+        );
+        let location = start
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .expect("upload Location")
+            .to_string();
+        let location = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("{location}{separator}digest={digest}"),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .expect("finish blob upload");
+        assert_eq!(
+            put.status().as_u16(),
+            201,
+            "blob upload failed: {:?}",
+            put.text()
+        );
+        digest
+    }
+
+    /// Pushes `tag` and returns its manifest digest.
+    pub fn push(&mut self, tag: &str) -> String {
+        let layer_digest = match &self.layer_digest {
+            Some(digest) => digest.clone(),
+            None => {
+                let digest = self.upload_blob(LAYER);
+                self.layer_digest = Some(digest.clone());
+                digest
+            }
+        };
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": {"dev.tagpilot.test.tag": tag}},
+            "rootfs": {"type": "layers", "diff_ids": [sha256(LAYER)]},
+        })
+        .to_string();
+        let config_digest = self.upload_blob(config.as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": LAYER.len()}],
+        })
+        .to_string();
+        let response = self
+            .request(
+                reqwest::Method::PUT,
+                &format!(
+                    "{}/v2/{}/manifests/{tag}",
+                    self.registry.base_url(),
+                    self.repository
+                ),
+            )
+            .header("Content-Type", OCI_MANIFEST)
+            .body(manifest.clone())
+            .send()
+            .expect("put manifest");
+        assert_eq!(
+            response.status().as_u16(),
+            201,
+            "manifest push failed: {:?}",
+            response.text()
+        );
+        sha256(manifest.as_bytes())
+    }
+
+    /// Pushes every tag and returns their digests in order.
+    pub fn push_all<'t>(&mut self, tags: impl IntoIterator<Item = &'t str>) -> Vec<String> {
+        tags.into_iter().map(|tag| self.push(tag)).collect()
+    }
+}

@@ -1,0 +1,14 @@
+//! Shared helpers that start real servers for the integration tests, each on
+//! 127.0.0.1 with a free port and a temporary directory, stopped by PID when the
+//! handle is dropped. A server that cannot start fails the test with what to
+//! install; nothing is skipped.
+
+// Helpers serve tests of every area; not every test binary build uses all of them.
+#![allow(dead_code)]
+
+pub mod git_server;
+pub mod images;
+pub mod moto;
+pub mod process;
+pub mod registry;
+pub mod token_server;

@@ -1,0 +1,9 @@
+//! tagpilot's integration tests: one binary, a module per area, shared helpers
+//! in `harness` that start the real servers (registries, git over ssh and http,
+//! the ECR API).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cli;
+mod harness;
+mod smoke;
