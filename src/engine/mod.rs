@@ -1,2 +1,4 @@
 //! The loop both modes share: scheduling by interval, webhook and manual triggers,
 //! batching policy results into one automation run per repository.
+
+pub mod webhook;
