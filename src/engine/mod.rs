@@ -1,4 +1,6 @@
 //! The loop both modes share: scheduling by interval, webhook and manual triggers,
 //! batching policy results into one automation run per repository.
 
+pub mod http;
+pub mod metrics;
 pub mod webhook;
