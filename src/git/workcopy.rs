@@ -299,10 +299,14 @@ fn sync(
         .map_err(|source| local("resetting the branch", source))?;
     repo.set_head(&head)
         .map_err(|source| local("checking out the branch", source))?;
+    repo.reset(commit.as_object(), ResetType::Hard, None)
+        .map_err(|source| local("resetting the working tree", source))?;
+    // A hard reset keeps untracked files (libgit2 forces its own checkout
+    // strategy); a second checkout removes them and ignored ones.
     let mut checkout = CheckoutBuilder::new();
     checkout.force().remove_untracked(true).remove_ignored(true);
-    repo.reset(commit.as_object(), ResetType::Hard, Some(&mut checkout))
-        .map_err(|source| local("resetting the working tree", source))?;
+    repo.checkout_head(Some(&mut checkout))
+        .map_err(|source| local("cleaning the working tree", source))?;
     Ok(base)
 }
 
