@@ -35,9 +35,11 @@ pub struct AutomationSpec {
 /// What an automation run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AutomationOutcome {
-    /// The policy results are already in the repository: no commit, no push.
+    /// The policy results are already in the repository (on the checkout
+    /// branch, or on a separate push branch rebuilt from the same head): no new
+    /// commit, no push.
     NoChange {
-        /// The checkout branch's head.
+        /// The head that holds them.
         head: CommitId,
     },
     /// A commit was made and pushed.
@@ -81,6 +83,11 @@ where
             });
         };
         match checkout.push(&spec.push) {
+            Ok(outcome) if outcome.already_current => {
+                return Ok(AutomationOutcome::NoChange {
+                    head: outcome.commit,
+                });
+            }
             Ok(outcome) => {
                 return Ok(AutomationOutcome::Pushed {
                     commit,

@@ -24,6 +24,10 @@ pub struct PushOutcome {
     pub commit: CommitId,
     /// The refspecs pushed, e.g. `refs/heads/main:refs/heads/main`.
     pub refspecs: Vec<String>,
+    /// The push branch already held the same tree on the same base, so it was
+    /// left alone (no new commit each run while a change awaits review);
+    /// `commit` is then the push branch's head.
+    pub already_current: bool,
 }
 
 /// What tagpilot knows about one push branch it owns.
@@ -162,6 +166,30 @@ impl Checkout {
             }
             refspecs.push(refspec.clone());
         }
+        if let Some(branch) = &leased_branch
+            && let Some(existing) = self.fetch_remote_branch(branch)?
+            && self.same_change(existing, head)
+        {
+            // Same tree on the same base: whoever made it, replacing it later loses nothing.
+            let mut leases = Leases::load(&self.state_dir)?;
+            leases.branches.insert(
+                branch.clone(),
+                Lease {
+                    seen: Some(existing.to_string()),
+                    pending: None,
+                },
+            );
+            leases.save()?;
+            refspecs.remove(0);
+            leased_branch = None;
+            if refspecs.is_empty() {
+                return Ok(PushOutcome {
+                    commit: CommitId(existing),
+                    refspecs,
+                    already_current: true,
+                });
+            }
+        }
         let mut leases = Leases::load(&self.state_dir)?;
         let lease = match &leased_branch {
             Some(branch) => {
@@ -262,7 +290,18 @@ impl Checkout {
         Ok(PushOutcome {
             commit: CommitId(head),
             refspecs,
+            already_current: false,
         })
+    }
+
+    /// Whether commit `existing` makes the same change as `ours`: same tree, same parents.
+    fn same_change(&self, existing: Oid, ours: Oid) -> bool {
+        match (self.repo.find_commit(existing), self.repo.find_commit(ours)) {
+            (Ok(existing), Ok(ours)) => {
+                existing.tree_id() == ours.tree_id() && existing.parent_ids().eq(ours.parent_ids())
+            }
+            _ => false,
+        }
     }
 }
 

@@ -385,6 +385,91 @@ mod tests {
         assert!(error.contains("line 1"), "{error}");
     }
 
+    fn certificate(
+        subject: &str,
+        issuer: Option<(
+            &openssl::x509::X509,
+            &openssl::pkey::PKey<openssl::pkey::Private>,
+        )>,
+        alt_names: &[&str],
+    ) -> (
+        openssl::x509::X509,
+        openssl::pkey::PKey<openssl::pkey::Private>,
+    ) {
+        use openssl::asn1::Asn1Time;
+        use openssl::bn::BigNum;
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+        use openssl::x509::{X509, X509NameBuilder};
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", subject).unwrap();
+        let name = name.build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        let serial = BigNum::from_u32(u32::from(subject.len() as u8))
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap();
+        builder.set_serial_number(&serial).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        match issuer {
+            None => {
+                builder.set_issuer_name(&name).unwrap();
+                builder
+                    .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                    .unwrap();
+            }
+            Some((issuer_cert, _)) => {
+                builder.set_issuer_name(issuer_cert.subject_name()).unwrap();
+                let mut san = SubjectAlternativeName::new();
+                for alt in alt_names {
+                    if alt.parse::<IpAddr>().is_ok() {
+                        san.ip(alt);
+                    } else {
+                        san.dns(alt);
+                    }
+                }
+                let san = san
+                    .build(&builder.x509v3_context(Some(issuer_cert), None))
+                    .unwrap();
+                builder.append_extension(san).unwrap();
+            }
+        }
+        let signing_key = issuer.map_or(&key, |(_, issuer_key)| issuer_key);
+        builder.sign(signing_key, MessageDigest::sha256()).unwrap();
+        (builder.build(), key)
+    }
+
+    #[test]
+    fn server_certificates_are_checked_against_the_configured_ca_and_host() {
+        let (ca, ca_key) = certificate("tagpilot test CA", None, &[]);
+        let (leaf, _) = certificate(
+            "git server",
+            Some((&ca, &ca_key)),
+            &["127.0.0.1", "git.test"],
+        );
+        let der = leaf.to_der().unwrap();
+        verify_with_ca(std::slice::from_ref(&ca), &der, "127.0.0.1").unwrap();
+        verify_with_ca(std::slice::from_ref(&ca), &der, "git.test").unwrap();
+        let wrong_host = verify_with_ca(std::slice::from_ref(&ca), &der, "other.test").unwrap_err();
+        assert!(wrong_host.contains("mismatch"), "{wrong_host}");
+        let (other_ca, _) = certificate("another CA", None, &[]);
+        let untrusted = verify_with_ca(&[other_ca], &der, "127.0.0.1").unwrap_err();
+        assert!(untrusted.contains("issuer"), "{untrusted}");
+    }
+
     #[test]
     fn a_bad_ca_certificate_is_reported() {
         let mut spec = RepoSpec::anonymous("https://example.com/repo");

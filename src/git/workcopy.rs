@@ -151,6 +151,11 @@ impl Checkout {
         Ok(())
     }
 
+    /// Fetches another branch of the remote; `None` when it does not exist.
+    pub(crate) fn fetch_remote_branch(&self, branch: &str) -> Result<Option<Oid>, GitError> {
+        fetch_branch(&self.repo, &self.workdir, &self.transport, branch)
+    }
+
     pub(crate) fn local_error(&self, action: &'static str, source: git2::Error) -> GitError {
         local_error(&self.workdir, &self.transport, action, source)
     }
@@ -247,13 +252,13 @@ fn recreate(
     Ok((repo, base))
 }
 
-/// Fetches `branch` and hard-resets the local branch, HEAD and working tree to it.
-fn sync(
+/// Fetches `branch` into `refs/remotes/origin/BRANCH`; `None` when the remote has no such branch.
+pub(crate) fn fetch_branch(
     repo: &Repository,
     workdir: &Path,
     transport: &Transport,
     branch: &str,
-) -> Result<Oid, GitError> {
+) -> Result<Option<Oid>, GitError> {
     let local = |action, source| local_error(workdir, transport, action, source);
     let tracking = format!("refs/remotes/origin/{branch}");
     // Forget the old remote head so that a branch deleted on the remote is noticed.
@@ -281,15 +286,26 @@ fn sync(
                 transport.remote_error("fetch", branch, error)
             }
         })?;
-    let base = match repo.refname_to_id(&tracking) {
-        Ok(oid) => oid,
-        Err(error) if error.code() == ErrorCode::NotFound => {
-            return Err(GitError::BranchNotFound {
-                url: transport.redacted_url().to_string(),
-                branch: branch.to_string(),
-            });
-        }
-        Err(source) => return Err(local("reading the fetched head", source)),
+    match repo.refname_to_id(&tracking) {
+        Ok(oid) => Ok(Some(oid)),
+        Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+        Err(source) => Err(local("reading the fetched head", source)),
+    }
+}
+
+/// Fetches `branch` and hard-resets the local branch, HEAD and working tree to it.
+fn sync(
+    repo: &Repository,
+    workdir: &Path,
+    transport: &Transport,
+    branch: &str,
+) -> Result<Oid, GitError> {
+    let local = |action, source| local_error(workdir, transport, action, source);
+    let Some(base) = fetch_branch(repo, workdir, transport, branch)? else {
+        return Err(GitError::BranchNotFound {
+            url: transport.redacted_url().to_string(),
+            branch: branch.to_string(),
+        });
     };
     let commit = repo
         .find_commit(base)

@@ -121,6 +121,63 @@ fn ssh_host_keys_that_differ_or_are_missing_are_refused() {
 }
 
 #[test]
+fn an_ssh_identity_the_server_does_not_know_is_an_authentication_error() {
+    let repos = GitRepos::new();
+    let bare = config_repo(&repos);
+    let server = SshGitServer::start();
+    let state = TempDir::new().unwrap();
+    let (stranger, _) = ssh_keypair(state.path(), "stranger", "key-pa55");
+    let repo = RepoSpec {
+        url: server.url(&bare),
+        credentials: Credentials::Ssh {
+            identity: Secret::new(std::fs::read(&stranger).unwrap()),
+            password: Some(Secret::new("key-pa55".into())),
+            known_hosts: std::fs::read_to_string(&server.known_hosts_path).unwrap(),
+        },
+        ca_certificate: None,
+    };
+    let workspace = GitWorkspace::new(state.path());
+    let error = workspace
+        .prepare(&repo, &CheckoutSpec::branch("main"))
+        .unwrap_err();
+    assert!(
+        matches!(error, GitError::Authentication { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("did not accept the ssh identity"),
+        "{error}"
+    );
+    // A wrong key password is named as such, before connecting.
+    let Credentials::Ssh {
+        identity,
+        known_hosts,
+        ..
+    } = repo.credentials.clone()
+    else {
+        unreachable!()
+    };
+    let wrong = RepoSpec {
+        credentials: Credentials::Ssh {
+            identity,
+            password: Some(Secret::new("nope".into())),
+            known_hosts,
+        },
+        ..repo
+    };
+    let error = workspace
+        .prepare(&wrong, &CheckoutSpec::branch("main"))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("password does not decrypt"),
+        "{error}"
+    );
+    assert!(!format!("{error:?}").contains("nope"));
+}
+
+#[test]
 fn http_basic_auth_commits_with_a_template_and_pushes() {
     let repos = GitRepos::new();
     let bare = config_repo(&repos);
@@ -345,6 +402,17 @@ fn a_separate_push_branch_is_rebuilt_on_the_checkout_head_under_a_lease() {
     assert_eq!(
         show(&bare, "tagpilot/updates", DEPLOY_FILE),
         deploy_yaml("v3")
+    );
+
+    // The same result again: the branch already holds it, so it is left alone.
+    let again = run_automation_blocking(&workspace, &spec, set_tag("v3")).unwrap();
+    assert!(
+        matches!(&again, AutomationOutcome::NoChange { head } if head.to_string() == second),
+        "{again:?}"
+    );
+    assert_eq!(
+        git_in(&bare, &["rev-parse", "tagpilot/updates"]).trim(),
+        second
     );
 
     // Someone else pushes to tagpilot's branch: the lease is broken, nothing is overwritten.
