@@ -1,3 +1,43 @@
 //! The config repository: clone/fetch a working copy, commit the update engine's
 //! changes (author, message template, signing) and push with retry, never forcing
 //! the checkout branch (invariants 5 and 6). Uses libgit2, off the async runtime.
+//!
+//! Data flow: [`GitWorkspace::prepare`] opens (or clones) the persistent working
+//! copy of a [`RepoSpec`] at a [`CheckoutSpec`] branch and hard-resets it to the
+//! remote head → the caller rewrites files under [`Checkout::path`] →
+//! [`Checkout::commit`] makes one commit if the tree changed →
+//! [`Checkout::push`] pushes it. [`run_automation`] does all of that, and on a
+//! rejected push fetches, re-applies and pushes again with backoff.
+//!
+//! Transports: `ssh://` (identity and known_hosts from the Secret; no trust on
+//! first use), `https://`/`http://` (basic auth or bearer token, optional CA),
+//! `file://` and absolute paths. Secrets are wrapped in [`Secret`] and never
+//! reach errors or logs (invariant 7). The template data is documented in
+//! [`message`].
+
+mod automation;
+mod commit;
+mod error;
+mod known_hosts;
+pub mod message;
+mod push;
+mod secret;
+mod signing;
+mod spec;
+mod transport;
+mod url;
+mod workcopy;
+
+pub use automation::{AutomationOutcome, AutomationSpec, run_automation, run_automation_blocking};
+pub use error::{ApplyError, GitError};
+pub use message::{
+    AutomationRef, ChangeLine, ChangeSet, ImageUpdate, MessageData, render_message,
+    validate_template,
+};
+pub use push::PushOutcome;
+pub use secret::Secret;
+pub use spec::{
+    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, PushSpec, RepoSpec, RetryPolicy,
+    SigningKey,
+};
+pub use workcopy::{Checkout, GitWorkspace};

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod git;
 mod harness;
 mod smoke;

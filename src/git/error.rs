@@ -1,0 +1,265 @@
+//! The git module's errors. Messages name the repository (its URL without
+//! credentials) and the branch, and say what to do next. [`GitError::is_transient`]
+//! tells the engine whether retrying later may help.
+
+use std::path::PathBuf;
+
+/// What an error from the caller's `apply` step carries.
+pub type ApplyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything that can go wrong between cloning and pushing.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The repository URL has a scheme tagpilot cannot use or is malformed.
+    #[error(
+        "repository URL {url} is not usable: {reason}; use ssh://, https://, http://, file:// or an absolute path"
+    )]
+    InvalidUrl {
+        /// The URL, credentials removed.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A branch, refspec or template in the spec is not valid.
+    #[error("{what} {value:?} is not valid: {reason}")]
+    InvalidSpec {
+        /// Which field (e.g. `push refspec`).
+        what: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The Secret's `known_hosts` cannot be parsed.
+    #[error("known_hosts for {url}, line {line}: {reason}; fix the known_hosts key of the Secret")]
+    InvalidKnownHosts {
+        /// The repository URL.
+        url: String,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The ssh identity (or signing key) cannot be read or decrypted.
+    #[error("{what} for {url} cannot be used: {reason}")]
+    InvalidKey {
+        /// `ssh identity` or `signing key`.
+        what: &'static str,
+        /// The repository URL.
+        url: String,
+        /// What is wrong (never the key itself).
+        reason: String,
+    },
+    /// The ssh server's host key is not in known_hosts (no trust on first use).
+    #[error(
+        "host key of {host} ({url}) is not in known_hosts: add the output of `ssh-keyscan {scan}` to the Secret's known_hosts"
+    )]
+    HostKeyUnknown {
+        /// `host` or `[host]:port`.
+        host: String,
+        /// `-p PORT host` for ssh-keyscan.
+        scan: String,
+        /// The repository URL.
+        url: String,
+    },
+    /// The ssh server's host key differs from the one(s) in known_hosts, or is revoked.
+    #[error(
+        "host key of {host} ({url}) does not match known_hosts ({detail}): the server changed its key or someone is intercepting the connection; check the key and update the Secret's known_hosts"
+    )]
+    HostKeyMismatch {
+        /// `host` or `[host]:port`.
+        host: String,
+        /// The repository URL.
+        url: String,
+        /// `different key` or `key revoked`.
+        detail: &'static str,
+    },
+    /// The https server's certificate is not signed by the configured CA.
+    #[error("TLS certificate of {url} is not trusted: {reason}; check the Secret's ca.crt")]
+    UntrustedCertificate {
+        /// The repository URL.
+        url: String,
+        /// Why verification failed.
+        reason: String,
+    },
+    /// The server refused the credentials (or asked for some and none were configured).
+    #[error("authentication to {url} failed{user}: {hint}")]
+    Authentication {
+        /// The repository URL.
+        url: String,
+        /// ` as user NAME`, or empty.
+        user: String,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// The branch to check out does not exist on the remote.
+    #[error("branch {branch:?} does not exist in {url}: create it or fix git.checkout.ref.branch")]
+    BranchNotFound {
+        /// The repository URL.
+        url: String,
+        /// The branch.
+        branch: String,
+    },
+    /// A network or server failure while fetching or pushing.
+    #[error("{operation} of branch {branch:?} from/to {url} failed")]
+    Remote {
+        /// `fetch` or `push`.
+        operation: &'static str,
+        /// The repository URL.
+        url: String,
+        /// The branch.
+        branch: String,
+        /// libgit2's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// A local git operation on the working copy failed.
+    #[error("working copy {path} of {url}: {action} failed")]
+    WorkingCopy {
+        /// The working copy.
+        path: PathBuf,
+        /// The repository URL.
+        url: String,
+        /// What was being done.
+        action: &'static str,
+        /// libgit2's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// A file system operation in the state directory failed.
+    #[error("{action} {path} failed: check the state directory's permissions and free space")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The commit message template does not compile.
+    #[error("commit message template is not valid Handlebars: fix git.commit.messageTemplate")]
+    TemplateSyntax {
+        /// Handlebars' error (line and column).
+        #[source]
+        source: Box<handlebars::TemplateError>,
+    },
+    /// The commit message template names a variable the template data lacks.
+    #[error(
+        "commit message template uses {variable:?}, which is not in the template data (automation, changes, images, values): fix git.commit.messageTemplate or add it to messageTemplateValues"
+    )]
+    TemplateUnknownVariable {
+        /// The variable's path as written in the template.
+        variable: String,
+    },
+    /// Rendering the commit message failed otherwise.
+    #[error("commit message template cannot be rendered: fix git.commit.messageTemplate")]
+    TemplateRender {
+        /// Handlebars' error.
+        #[source]
+        source: Box<handlebars::RenderError>,
+    },
+    /// The signing key type is not implemented.
+    #[error("signing commits with a {kind} key is not supported yet: use signingKey type ssh")]
+    SigningNotSupported {
+        /// The key type.
+        kind: &'static str,
+    },
+    /// Creating the commit signature failed.
+    #[error("signing the commit for {url} failed: {reason}")]
+    Signing {
+        /// The repository URL.
+        url: String,
+        /// What went wrong (never the key).
+        reason: String,
+    },
+    /// The server (or libgit2, for a non-fast-forward update) refused to update a reference.
+    #[error("push of {reference} to {url} was rejected: {reason}")]
+    PushRejected {
+        /// The remote reference.
+        url: String,
+        /// The reference, e.g. `refs/heads/main`.
+        reference: String,
+        /// The server's or libgit2's reason.
+        reason: String,
+    },
+    /// The push branch moved on the remote since tagpilot last pushed it.
+    #[error(
+        "push branch {branch:?} in {url} is at {actual}, not at the commit tagpilot last pushed ({expected}): someone else changed tagpilot's branch; delete the remote branch to let tagpilot recreate it, or choose another git.push.branch"
+    )]
+    LeaseBroken {
+        /// The repository URL.
+        url: String,
+        /// The push branch.
+        branch: String,
+        /// What tagpilot expected (`none` if it never pushed it).
+        expected: String,
+        /// What the remote has.
+        actual: String,
+    },
+    /// Every push attempt was rejected because the branch kept moving.
+    #[error("push to branch {branch:?} of {url} still rejected after {attempts} attempts")]
+    RetriesExhausted {
+        /// The repository URL.
+        url: String,
+        /// The branch.
+        branch: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last rejection.
+        #[source]
+        source: Box<GitError>,
+    },
+    /// The caller's update step failed.
+    #[error("updating the working copy of {url} failed")]
+    Apply {
+        /// The repository URL.
+        url: String,
+        /// The caller's error.
+        #[source]
+        source: ApplyError,
+    },
+    /// The blocking task running libgit2 panicked or was cancelled.
+    #[error("git task failed")]
+    Task {
+        /// Tokio's error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl GitError {
+    /// Whether trying again later may succeed without changing configuration
+    /// (network failures, rejections from concurrent pushes, a busy state directory).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Remote { .. }
+            | Self::PushRejected { .. }
+            | Self::RetriesExhausted { .. }
+            | Self::Io { .. }
+            | Self::WorkingCopy { .. }
+            | Self::Task { .. } => true,
+            Self::InvalidUrl { .. }
+            | Self::InvalidSpec { .. }
+            | Self::InvalidKnownHosts { .. }
+            | Self::InvalidKey { .. }
+            | Self::HostKeyUnknown { .. }
+            | Self::HostKeyMismatch { .. }
+            | Self::UntrustedCertificate { .. }
+            | Self::Authentication { .. }
+            | Self::BranchNotFound { .. }
+            | Self::TemplateSyntax { .. }
+            | Self::TemplateUnknownVariable { .. }
+            | Self::TemplateRender { .. }
+            | Self::SigningNotSupported { .. }
+            | Self::Signing { .. }
+            | Self::LeaseBroken { .. }
+            | Self::Apply { .. } => false,
+        }
+    }
+
+    /// Whether this is a rejection that fetching, re-applying and pushing again can resolve.
+    pub fn is_push_rejected(&self) -> bool {
+        matches!(self, Self::PushRejected { .. })
+    }
+}

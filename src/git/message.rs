@@ -1,0 +1,263 @@
+//! Commit messages: the template data, Handlebars rendering (no HTML escaping,
+//! strict mode: an unknown variable is an error naming it) and the default message.
+//!
+//! # Template data
+//!
+//! `git.commit.messageTemplate` is rendered with this data:
+//!
+//! | variable | content |
+//! | --- | --- |
+//! | `automation.namespace`, `automation.name` | the ImageUpdateAutomation |
+//! | `changes` | every changed value: `file` (relative path), `line` (1-based), `setter` (the marker's `namespace:policy[:suffix]`), `old`, `new` |
+//! | `images` | every policy result written: `policy` (ImagePolicy name), `namespace`, `name` (image repository), `tag`, `digest` (or null), `previous` (the reference it replaced, or null) |
+//! | `values` | `messageTemplateValues`, a map of strings |
+//!
+//! For example:
+//!
+//! ```text
+//! Automated update by {{automation.namespace}}/{{automation.name}}
+//!
+//! {{#each changes}}
+//! - {{file}}:{{line}} {{old}} -> {{new}}
+//! {{/each}}
+//! ```
+//!
+//! The rendered message is trimmed at the end and gets one final newline.
+
+use std::collections::BTreeMap;
+
+use handlebars::{Handlebars, RenderErrorReason};
+use serde::Serialize;
+
+use super::error::GitError;
+
+/// The ImageUpdateAutomation a commit is made for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AutomationRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// One changed value (one marker) in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeLine {
+    /// The file, relative to the repository root, with `/` separators.
+    pub file: String,
+    /// The 1-based line of the value.
+    pub line: usize,
+    /// The marker's setter, e.g. `shop:front-end` or `shop:front-end:tag`.
+    pub setter: String,
+    /// The value before.
+    pub old: String,
+    /// The value after.
+    pub new: String,
+}
+
+/// One policy result written into the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageUpdate {
+    /// The ImagePolicy's name.
+    pub policy: String,
+    /// The ImagePolicy's namespace.
+    pub namespace: String,
+    /// The image repository, e.g. `ghcr.io/acme/front-end`.
+    pub name: String,
+    /// The tag chosen.
+    pub tag: String,
+    /// Its digest, when digest reflection is on.
+    pub digest: Option<String>,
+    /// The reference it replaced, when known.
+    pub previous: Option<String>,
+}
+
+/// What one application of policy results changed (the `apply` step's result).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChangeSet {
+    /// Every changed value, ordered by file then line.
+    pub changes: Vec<ChangeLine>,
+    /// Every policy result that changed something.
+    pub images: Vec<ImageUpdate>,
+}
+
+/// Everything a commit message template can use (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageData {
+    /// The automation.
+    pub automation: AutomationRef,
+    /// Every changed value.
+    pub changes: Vec<ChangeLine>,
+    /// Every policy result that changed something.
+    pub images: Vec<ImageUpdate>,
+    /// `messageTemplateValues`.
+    pub values: BTreeMap<String, String>,
+}
+
+impl MessageData {
+    /// The data for `automation`'s commit of `changes`, with `values`.
+    pub fn new(
+        automation: AutomationRef,
+        changes: &ChangeSet,
+        values: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            automation,
+            changes: changes.changes.clone(),
+            images: changes.images.clone(),
+            values,
+        }
+    }
+}
+
+fn registry() -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    registry
+}
+
+/// Checks that `template` compiles (for validating configuration early).
+pub fn validate_template(template: &str) -> Result<(), GitError> {
+    handlebars::Template::compile(template)
+        .map(|_| ())
+        .map_err(|error| GitError::TemplateSyntax {
+            source: Box::new(error),
+        })
+}
+
+/// Renders the commit message: `template` with `data`, or the default message.
+///
+/// The default subject is `Update image: NAMESPACE/POLICY → TAG` for one
+/// image, `Update N images` for several, and the body lists each change as
+/// `FILE:LINE SETTER OLD → NEW`.
+pub fn render_message(template: Option<&str>, data: &MessageData) -> Result<String, GitError> {
+    let rendered = match template {
+        None => default_message(data),
+        Some(template) => {
+            validate_template(template)?;
+            registry()
+                .render_template(template, data)
+                .map_err(|error| match error.reason() {
+                    RenderErrorReason::MissingVariable(Some(variable)) => {
+                        GitError::TemplateUnknownVariable {
+                            variable: variable.clone(),
+                        }
+                    }
+                    _ => GitError::TemplateRender {
+                        source: Box::new(error),
+                    },
+                })?
+        }
+    };
+    Ok(format!("{}\n", rendered.trim_end()))
+}
+
+fn default_message(data: &MessageData) -> String {
+    let subject = match data.images.as_slice() {
+        [image] => format!(
+            "Update image: {}/{} → {}",
+            image.namespace, image.policy, image.tag
+        ),
+        [] if data.changes.len() == 1 => "Update 1 image reference".to_string(),
+        [] => format!("Update {} image references", data.changes.len()),
+        images => format!("Update {} images", images.len()),
+    };
+    let mut message = subject;
+    if !data.changes.is_empty() {
+        message.push_str("\n\n");
+        for change in &data.changes {
+            message.push_str(&format!(
+                "{}:{} {} {} → {}\n",
+                change.file, change.line, change.setter, change.old, change.new
+            ));
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> MessageData {
+        MessageData {
+            automation: AutomationRef {
+                namespace: "flux-system".into(),
+                name: "apps".into(),
+            },
+            changes: vec![ChangeLine {
+                file: "apps/front-end.yaml".into(),
+                line: 12,
+                setter: "shop:front-end".into(),
+                old: "ghcr.io/acme/front-end:main-0a0a0a0-117".into(),
+                new: "ghcr.io/acme/front-end:main-1a2b3c4-118".into(),
+            }],
+            images: vec![ImageUpdate {
+                policy: "front-end".into(),
+                namespace: "shop".into(),
+                name: "ghcr.io/acme/front-end".into(),
+                tag: "main-1a2b3c4-118".into(),
+                digest: None,
+                previous: Some("ghcr.io/acme/front-end:main-0a0a0a0-117".into()),
+            }],
+            values: BTreeMap::from([("team".to_string(), "<shop> & co".to_string())]),
+        }
+    }
+
+    #[test]
+    fn default_message_lists_each_change() {
+        assert_eq!(
+            render_message(None, &data()).unwrap(),
+            "Update image: shop/front-end → main-1a2b3c4-118\n\n\
+             apps/front-end.yaml:12 shop:front-end ghcr.io/acme/front-end:main-0a0a0a0-117 → ghcr.io/acme/front-end:main-1a2b3c4-118\n"
+        );
+        let mut several = data();
+        several.images.push(several.images[0].clone());
+        several.images.push(several.images[0].clone());
+        assert!(
+            render_message(None, &several)
+                .unwrap()
+                .starts_with("Update 3 images\n\n")
+        );
+    }
+
+    #[test]
+    fn templates_render_without_html_escaping() {
+        let template = "{{automation.namespace}}/{{automation.name}} for {{values.team}}\n\n\
+                        {{#each changes}}{{file}}:{{line}} {{old}} -> {{new}}\n{{/each}}\
+                        {{#each images}}{{name}}:{{tag}} digest={{digest}}{{/each}}\n\n\n";
+        assert_eq!(
+            render_message(Some(template), &data()).unwrap(),
+            "flux-system/apps for <shop> & co\n\n\
+             apps/front-end.yaml:12 ghcr.io/acme/front-end:main-0a0a0a0-117 -> ghcr.io/acme/front-end:main-1a2b3c4-118\n\
+             ghcr.io/acme/front-end:main-1a2b3c4-118 digest=\n"
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_errors_naming_the_variable() {
+        let error = render_message(Some("Update {{automation.nmae}}"), &data()).unwrap_err();
+        assert!(
+            matches!(&error, GitError::TemplateUnknownVariable { variable } if variable == "automation.nmae"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("\"automation.nmae\""), "{error}");
+        let error =
+            render_message(Some("{{#each changes}}{{fiel}}{{/each}}"), &data()).unwrap_err();
+        assert!(error.to_string().contains("fiel"), "{error}");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(matches!(
+            validate_template("{{#each changes}}"),
+            Err(GitError::TemplateSyntax { .. })
+        ));
+        assert!(matches!(
+            render_message(Some("{{#each changes}}"), &data()),
+            Err(GitError::TemplateSyntax { .. })
+        ));
+        validate_template("{{automation.name}}").unwrap();
+    }
+}

@@ -1,0 +1,204 @@
+//! The validated inputs of the git module: where the repository is and how to
+//! reach it, which branch to check out, how to commit and where to push. The
+//! `config` and `controller` modules build these from GitRepository and
+//! ImageUpdateAutomation objects; nothing here knows about Kubernetes.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::secret::Secret;
+
+/// A config repository and the credentials to reach it.
+#[derive(Debug, Clone)]
+pub struct RepoSpec {
+    /// `ssh://`, `https://`, `http://`, `file://` URL or an absolute local path.
+    /// Put credentials in [`RepoSpec::credentials`], not in the URL.
+    pub url: String,
+    /// How to authenticate (from the GitRepository's `secretRef`).
+    pub credentials: Credentials,
+    /// PEM certificates of the CAs that may sign the https server's certificate
+    /// (the Secret's `ca.crt`), instead of the system trust store.
+    pub ca_certificate: Option<Vec<u8>>,
+}
+
+impl RepoSpec {
+    /// A repository reached without credentials (local paths, public http).
+    pub fn anonymous(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            credentials: Credentials::Anonymous,
+            ca_certificate: None,
+        }
+    }
+}
+
+/// Credentials for one repository (the GitRepository Secret's keys).
+#[derive(Debug, Clone, Default)]
+pub enum Credentials {
+    /// No credentials.
+    #[default]
+    Anonymous,
+    /// ssh: an OpenSSH private key and the server's host keys.
+    Ssh {
+        /// The Secret's `identity`: an OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+        identity: Secret<Vec<u8>>,
+        /// The Secret's `password`, when the identity is encrypted.
+        password: Option<Secret<String>>,
+        /// The Secret's `known_hosts`: the only host keys accepted (no trust on first use).
+        known_hosts: String,
+    },
+    /// http(s) basic authentication (the Secret's `username` and `password`).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or access token.
+        password: Secret<String>,
+    },
+    /// http(s) bearer token (the Secret's `bearerToken`), sent as `Authorization: Bearer`.
+    Bearer {
+        /// The token.
+        token: Secret<String>,
+    },
+}
+
+/// The branch to check out, update and (by default) push to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSpec {
+    /// The branch name, without `refs/heads/`.
+    pub branch: String,
+}
+
+impl CheckoutSpec {
+    /// Check out `branch`.
+    pub fn branch(branch: impl Into<String>) -> Self {
+        Self {
+            branch: branch.into(),
+        }
+    }
+}
+
+/// A commit's author (the committer is the same person).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The name, e.g. `tagpilot`.
+    pub name: String,
+    /// The email address.
+    pub email: String,
+}
+
+/// How commits are signed (`git.commit.signingKey`).
+#[derive(Debug, Clone)]
+pub enum SigningKey {
+    /// git's SSH signature format (`gpg.format=ssh`).
+    Ssh {
+        /// An OpenSSH private key (the Secret's `identity`).
+        private_key: Secret<Vec<u8>>,
+        /// Its password, if it is encrypted.
+        password: Option<Secret<String>>,
+    },
+    /// An OpenPGP key: not supported yet; committing with it is an error.
+    Gpg,
+}
+
+/// How to make the automation's commit.
+#[derive(Debug, Clone)]
+pub struct CommitSpec {
+    /// Author and committer.
+    pub author: Author,
+    /// A Handlebars template for the message; `None` uses the default message
+    /// (see [`crate::git::render_message`]).
+    pub message_template: Option<String>,
+    /// Sign the commit with this key.
+    pub signing_key: Option<SigningKey>,
+}
+
+/// Where to push (`git.push`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushSpec {
+    /// The branch to push to. `None` means the checkout branch, unless only a
+    /// `refspec` is given, in which case only the refspec is pushed. A branch
+    /// other than the checkout branch is tagpilot's own: it is rebuilt on the
+    /// checkout branch's head each run and updated under a lease.
+    pub branch: Option<String>,
+    /// An extra refspec to push, e.g. `refs/heads/main:refs/heads/auto` or
+    /// `HEAD:refs/for/main`. A forced refspec may not target the checkout branch.
+    pub refspec: Option<String>,
+}
+
+/// How often and how patiently a rejected push is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included (at least 1).
+    pub attempts: u32,
+    /// The pause before the second attempt; it doubles each time, with jitter.
+    pub initial_backoff: Duration,
+    /// The longest pause.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause after failed attempt `attempt` (1-based): exponential with
+    /// "equal jitter", between half and all of the capped exponential delay.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(16);
+        let delay = self
+            .initial_backoff
+            .saturating_mul(1 << exponent)
+            .min(self.max_backoff);
+        let half = delay / 2;
+        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(fastrand::u64(0..=jitter_nanos))
+    }
+}
+
+/// A commit's id (hex SHA-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommitId(pub(crate) git2::Oid);
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_stays_within_jitter_bounds() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+        };
+        for _ in 0..50 {
+            let first = policy.backoff(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.backoff(3);
+            assert!(third >= Duration::from_millis(150) && third <= Duration::from_millis(300));
+            let late = policy.backoff(40);
+            assert!(late <= Duration::from_millis(300));
+        }
+    }
+
+    #[test]
+    fn credentials_debug_output_hides_secrets() {
+        let credentials = Credentials::Basic {
+            username: "bot".into(),
+            password: Secret::new("pa55".into()),
+        };
+        let text = format!("{credentials:?}");
+        assert!(text.contains("bot") && !text.contains("pa55"), "{text}");
+    }
+}

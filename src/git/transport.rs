@@ -1,0 +1,480 @@
+//! Reaching the remote: credentials (ssh identity, basic auth, bearer token),
+//! host key checks against the Secret's known_hosts (no trust on first use),
+//! https certificates against a configured CA, and turning libgit2's failures
+//! into [`GitError`]s that name the repository and never carry a secret.
+
+use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
+
+use git2::cert::Cert;
+use git2::{
+    AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
+    FetchOptions, RemoteCallbacks,
+};
+
+use super::error::GitError;
+use super::known_hosts::{HostKeyVerdict, KnownHosts};
+use super::secret::Secret;
+use super::spec::{Credentials, RepoSpec};
+use super::url::{RepoUrl, Transport as Scheme};
+
+/// Credentials in the form libgit2 takes them.
+enum PreparedCredentials {
+    Anonymous,
+    Ssh {
+        user: String,
+        /// An unencrypted private key (PEM text).
+        key: Secret<String>,
+        /// The password, when the key could not be decrypted here (non-OpenSSH formats).
+        passphrase: Option<Secret<String>>,
+    },
+    Basic {
+        username: String,
+        password: Secret<String>,
+    },
+    Bearer {
+        header: Secret<String>,
+    },
+}
+
+/// How to reach one repository; owns the per-operation failure detail that
+/// libgit2's callbacks record.
+pub(crate) struct Transport {
+    /// The parsed URL.
+    pub url: RepoUrl,
+    /// The URL handed to libgit2.
+    raw_url: String,
+    credentials: PreparedCredentials,
+    known_hosts: Option<KnownHosts>,
+    ca: Option<Vec<openssl::x509::X509>>,
+    /// The precise reason a callback failed the current operation.
+    failure: RefCell<Option<GitError>>,
+}
+
+impl Transport {
+    /// Validates the spec: URL, known_hosts, identity (decrypted here so a
+    /// wrong password is reported as such), CA certificates.
+    pub fn new(spec: &RepoSpec) -> Result<Self, GitError> {
+        let url = RepoUrl::parse(&spec.url)?;
+        let mut known_hosts = None;
+        let credentials = match &spec.credentials {
+            Credentials::Anonymous => PreparedCredentials::Anonymous,
+            Credentials::Ssh {
+                identity,
+                password,
+                known_hosts: text,
+            } => {
+                known_hosts =
+                    Some(
+                        KnownHosts::parse(text).map_err(|error| GitError::InvalidKnownHosts {
+                            url: url.redacted.clone(),
+                            line: error.line,
+                            reason: error.reason,
+                        })?,
+                    );
+                let (key, passphrase) = prepare_identity(&url, identity, password.as_ref())?;
+                PreparedCredentials::Ssh {
+                    user: url.user.clone().unwrap_or_else(|| "git".to_string()),
+                    key,
+                    passphrase,
+                }
+            }
+            Credentials::Basic { username, password } => PreparedCredentials::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            Credentials::Bearer { token } => PreparedCredentials::Bearer {
+                header: Secret::new(format!("Authorization: Bearer {}", token.expose())),
+            },
+        };
+        let ca = match &spec.ca_certificate {
+            None => None,
+            Some(pem) => {
+                let invalid = |detail: String| GitError::UntrustedCertificate {
+                    url: url.redacted.clone(),
+                    reason: format!("the CA certificate is not valid PEM ({detail})"),
+                };
+                let certificates = openssl::x509::X509::stack_from_pem(pem)
+                    .map_err(|error| invalid(error.to_string()))?;
+                if certificates.is_empty() {
+                    return Err(invalid("no certificate found".to_string()));
+                }
+                Some(certificates)
+            }
+        };
+        Ok(Self {
+            raw_url: spec.url.clone(),
+            url,
+            credentials,
+            known_hosts,
+            ca,
+            failure: RefCell::new(None),
+        })
+    }
+
+    /// The URL as libgit2 takes it.
+    pub fn raw_url(&self) -> &str {
+        &self.raw_url
+    }
+
+    /// The URL without credentials.
+    pub fn redacted_url(&self) -> &str {
+        &self.url.redacted
+    }
+
+    /// Callbacks for one remote operation: credentials and certificate checks.
+    pub fn callbacks(&self) -> RemoteCallbacks<'_> {
+        self.failure.borrow_mut().take();
+        let mut callbacks = RemoteCallbacks::new();
+        let attempts = Cell::new(0_u32);
+        callbacks.credentials(move |_url, _user, allowed| self.credential(&attempts, allowed));
+        callbacks.certificate_check(|cert, host| self.check_certificate(cert, host));
+        callbacks
+    }
+
+    /// Fetch options with these callbacks and no tags.
+    pub fn fetch_options(&self) -> FetchOptions<'_> {
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(self.callbacks());
+        options.download_tags(AutotagOption::None);
+        if let PreparedCredentials::Bearer { header } = &self.credentials {
+            options.custom_headers(&[header.expose()]);
+        }
+        options
+    }
+
+    /// The extra headers a push needs (a bearer token).
+    pub fn custom_headers(&self) -> Vec<&str> {
+        match &self.credentials {
+            PreparedCredentials::Bearer { header } => vec![header.expose().as_str()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records why a callback failed the operation and returns libgit2's error for it.
+    pub fn fail(&self, error: GitError) -> git2::Error {
+        let message = error.to_string();
+        *self.failure.borrow_mut() = Some(error);
+        git2::Error::from_str(&message)
+    }
+
+    /// The error for a failed fetch or push: what a callback recorded, else
+    /// libgit2's error classified.
+    pub fn remote_error(
+        &self,
+        operation: &'static str,
+        branch: &str,
+        error: git2::Error,
+    ) -> GitError {
+        if let Some(failure) = self.failure.borrow_mut().take() {
+            return failure;
+        }
+        if error.code() == ErrorCode::Auth {
+            return self.authentication_error("the server refused the credentials");
+        }
+        if error.code() == ErrorCode::Certificate || error.class() == ErrorClass::Ssl {
+            return GitError::UntrustedCertificate {
+                url: self.url.redacted.clone(),
+                reason: error.message().to_string(),
+            };
+        }
+        GitError::Remote {
+            operation,
+            url: self.url.redacted.clone(),
+            branch: branch.to_string(),
+            source: error,
+        }
+    }
+
+    fn authentication_error(&self, hint: &'static str) -> GitError {
+        let user = match &self.credentials {
+            PreparedCredentials::Ssh { user, .. } => format!(" as user {user}"),
+            PreparedCredentials::Basic { username, .. } => format!(" as user {username}"),
+            PreparedCredentials::Anonymous | PreparedCredentials::Bearer { .. } => String::new(),
+        };
+        GitError::Authentication {
+            url: self.url.redacted.clone(),
+            user,
+            hint,
+        }
+    }
+
+    fn credential(
+        &self,
+        attempts: &Cell<u32>,
+        allowed: CredentialType,
+    ) -> Result<Cred, git2::Error> {
+        match &self.credentials {
+            PreparedCredentials::Ssh {
+                user,
+                key,
+                passphrase,
+            } => {
+                if allowed.contains(CredentialType::USERNAME) {
+                    return Cred::username(user);
+                }
+                if !allowed.intersects(CredentialType::SSH_KEY | CredentialType::SSH_MEMORY) {
+                    return Err(self.fail(self.authentication_error(
+                        "the ssh server accepts no public key authentication",
+                    )));
+                }
+                attempts.set(attempts.get() + 1);
+                if attempts.get() > 1 {
+                    return Err(self.fail(self.authentication_error(
+                        "the server did not accept the ssh identity: register its public key (a deploy key with write access) for this repository",
+                    )));
+                }
+                Cred::ssh_key_from_memory(
+                    user,
+                    None,
+                    key.expose(),
+                    passphrase.as_ref().map(|p| p.expose().as_str()),
+                )
+                .map_err(|error| {
+                    self.fail(GitError::InvalidKey {
+                        what: "ssh identity",
+                        url: self.url.redacted.clone(),
+                        reason: error.message().to_string(),
+                    })
+                })
+            }
+            PreparedCredentials::Basic { username, password } => {
+                if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                    return Err(self.fail(self.authentication_error(
+                        "the server does not accept a username and password",
+                    )));
+                }
+                attempts.set(attempts.get() + 1);
+                if attempts.get() > 1 {
+                    return Err(self.fail(self.authentication_error(
+                        "the server refused the username and password: check them in the Secret",
+                    )));
+                }
+                Cred::userpass_plaintext(username, password.expose())
+            }
+            PreparedCredentials::Bearer { .. } => Err(self.fail(self.authentication_error(
+                "the server refused the bearer token: check bearerToken in the Secret",
+            ))),
+            PreparedCredentials::Anonymous => Err(self.fail(self.authentication_error(
+                "the server asks for credentials: set the GitRepository's secretRef",
+            ))),
+        }
+    }
+
+    fn check_certificate(
+        &self,
+        cert: &Cert<'_>,
+        host: &str,
+    ) -> Result<CertificateCheckStatus, git2::Error> {
+        if let Some(hostkey) = cert.as_hostkey() {
+            let name = self.url.known_hosts_name();
+            let unknown = || GitError::HostKeyUnknown {
+                host: name.clone(),
+                scan: self.url.keyscan_arguments(),
+                url: self.url.redacted.clone(),
+            };
+            let mismatch = |detail| GitError::HostKeyMismatch {
+                host: name.clone(),
+                url: self.url.redacted.clone(),
+                detail,
+            };
+            let (Some(known_hosts), Some(key)) = (&self.known_hosts, hostkey.hostkey()) else {
+                return Err(self.fail(unknown()));
+            };
+            return match known_hosts.check(&name, key) {
+                HostKeyVerdict::Trusted => Ok(CertificateCheckStatus::CertificateOk),
+                HostKeyVerdict::Mismatch => Err(self.fail(mismatch("different key"))),
+                HostKeyVerdict::Revoked => Err(self.fail(mismatch("key revoked"))),
+                HostKeyVerdict::Unknown => Err(self.fail(unknown())),
+            };
+        }
+        if let (Some(x509), Some(ca)) = (cert.as_x509(), &self.ca) {
+            return match verify_with_ca(ca, x509.data(), host) {
+                Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
+                Err(reason) => Err(self.fail(GitError::UntrustedCertificate {
+                    url: self.url.redacted.clone(),
+                    reason,
+                })),
+            };
+        }
+        if self.url.transport == Scheme::Ssh {
+            return Err(self.fail(GitError::HostKeyUnknown {
+                host: self.url.known_hosts_name(),
+                scan: self.url.keyscan_arguments(),
+                url: self.url.redacted.clone(),
+            }));
+        }
+        Ok(CertificateCheckStatus::CertificatePassthrough)
+    }
+}
+
+/// Decrypts an OpenSSH identity here (so a wrong password gets its own error)
+/// and hands libssh2 an unencrypted key; other formats (PEM) go to libssh2 as
+/// they are, with the password.
+fn prepare_identity(
+    url: &RepoUrl,
+    identity: &Secret<Vec<u8>>,
+    password: Option<&Secret<String>>,
+) -> Result<(Secret<String>, Option<Secret<String>>), GitError> {
+    let invalid = |reason: String| GitError::InvalidKey {
+        what: "ssh identity",
+        url: url.redacted.clone(),
+        reason,
+    };
+    let text = std::str::from_utf8(identity.expose()).map_err(|_| {
+        invalid("the Secret's identity is not text (expected an OpenSSH or PEM private key)".into())
+    })?;
+    if !text.contains("BEGIN OPENSSH PRIVATE KEY") {
+        return Ok((Secret::new(text.to_string()), password.cloned()));
+    }
+    let key = super::signing::read_private_key(identity, password).map_err(invalid)?;
+    let pem = key
+        .to_openssh(ssh_key::LineEnding::LF)
+        .map_err(|error| invalid(format!("cannot re-encode the key ({error})")))?;
+    Ok((Secret::new(pem.as_str().to_string()), None))
+}
+
+/// Verifies a server certificate (DER) against the configured CAs and the host name.
+fn verify_with_ca(ca: &[openssl::x509::X509], leaf_der: &[u8], host: &str) -> Result<(), String> {
+    use openssl::stack::Stack;
+    use openssl::x509::store::X509StoreBuilder;
+    use openssl::x509::verify::X509VerifyParam;
+    use openssl::x509::{X509, X509StoreContext};
+    let stack_error = |error: openssl::error::ErrorStack| error.to_string();
+    let leaf = X509::from_der(leaf_der).map_err(stack_error)?;
+    let mut builder = X509StoreBuilder::new().map_err(stack_error)?;
+    for cert in ca {
+        builder.add_cert(cert.clone()).map_err(stack_error)?;
+    }
+    let mut param = X509VerifyParam::new().map_err(stack_error)?;
+    match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        Ok(ip) => param.set_ip(ip).map_err(stack_error)?,
+        Err(_) => param.set_host(host).map_err(stack_error)?,
+    }
+    builder.set_param(&param).map_err(stack_error)?;
+    let store = builder.build();
+    let chain = Stack::new().map_err(stack_error)?;
+    let mut context = X509StoreContext::new().map_err(stack_error)?;
+    context
+        .init(&store, &leaf, &chain, |context| {
+            Ok(if context.verify_cert()? {
+                Ok(())
+            } else {
+                Err(context.error().error_string().to_string())
+            })
+        })
+        .map_err(stack_error)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_known_hosts_is_reported_with_its_line() {
+        let spec = RepoSpec {
+            url: "ssh://git@example.com/repo".into(),
+            credentials: Credentials::Ssh {
+                identity: Secret::new(Vec::new()),
+                password: None,
+                known_hosts: "example.com ssh-ed25519\n".into(),
+            },
+            ca_certificate: None,
+        };
+        let error = Transport::new(&spec).err().unwrap().to_string();
+        assert!(error.contains("line 1"), "{error}");
+    }
+
+    fn certificate(
+        subject: &str,
+        issuer: Option<(
+            &openssl::x509::X509,
+            &openssl::pkey::PKey<openssl::pkey::Private>,
+        )>,
+        alt_names: &[&str],
+    ) -> (
+        openssl::x509::X509,
+        openssl::pkey::PKey<openssl::pkey::Private>,
+    ) {
+        use openssl::asn1::Asn1Time;
+        use openssl::bn::BigNum;
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+        use openssl::x509::{X509, X509NameBuilder};
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", subject).unwrap();
+        let name = name.build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        let serial = BigNum::from_u32(u32::from(subject.len() as u8))
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap();
+        builder.set_serial_number(&serial).unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        match issuer {
+            None => {
+                builder.set_issuer_name(&name).unwrap();
+                builder
+                    .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                    .unwrap();
+            }
+            Some((issuer_cert, _)) => {
+                builder.set_issuer_name(issuer_cert.subject_name()).unwrap();
+                let mut san = SubjectAlternativeName::new();
+                for alt in alt_names {
+                    if alt.parse::<IpAddr>().is_ok() {
+                        san.ip(alt);
+                    } else {
+                        san.dns(alt);
+                    }
+                }
+                let san = san
+                    .build(&builder.x509v3_context(Some(issuer_cert), None))
+                    .unwrap();
+                builder.append_extension(san).unwrap();
+            }
+        }
+        let signing_key = issuer.map_or(&key, |(_, issuer_key)| issuer_key);
+        builder.sign(signing_key, MessageDigest::sha256()).unwrap();
+        (builder.build(), key)
+    }
+
+    #[test]
+    fn server_certificates_are_checked_against_the_configured_ca_and_host() {
+        let (ca, ca_key) = certificate("tagpilot test CA", None, &[]);
+        let (leaf, _) = certificate(
+            "git server",
+            Some((&ca, &ca_key)),
+            &["127.0.0.1", "git.test"],
+        );
+        let der = leaf.to_der().unwrap();
+        verify_with_ca(std::slice::from_ref(&ca), &der, "127.0.0.1").unwrap();
+        verify_with_ca(std::slice::from_ref(&ca), &der, "git.test").unwrap();
+        let wrong_host = verify_with_ca(std::slice::from_ref(&ca), &der, "other.test").unwrap_err();
+        assert!(wrong_host.contains("mismatch"), "{wrong_host}");
+        let (other_ca, _) = certificate("another CA", None, &[]);
+        let untrusted = verify_with_ca(&[other_ca], &der, "127.0.0.1").unwrap_err();
+        assert!(untrusted.contains("issuer"), "{untrusted}");
+    }
+
+    #[test]
+    fn a_bad_ca_certificate_is_reported() {
+        let mut spec = RepoSpec::anonymous("https://example.com/repo");
+        spec.ca_certificate = Some(b"not pem".to_vec());
+        let error = Transport::new(&spec).err().unwrap().to_string();
+        assert!(error.contains("CA certificate"), "{error}");
+    }
+}

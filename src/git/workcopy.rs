@@ -1,0 +1,352 @@
+//! Persistent working copies: one per (repository URL, checkout branch) under
+//! `<state>/git/<key>/repo`, where `<key>` is the first 16 hex digits of
+//! SHA-256 over the URL and the branch. [`GitWorkspace::prepare`] opens (or
+//! creates) it, fetches the branch and hard-resets to the remote head, so the
+//! leftovers of a crashed run (dirty files, unpushed commits) are discarded.
+//! A working copy that libgit2 cannot read is deleted and cloned again. A lock
+//! file serializes runs on the same working copy, across processes too.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use git2::build::CheckoutBuilder;
+use git2::{ErrorClass, ErrorCode, Oid, Repository, ResetType};
+use sha2::{Digest, Sha256};
+
+use super::error::GitError;
+use super::spec::{CheckoutSpec, CommitId, RepoSpec};
+use super::transport::Transport;
+
+/// Where tagpilot keeps its working copies (`<state>/git`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitWorkspace {
+    root: PathBuf,
+}
+
+impl GitWorkspace {
+    /// The workspace under the state directory `state_dir`.
+    pub fn new(state_dir: impl AsRef<Path>) -> Self {
+        Self {
+            root: state_dir.as_ref().join("git"),
+        }
+    }
+
+    /// The directory holding the working copy of `url` at `branch` and its lease records.
+    pub fn state_dir_for(&self, url: &str, branch: &str) -> PathBuf {
+        let mut hasher = Sha256::new();
+        hasher.update(url.as_bytes());
+        hasher.update([0]);
+        hasher.update(branch.as_bytes());
+        let digest = hex::encode(hasher.finalize());
+        self.root.join(&digest[..16])
+    }
+
+    /// Opens or clones the working copy of `repo` at `checkout.branch`, fetches
+    /// the branch and hard-resets the working tree to the remote head, removing
+    /// untracked and ignored files. Blocks (libgit2); call it from a blocking task.
+    /// Waits while another run holds the same working copy.
+    pub fn prepare(&self, repo: &RepoSpec, checkout: &CheckoutSpec) -> Result<Checkout, GitError> {
+        let branch = checkout.branch.clone();
+        validate_branch("checkout branch", &branch)?;
+        let transport = Transport::new(repo)?;
+        let state_dir = self.state_dir_for(&repo.url, &branch);
+        std::fs::create_dir_all(&state_dir).map_err(|source| GitError::Io {
+            action: "creating",
+            path: state_dir.clone(),
+            source,
+        })?;
+        let lock_path = state_dir.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .and_then(|file| file.lock().map(|()| file))
+            .map_err(|source| GitError::Io {
+                action: "locking",
+                path: lock_path,
+                source,
+            })?;
+        let workdir = state_dir.join("repo");
+        let (repo, base) = open_or_recreate(&workdir, &transport, &branch)?;
+        tracing::debug!(url = %transport.redacted_url(), %branch, head = %base, "working copy ready");
+        Ok(Checkout {
+            repo,
+            transport,
+            branch,
+            state_dir,
+            workdir,
+            base,
+            _lock: lock,
+        })
+    }
+}
+
+/// A working copy reset to the remote head of its branch, held exclusively
+/// until dropped. Rewrite files under [`Checkout::path`], then
+/// [`Checkout::commit`] and [`Checkout::push`].
+pub struct Checkout {
+    pub(crate) repo: Repository,
+    pub(crate) transport: Transport,
+    pub(crate) branch: String,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) workdir: PathBuf,
+    /// The remote head the working copy was last reset to.
+    pub(crate) base: Oid,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Checkout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkout")
+            .field("url", &self.transport.redacted_url())
+            .field("branch", &self.branch)
+            .field("workdir", &self.workdir)
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl Checkout {
+    /// The working tree's root.
+    pub fn path(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// The checkout branch.
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    /// The repository URL without credentials (for logs and messages).
+    pub fn url(&self) -> &str {
+        self.transport.redacted_url()
+    }
+
+    /// The remote head the working copy was reset to.
+    pub fn base(&self) -> CommitId {
+        CommitId(self.base)
+    }
+
+    /// The local branch head (the base, or the commit made since).
+    pub fn head(&self) -> Result<CommitId, GitError> {
+        self.repo
+            .refname_to_id(&format!("refs/heads/{}", self.branch))
+            .map(CommitId)
+            .map_err(|source| self.local_error("reading the branch head", source))
+    }
+
+    /// Fetches again and hard-resets to the new remote head, discarding local
+    /// commits and changes (used before re-applying after a rejected push).
+    pub fn refresh(&mut self) -> Result<(), GitError> {
+        match sync(&self.repo, &self.workdir, &self.transport, &self.branch) {
+            Ok(base) => self.base = base,
+            Err(GitError::WorkingCopy { .. }) => {
+                let (repo, base) = recreate(&self.workdir, &self.transport, &self.branch)?;
+                self.repo = repo;
+                self.base = base;
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// Fetches another branch of the remote; `None` when it does not exist.
+    pub(crate) fn fetch_remote_branch(&self, branch: &str) -> Result<Option<Oid>, GitError> {
+        fetch_branch(&self.repo, &self.workdir, &self.transport, branch)
+    }
+
+    pub(crate) fn local_error(&self, action: &'static str, source: git2::Error) -> GitError {
+        local_error(&self.workdir, &self.transport, action, source)
+    }
+}
+
+/// Refuses branch names git would refuse.
+pub(crate) fn validate_branch(what: &'static str, branch: &str) -> Result<(), GitError> {
+    if branch.is_empty()
+        || branch.starts_with("refs/")
+        || !git2::Reference::is_valid_name(&format!("refs/heads/{branch}"))
+    {
+        return Err(GitError::InvalidSpec {
+            what,
+            value: branch.to_string(),
+            reason: "not a valid branch name (give the name without refs/heads/)".to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn local_error(
+    workdir: &Path,
+    transport: &Transport,
+    action: &'static str,
+    source: git2::Error,
+) -> GitError {
+    GitError::WorkingCopy {
+        path: workdir.to_path_buf(),
+        url: transport.redacted_url().to_string(),
+        action,
+        source,
+    }
+}
+
+/// Whether libgit2 failed on local data (objects, refs, index, files) rather than the network.
+fn is_local_failure(error: &git2::Error) -> bool {
+    matches!(
+        error.class(),
+        ErrorClass::Odb
+            | ErrorClass::Object
+            | ErrorClass::Reference
+            | ErrorClass::Repository
+            | ErrorClass::Index
+            | ErrorClass::Tree
+            | ErrorClass::Checkout
+            | ErrorClass::Filesystem
+            | ErrorClass::Config
+            | ErrorClass::Indexer
+            | ErrorClass::Zlib
+    )
+}
+
+fn open_or_recreate(
+    workdir: &Path,
+    transport: &Transport,
+    branch: &str,
+) -> Result<(Repository, Oid), GitError> {
+    let opened = if workdir.join(".git").exists() {
+        Repository::open(workdir)
+            .map_err(|source| local_error(workdir, transport, "opening", source))
+            .and_then(|repo| {
+                let base = sync(&repo, workdir, transport, branch)?;
+                Ok((repo, base))
+            })
+    } else {
+        return recreate(workdir, transport, branch);
+    };
+    match opened {
+        Err(error @ GitError::WorkingCopy { .. }) => {
+            tracing::warn!(url = %transport.redacted_url(), %branch, %error, "working copy is unusable; cloning it again");
+            recreate(workdir, transport, branch)
+        }
+        other => other,
+    }
+}
+
+/// Deletes whatever is at `workdir` and clones afresh.
+fn recreate(
+    workdir: &Path,
+    transport: &Transport,
+    branch: &str,
+) -> Result<(Repository, Oid), GitError> {
+    if workdir.exists() {
+        std::fs::remove_dir_all(workdir).map_err(|source| GitError::Io {
+            action: "removing the broken working copy",
+            path: workdir.to_path_buf(),
+            source,
+        })?;
+    }
+    let repo = Repository::init(workdir)
+        .map_err(|source| local_error(workdir, transport, "creating", source))?;
+    let base = sync(&repo, workdir, transport, branch)?;
+    tracing::info!(url = %transport.redacted_url(), %branch, "cloned working copy");
+    Ok((repo, base))
+}
+
+/// Fetches `branch` into `refs/remotes/origin/BRANCH`; `None` when the remote has no such branch.
+pub(crate) fn fetch_branch(
+    repo: &Repository,
+    workdir: &Path,
+    transport: &Transport,
+    branch: &str,
+) -> Result<Option<Oid>, GitError> {
+    let local = |action, source| local_error(workdir, transport, action, source);
+    let tracking = format!("refs/remotes/origin/{branch}");
+    // Forget the old remote head so that a branch deleted on the remote is noticed.
+    match repo.find_reference(&tracking) {
+        Ok(mut reference) => reference
+            .delete()
+            .map_err(|source| local("forgetting the old remote head", source))?,
+        Err(error) if error.code() == ErrorCode::NotFound => {}
+        Err(source) => return Err(local("reading the remote head", source)),
+    }
+    let mut remote = repo
+        .remote_anonymous(transport.raw_url())
+        .map_err(|source| local("setting up the remote", source))?;
+    let refspec = format!("+refs/heads/{branch}:{tracking}");
+    remote
+        .fetch(
+            &[refspec.as_str()],
+            Some(&mut transport.fetch_options()),
+            Some("tagpilot: fetch"),
+        )
+        .map_err(|error| {
+            if is_local_failure(&error) {
+                local("fetching", error)
+            } else {
+                transport.remote_error("fetch", branch, error)
+            }
+        })?;
+    match repo.refname_to_id(&tracking) {
+        Ok(oid) => Ok(Some(oid)),
+        Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+        Err(source) => Err(local("reading the fetched head", source)),
+    }
+}
+
+/// Fetches `branch` and hard-resets the local branch, HEAD and working tree to it.
+fn sync(
+    repo: &Repository,
+    workdir: &Path,
+    transport: &Transport,
+    branch: &str,
+) -> Result<Oid, GitError> {
+    let local = |action, source| local_error(workdir, transport, action, source);
+    let Some(base) = fetch_branch(repo, workdir, transport, branch)? else {
+        return Err(GitError::BranchNotFound {
+            url: transport.redacted_url().to_string(),
+            branch: branch.to_string(),
+        });
+    };
+    let commit = repo
+        .find_commit(base)
+        .map_err(|source| local("reading the fetched commit", source))?;
+    let head = format!("refs/heads/{branch}");
+    repo.reference(&head, base, true, "tagpilot: reset to the remote head")
+        .map_err(|source| local("resetting the branch", source))?;
+    repo.set_head(&head)
+        .map_err(|source| local("checking out the branch", source))?;
+    repo.reset(commit.as_object(), ResetType::Hard, None)
+        .map_err(|source| local("resetting the working tree", source))?;
+    // A hard reset keeps untracked files (libgit2 forces its own checkout
+    // strategy); a second checkout removes them and ignored ones.
+    let mut checkout = CheckoutBuilder::new();
+    checkout.force().remove_untracked(true).remove_ignored(true);
+    repo.checkout_head(Some(&mut checkout))
+        .map_err(|source| local("cleaning the working tree", source))?;
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dirs_differ_by_url_and_branch() {
+        let workspace = GitWorkspace::new("/state");
+        let a = workspace.state_dir_for("ssh://h/repo", "main");
+        assert!(a.starts_with("/state/git"));
+        assert_eq!(a.file_name().unwrap().len(), 16);
+        assert_ne!(a, workspace.state_dir_for("ssh://h/repo", "dev"));
+        assert_ne!(a, workspace.state_dir_for("ssh://h/other", "main"));
+        assert_eq!(a, workspace.state_dir_for("ssh://h/repo", "main"));
+    }
+
+    #[test]
+    fn branch_names_are_validated() {
+        validate_branch("checkout branch", "main").unwrap();
+        validate_branch("checkout branch", "release/1.x").unwrap();
+        for bad in ["", "refs/heads/main", "a..b", "with space", "trailing/"] {
+            assert!(validate_branch("checkout branch", bad).is_err(), "{bad:?}");
+        }
+    }
+}
