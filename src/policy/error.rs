@@ -1,10 +1,10 @@
 //! Errors of the policy engine: an invalid policy (naming the field) or no tag
 //! left after the policy's steps (naming how many tags each step dropped).
 
+use super::Ordering;
 use super::explanation::StepCounts;
 use super::go_regex::RegexError;
 use super::range::RangeError;
-use super::Ordering;
 
 /// Why a policy cannot be built or picks no tag.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +68,10 @@ pub enum InvalidField {
 
 fn describe_drops(counts: &StepCounts, ordering: &Ordering) -> String {
     let mut parts = vec![format!("{} tags in total", counts.tags)];
-    parts.push(format!("{} excluded by the exclusion list", counts.excluded));
+    parts.push(format!(
+        "{} excluded by the exclusion list",
+        counts.excluded
+    ));
     parts.push(format!(
         "{} not matching spec.filterTags.pattern",
         counts.pattern_mismatch

@@ -49,7 +49,10 @@ fn rust_error_reason(error: &regex::Error) -> String {
             .lines()
             .rev()
             .find(|line| line.starts_with("error:"))
-            .map_or_else(|| text.clone(), |line| line.trim_start_matches("error: ").to_string()),
+            .map_or_else(
+                || text.clone(),
+                |line| line.trim_start_matches("error: ").to_string(),
+            ),
         other => other.to_string(),
     }
 }
@@ -84,8 +87,8 @@ fn translate(pattern: &str) -> Result<String, String> {
                 '\\' => i = escape(&chars, i, true, &mut out)?,
                 '[' if chars.get(i + 1) == Some(&':') => {
                     // A POSIX class `[:name:]` is copied whole.
-                    let end = find_from(&chars, i + 2, ":]")
-                        .ok_or("unterminated POSIX class `[:`")?;
+                    let end =
+                        find_from(&chars, i + 2, ":]").ok_or("unterminated POSIX class `[:`")?;
                     out.extend(&chars[i..end + 2]);
                     i = end + 1;
                 }
@@ -214,10 +217,14 @@ fn escape(chars: &[char], i: usize, in_class: bool, out: &mut String) -> Result<
 fn group(chars: &[char], i: usize, out: &mut String) -> Result<usize, String> {
     let rest: String = chars[i + 2..].iter().take(3).collect();
     if rest.starts_with('=') || rest.starts_with('!') {
-        return Err("look-ahead `(?=…)`/`(?!…)` is not supported (Go RE2 has no look-around)".into());
+        return Err(
+            "look-ahead `(?=…)`/`(?!…)` is not supported (Go RE2 has no look-around)".into(),
+        );
     }
     if rest.starts_with("<=") || rest.starts_with("<!") {
-        return Err("look-behind `(?<=…)`/`(?<!…)` is not supported (Go RE2 has no look-around)".into());
+        return Err(
+            "look-behind `(?<=…)`/`(?<!…)` is not supported (Go RE2 has no look-around)".into(),
+        );
     }
     if rest.starts_with("P=") || rest.starts_with("P>") || rest.starts_with('&') {
         return Err("backreferences and recursion `(?P=…)` are not supported".into());
@@ -237,7 +244,11 @@ fn group(chars: &[char], i: usize, out: &mut String) -> Result<usize, String> {
                 out.extend(&chars[i..=j]);
                 return Ok(j);
             }
-            other => return Err(format!("unsupported group or flag `(?{other}` (Go RE2 knows i, m, s, U)")),
+            other => {
+                return Err(format!(
+                    "unsupported group or flag `(?{other}` (Go RE2 knows i, m, s, U)"
+                ));
+            }
         }
     }
     Err("missing `)` after `(?`".to_string())
@@ -272,7 +283,9 @@ fn repetition(chars: &[char], i: usize) -> Result<Option<usize>, String> {
         },
     };
     if low > MAX_REPEAT || high.is_some_and(|h| h > MAX_REPEAT) {
-        return Err(format!("repetition count in `{{{body}}}` is over Go's limit of {MAX_REPEAT}"));
+        return Err(format!(
+            "repetition count in `{{{body}}}` is over Go's limit of {MAX_REPEAT}"
+        ));
     }
     Ok(Some(close))
 }

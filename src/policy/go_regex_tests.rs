@@ -91,6 +91,9 @@ fn unsupported_syntax_is_rejected_with_a_reason() {
         let error = compile(pattern).expect_err(pattern);
         let text = error.to_string();
         assert!(text.contains(expected), "{pattern}: {text}");
-        assert!(text.contains(pattern) || text.contains(&format!("{pattern:?}")), "{text}");
+        assert!(
+            text.contains(pattern) || text.contains(&format!("{pattern:?}")),
+            "{text}"
+        );
     }
 }

@@ -174,12 +174,16 @@ impl Policy {
     ) -> Result<Selection, PolicyError> {
         match &self.ordering {
             Ordering::Semver(range) => self.run(&semver::SemverRanker { range }, tags, exclusions),
-            Ordering::Numerical(order) => {
-                self.run(&numerical::NumericalRanker { order: *order }, tags, exclusions)
-            }
-            Ordering::Alphabetical(order) => {
-                self.run(&alphabetical::AlphabeticalRanker { order: *order }, tags, exclusions)
-            }
+            Ordering::Numerical(order) => self.run(
+                &numerical::NumericalRanker { order: *order },
+                tags,
+                exclusions,
+            ),
+            Ordering::Alphabetical(order) => self.run(
+                &alphabetical::AlphabeticalRanker { order: *order },
+                tags,
+                exclusions,
+            ),
         }
     }
 
@@ -189,8 +193,13 @@ impl Policy {
         tags: &[T],
         exclusions: &ExclusionList,
     ) -> Result<Selection, PolicyError> {
-        let (counts, best) =
-            select::select(ranker, tags, self.filter.as_ref(), exclusions, RUNNERS_UP + 1);
+        let (counts, best) = select::select(
+            ranker,
+            tags,
+            self.filter.as_ref(),
+            exclusions,
+            RUNNERS_UP + 1,
+        );
         let mut best = best.into_iter().map(candidate);
         let Some(chosen) = best.next() else {
             return Err(PolicyError::NoMatch {

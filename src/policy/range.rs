@@ -252,9 +252,10 @@ impl<'a> Cursor<'a> {
             let part = self.take_while(|b| b.is_ascii_digit() || matches!(b, b'x' | b'X' | b'*'));
             parts.push(match part {
                 "x" | "X" | "*" => None,
-                _ if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
-                    Some(part.parse().map_err(|_| format!("number too large in {part:?}"))?)
-                }
+                _ if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => Some(
+                    part.parse()
+                        .map_err(|_| format!("number too large in {part:?}"))?,
+                ),
                 _ => {
                     let found = &self.text[start..];
                     return Err(format!("expected a version, found {found:?}"));

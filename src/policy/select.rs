@@ -64,15 +64,13 @@ pub(crate) fn select<'t, R: Ranker, T: AsRef<str>>(
             continue;
         }
         let extracted = match (filter, locations.as_mut()) {
-            (Some(filter), Some(locations)) => {
-                match filter.apply(tag, locations, &mut buffer) {
-                    Some(extracted) => extracted,
-                    None => {
-                        counts.pattern_mismatch += 1;
-                        continue;
-                    }
+            (Some(filter), Some(locations)) => match filter.apply(tag, locations, &mut buffer) {
+                Some(extracted) => extracted,
+                None => {
+                    counts.pattern_mismatch += 1;
+                    continue;
                 }
-            }
+            },
             _ => Extracted::Slice(tag),
         };
         let value = match extracted {
@@ -97,7 +95,11 @@ pub(crate) fn select<'t, R: Ranker, T: AsRef<str>>(
                 .then_with(|| tag.cmp(entry.tag))
         };
         // Most candidates lose against the worst kept one: check it first.
-        if best.len() == keep && best.last().is_none_or(|last| order(last) != Ordering::Greater) {
+        if best.len() == keep
+            && best
+                .last()
+                .is_none_or(|last| order(last) != Ordering::Greater)
+        {
             continue;
         }
         let mut position = best.len();

@@ -158,7 +158,11 @@ mod tests {
             ("$tsé", ""),
         ];
         for (template, expected) in cases {
-            assert_eq!(expand(pattern, template, "main-1700"), expected, "{template}");
+            assert_eq!(
+                expand(pattern, template, "main-1700"),
+                expected,
+                "{template}"
+            );
         }
     }
 

@@ -48,8 +48,17 @@ fn chain(error: &dyn std::error::Error) -> String {
 #[test]
 fn semver_rules() {
     let tags = [
-        "1.0.0", "v1.2.0", "1.10.0", "1.9.9", "2.0.0-rc.1", "1.2", "v1", "1.2.3.4", "01.2.3",
-        "latest", "3.0.0.sig",
+        "1.0.0",
+        "v1.2.0",
+        "1.10.0",
+        "1.9.9",
+        "2.0.0-rc.1",
+        "1.2",
+        "v1",
+        "1.2.3.4",
+        "01.2.3",
+        "latest",
+        "3.0.0.sig",
     ];
     let cases: &[(&str, &str)] = &[
         (">=1.0.0", "1.10.0"),
@@ -66,7 +75,11 @@ fn semver_rules() {
         ("!=1.10.0 <2", "1.9.9"),
     ];
     for (range, expected) in cases {
-        assert_eq!(chosen(None, None, semver(range), &tags), *expected, "{range}");
+        assert_eq!(
+            chosen(None, None, semver(range), &tags),
+            *expected,
+            "{range}"
+        );
     }
 }
 
@@ -82,32 +95,61 @@ fn prereleases_only_with_a_prerelease_comparator() {
     let tags = ["1.0.0", "1.1.0-rc.1", "1.1.0-rc.2"];
     assert_eq!(chosen(None, None, semver(">=1.0.0"), &tags), "1.0.0");
     assert_eq!(chosen(None, None, semver(">=1.0.0-0"), &tags), "1.1.0-rc.2");
-    assert_eq!(chosen(None, None, semver("~1.1.0-rc.1"), &tags), "1.1.0-rc.2");
+    assert_eq!(
+        chosen(None, None, semver("~1.1.0-rc.1"), &tags),
+        "1.1.0-rc.2"
+    );
 }
 
 #[test]
 fn pattern_and_extract() {
-    let tags = ["main-abc-100", "main-def-99", "feature-x-500", "main-ghi-20"];
+    let tags = [
+        "main-abc-100",
+        "main-def-99",
+        "feature-x-500",
+        "main-ghi-20",
+    ];
     let pattern = Some(r"^main-[a-f0-9]+-(?P<ts>\d+)$");
     assert_eq!(
-        chosen(pattern, Some("$ts"), OrderingSpec::Numerical { order: None }, &tags),
+        chosen(
+            pattern,
+            Some("$ts"),
+            OrderingSpec::Numerical { order: None },
+            &tags
+        ),
         "main-abc-100"
     );
     assert_eq!(
-        chosen(pattern, Some("$ts"), OrderingSpec::Numerical { order: Some("desc") }, &tags),
+        chosen(
+            pattern,
+            Some("$ts"),
+            OrderingSpec::Numerical {
+                order: Some("desc")
+            },
+            &tags
+        ),
         "main-def-99"
     );
     // Extract turns prefixed tags into versions; the result is the original tag.
     let tags = ["app-1.2.3", "app-1.10.0", "other-9.9.9", "app-v2.0.0"];
     let pattern = Some(r"^app-(?<version>v?\d+\.\d+\.\d+)$");
-    assert_eq!(chosen(pattern, Some("${version}"), semver(">=1"), &tags), "app-v2.0.0");
+    assert_eq!(
+        chosen(pattern, Some("${version}"), semver(">=1"), &tags),
+        "app-v2.0.0"
+    );
     // A composite template.
     let tags = ["r1-p2", "r1-p10", "r2-p0"];
     let pattern = Some(r"^r(\d+)-p(\d+)$");
-    assert_eq!(chosen(pattern, Some("$1.$2.0"), semver("*"), &tags), "r2-p0");
+    assert_eq!(
+        chosen(pattern, Some("$1.$2.0"), semver("*"), &tags),
+        "r2-p0"
+    );
     // The pattern is unanchored.
     let tags = ["x-1.0.0-y", "1.5.0"];
-    assert_eq!(chosen(Some(r"\d+\.\d+\.\d+"), None, semver("*"), &tags), "1.5.0");
+    assert_eq!(
+        chosen(Some(r"\d+\.\d+\.\d+"), None, semver("*"), &tags),
+        "1.5.0"
+    );
     assert_eq!(
         chosen(Some(r"(\d+\.\d+\.\d+)"), Some("$1"), semver("*"), &tags),
         "1.5.0"
@@ -119,7 +161,12 @@ fn ascii_digits_in_patterns() {
     let tags = ["١٢٣", "7"];
     let pattern = Some(r"^\d+$");
     assert_eq!(
-        chosen(pattern, None, OrderingSpec::Alphabetical { order: None }, &tags),
+        chosen(
+            pattern,
+            None,
+            OrderingSpec::Alphabetical { order: None },
+            &tags
+        ),
         "7"
     );
 }
@@ -128,7 +175,9 @@ fn ascii_digits_in_patterns() {
 fn numerical_rules() {
     let tags = ["1.9", "1.10", "-3", "abc", "inf", "NaN", "1e1", "0x10"];
     let asc = OrderingSpec::Numerical { order: Some("asc") };
-    let desc = OrderingSpec::Numerical { order: Some("desc") };
+    let desc = OrderingSpec::Numerical {
+        order: Some("desc"),
+    };
     assert_eq!(chosen(None, None, asc, &tags), "1e1");
     assert_eq!(chosen(None, None, desc, &tags), "-3");
     let selection = pick(None, None, asc, &tags).unwrap();
@@ -141,29 +190,47 @@ fn numerical_rules() {
 fn alphabetical_rules() {
     let tags = ["b", "a", "C", "ab", "é"];
     let asc = OrderingSpec::Alphabetical { order: None };
-    let desc = OrderingSpec::Alphabetical { order: Some("desc") };
+    let desc = OrderingSpec::Alphabetical {
+        order: Some("desc"),
+    };
     assert_eq!(chosen(None, None, asc, &tags), "é");
     assert_eq!(chosen(None, None, desc, &tags), "C");
 }
 
 #[test]
 fn ties_go_to_the_greatest_tag_in_every_ordering() {
-    assert_eq!(chosen(None, None, semver("*"), &["v1.0.0", "1.0.0"]), "v1.0.0");
-    assert_eq!(chosen(None, None, semver("*"), &["1.0.0+b", "1.0.0+a"]), "1.0.0+b");
+    assert_eq!(
+        chosen(None, None, semver("*"), &["v1.0.0", "1.0.0"]),
+        "v1.0.0"
+    );
+    assert_eq!(
+        chosen(None, None, semver("*"), &["1.0.0+b", "1.0.0+a"]),
+        "1.0.0+b"
+    );
     let numerical = OrderingSpec::Numerical { order: None };
     assert_eq!(chosen(None, None, numerical, &["10", "1e1", "10.0"]), "1e1");
-    let numerical_desc = OrderingSpec::Numerical { order: Some("desc") };
-    assert_eq!(chosen(None, None, numerical_desc, &["0", "-0", "0.0"]), "0.0");
+    let numerical_desc = OrderingSpec::Numerical {
+        order: Some("desc"),
+    };
+    assert_eq!(
+        chosen(None, None, numerical_desc, &["0", "-0", "0.0"]),
+        "0.0"
+    );
     let tags = ["a-x", "b-x", "c-y"];
     let pattern = Some(r"^[a-z]-(?P<v>[a-z])$");
     let asc = OrderingSpec::Alphabetical { order: None };
-    let desc = OrderingSpec::Alphabetical { order: Some("desc") };
+    let desc = OrderingSpec::Alphabetical {
+        order: Some("desc"),
+    };
     assert_eq!(chosen(pattern, Some("$v"), asc, &tags), "c-y");
     assert_eq!(chosen(pattern, Some("$v"), desc, &tags), "b-x");
     // Duplicate extracted versions.
     let tags = ["build-2-1.0.0", "build-10-1.0.0"];
     let pattern = Some(r"^build-\d+-(?P<v>.*)$");
-    assert_eq!(chosen(pattern, Some("$v"), semver("*"), &tags), "build-2-1.0.0");
+    assert_eq!(
+        chosen(pattern, Some("$v"), semver("*"), &tags),
+        "build-2-1.0.0"
+    );
 }
 
 #[test]
@@ -202,15 +269,27 @@ fn no_match_counts_every_step() {
 #[test]
 fn invalid_policies_name_the_field() {
     let cases: &[(Option<&str>, OrderingSpec<'_>, &str)] = &[
-        (Some("(?=x)"), semver("*"), "spec.filterTags.pattern: invalid regular expression"),
+        (
+            Some("(?=x)"),
+            semver("*"),
+            "spec.filterTags.pattern: invalid regular expression",
+        ),
         (Some(r"(?<!x)y"), semver("*"), "look-behind"),
         (Some(r"(a)\1"), semver("*"), "backreference"),
         (Some(r"\Qa\E"), semver("*"), "\\Q"),
         (Some("("), semver("*"), "spec.filterTags.pattern"),
         (None, semver(">= bar"), "spec.policy.semver.range"),
         (None, semver(""), "spec.policy.semver.range"),
-        (None, OrderingSpec::Numerical { order: Some("up") }, "spec.policy.numerical.order"),
-        (None, OrderingSpec::Alphabetical { order: Some("ASC") }, "spec.policy.alphabetical.order"),
+        (
+            None,
+            OrderingSpec::Numerical { order: Some("up") },
+            "spec.policy.numerical.order",
+        ),
+        (
+            None,
+            OrderingSpec::Alphabetical { order: Some("ASC") },
+            "spec.policy.alphabetical.order",
+        ),
     ];
     for (pattern, ordering, expected) in cases {
         let error = Policy::new("ns/p", *pattern, None, *ordering).unwrap_err();
@@ -223,7 +302,9 @@ fn invalid_policies_name_the_field() {
 
 #[test]
 fn explanation_lists_runners_up_in_order() {
-    let tags = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "0.1.0"];
+    let tags = [
+        "1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "0.1.0",
+    ];
     let selection = pick(None, None, semver("*"), &tags).unwrap();
     let runners: Vec<_> = selection
         .explanation

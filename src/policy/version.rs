@@ -89,10 +89,7 @@ fn parse_number(text: &str) -> Option<u64> {
 
 /// A non-empty `[0-9A-Za-z-]+` identifier.
 pub(crate) fn is_identifier(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Dot-separated identifiers; numeric ones without leading zeros.
@@ -184,7 +181,10 @@ mod tests {
             "١.٢.٣",
         ];
         for tag in not_versions {
-            assert!(VersionRef::parse_tag(tag).is_none(), "{tag} is not a version");
+            assert!(
+                VersionRef::parse_tag(tag).is_none(),
+                "{tag} is not a version"
+            );
         }
     }
 
