@@ -41,34 +41,36 @@ impl<'a> VersionRef<'a> {
     }
 }
 
-/// Strict SemVer 2.0, no `v` prefix.
+/// Strict SemVer 2.0, no `v` prefix: one pass over the bytes (this runs for
+/// every tag, so no splitting into intermediate strings).
 fn parse_strict(text: &str) -> Option<VersionRef<'_>> {
-    let (rest, build) = match text.split_once('+') {
-        Some((rest, build)) => (rest, Some(build)),
-        None => (text, None),
-    };
-    if let Some(build) = build
-        && !build.split('.').all(is_identifier)
-    {
-        return None;
-    }
-    let (core, pre) = match rest.split_once('-') {
-        Some((core, pre)) => {
-            if !valid_prerelease(pre) {
-                return None;
-            }
-            (core, pre)
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let major = parse_number(bytes, &mut i)?;
+    expect(bytes, &mut i, b'.')?;
+    let minor = parse_number(bytes, &mut i)?;
+    expect(bytes, &mut i, b'.')?;
+    let patch = parse_number(bytes, &mut i)?;
+    let mut pre = "";
+    if bytes.get(i) == Some(&b'-') {
+        let start = i + 1;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'+')
+            .map_or(bytes.len(), |p| start + p);
+        pre = &text[start..end];
+        if !valid_prerelease(pre) {
+            return None;
         }
-        None => (rest, ""),
-    };
-    let mut parts = core.split('.');
-    let major = parse_number(parts.next()?)?;
-    let minor = parse_number(parts.next()?)?;
-    let patch = parse_number(parts.next()?)?;
-    if parts.next().is_some() {
-        return None;
+        i = end;
     }
-    Some(VersionRef {
+    if bytes.get(i) == Some(&b'+') {
+        if !text[i + 1..].split('.').all(is_identifier) {
+            return None;
+        }
+        i = bytes.len();
+    }
+    (i == bytes.len()).then_some(VersionRef {
         major,
         minor,
         patch,
@@ -76,15 +78,26 @@ fn parse_strict(text: &str) -> Option<VersionRef<'_>> {
     })
 }
 
-/// A numeric part: digits only, no leading zero, fits in u64.
-fn parse_number(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+fn expect(bytes: &[u8], i: &mut usize, byte: u8) -> Option<()> {
+    (bytes.get(*i) == Some(&byte)).then(|| *i += 1)
+}
+
+/// A numeric part: digits, no leading zero, fits in u64.
+fn parse_number(bytes: &[u8], i: &mut usize) -> Option<u64> {
+    let start = *i;
+    let mut value: u64 = 0;
+    while let Some(&b) = bytes.get(*i) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        *i += 1;
+    }
+    let len = *i - start;
+    if len == 0 || (len > 1 && bytes[start] == b'0') {
         return None;
     }
-    if text.len() > 1 && text.starts_with('0') {
-        return None;
-    }
-    text.parse().ok()
+    Some(value)
 }
 
 /// A non-empty `[0-9A-Za-z-]+` identifier.
