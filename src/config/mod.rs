@@ -3,6 +3,7 @@
 //! apiVersion or Flux's, validated once into domain types.
 
 pub mod automation;
+pub mod image_policy;
 pub mod load;
 pub mod meta;
 pub mod source;

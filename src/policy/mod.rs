@@ -1,6 +1,229 @@
-//! Tag selection: which tag of an image repository is "the latest" under an ImagePolicy.
+//! Tag selection: which tag of an image repository is "the latest" under an
+//! ImagePolicy.
 //!
-//! Pure: a list of tags and a validated policy in, a [`PolicyResult`]-style
-//! choice plus an explanation out. Exclusion, `filterTags` (pattern and extract)
-//! and one ordering (semver, numerical, alphabetical) are applied in that order;
-//! ties are broken deterministically (invariant 9).
+//! Pure: a list of tags and a validated [`Policy`] in, a [`Selection`] (the
+//! chosen tag plus an [`Explanation`]) out. The steps run in this order, each
+//! counted in the explanation:
+//!
+//! 1. the [`ExclusionList`] (default `^.*\.sig$`) drops tags;
+//! 2. the [`TagFilter`] pattern (Go RE2 syntax, unanchored) keeps matching tags
+//!    and its extract template turns each into the value to order;
+//! 3. the [`Ordering`] classifies values (semver: a version inside the
+//!    Masterminds range; numerical: a finite number) and picks the best;
+//! 4. ties (equal versions, numbers or values) go to the greatest original
+//!    tag, byte-wise, so the result never depends on input order (invariant 9).
+//!
+//! A policy is validated once ([`Policy::new`]); evaluating it cannot fail for
+//! any reason but "no tag matches".
+
+mod alphabetical;
+mod error;
+mod exclusion;
+mod explanation;
+mod filter;
+mod go_regex;
+mod numerical;
+mod range;
+mod select;
+mod semver;
+mod template;
+mod version;
+
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+pub use error::{InvalidField, PolicyError};
+pub use exclusion::{DEFAULT_EXCLUSIONS, ExclusionList};
+pub use explanation::{Candidate, Explanation, RUNNERS_UP, Selection, StepCounts};
+pub use filter::TagFilter;
+pub use go_regex::RegexError;
+pub use range::{Range, RangeError};
+
+use select::{Entry, Ranker};
+
+/// Which end of a numerical or alphabetical ordering wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// The largest value wins (the default).
+    #[default]
+    Asc,
+    /// The smallest value wins.
+    Desc,
+}
+
+impl Order {
+    /// Parses `asc` or `desc`; absent or empty means `asc`.
+    pub fn parse(text: Option<&str>) -> Result<Self, InvalidField> {
+        match text.unwrap_or("") {
+            "" | "asc" => Ok(Self::Asc),
+            "desc" => Ok(Self::Desc),
+            other => Err(InvalidField::Order(other.to_string())),
+        }
+    }
+}
+
+/// How candidates are ordered.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Ordering {
+    /// Highest SemVer precedence inside a range.
+    Semver(#[serde(serialize_with = "serialize_range")] Range),
+    /// By decimal value.
+    Numerical(Order),
+    /// Byte-wise.
+    Alphabetical(Order),
+}
+
+fn serialize_range<S: serde::Serializer>(range: &Range, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(range.as_str())
+}
+
+/// The ordering part of a policy as written, before validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderingSpec<'a> {
+    /// `policy.semver.range`.
+    Semver {
+        /// The Masterminds range.
+        range: &'a str,
+    },
+    /// `policy.numerical.order`.
+    Numerical {
+        /// `asc`, `desc` or absent.
+        order: Option<&'a str>,
+    },
+    /// `policy.alphabetical.order`.
+    Alphabetical {
+        /// `asc`, `desc` or absent.
+        order: Option<&'a str>,
+    },
+}
+
+/// A validated policy: built once, evaluated any number of times.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    name: String,
+    filter: Option<TagFilter>,
+    ordering: Ordering,
+}
+
+impl Policy {
+    /// Validates a policy. `name` is used in messages (`namespace/name`);
+    /// `pattern` and `extract` are `filterTags` (absent or empty: no filter).
+    pub fn new(
+        name: impl Into<String>,
+        pattern: Option<&str>,
+        extract: Option<&str>,
+        ordering: OrderingSpec<'_>,
+    ) -> Result<Self, PolicyError> {
+        let name = name.into();
+        let invalid = |field: &'static str, source: InvalidField| PolicyError::Invalid {
+            policy: name.clone(),
+            field,
+            source,
+        };
+        let pattern = pattern.unwrap_or("");
+        let extract = extract.unwrap_or("");
+        let filter = if pattern.is_empty() && extract.is_empty() {
+            None
+        } else {
+            let filter = TagFilter::new(pattern, extract)
+                .map_err(|e| invalid("spec.filterTags.pattern", e.into()))?;
+            Some(filter)
+        };
+        let ordering = match ordering {
+            OrderingSpec::Semver { range } => Ordering::Semver(
+                Range::parse(range).map_err(|e| invalid("spec.policy.semver.range", e.into()))?,
+            ),
+            OrderingSpec::Numerical { order } => Ordering::Numerical(
+                Order::parse(order).map_err(|e| invalid("spec.policy.numerical.order", e))?,
+            ),
+            OrderingSpec::Alphabetical { order } => Ordering::Alphabetical(
+                Order::parse(order).map_err(|e| invalid("spec.policy.alphabetical.order", e))?,
+            ),
+        };
+        Ok(Self {
+            name,
+            filter,
+            ordering,
+        })
+    }
+
+    /// The policy's name, as given to [`Policy::new`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tag filter, if any.
+    pub fn filter(&self) -> Option<&TagFilter> {
+        self.filter.as_ref()
+    }
+
+    /// The ordering.
+    pub fn ordering(&self) -> &Ordering {
+        &self.ordering
+    }
+
+    /// Picks the latest tag. Fails only when no tag is left after the steps.
+    pub fn select<T: AsRef<str>>(
+        &self,
+        tags: &[T],
+        exclusions: &ExclusionList,
+    ) -> Result<Selection, PolicyError> {
+        match &self.ordering {
+            Ordering::Semver(range) => self.run(&semver::SemverRanker { range }, tags, exclusions),
+            Ordering::Numerical(order) => self.run(
+                &numerical::NumericalRanker { order: *order },
+                tags,
+                exclusions,
+            ),
+            Ordering::Alphabetical(order) => self.run(
+                &alphabetical::AlphabeticalRanker { order: *order },
+                tags,
+                exclusions,
+            ),
+        }
+    }
+
+    fn run<R: Ranker, T: AsRef<str>>(
+        &self,
+        ranker: &R,
+        tags: &[T],
+        exclusions: &ExclusionList,
+    ) -> Result<Selection, PolicyError> {
+        let (counts, best) = select::select(
+            ranker,
+            tags,
+            self.filter.as_ref(),
+            exclusions,
+            RUNNERS_UP + 1,
+        );
+        let mut best = best.into_iter().map(candidate);
+        let Some(chosen) = best.next() else {
+            return Err(PolicyError::NoMatch {
+                policy: self.name.clone(),
+                counts,
+                ordering: Box::new(self.ordering.clone()),
+            });
+        };
+        Ok(Selection {
+            tag: chosen.tag.clone(),
+            explanation: Explanation {
+                policy: self.name.clone(),
+                ordering: self.ordering.clone(),
+                counts,
+                chosen,
+                runners_up: best.collect(),
+            },
+        })
+    }
+}
+
+fn candidate<K>(entry: Entry<'_, K>) -> Candidate {
+    Candidate {
+        tag: entry.tag.to_string(),
+        value: entry.value.into_owned(),
+    }
+}

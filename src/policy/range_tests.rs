@@ -1,0 +1,285 @@
+//! Table tests pinning Masterminds/semver v3 constraint behaviour (cases from
+//! its `constraints_test.go`: `TestConstraintCheck` and `TestConstraintsCheck`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+/// Masterminds' tests check loose versions (`1`, `1.4`); pad them to three parts.
+fn check(range: &str, version: &str) -> bool {
+    let split = version.find(['-', '+']).unwrap_or(version.len());
+    let (core, rest) = version.split_at(split);
+    let mut core = core.trim_start_matches('v').to_string();
+    while core.matches('.').count() < 2 {
+        core.push_str(".0");
+    }
+    let full = format!("{core}{rest}");
+    let v = VersionRef::parse_tag(&full).unwrap_or_else(|| panic!("{full} is a version"));
+    Range::parse(range)
+        .unwrap_or_else(|e| panic!("{range}: {e}"))
+        .matches(&v)
+}
+
+const CASES: &[(&str, &str, bool)] = &[
+    // single comparators
+    ("=2.0.0", "1.2.3", false),
+    ("=2.0.0", "2.0.0", true),
+    ("=2.0", "1.2.3", false),
+    ("=2.0", "2.0.0", true),
+    ("=2.0", "2.0.1", true),
+    ("4.1", "4.1.0", true),
+    ("1.0.0", "1.0.0", true),
+    ("1.0.0", "1.0.1", false),
+    ("1.0.0", "1.1.0", false),
+    ("v1.0.0", "1.0.0", true),
+    ("!=4.1.0", "4.1.0", false),
+    ("!=4.1.0", "4.1.1", true),
+    ("!=4.1", "4.1.0", false),
+    ("!=4.1", "4.1.1", false),
+    ("!=4.1", "5.1.0-alpha.1", false),
+    ("!=4.1-alpha", "4.1.0", true),
+    ("!=4.1", "5.1.0", true),
+    ("<11", "0.1.0", true),
+    ("<11", "11.1.0", false),
+    ("<1.1", "0.1.0", true),
+    ("<1.1", "1.1.0", false),
+    ("<1.1", "1.1.1", false),
+    ("<=11", "1.2.3", true),
+    ("<=11", "12.2.3", false),
+    ("<=11", "11.2.3", true),
+    ("<=1.1", "1.2.3", false),
+    ("<=1.1", "0.1.0", true),
+    ("<=1.1", "1.1.0", true),
+    ("<=1.1", "1.1.1", true),
+    (">1.1", "4.1.0", true),
+    (">1.1", "1.1.0", false),
+    (">0", "0", false),
+    (">0", "1", true),
+    (">0", "0.0.1-alpha", false),
+    (">0.0", "0.0.1-alpha", false),
+    (">0-0", "0.0.1-alpha", false),
+    (">0.0-0", "0.0.1-alpha", false),
+    (">0", "0.0.0-alpha", false),
+    (">0-0", "0.0.0-alpha", false),
+    (">0.0.0-0", "0.0.0-alpha", true),
+    (">1.2.3-alpha.1", "1.2.3-alpha.2", true),
+    (">1.2.3-alpha.1", "1.3.3-alpha.2", true),
+    (">11", "11.1.0", false),
+    (">11.1", "11.1.0", false),
+    (">11.1", "11.1.1", false),
+    (">11.1", "11.2.1", true),
+    (">=11", "11.1.2", true),
+    (">=11.1", "11.1.2", true),
+    (">=11.1", "11.0.2", false),
+    (">=1.1", "4.1.0", true),
+    (">=1.1", "1.1.0", true),
+    (">=1.1", "0.0.9", false),
+    (">=0", "0.0.1-alpha", false),
+    (">=0.0", "0.0.1-alpha", false),
+    (">=0-0", "0.0.1-alpha", true),
+    (">=0.0-0", "0.0.1-alpha", true),
+    (">=0", "0.0.0-alpha", false),
+    (">=0-0", "0.0.0-alpha", true),
+    (">=0.0.0-0", "0.0.0-alpha", true),
+    (">=0.0.0-0", "1.2.3", true),
+    (">=0.0.0-0", "3.4.5-beta.1", true),
+    ("=>1.1", "1.1.0", true),
+    ("=<1.1", "1.1.1", true),
+    ("<0", "0.0.0-alpha", false),
+    ("<0-z", "0.0.0-alpha", true),
+    (">=0", "0", true),
+    ("=0", "1", false),
+    // wildcards
+    ("*", "1", true),
+    ("*", "4.5.6", true),
+    ("*", "1.2.3-alpha.1", false),
+    ("*-0", "1.2.3-alpha.1", true),
+    ("x", "4.5.6", true),
+    ("X", "4.5.6", true),
+    ("2.*", "1", false),
+    ("2.*", "3.4.5", false),
+    ("2.*", "2.1.1", true),
+    ("2.1.*", "2.1.1", true),
+    ("2.1.*", "2.2.1", false),
+    ("2.x", "2.9.9", true),
+    ("2.X.X", "2.9.9", true),
+    ("2", "1", false),
+    ("2", "3.4.5", false),
+    ("2", "2.1.1", true),
+    ("2.1", "2.1.1", true),
+    ("2.1", "2.2.1", false),
+    ("0.x.x", "1.2.3", false),
+    ("0.0.x", "1.2.3", false),
+    ("0.0.0", "1.2.3", false),
+    ("!=4.x", "5.1.0", true),
+    ("!=4.x", "4.1.0", false),
+    ("!=4.1.x", "4.2.0", true),
+    ("!=4.2.x", "4.2.3", false),
+    ("!=4.1-alpha", "4.1.0-alpha", false),
+    ("!=4.1-alpha", "4.1.1-alpha", false),
+    ("<1.x", "1.1.1", false),
+    ("<1.x", "0.1.1", true),
+    ("<1.x", "2.0.0", false),
+    ("<1.1.x", "1.2.1", false),
+    ("<1.1.x", "1.1.500", false),
+    ("<1.1.x", "1.0.500", true),
+    ("<1.2.x", "1.1.1", true),
+    ("<=1.x", "1.1.0", true),
+    ("<=2.x", "3.0.0", false),
+    ("<=1.1.x", "1.2.500", false),
+    ("<=4.5", "3.4.0", true),
+    ("<=4.5", "3.7.0", true),
+    ("<=4.5", "4.6.3", false),
+    (">=1.1", "4.1.0-beta", false),
+    ("<=1.1", "0.1.0-alpha", false),
+    ("<=1.1-a", "0.1.0-alpha", true),
+    // tilde
+    ("~1.2.3", "1.2.4", true),
+    ("~1.2.3", "1.3.4", false),
+    ("~1.2", "1.2.4", true),
+    ("~1.2", "1.3.4", false),
+    ("~1", "1.2.4", true),
+    ("~1", "2.3.4", false),
+    ("~0.2.3", "0.2.5", true),
+    ("~0.2.3", "0.3.5", false),
+    ("~1.2.3-beta.2", "1.2.3-beta.4", true),
+    ("~1.2.3-beta.2", "1.2.4-beta.2", true),
+    ("~1.2.3-beta.2", "1.3.4-beta.2", false),
+    ("~*", "2.1.1", true),
+    ("~0.0.0", "1.2.3", true),
+    ("~1.x", "2.1.1", false),
+    ("~1.x", "1.3.5", true),
+    ("~1.x", "1.3.5-beta", false),
+    ("~1.1", "1.1.1-alpha", false),
+    ("~1.1-alpha", "1.1.1-beta", true),
+    ("~1.1.1-beta", "1.1.1-alpha", false),
+    ("~1.1.1-beta", "1.1.1", true),
+    ("~1.2.3", "1.2.2", false),
+    ("~>1.2.3", "1.2.9", true),
+    ("~>1.2.3", "1.3.0", false),
+    ("~>1.2", "1.2.0", true),
+    // caret
+    ("^1.2.3", "1.8.9", true),
+    ("^1.2.3", "2.8.9", false),
+    ("^1.2.3", "1.2.1", false),
+    ("^1.1.0", "2.1.0", false),
+    ("^1.2.0", "2.2.1", false),
+    ("^1.2.0", "1.2.1-alpha.1", false),
+    ("^1.2.0-alpha.0", "1.2.1-alpha.1", true),
+    ("^1.2.0-alpha.0", "1.2.1-alpha.0", true),
+    ("^1.2.0-alpha.2", "1.2.0-alpha.1", false),
+    ("^1.2", "1.8.9", true),
+    ("^1.2", "2.8.9", false),
+    ("^1", "1.8.9", true),
+    ("^1", "2.8.9", false),
+    ("^0.2.3", "0.2.5", true),
+    ("^0.2.3", "0.2.2", false),
+    ("^0.2.3", "0.3.0", false),
+    ("^0.2.3", "0.5.6", false),
+    ("^0.2", "0.2.5", true),
+    ("^0.2", "0.5.6", false),
+    ("^0.0.3", "0.0.3", true),
+    ("^0.0.3", "0.0.4", false),
+    ("^0.0", "0.0.3", true),
+    ("^0.0", "0.1.4", false),
+    ("^0.0", "1.0.4", false),
+    ("^0", "0.2.3", true),
+    ("^0", "1.1.4", false),
+    ("^0.2.3-beta.2", "0.2.3-beta.4", true),
+    ("^0.2.3-beta.2", "0.2.4-beta.2", true),
+    ("^0.2.3-beta.2", "0.3.4-beta.2", false),
+    ("^0.2.3-beta.2", "0.2.3-beta.2", true),
+    ("^0.0.0", "1.2.3", false),
+    ("^1.x", "1.1.1", true),
+    ("^2.x", "1.1.1", false),
+    ("^1.x", "2.1.1", false),
+    ("^1.x", "1.1.1-beta1", false),
+    ("^1.1.2-alpha", "1.2.1-beta1", true),
+    ("^1.2.x-alpha", "1.1.1-beta1", false),
+    ("^0.0.1", "0.0.1", true),
+    ("^0.0.1", "0.3.1", false),
+    // AND by space or comma, OR by ||
+    (">1.1, <2", "1.1.1", false),
+    (">1.1, <2", "1.2.1", true),
+    (">1.1, <3", "4.3.2", false),
+    (">=1.1, <2, !=1.2.3", "1.2.3", false),
+    (">1.1 <2", "1.1.1", false),
+    (">1.1 <2", "1.2.1", true),
+    (">1.1    <3", "4.3.2", false),
+    (">=1.1    <2    !=1.2.3", "1.2.3", false),
+    (">=1.1, <2, !=1.2.3 || > 3", "4.1.2", true),
+    (">=1.1, <2, !=1.2.3 || > 3", "3.1.2", false),
+    (">=1.1, <2, !=1.2.3 || >= 3", "3.0.0", true),
+    (">=1.1, <2, !=1.2.3 || > 3", "3.0.0", false),
+    (">=1.1, <2, !=1.2.3 || > 3", "1.2.3", false),
+    (">=1.1 <2 !=1.2.3 || > 3", "4.1.2", true),
+    ("> 1.1, <     2", "1.1.1", false),
+    (">   1.1, <2", "1.2.1", true),
+    (">= 1.1 <2 != 1.2.3 || >= 3", "3.0.0", true),
+    (">=1.0, <2.0", "1.5.0", true),
+    (">=1.0, <2.0", "2.0.0", false),
+    (">=1.0,<2.0", "1.5.0", true),
+    (">= 1.2.3 , < 2.0", "1.5.0", true),
+    // hyphen ranges
+    ("1.1 - 2", "1.1.1", true),
+    ("1.5.0 - 4.5", "3.7.0", true),
+    ("1.2 - 1.4.5", "1.4.5", true),
+    ("1.2 - 1.4.5", "1.4.6", false),
+    ("1.2 - 1.4.5", "1.1.9", false),
+    ("1.1-3", "4.3.2", false),
+    ("1.0.0 - 2.0.0 <=2.0.0", "1.5.0", true),
+    ("1.0.0 - 2.0.0, <=2.0.0", "1.5.0", true),
+    ("3 - 4 || => 3.0, < 4", "4.5.0", true),
+];
+
+#[test]
+fn masterminds_constraint_table() {
+    let mut failures = Vec::new();
+    for &(range, version, expected) in CASES {
+        if check(range, version) != expected {
+            failures.push(format!("{range:?} with {version:?} should be {expected}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn invalid_ranges_are_rejected() {
+    let invalid = [
+        "",
+        "   ",
+        ">= bar",
+        "BAR >= 1.2.3",
+        "12.3.4.1234",
+        "12.23.4.1234",
+        "12.3.34~ 1.2.3",
+        ">=1.0 ||",
+        ">=1.0,",
+        "1x",
+        ">=1.2.3-01",
+        "1.2.3+",
+        ">=1.0<2.0",
+        "99999999999999999999",
+        "1.0 -2.0",
+    ];
+    for range in invalid {
+        assert!(Range::parse(range).is_err(), "{range:?} should be invalid");
+    }
+    let valid = [
+        ">= 1.1",
+        ">40.50.60, < 50.70",
+        "2.0",
+        "v2.3.5-20161202202307-sha.e8fc5e5",
+        ">= 1.2.3 < 2.0 || => 3.0 < 4",
+        "12.3.34 ~1.2.3",
+        "1.0.0 - 2.0.0, <=2.0.0",
+    ];
+    for range in valid {
+        assert!(Range::parse(range).is_ok(), "{range:?} should be valid");
+    }
+}
+
+#[test]
+fn error_names_the_range() {
+    let error = Range::parse(">= bar").unwrap_err();
+    assert!(error.to_string().contains(">= bar"), "{error}");
+}
