@@ -1,3 +1,6 @@
 //! Objects from YAML files (standalone mode): ImageRepository, ImagePolicy,
 //! GitRepository, ImageUpdateAutomation, Sync and Secrets, accepted with our own
 //! apiVersion or Flux's, validated once into domain types.
+
+pub mod image_repository;
+pub mod secrets;

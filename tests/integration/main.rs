@@ -6,4 +6,6 @@
 
 mod cli;
 mod harness;
+mod registry;
+mod registry_faults;
 mod smoke;
