@@ -7,5 +7,6 @@
 mod cli;
 mod harness;
 mod registry;
+mod registry_cli;
 mod registry_faults;
 mod smoke;
