@@ -48,7 +48,10 @@ fn basic_auth_from_config_dir_secrets_never_reaches_the_logs() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stderr:\n{stderr}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout), "1.0.0\n1.1.0\n1.10.0\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "1.0.0\n1.1.0\n1.10.0\n"
+    );
     assert!(stderr.contains("TRACE"), "trace logging was on:\n{stderr}");
     assert!(stderr.contains("tags page"), "{stderr}");
     assert_no_credentials(&stderr);
@@ -69,7 +72,17 @@ fn token_auth_from_a_dockerconfigjson_secret_never_reaches_the_logs() {
     )
     .unwrap();
     let output = tagpilot_isolated(home.path())
-        .args(["--log-level", "trace", "tags", "--insecure", "--page-size", "3", "-o", "json", "--config"])
+        .args([
+            "--log-level",
+            "trace",
+            "tags",
+            "--insecure",
+            "--page-size",
+            "3",
+            "-o",
+            "json",
+            "--config",
+        ])
         .arg(config.path())
         .arg(format!("{}/team/app", registry.host))
         .output()
@@ -99,7 +112,11 @@ fn docker_config_json_is_used_without_config_dir() {
         .arg(format!("{}/team/app:ignored-tag", registry.host))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&output.stdout), "v1\n");
 }
 
@@ -108,10 +125,28 @@ fn failures_exit_1_and_invalid_input_exits_2_with_stdout_empty() {
     let home = tempfile::tempdir().unwrap();
     let cases: [(&[&str], i32, &str); 4] = [
         (&["tags", "Not A/Valid Image"], 2, "IMAGE"),
-        (&["tags", "--registry-endpoint", "nohost", "ghcr.io/a/b"], 2, "HOST=URL"),
-        (&["tags", "--timeout", "soon", "ghcr.io/a/b"], 2, "--timeout"),
+        (
+            &["tags", "--registry-endpoint", "nohost", "ghcr.io/a/b"],
+            2,
+            "HOST=URL",
+        ),
+        (
+            &["tags", "--timeout", "soon", "ghcr.io/a/b"],
+            2,
+            "--timeout",
+        ),
         // Port 1 on loopback refuses connections: a transport error naming the image.
-        (&["tags", "--insecure", "--timeout", "5s", "127.0.0.1:1/team/app"], 1, "127.0.0.1:1/team/app"),
+        (
+            &[
+                "tags",
+                "--insecure",
+                "--timeout",
+                "5s",
+                "127.0.0.1:1/team/app",
+            ],
+            1,
+            "127.0.0.1:1/team/app",
+        ),
     ];
     for (args, code, expected) in cases {
         let output = tagpilot_isolated(home.path()).args(args).output().unwrap();
