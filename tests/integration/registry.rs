@@ -20,6 +20,7 @@ use tagpilot::registry::{
 use crate::harness::images::ImagePusher;
 use crate::harness::moto::{ACCOUNT, Moto, REGION};
 use crate::harness::registry::{AuthMode, Distribution, PASSWORD, Registry, RegistryOptions, USER};
+use crate::harness::tls::TestCertificates;
 
 /// Records waits instead of sleeping (no timed assertions, fast retries).
 #[derive(Default)]
@@ -245,6 +246,51 @@ fn distribution_v3_pagination_follows_every_link() {
         RecordOutcome::KeptPrevious
     );
     assert_eq!(store.get(&target.id).unwrap().tags, expected);
+}
+
+#[test]
+fn a_ca_from_cert_secret_ref_verifies_an_https_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = TestCertificates::generate(dir.path());
+    let registry = Registry::start_with(
+        Distribution::V2,
+        AuthMode::Anonymous,
+        RegistryOptions {
+            tls: Some((
+                certificates.server_cert.clone(),
+                certificates.server_key.clone(),
+            )),
+            ..RegistryOptions::default()
+        },
+    );
+    ImagePusher::new(&registry, "team/app").push_all(["v1", "v2"]);
+    let ca = std::fs::read_to_string(&certificates.ca_cert).unwrap();
+    let mut secrets = SecretSet::default();
+    secrets.insert(
+        ObjectKey::new("apps", "registry-ca"),
+        secret(&[("ca.crt", &ca)], "Opaque"),
+    );
+    secrets.insert(
+        ObjectKey::new("apps", "not-tls"),
+        secret(&[("username", "x")], "Opaque"),
+    );
+    let client = client_with(test_options(), secrets);
+    let mut target = target(&registry.host, "team/app");
+    target.insecure = false;
+    // Without the CA the certificate is not trusted.
+    let error = block_on(client.list_tags(&target)).unwrap_err();
+    assert!(matches!(error, ScanError::Transport { .. }), "{error}");
+    target.cert_secret = Some(ObjectKey::new("apps", "registry-ca"));
+    assert_eq!(
+        block_on(client.list_tags(&target)).unwrap().tags,
+        ["v1", "v2"]
+    );
+    target.cert_secret = Some(ObjectKey::new("apps", "not-tls"));
+    let error = block_on(client.list_tags(&target)).unwrap_err().to_string();
+    assert!(
+        error.contains("Secret apps/not-tls") && error.contains("ca.crt"),
+        "{error}"
+    );
 }
 
 /// Counts `GetAuthorizationToken` calls on the way to the real SDK client.

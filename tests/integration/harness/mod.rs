@@ -12,4 +12,5 @@ pub mod images;
 pub mod moto;
 pub mod process;
 pub mod registry;
+pub mod tls;
 pub mod token_server;
