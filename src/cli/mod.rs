@@ -6,6 +6,7 @@
 //! messages go to stderr.
 
 mod policy;
+mod tags;
 mod update;
 
 use std::process::ExitCode;
@@ -59,7 +60,7 @@ enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// List the tags of an image with the configured credentials.
-    Tags(NotYet),
+    Tags(tags::TagsArgs),
     /// Apply policy results to every `$imagepolicy` marker under a directory.
     Update(update::UpdateArgs),
     /// Apply a path of manifests to the current cluster.
@@ -128,7 +129,7 @@ pub fn main() -> ExitCode {
         Command::Plan(_) => not_yet("plan"),
         Command::Status(_) => not_yet("status"),
         Command::Controller(_) => not_yet("controller"),
-        Command::Tags(_) => not_yet("tags"),
+        Command::Tags(args) => tags::run(args),
         Command::Apply(_) => not_yet("apply"),
         Command::Crds(_) => not_yet("crds"),
     };
@@ -148,13 +149,23 @@ fn not_yet(command: &str) -> CommandResult {
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    // Invariant 7: the AWS SDK's trace events print whole HTTP responses, including
+    // ECR authorization tokens; they are dropped whatever the filter asks for.
+    let no_sdk_bodies = tracing_subscriber::filter::filter_fn(|metadata| {
+        !(*metadata.level() == tracing::Level::TRACE && metadata.target().starts_with("aws_smithy"))
+    });
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        LogFormat::Text => layer.with_filter(no_sdk_bodies).boxed(),
+        LogFormat::Json => layer.json().with_filter(no_sdk_bodies).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init();
     Ok(())
 }

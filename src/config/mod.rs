@@ -4,6 +4,8 @@
 
 pub mod automation;
 pub mod image_policy;
+pub mod image_repository;
 pub mod load;
 pub mod meta;
+pub mod secrets;
 pub mod source;

@@ -7,4 +7,7 @@
 mod cli;
 mod git;
 mod harness;
+mod registry;
+mod registry_cli;
+mod registry_faults;
 mod smoke;

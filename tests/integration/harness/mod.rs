@@ -6,10 +6,12 @@
 // Helpers serve tests of every area; not every test binary build uses all of them.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod git_fixtures;
 pub mod git_server;
 pub mod images;
 pub mod moto;
 pub mod process;
 pub mod registry;
+pub mod tls;
 pub mod token_server;

@@ -40,6 +40,8 @@ pub enum AuthMode {
 pub struct Registry {
     /// The registry's `127.0.0.1:PORT`.
     pub host: String,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     /// The auth mode it was started with.
     pub auth: AuthMode,
     /// The token server, in token mode.
@@ -55,6 +57,8 @@ pub struct RegistryOptions {
     pub extra_config: String,
     /// htpasswd users besides [`USER`] (basic mode only).
     pub extra_users: Vec<(String, String)>,
+    /// Serve HTTPS with this certificate and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Registry {
@@ -117,8 +121,16 @@ impl Registry {
                 config
             }
         };
+        let tls_config = match &options.tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: tagpilot-test-secret\n{auth_config}{extra}",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: tagpilot-test-secret\n{tls_config}{auth_config}{extra}",
             root = dir.path().join("storage").display(),
             extra = options.extra_config,
         );
@@ -133,8 +145,17 @@ impl Registry {
         let mut process =
             ServerProcess::start("registry", command, &dir.path().join("registry.log"));
         process.wait_for_port(port);
-        let url = format!("http://{host}/v2/");
-        let client = reqwest::blocking::Client::new();
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://{host}/v2/");
+        // Readiness only: the tests themselves verify the certificate.
+        let client = reqwest::blocking::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("client");
         process.wait_until("GET /v2/ answers", || {
             client
                 .get(&url)
@@ -143,6 +164,7 @@ impl Registry {
         });
         Self {
             host,
+            scheme,
             auth,
             token_server,
             process,
@@ -150,9 +172,9 @@ impl Registry {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.host)
+        format!("{}://{}", self.scheme, self.host)
     }
 
     /// The server's PID.

@@ -1,0 +1,250 @@
+//! `tagpilot tags IMAGE`: list an image's tags as the scanner sees them.
+//!
+//! Credentials: with `--config DIR`, an ImageRepository in DIR whose
+//! `spec.image` is IMAGE supplies `secretRef`, `certSecretRef`, `provider`,
+//! `insecure` and `timeout`, with the Secrets found in DIR; without a matching
+//! ImageRepository, every `kubernetes.io/dockerconfigjson` Secret in DIR is
+//! consulted by registry host. Without `--config`, Docker's own
+//! `config.json` (`$DOCKER_CONFIG` or `~/.docker`) is used if present. ECR
+//! hosts get a token from the AWS credential chain.
+//!
+//! Output: the tags sorted byte-wise, one per line (deterministic, and what
+//! `sort` and policies see), or `{"image", "tags", "complete"}` with `-o json`.
+//! A scan stopped by `--max-tags` prints what it has, says so on stderr, and
+//! reports `"complete": false`.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+
+use super::{CommandError, CommandResult, OutputFormat};
+use crate::config::image_repository::{API_VERSIONS, ImageRepository, parse_duration};
+use crate::config::secrets::{SecretObject, SecretSet};
+use crate::image::ImageReference;
+use crate::registry::{
+    CredentialSource, DockerConfig, ObjectKey, RegistryClient, RegistryEndpoints, ScanOptions,
+    ScanTarget,
+};
+
+/// Arguments of `tagpilot tags`.
+#[derive(Debug, clap::Args)]
+pub struct TagsArgs {
+    /// The image whose tags to list (`ghcr.io/org/app`; a tag or digest is ignored).
+    image: String,
+    /// A directory of YAML files with ImageRepository objects and Secrets to take credentials and settings from.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    output: OutputFormat,
+    /// Talk plain HTTP to the registry (like `spec.insecure: true`).
+    #[arg(long)]
+    insecure: bool,
+    /// Reach a registry host at another URL, `HOST=URL` (repeatable; the variable takes a comma-separated list).
+    #[arg(
+        long = "registry-endpoint",
+        value_name = "HOST=URL",
+        env = "TAGPILOT_REGISTRY_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    registry_endpoints: Vec<String>,
+    /// Stop after this many tags; the list is then reported incomplete.
+    #[arg(long, default_value_t = 100_000)]
+    max_tags: usize,
+    /// Tags requested per page (registries cap it at 1000).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    page_size: u32,
+    /// Timeout of each registry request, e.g. `30s` (default: the ImageRepository's, else 60s).
+    #[arg(long)]
+    timeout: Option<String>,
+}
+
+/// The arguments, resolved before any I/O.
+struct Settings {
+    image: ImageReference,
+    options: ScanOptions,
+    timeout: Option<std::time::Duration>,
+}
+
+fn resolve(args: &TagsArgs) -> Result<Settings, anyhow::Error> {
+    let image = ImageReference::parse(&args.image).context("IMAGE")?;
+    let endpoints = RegistryEndpoints::parse(args.registry_endpoints.iter().map(String::as_str))?;
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| {
+            parse_duration(t)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| anyhow!("--timeout {t:?} is not a duration like 30s or 2m"))
+        })
+        .transpose()?;
+    if args.max_tags == 0 {
+        return Err(anyhow!("--max-tags must be at least 1"));
+    }
+    Ok(Settings {
+        image,
+        options: ScanOptions {
+            max_tags: args.max_tags,
+            page_size: args.page_size.clamp(1, 1000),
+            endpoints,
+            ..ScanOptions::default()
+        },
+        timeout,
+    })
+}
+
+/// Runs `tagpilot tags`.
+pub fn run(args: TagsArgs) -> CommandResult {
+    let settings = resolve(&args).map_err(CommandError::InvalidInput)?;
+    let (secrets, repositories) = match &args.config {
+        Some(dir) => load_config_dir(dir).map_err(CommandError::InvalidInput)?,
+        None => (SecretSet::default(), Vec::new()),
+    };
+    let matching = repositories.iter().find(|r| {
+        ImageReference::parse(&r.spec.image).is_ok_and(|i| {
+            i.api_host() == settings.image.api_host()
+                && i.repository() == settings.image.repository()
+        })
+    });
+    let mut target = match matching {
+        Some(object) => {
+            tracing::debug!(object = %object.key(), "using the ImageRepository's settings");
+            ScanTarget::try_from(object).map_err(|e| CommandError::InvalidInput(e.into()))?
+        }
+        None => {
+            let mut target = ScanTarget::new(ObjectKey::new("cli", "tags"), settings.image.clone());
+            let docker_config = match &args.config {
+                Some(_) => Some(secrets.merged_docker_config()),
+                None => user_docker_config(),
+            };
+            if let Some(config) = docker_config.filter(|c| !c.is_empty()) {
+                target.credentials = CredentialSource::DockerConfig(Arc::new(config));
+            }
+            target
+        }
+    };
+    target.insecure |= args.insecure;
+    if let Some(timeout) = settings.timeout {
+        target.timeout = timeout;
+    }
+    let client = RegistryClient::builder(settings.options)
+        .secrets(Arc::new(secrets))
+        .build()
+        .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Failed(anyhow!("cannot start the async runtime: {e}")))?;
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = move |count: usize| {
+        if show_progress {
+            eprint!("\r\x1b[Klisting tags: {count}");
+        }
+    };
+    let result = runtime.block_on(client.list_tags_with_progress(&target, &progress));
+    if show_progress {
+        eprint!("\r\x1b[K");
+    }
+    let list = result.map_err(|e| CommandError::Failed(e.into()))?;
+    if !list.complete {
+        eprintln!(
+            "warning: stopped after {} tags (--max-tags); the list is incomplete",
+            list.tags.len()
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = match args.output {
+        OutputFormat::Text => list
+            .tags
+            .iter()
+            .try_for_each(|tag| writeln!(stdout, "{tag}")),
+        OutputFormat::Json => {
+            let json = serde_json::json!({
+                "image": target.image.name(),
+                "tags": list.tags,
+                "complete": list.complete,
+            });
+            writeln!(stdout, "{json}")
+        }
+    };
+    written.map_err(|e| CommandError::Failed(anyhow!("writing to stdout: {e}")))
+}
+
+/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, if present and readable.
+fn user_docker_config() -> Option<DockerConfig> {
+    let dir = match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
+    };
+    let path = dir.join("config.json");
+    let bytes = std::fs::read(&path).ok()?;
+    match DockerConfig::parse(&bytes) {
+        Ok(config) => Some(config),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring an unreadable Docker config");
+            None
+        }
+    }
+}
+
+/// Reads every `*.yaml`/`*.yml` under `dir` (multi-document files) and keeps
+/// the Secrets and ImageRepositories; other kinds are ignored.
+fn load_config_dir(dir: &Path) -> Result<(SecretSet, Vec<ImageRepository>), anyhow::Error> {
+    let mut files = Vec::new();
+    collect_yaml_files(dir, &mut files)
+        .with_context(|| format!("reading --config {}", dir.display()))?;
+    files.sort();
+    let mut secrets = SecretSet::default();
+    let mut repositories = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+            .with_context(|| format!("{} is not valid YAML", file.display()))?;
+        for document in documents {
+            let kind = document
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default();
+            let api_version = document
+                .get("apiVersion")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default();
+            match kind {
+                "Secret" if api_version == "v1" => {
+                    let object: SecretObject = serde_json::from_value(document)
+                        .with_context(|| format!("{}: invalid Secret", file.display()))?;
+                    let (key, data) = <(ObjectKey, _)>::try_from(object)
+                        .with_context(|| format!("{}", file.display()))?;
+                    secrets.insert(key, data);
+                }
+                "ImageRepository" if API_VERSIONS.contains(&api_version) => {
+                    let object: ImageRepository = serde_json::from_value(document)
+                        .with_context(|| format!("{}: invalid ImageRepository", file.display()))?;
+                    repositories.push(object);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((secrets, repositories))
+}
+
+fn collect_yaml_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                collect_yaml_files(&path, files)?;
+            }
+        } else if file_type.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
