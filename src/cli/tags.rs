@@ -20,8 +20,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow};
 
 use super::{CommandError, CommandResult, OutputFormat};
-use crate::config::image_repository::{API_VERSIONS, ImageRepository, parse_duration};
-use crate::config::secrets::{SecretObject, SecretSet};
+use crate::config::meta::GoDuration;
+use crate::config::secrets::SecretSet;
+use crate::engine::objects::ObjectSet;
 use crate::image::ImageReference;
 use crate::registry::{
     CredentialSource, DockerConfig, ObjectKey, RegistryClient, RegistryEndpoints, ScanOptions,
@@ -75,7 +76,9 @@ fn resolve(args: &TagsArgs) -> Result<Settings, anyhow::Error> {
         .timeout
         .as_deref()
         .map(|t| {
-            parse_duration(t)
+            GoDuration::parse(t)
+                .ok()
+                .map(|d| d.0)
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| anyhow!("--timeout {t:?} is not a duration like 30s or 2m"))
         })
@@ -99,19 +102,21 @@ fn resolve(args: &TagsArgs) -> Result<Settings, anyhow::Error> {
 pub fn run(args: TagsArgs) -> CommandResult {
     let settings = resolve(&args).map_err(CommandError::InvalidInput)?;
     let (secrets, repositories) = match &args.config {
-        Some(dir) => load_config_dir(dir).map_err(CommandError::InvalidInput)?,
-        None => (SecretSet::default(), Vec::new()),
+        Some(dir) => {
+            let objects = load_config_dir(dir).map_err(CommandError::InvalidInput)?;
+            (objects.secrets, objects.repositories)
+        }
+        None => (SecretSet::default(), Default::default()),
     };
-    let matching = repositories.iter().find(|r| {
-        ImageReference::parse(&r.spec.image).is_ok_and(|i| {
-            i.api_host() == settings.image.api_host()
-                && i.repository() == settings.image.repository()
-        })
+    let matching = repositories.values().find(|entry| {
+        let image = &entry.target.image;
+        image.api_host() == settings.image.api_host()
+            && image.repository() == settings.image.repository()
     });
     let mut target = match matching {
-        Some(object) => {
-            tracing::debug!(object = %object.key(), "using the ImageRepository's settings");
-            ScanTarget::try_from(object).map_err(|e| CommandError::InvalidInput(e.into()))?
+        Some(entry) => {
+            tracing::debug!(object = %entry.target.id, "using the ImageRepository's settings");
+            entry.target.clone()
         }
         None => {
             let mut target = ScanTarget::new(ObjectKey::new("cli", "tags"), settings.image.clone());
@@ -189,62 +194,15 @@ fn user_docker_config() -> Option<DockerConfig> {
     }
 }
 
-/// Reads every `*.yaml`/`*.yml` under `dir` (multi-document files) and keeps
-/// the Secrets and ImageRepositories; other kinds are ignored.
-fn load_config_dir(dir: &Path) -> Result<(SecretSet, Vec<ImageRepository>), anyhow::Error> {
-    let mut files = Vec::new();
-    collect_yaml_files(dir, &mut files)
-        .with_context(|| format!("reading --config {}", dir.display()))?;
-    files.sort();
-    let mut secrets = SecretSet::default();
-    let mut repositories = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
-        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
-            .with_context(|| format!("{} is not valid YAML", file.display()))?;
-        for document in documents {
-            let kind = document
-                .get("kind")
-                .and_then(|k| k.as_str())
-                .unwrap_or_default();
-            let api_version = document
-                .get("apiVersion")
-                .and_then(|k| k.as_str())
-                .unwrap_or_default();
-            match kind {
-                "Secret" if api_version == "v1" => {
-                    let object: SecretObject = serde_json::from_value(document)
-                        .with_context(|| format!("{}: invalid Secret", file.display()))?;
-                    let (key, data) = <(ObjectKey, _)>::try_from(object)
-                        .with_context(|| format!("{}", file.display()))?;
-                    secrets.insert(key, data);
-                }
-                "ImageRepository" if API_VERSIONS.contains(&api_version) => {
-                    let object: ImageRepository = serde_json::from_value(document)
-                        .with_context(|| format!("{}: invalid ImageRepository", file.display()))?;
-                    repositories.push(object);
-                }
-                _ => {}
-            }
-        }
+/// Loads the config directory with the shared loader. Objects that do not
+/// validate are reported on stderr and left out; the listing goes on.
+fn load_config_dir(dir: &Path) -> Result<ObjectSet, anyhow::Error> {
+    if !dir.is_dir() {
+        return Err(anyhow!("--config {} is not a directory", dir.display()));
     }
-    Ok((secrets, repositories))
-}
-
-fn collect_yaml_files(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            if !entry.file_name().to_string_lossy().starts_with('.') {
-                collect_yaml_files(&path, files)?;
-            }
-        } else if file_type.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml")
-        {
-            files.push(path);
-        }
+    let (objects, errors) = ObjectSet::load(dir);
+    for error in errors {
+        eprintln!("warning: {error}");
     }
-    Ok(())
+    Ok(objects)
 }

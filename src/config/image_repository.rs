@@ -2,11 +2,9 @@
 //! `v1beta2`, or `tagpilot.dev/v1alpha1`), validated once into the registry's
 //! [`ScanTarget`] with `TryFrom`.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
-use super::secrets::Metadata;
+use super::meta::{GoDuration, LocalObjectReference, ObjectMeta};
 use crate::image::{ImageReference, ImageReferenceError};
 use crate::registry::ecr::EcrRegistry;
 use crate::registry::{CredentialSource, DEFAULT_TIMEOUT, ObjectKey, ScanTarget};
@@ -25,30 +23,24 @@ pub struct ImageRepository {
     /// One of [`API_VERSIONS`].
     pub api_version: String,
     /// Name and namespace.
-    pub metadata: Metadata,
+    pub metadata: ObjectMeta,
     /// What to scan and how.
     pub spec: ImageRepositorySpec,
 }
 
-/// A reference to an object in the same namespace.
+/// `spec` of an ImageRepository. Unknown fields are an error (a typo must not
+/// silently change what is scanned); Flux fields tagpilot does not use are accepted.
 #[derive(Debug, Clone, Deserialize)]
-pub struct LocalObjectReference {
-    /// The object's name.
-    pub name: String,
-}
-
-/// `spec` of an ImageRepository (the fields the scanner uses; others are ignored).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageRepositorySpec {
     /// The image to scan, without tag.
     pub image: String,
     /// How often to scan (a Go duration such as `5m`).
     #[serde(default)]
-    pub interval: Option<String>,
+    pub interval: Option<GoDuration>,
     /// The timeout of each registry request (a Go duration; default 60s).
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<GoDuration>,
     /// A Secret with registry credentials.
     #[serde(default)]
     pub secret_ref: Option<LocalObjectReference>,
@@ -67,6 +59,15 @@ pub struct ImageRepositorySpec {
     /// Do not scan.
     #[serde(default)]
     pub suspend: bool,
+    /// Flux's cross-namespace access list (accepted; standalone mode has no namespaces to guard).
+    #[serde(default)]
+    pub access_from: Option<serde_json::Value>,
+    /// Flux's workload-identity service account (accepted and ignored).
+    #[serde(default)]
+    pub service_account_name: Option<String>,
+    /// Flux's proxy Secret (accepted and ignored).
+    #[serde(default)]
+    pub proxy_secret_ref: Option<LocalObjectReference>,
 }
 
 /// Why an ImageRepository cannot be scanned.
@@ -98,16 +99,10 @@ pub enum ImageRepositoryError {
         image: String,
     },
     /// A duration field is not a Go duration.
-    #[error(
-        "ImageRepository {object}: spec.{field} {value:?} is not a duration (like 30s, 5m, 1h30m)"
-    )]
-    Duration {
+    #[error("ImageRepository {object}: spec.timeout must be longer than zero (like 30s or 1m)")]
+    ZeroTimeout {
         /// `namespace/name`.
         object: String,
-        /// The field.
-        field: &'static str,
-        /// The value.
-        value: String,
     },
     /// The provider is unknown or not supported.
     #[error(
@@ -162,25 +157,13 @@ impl TryFrom<&ImageRepository> for ScanTarget {
                 image: spec.image.clone(),
             });
         }
-        let timeout = match &spec.timeout {
+        let timeout = match spec.timeout {
             None => DEFAULT_TIMEOUT,
-            Some(value) => parse_duration(value)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| ImageRepositoryError::Duration {
-                    object: name.clone(),
-                    field: "timeout",
-                    value: value.clone(),
-                })?,
+            Some(GoDuration(timeout)) if !timeout.is_zero() => timeout,
+            Some(_) => {
+                return Err(ImageRepositoryError::ZeroTimeout { object: name });
+            }
         };
-        if let Some(value) = &spec.interval
-            && parse_duration(value).is_none()
-        {
-            return Err(ImageRepositoryError::Duration {
-                object: name,
-                field: "interval",
-                value: value.clone(),
-            });
-        }
         let namespace = &id.namespace;
         let credentials = match spec.provider.as_deref().unwrap_or("generic") {
             "generic" => match &spec.secret_ref {
@@ -218,43 +201,10 @@ impl TryFrom<&ImageRepository> for ScanTarget {
     }
 }
 
-/// Parses a Go duration (`300ms`, `1.5s`, `5m`, `1h30m`); `None` if invalid.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += number * seconds;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).ok()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn object(spec: &str) -> ImageRepository {
@@ -285,7 +235,7 @@ mod tests {
         let cases = [
             ("  image: 'UPPER/Case'\n", "spec.image"),
             ("  image: app:v1\n", "must not have a tag"),
-            ("  image: app\n  timeout: soon\n", "spec.timeout"),
+            ("  image: app\n  timeout: 0s\n", "spec.timeout"),
             ("  image: app\n  provider: azure\n", "spec.provider"),
             (
                 "  image: ghcr.io/org/app\n  provider: aws\n",
@@ -305,12 +255,16 @@ mod tests {
     }
 
     #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
-        for bad in ["", "5", "5x", "m", "-1s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
+    fn durations_and_unknown_fields_are_checked_when_read() {
+        let yaml = "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: app\nspec:\n  image: app\n  interval: soon\n";
+        let error = serde_saphyr::from_str::<ImageRepository>(yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("invalid duration \"soon\""), "{error}");
+        let typo = yaml.replace("interval: soon", "intervall: 5m");
+        let error = serde_saphyr::from_str::<ImageRepository>(&typo)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `intervall`"), "{error}");
     }
 }

@@ -2,7 +2,6 @@
 //! accepted apiVersions.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -44,32 +43,14 @@ impl ObjectMeta {
     pub fn namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
     }
-}
 
-/// A `namespace/name` key that identifies an object of one kind.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    /// The namespace.
-    pub namespace: String,
-    /// The name.
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// A key from a namespace and a name.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
+    /// The object's `namespace/name` key.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.namespace(), &self.name)
     }
 }
 
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
+pub use crate::registry::ObjectKey;
 
 /// A reference to an object in the same namespace (`secretRef`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

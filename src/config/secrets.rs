@@ -9,37 +9,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
+use super::meta::ObjectMeta;
 use crate::registry::{DockerConfig, ObjectKey, Redacted, SecretData, SecretSource};
-
-/// The namespace of objects whose file gives none.
-pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// `metadata` of an object in a file.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Metadata {
-    /// The object's name.
-    pub name: String,
-    /// The namespace (`default` when absent).
-    #[serde(default)]
-    pub namespace: Option<String>,
-}
-
-impl Metadata {
-    /// The object's key, with the default namespace applied.
-    pub fn key(&self) -> ObjectKey {
-        ObjectKey::new(
-            self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
-            self.name.clone(),
-        )
-    }
-}
 
 /// A `v1` Secret as written in a file.
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretObject {
     /// Name and namespace.
-    pub metadata: Metadata,
+    pub metadata: ObjectMeta,
     /// `type` (`Opaque` when absent).
     #[serde(rename = "type", default)]
     pub secret_type: Option<String>,
