@@ -4,4 +4,5 @@
 pub mod http;
 pub mod metrics;
 pub mod objects;
+pub mod state;
 pub mod webhook;
