@@ -1,0 +1,126 @@
+//! The file walk: which files under the update path are read, never leaving the repository.
+//!
+//! [`resolve`] canonicalises the repository root and the update path and refuses
+//! a path that ends up outside the root (`..`, absolute paths, symlinks:
+//! invariant 8). [`collect`] then lists the candidate files (`*.yaml`, `*.yml`,
+//! `Kustomization`) in a stable order. Directory symlinks are never followed, so
+//! the walk cannot loop. A symlink to a file is read through its target only when
+//! the target is inside the root (and each real file is listed once); one that
+//! leads outside, dangles or loops is listed as skipped.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{SkipReason, SkippedFile, UpdateError};
+
+/// A file to read: where it really is, and how it is named in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    /// The real (canonical) path; reads and writes go here.
+    pub real: PathBuf,
+    /// The path relative to the repository root.
+    pub relative: PathBuf,
+}
+
+/// Canonicalises `root` and `root.join(path)`; the latter must lie inside the former.
+pub(crate) fn resolve(root: &Path, path: &Path) -> Result<(PathBuf, PathBuf), UpdateError> {
+    let root = fs::canonicalize(root).map_err(|source| UpdateError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let joined = root.join(path);
+    let target = fs::canonicalize(&joined).map_err(|source| UpdateError::Path {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !target.starts_with(&root) {
+        return Err(UpdateError::OutsideRoot {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((root, target))
+}
+
+/// Whether a file with this name is read at all (Flux's rule).
+pub(crate) fn is_candidate_name(name: &str) -> bool {
+    name == "Kustomization" || name.ends_with(".yaml") || name.ends_with(".yml")
+}
+
+/// Lists the candidate files under `target` (a directory or one file), sorted by path.
+///
+/// `root` and `target` must come from [`resolve`].
+pub(crate) fn collect(
+    root: &Path,
+    target: &Path,
+    skipped: &mut Vec<SkippedFile>,
+) -> Result<Vec<Candidate>, UpdateError> {
+    let mut files = Vec::new();
+    let mut seen = HashSet::new();
+    let mut add = |real: PathBuf, files: &mut Vec<Candidate>| {
+        if let Ok(relative) = real.strip_prefix(root).map(Path::to_path_buf)
+            && seen.insert(real.clone())
+        {
+            files.push(Candidate { real, relative });
+        }
+    };
+    if !target.is_dir() {
+        // `target` is canonical: a regular file inside the root.
+        let named = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_candidate_name);
+        if named {
+            add(target.to_path_buf(), &mut files);
+        }
+        return Ok(files);
+    }
+    let mut directories = vec![target.to_path_buf()];
+    while let Some(directory) = directories.pop() {
+        let read_error = |source| UpdateError::ReadDir {
+            path: relative_to(root, &directory),
+            source,
+        };
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(&directory).map_err(read_error)? {
+            let entry = entry.map_err(read_error)?;
+            let file_type = entry.file_type().map_err(read_error)?;
+            entries.push((entry.file_name(), entry.path(), file_type));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // Push subdirectories in reverse so they pop in name order.
+        for (name, path, file_type) in entries.into_iter().rev() {
+            let name = name.to_string_lossy();
+            if file_type.is_dir() {
+                if name != ".git" {
+                    directories.push(path);
+                }
+            } else if !is_candidate_name(&name) {
+                continue;
+            } else if file_type.is_file() {
+                add(path, &mut files);
+            } else if file_type.is_symlink() {
+                match fs::canonicalize(&path) {
+                    Err(error) => skipped.push(SkippedFile {
+                        file: relative_to(root, &path),
+                        reason: SkipReason::BrokenSymlink(error.to_string()),
+                    }),
+                    Ok(real) if !real.starts_with(root) => skipped.push(SkippedFile {
+                        file: relative_to(root, &path),
+                        reason: SkipReason::SymlinkOutsideRoot,
+                    }),
+                    Ok(real) if real.is_file() => add(real, &mut files),
+                    Ok(_) => {
+                        tracing::debug!(file = %path.display(), "not following a symlink to a directory")
+                    }
+                }
+            }
+        }
+    }
+    files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(files)
+}
+
+fn relative_to(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
