@@ -48,7 +48,7 @@ pub enum UpdateMode {
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
     /// The repository root does not exist or cannot be resolved.
-    #[error("cannot resolve the repository root {}: {source}", path.display())]
+    #[error("cannot resolve the repository root {}", path.display())]
     Root {
         /// The root as given.
         path: PathBuf,
@@ -57,7 +57,7 @@ pub enum UpdateError {
         source: io::Error,
     },
     /// The update path does not exist or cannot be resolved.
-    #[error("cannot resolve the update path {} in the repository: {source}", path.display())]
+    #[error("cannot resolve the update path {} in the repository", path.display())]
     Path {
         /// The path as given, relative to the root.
         path: PathBuf,
@@ -72,7 +72,7 @@ pub enum UpdateError {
         path: PathBuf,
     },
     /// A directory under the update path cannot be listed.
-    #[error("cannot list directory {}: {source}", path.display())]
+    #[error("cannot list directory {}", path.display())]
     ReadDir {
         /// The directory, relative to the root.
         path: PathBuf,
@@ -81,7 +81,7 @@ pub enum UpdateError {
         source: io::Error,
     },
     /// A file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file, relative to the root.
         path: PathBuf,
@@ -90,7 +90,7 @@ pub enum UpdateError {
         source: io::Error,
     },
     /// A changed file cannot be written (it keeps its old content).
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file, relative to the root.
         path: PathBuf,
