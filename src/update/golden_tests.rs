@@ -105,6 +105,13 @@ fn setup(case: &str, repo: &Path, outside: &Path) {
             symlink("loop-b.yaml", repo.join("loop-a.yaml")).unwrap();
             symlink("loop-a.yaml", repo.join("loop-b.yaml")).unwrap();
             symlink(".", repo.join("real/self")).unwrap();
+            fs::create_dir_all(repo.join(".git")).unwrap();
+            fs::write(
+                repo.join(".git/secret.yaml"),
+                "image: app:1 # {\"$imagepolicy\": \"ns:app\"}\n",
+            )
+            .unwrap();
+            symlink(".git/secret.yaml", repo.join("gitlink.yaml")).unwrap();
         }
         _ => {}
     }
@@ -122,6 +129,11 @@ fn check_after(case: &str, repo: &Path, outside: &Path) {
                 fs::read_to_string(outside.join("outside.yaml")).unwrap(),
                 "image: app:1 # {\"$imagepolicy\": \"ns:app\"}\n",
                 "a file outside the repository must not be touched"
+            );
+            assert_eq!(
+                fs::read_to_string(repo.join(".git/secret.yaml")).unwrap(),
+                "image: app:1 # {\"$imagepolicy\": \"ns:app\"}\n",
+                "a link must not lead into .git"
             );
             let link = fs::symlink_metadata(repo.join("inside.yaml")).unwrap();
             assert!(link.file_type().is_symlink(), "a symlink stays a symlink");
@@ -313,6 +325,25 @@ fn a_sub_path_reports_paths_relative_to_the_root() {
         apply_results(work.path(), Path::new("apps"), &results, UpdateMode::Write).unwrap();
     assert_eq!(report.changes.len(), 1);
     assert_eq!(report.changes[0].file, Path::new("apps/web/values.yaml"));
+    // A link under the update path to a file elsewhere in the repository is
+    // followed; the change is reported (and written) at the real file.
+    #[cfg(unix)]
+    {
+        fs::create_dir_all(work.path().join("shared")).unwrap();
+        fs::write(
+            work.path().join("shared/base.yaml"),
+            "image: app:1 # {\"$imagepolicy\": \"ns:app\"}\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../shared/base.yaml", work.path().join("apps/base.yaml"))
+            .unwrap();
+        let report =
+            apply_results(work.path(), Path::new("apps"), &results, UpdateMode::Write).unwrap();
+        assert_eq!(report.changes.len(), 1);
+        assert_eq!(report.changes[0].file, Path::new("shared/base.yaml"));
+        let link = fs::symlink_metadata(work.path().join("apps/base.yaml")).unwrap();
+        assert!(link.file_type().is_symlink());
+    }
     // The single-file form works too.
     let report = apply_results(
         work.path(),

@@ -26,9 +26,9 @@ pub mod scan;
 mod walk;
 mod write;
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 pub use report::{Change, FileUpdate, SkipReason, SkippedFile, UpdateReport};
 pub use results::{PolicyId, PolicyResult, PolicyResults, ResultsError, Setter, SetterSuffix};
@@ -115,11 +115,10 @@ pub fn apply_results(
 ) -> Result<UpdateReport, UpdateError> {
     let (root, target) = walk::resolve(root, path)?;
     let mut report = UpdateReport::default();
-    let candidates = walk::collect(&root, &target, &mut report.skipped)?;
-    let outcomes = process_in_parallel(&candidates, results);
+    let processed = walk_and_process(&root, &target, results, &mut report.skipped)?;
     let mut writes = Vec::new();
-    for (candidate, outcome) in candidates.iter().zip(outcomes) {
-        match outcome? {
+    for (candidate, outcome) in processed {
+        match outcome {
             FileOutcome::Unmarked => {}
             FileOutcome::Skipped(reason) => report.skipped.push(SkippedFile {
                 file: candidate.relative.clone(),
@@ -139,7 +138,7 @@ pub fn apply_results(
                         old: c.old,
                         new: c.new,
                     }));
-                writes.push(&candidate.real);
+                writes.push(candidate.real);
                 report.files.push(FileUpdate {
                     file: candidate.relative.clone(),
                     original,
@@ -154,7 +153,7 @@ pub fn apply_results(
     }
     if mode == UpdateMode::Write {
         for (real, file) in writes.into_iter().zip(&report.files) {
-            write::write_atomically(real, file.updated.as_bytes()).map_err(|source| {
+            write::write_atomically(&real, file.updated.as_bytes()).map_err(|source| {
                 UpdateError::Write {
                     path: file.file.clone(),
                     source,
@@ -175,56 +174,85 @@ enum FileOutcome {
     Rewritten { original: String, rewrite: Rewrite },
 }
 
-/// Reads, screens and rewrites every candidate; outcomes come back in candidate order.
-fn process_in_parallel(
-    candidates: &[walk::Candidate],
+/// Walks the tree and, at the same time, reads, screens and rewrites every
+/// candidate on worker threads. Outcomes come back sorted by path; the first
+/// read error (by path) fails the whole run.
+fn walk_and_process(
+    root: &Path,
+    target: &Path,
     results: &PolicyResults,
-) -> Vec<Result<FileOutcome, UpdateError>> {
+    skipped: &mut Vec<SkippedFile>,
+) -> Result<Vec<(walk::Candidate, FileOutcome)>, UpdateError> {
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .clamp(1, 8)
-        .min(candidates.len().div_ceil(64).max(1));
-    let next = AtomicUsize::new(0);
+        .clamp(1, 8);
+    // Candidates travel in batches: one channel operation per batch, not per file.
+    const BATCH: usize = 64;
+    let (sender, receiver) = mpsc::sync_channel::<Vec<walk::Candidate>>(256);
+    let receiver = Mutex::new(receiver);
     let work = || {
         let mut done = Vec::new();
+        // One read buffer per worker: no allocation and no size lookup per file.
+        let mut buffer = Vec::with_capacity(64 * 1024);
         loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(candidate) = candidates.get(index) else {
+            let next = match receiver.lock() {
+                Ok(receiver) => receiver.recv(),
+                Err(_) => return done, // another worker panicked; the scope re-raises it
+            };
+            let Ok(batch) = next else {
                 return done;
             };
-            done.push((index, process_file(candidate, results)));
+            for candidate in batch {
+                let outcome = process_file(&candidate, results, &mut buffer);
+                done.push((candidate, outcome));
+            }
         }
     };
-    let mut indexed: Vec<_> = if workers == 1 {
-        work()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
-    };
-    indexed.sort_by_key(|(index, _)| *index);
-    indexed.into_iter().map(|(_, outcome)| outcome).collect()
+    let (walked, mut processed) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        let mut batch = Vec::with_capacity(BATCH);
+        // Workers only stop once the sender is dropped, so sending cannot fail.
+        let walked = walk::walk(root, target, skipped, &mut |candidate| {
+            batch.push(candidate);
+            if batch.len() == BATCH {
+                let _ = sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        let _ = sender.send(batch);
+        drop(sender);
+        let processed: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        (walked, processed)
+    });
+    walked?;
+    processed.sort_unstable_by(|a, b| a.0.relative.as_os_str().cmp(b.0.relative.as_os_str()));
+    processed
+        .into_iter()
+        .map(|(candidate, outcome)| outcome.map(|outcome| (candidate, outcome)))
+        .collect()
 }
 
 fn process_file(
     candidate: &walk::Candidate,
     results: &PolicyResults,
+    buffer: &mut Vec<u8>,
 ) -> Result<FileOutcome, UpdateError> {
-    let bytes = std::fs::read(&candidate.real).map_err(|source| UpdateError::Read {
-        path: candidate.relative.clone(),
-        source,
-    })?;
-    if memchr::memmem::find(&bytes, MARKER_TOKEN.as_bytes()).is_none() {
+    buffer.clear();
+    std::fs::File::open(&candidate.real)
+        .and_then(|mut file| file.read_to_end(buffer))
+        .map_err(|source| UpdateError::Read {
+            path: candidate.relative.clone(),
+            source,
+        })?;
+    if memchr::memmem::find(buffer, MARKER_TOKEN.as_bytes()).is_none() {
         return Ok(FileOutcome::Unmarked);
     }
-    let Ok(original) = String::from_utf8(bytes) else {
+    let Ok(original) = String::from_utf8(buffer.clone()) else {
         return Ok(FileOutcome::Skipped(SkipReason::NotUtf8));
     };
     match rewrite(&original, results) {

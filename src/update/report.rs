@@ -56,6 +56,8 @@ pub enum SkipReason {
     NotUtf8,
     /// A symbolic link whose target is outside the repository.
     SymlinkOutsideRoot,
+    /// A symbolic link whose target is inside a `.git` directory.
+    SymlinkIntoGit,
     /// A symbolic link that dangles or loops.
     BrokenSymlink(String),
 }
@@ -67,6 +69,9 @@ impl fmt::Display for SkipReason {
             Self::NotUtf8 => f.write_str("not UTF-8 text"),
             Self::SymlinkOutsideRoot => {
                 f.write_str("symbolic link leads outside the repository; not followed")
+            }
+            Self::SymlinkIntoGit => {
+                f.write_str("symbolic link leads into a .git directory; not followed")
             }
             Self::BrokenSymlink(error) => write!(f, "symbolic link cannot be resolved: {error}"),
         }

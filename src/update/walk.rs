@@ -2,11 +2,11 @@
 //!
 //! [`resolve`] canonicalises the repository root and the update path and refuses
 //! a path that ends up outside the root (`..`, absolute paths, symlinks:
-//! invariant 8). [`collect`] then lists the candidate files (`*.yaml`, `*.yml`,
-//! `Kustomization`) in a stable order. Directory symlinks are never followed, so
-//! the walk cannot loop. A symlink to a file is read through its target only when
-//! the target is inside the root (and each real file is listed once); one that
-//! leads outside, dangles or loops is listed as skipped.
+//! invariant 8). [`walk`] then lists the candidate files (`*.yaml`, `*.yml`,
+//! `Kustomization`). Directory symlinks are never followed, so the walk cannot
+//! loop. A symlink to a file is read through its target only when the target is
+//! inside the root and outside `.git` (and each real file is read once); one
+//! that leads outside, into `.git`, dangles or loops is listed as skipped.
 
 use std::collections::HashSet;
 use std::fs;
@@ -47,21 +47,21 @@ pub(crate) fn is_candidate_name(name: &str) -> bool {
     name == "Kustomization" || name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
-/// Lists the candidate files under `target` (a directory or one file), sorted by path.
+/// Calls `found` for every candidate file under `target` (a directory or one file).
 ///
-/// `root` and `target` must come from [`resolve`].
-pub(crate) fn collect(
+/// `root` and `target` must come from [`resolve`]. Every real file is reported
+/// once: a symlink to a file under `target` is left to the walk, which reaches
+/// the file itself (all directories under a canonical `target` are walked, and
+/// their paths are canonical since directory symlinks are not followed).
+pub(crate) fn walk(
     root: &Path,
     target: &Path,
     skipped: &mut Vec<SkippedFile>,
-) -> Result<Vec<Candidate>, UpdateError> {
-    let mut files = Vec::new();
-    let mut seen = HashSet::new();
-    let mut add = |real: PathBuf, files: &mut Vec<Candidate>| {
-        if let Ok(relative) = real.strip_prefix(root).map(Path::to_path_buf)
-            && seen.insert(real.clone())
-        {
-            files.push(Candidate { real, relative });
+    found: &mut dyn FnMut(Candidate),
+) -> Result<(), UpdateError> {
+    let mut add = |real: PathBuf| {
+        if let Ok(relative) = real.strip_prefix(root).map(Path::to_path_buf) {
+            found(Candidate { real, relative });
         }
     };
     if !target.is_dir() {
@@ -71,10 +71,11 @@ pub(crate) fn collect(
             .and_then(|n| n.to_str())
             .is_some_and(is_candidate_name);
         if named {
-            add(target.to_path_buf(), &mut files);
+            add(target.to_path_buf());
         }
-        return Ok(files);
+        return Ok(());
     }
+    let mut linked = HashSet::new();
     let mut directories = vec![target.to_path_buf()];
     while let Some(directory) = directories.pop() {
         let read_error = |source| UpdateError::ReadDir {
@@ -85,11 +86,11 @@ pub(crate) fn collect(
         for entry in fs::read_dir(&directory).map_err(read_error)? {
             let entry = entry.map_err(read_error)?;
             let file_type = entry.file_type().map_err(read_error)?;
-            entries.push((entry.file_name(), entry.path(), file_type));
+            entries.push((entry.file_name(), file_type));
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        // Push subdirectories in reverse so they pop in name order.
-        for (name, path, file_type) in entries.into_iter().rev() {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (name, file_type) in entries {
+            let path = directory.join(&name);
             let name = name.to_string_lossy();
             if file_type.is_dir() {
                 if name != ".git" {
@@ -98,27 +99,47 @@ pub(crate) fn collect(
             } else if !is_candidate_name(&name) {
                 continue;
             } else if file_type.is_file() {
-                add(path, &mut files);
+                add(path);
             } else if file_type.is_symlink() {
-                match fs::canonicalize(&path) {
-                    Err(error) => skipped.push(SkippedFile {
-                        file: relative_to(root, &path),
-                        reason: SkipReason::BrokenSymlink(error.to_string()),
-                    }),
-                    Ok(real) if !real.starts_with(root) => skipped.push(SkippedFile {
-                        file: relative_to(root, &path),
-                        reason: SkipReason::SymlinkOutsideRoot,
-                    }),
-                    Ok(real) if real.is_file() => add(real, &mut files),
-                    Ok(_) => {
-                        tracing::debug!(file = %path.display(), "not following a symlink to a directory")
+                let reason = match fs::canonicalize(&path) {
+                    Err(error) => SkipReason::BrokenSymlink(error.to_string()),
+                    Ok(real) if !real.starts_with(root) => SkipReason::SymlinkOutsideRoot,
+                    Ok(real) if in_git_dir(root, &real) => SkipReason::SymlinkIntoGit,
+                    Ok(real)
+                        if !real.is_file() || (real.starts_with(target) && walked_name(&real)) =>
+                    {
+                        tracing::debug!(file = %path.display(), "not following a symlink to a directory or to a file the walk reaches");
+                        continue;
                     }
-                }
+                    Ok(real) => {
+                        if linked.insert(real.clone()) {
+                            add(real);
+                        }
+                        continue;
+                    }
+                };
+                skipped.push(SkippedFile {
+                    file: relative_to(root, &path),
+                    reason,
+                });
             }
         }
     }
-    files.sort_by(|a, b| a.relative.cmp(&b.relative));
-    Ok(files)
+    Ok(())
+}
+
+/// Whether the walk reads a file of this name itself.
+fn walked_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(is_candidate_name)
+}
+
+/// Whether `path` (inside `root`) lies in a `.git` directory.
+fn in_git_dir(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root).map_or(true, |relative| {
+        relative.components().any(|c| c.as_os_str() == ".git")
+    })
 }
 
 fn relative_to(root: &Path, path: &Path) -> PathBuf {
