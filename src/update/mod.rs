@@ -2,3 +2,274 @@
 //!
 //! Pure apart from the file walk: policy results in, a list of changes out,
 //! every byte outside the marked scalars preserved (invariants 1, 2 and 8).
+//!
+//! Data flows in one direction through [`apply_results`]:
+//! 1. `walk` resolves the update path inside the repository root and lists the
+//!    candidate files (`*.yaml`, `*.yml`, `Kustomization`), never following a
+//!    symlink out of the root and skipping `.git`.
+//! 2. Each file is read and screened for the literal `"$imagepolicy"`; only
+//!    files that contain it are parsed ([`scan`]) and rewritten ([`rewrite`]),
+//!    in parallel. A file that is not valid YAML is skipped with its parse error.
+//! 3. Only when every file has been read without error, the changed files are
+//!    written, each atomically and only if its content changed (`write`).
+//!
+//! Marker semantics follow Flux's setters; see [`results`] and [`scan`].
+
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod prop_tests;
+pub mod report;
+pub mod results;
+pub mod rewrite;
+pub mod scan;
+mod walk;
+mod write;
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+
+pub use report::{Change, FileUpdate, SkipReason, SkippedFile, UpdateReport};
+pub use results::{PolicyId, PolicyResult, PolicyResults, ResultsError, Setter, SetterSuffix};
+pub use rewrite::{MarkerRewrite, Rewrite, rewrite};
+pub use scan::{MARKER_TOKEN, YamlError, scan};
+
+/// Whether an update run writes files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateMode {
+    /// Write every changed file (atomically).
+    Write,
+    /// Write nothing; the report still holds every change and the new contents.
+    DryRun,
+}
+
+/// Why an update run failed. Nothing is written unless every file could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The repository root does not exist or cannot be resolved.
+    #[error("cannot resolve the repository root {}", path.display())]
+    Root {
+        /// The root as given.
+        path: PathBuf,
+        /// The file system error.
+        #[source]
+        source: io::Error,
+    },
+    /// The update path does not exist or cannot be resolved.
+    #[error("cannot resolve the update path {} in the repository", path.display())]
+    Path {
+        /// The path as given, relative to the root.
+        path: PathBuf,
+        /// The file system error.
+        #[source]
+        source: io::Error,
+    },
+    /// The update path leads outside the repository root (`..`, absolute path or symlink).
+    #[error("the update path {} leads outside the repository; give a path inside it", path.display())]
+    OutsideRoot {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A directory under the update path cannot be listed.
+    #[error("cannot list directory {}", path.display())]
+    ReadDir {
+        /// The directory, relative to the root.
+        path: PathBuf,
+        /// The file system error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file cannot be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file, relative to the root.
+        path: PathBuf,
+        /// The file system error.
+        #[source]
+        source: io::Error,
+    },
+    /// A changed file cannot be written (it keeps its old content).
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file, relative to the root.
+        path: PathBuf,
+        /// The file system error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Applies `results` to every marker in the files under `root/path`.
+///
+/// `path` is relative to `root` (an absolute path must lie inside it). Paths in
+/// the report are relative to `root`. Idempotent: a second run with the same
+/// results changes nothing, and a file whose values already match is not
+/// written (its mtime and inode stay). In [`UpdateMode::DryRun`] nothing is
+/// written at all.
+pub fn apply_results(
+    root: &Path,
+    path: &Path,
+    results: &PolicyResults,
+    mode: UpdateMode,
+) -> Result<UpdateReport, UpdateError> {
+    let (root, target) = walk::resolve(root, path)?;
+    let mut report = UpdateReport::default();
+    let processed = walk_and_process(&root, &target, results, &mut report.skipped)?;
+    let mut writes = Vec::new();
+    for (candidate, outcome) in processed {
+        match outcome {
+            FileOutcome::Unmarked => {}
+            FileOutcome::Skipped(reason) => report.skipped.push(SkippedFile {
+                file: candidate.relative.clone(),
+                reason,
+            }),
+            FileOutcome::Rewritten { original, rewrite } => {
+                log_ignored(&candidate.relative, &rewrite);
+                let Some(updated) = rewrite.content else {
+                    continue;
+                };
+                report
+                    .changes
+                    .extend(rewrite.changes.into_iter().map(|c| Change {
+                        file: candidate.relative.clone(),
+                        line: c.line,
+                        setter: c.setter,
+                        old: c.old,
+                        new: c.new,
+                    }));
+                writes.push(candidate.real);
+                report.files.push(FileUpdate {
+                    file: candidate.relative.clone(),
+                    original,
+                    updated,
+                });
+            }
+        }
+    }
+    report.skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    for skipped in &report.skipped {
+        tracing::warn!(file = %skipped.file.display(), reason = %skipped.reason, "skipping file");
+    }
+    if mode == UpdateMode::Write {
+        for (real, file) in writes.into_iter().zip(&report.files) {
+            write::write_atomically(&real, file.updated.as_bytes()).map_err(|source| {
+                UpdateError::Write {
+                    path: file.file.clone(),
+                    source,
+                }
+            })?;
+        }
+    }
+    Ok(report)
+}
+
+/// What reading one candidate file gave.
+enum FileOutcome {
+    /// No `"$imagepolicy"` token: not parsed.
+    Unmarked,
+    /// Has the token but cannot be updated.
+    Skipped(SkipReason),
+    /// Parsed; `rewrite.content` is `Some` when a value changed.
+    Rewritten { original: String, rewrite: Rewrite },
+}
+
+/// Walks the tree and, at the same time, reads, screens and rewrites every
+/// candidate on worker threads. Outcomes come back sorted by path; the first
+/// read error (by path) fails the whole run.
+fn walk_and_process(
+    root: &Path,
+    target: &Path,
+    results: &PolicyResults,
+    skipped: &mut Vec<SkippedFile>,
+) -> Result<Vec<(walk::Candidate, FileOutcome)>, UpdateError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    // Candidates travel in batches: one channel operation per batch, not per file.
+    const BATCH: usize = 64;
+    let (sender, receiver) = mpsc::sync_channel::<Vec<walk::Candidate>>(256);
+    let receiver = Mutex::new(receiver);
+    let work = || {
+        let mut done = Vec::new();
+        // One read buffer per worker: no allocation and no size lookup per file.
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        loop {
+            let next = match receiver.lock() {
+                Ok(receiver) => receiver.recv(),
+                Err(_) => return done, // another worker panicked; the scope re-raises it
+            };
+            let Ok(batch) = next else {
+                return done;
+            };
+            for candidate in batch {
+                let outcome = process_file(&candidate, results, &mut buffer);
+                done.push((candidate, outcome));
+            }
+        }
+    };
+    let (walked, mut processed) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        let mut batch = Vec::with_capacity(BATCH);
+        // Workers only stop once the sender is dropped, so sending cannot fail.
+        let walked = walk::walk(root, target, skipped, &mut |candidate| {
+            batch.push(candidate);
+            if batch.len() == BATCH {
+                let _ = sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        let _ = sender.send(batch);
+        drop(sender);
+        let processed: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        (walked, processed)
+    });
+    walked?;
+    processed.sort_unstable_by(|a, b| a.0.relative.as_os_str().cmp(b.0.relative.as_os_str()));
+    processed
+        .into_iter()
+        .map(|(candidate, outcome)| outcome.map(|outcome| (candidate, outcome)))
+        .collect()
+}
+
+fn process_file(
+    candidate: &walk::Candidate,
+    results: &PolicyResults,
+    buffer: &mut Vec<u8>,
+) -> Result<FileOutcome, UpdateError> {
+    buffer.clear();
+    std::fs::File::open(&candidate.real)
+        .and_then(|mut file| file.read_to_end(buffer))
+        .map_err(|source| UpdateError::Read {
+            path: candidate.relative.clone(),
+            source,
+        })?;
+    if memchr::memmem::find(buffer, MARKER_TOKEN.as_bytes()).is_none() {
+        return Ok(FileOutcome::Unmarked);
+    }
+    let Ok(original) = String::from_utf8(buffer.clone()) else {
+        return Ok(FileOutcome::Skipped(SkipReason::NotUtf8));
+    };
+    match rewrite(&original, results) {
+        Ok(rewrite) => Ok(FileOutcome::Rewritten { original, rewrite }),
+        Err(error) => Ok(FileOutcome::Skipped(SkipReason::InvalidYaml(error))),
+    }
+}
+
+fn log_ignored(file: &Path, rewrite: &Rewrite) {
+    for ignored in &rewrite.ignored {
+        match ignored.reason {
+            scan::IgnoredReason::NoDigest => tracing::warn!(
+                file = %file.display(), line = ignored.line, reason = %ignored.reason, "marker left alone"
+            ),
+            _ => tracing::debug!(
+                file = %file.display(), line = ignored.line, reason = %ignored.reason, "marker left alone"
+            ),
+        }
+    }
+}

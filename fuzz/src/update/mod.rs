@@ -1,0 +1,8 @@
+//! Mirror of `tagpilot::update` (the pure parts only).
+
+#[path = "../../../src/update/results.rs"]
+pub mod results;
+#[path = "../../../src/update/rewrite.rs"]
+pub mod rewrite;
+#[path = "../../../src/update/scan.rs"]
+pub mod scan;
