@@ -6,6 +6,8 @@
 //! messages go to stderr.
 
 mod policy;
+mod run;
+mod status;
 mod tags;
 mod update;
 
@@ -49,11 +51,11 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the automation loop from YAML files (standalone mode).
-    Run(NotYet),
+    Run(run::RunArgs),
     /// Do one cycle and print the diff it would commit, pushing nothing.
-    Plan(NotYet),
+    Plan(run::PlanArgs),
     /// Show the tag store and last results.
-    Status(NotYet),
+    Status(status::StatusArgs),
     /// Run as a Kubernetes controller.
     Controller(NotYet),
     /// Work with ImagePolicy objects.
@@ -125,9 +127,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(PolicyCommand::Eval(args)) => policy::eval(args),
         Command::Update(args) => update::run(args),
-        Command::Run(_) => not_yet("run"),
-        Command::Plan(_) => not_yet("plan"),
-        Command::Status(_) => not_yet("status"),
+        Command::Run(args) => run::run(args),
+        Command::Plan(args) => run::plan(args),
+        Command::Status(args) => status::run(args),
         Command::Controller(_) => not_yet("controller"),
         Command::Tags(args) => tags::run(args),
         Command::Apply(_) => not_yet("apply"),

@@ -3,7 +3,6 @@
 //! (compared in constant time), bodies are size-limited, and an accepted push is
 //! handed to the engine over a channel; the request never waits for a scan.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -72,14 +71,15 @@ pub fn router(
         })
 }
 
-/// Serves the router on `addr` until `shutdown` resolves.
+/// Serves the router on a bound listener until `shutdown` resolves.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "listening");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,6 +1,8 @@
 //! The loop both modes share: scheduling by interval, webhook and manual triggers,
 //! batching policy results into one automation run per repository.
 
+pub mod cycle;
+pub mod daemon;
 pub mod http;
 pub mod metrics;
 pub mod objects;

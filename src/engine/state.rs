@@ -102,7 +102,8 @@ impl Status {
     pub fn load(state_dir: &Path) -> Result<Self, StateError> {
         let path = state_dir.join(STATUS_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| StateError::Corrupt { path, source }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(StateError::Io {
                 action: "read",

@@ -1,0 +1,308 @@
+//! `tagpilot run` and `tagpilot plan`: the standalone engine over a config directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use tokio::sync::mpsc;
+
+use super::{CommandError, CommandResult, OutputFormat};
+use crate::engine::cycle::{CycleMode, CycleReport, Engine};
+use crate::engine::http::{WebhookToken, router, serve};
+use crate::engine::metrics::Metrics;
+use crate::engine::objects::ObjectSet;
+use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
+
+/// Options shared by `run` and `plan`.
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    /// The directory of YAML objects (ImageRepository, ImagePolicy, GitRepository,
+    /// ImageUpdateAutomation, Secret), with our apiVersion or Flux's.
+    #[arg(long)]
+    config: PathBuf,
+    /// Where tag lists, git working copies and status are kept
+    /// (default: `$XDG_STATE_HOME/tagpilot`, else `~/.local/state/tagpilot`).
+    #[arg(long, env = "TAGPILOT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Reach a registry host at another URL, `HOST=URL` (repeatable; the variable takes a comma-separated list).
+    #[arg(
+        long = "registry-endpoint",
+        value_name = "HOST=URL",
+        env = "TAGPILOT_REGISTRY_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    registry_endpoints: Vec<String>,
+    /// Output format of the cycle report on stdout.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `tagpilot run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Run one full cycle (scan, evaluate, commit and push) and exit: 0 when every object succeeded.
+    #[arg(long)]
+    once: bool,
+    /// Serve `/healthz`, `/metrics` and `POST /webhook/registry` on this address (e.g. `127.0.0.1:9090`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// A file holding the bearer token webhook requests must send (required for webhooks).
+    #[arg(long)]
+    webhook_token_file: Option<PathBuf>,
+}
+
+/// Arguments of `tagpilot plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// The default state directory.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("tagpilot");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/tagpilot"),
+        None => PathBuf::from(".tagpilot-state"),
+    }
+}
+
+struct Prepared {
+    engine: Engine<RegistryClient>,
+    load_errors: usize,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
+    if !args.config.is_dir() {
+        return Err(CommandError::InvalidInput(anyhow!(
+            "--config {} is not a directory",
+            args.config.display()
+        )));
+    }
+    let endpoints = RegistryEndpoints::parse(args.registry_endpoints.iter().map(String::as_str))
+        .map_err(|e| CommandError::InvalidInput(e.into()))?;
+    let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create the state directory {}", state_dir.display()))
+        .map_err(CommandError::Failed)?;
+    let (objects, errors) = ObjectSet::load(&args.config);
+    for error in &errors {
+        tracing::error!(%error, "invalid object");
+        eprintln!("error: {error}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Failed(anyhow!("cannot start the async runtime: {e}")))?;
+    let client = RegistryClient::builder(ScanOptions {
+        endpoints,
+        ..ScanOptions::default()
+    })
+    .secrets(Arc::new(objects.secrets.clone()))
+    .build()
+    .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
+    let engine = Engine::new(objects, client, &state_dir, Arc::new(Metrics::new()))
+        .map_err(|e| CommandError::Failed(e.into()))?;
+    Ok(Prepared {
+        engine,
+        load_errors: errors.len(),
+        runtime,
+    })
+}
+
+/// Runs `tagpilot run`.
+pub fn run(args: RunArgs) -> CommandResult {
+    let token = match &args.webhook_token_file {
+        Some(path) => Some(read_token(path).map_err(CommandError::InvalidInput)?),
+        None => None,
+    };
+    if args.listen.is_none() && token.is_some() {
+        return Err(CommandError::InvalidInput(anyhow!(
+            "--webhook-token-file needs --listen"
+        )));
+    }
+    let Prepared {
+        mut engine,
+        load_errors,
+        runtime,
+    } = prepare(&args.engine)?;
+    if args.once {
+        let report = runtime.block_on(engine.cycle(CycleMode::Commit));
+        print_report(&report, args.engine.output)?;
+        return if report.has_errors() || load_errors > 0 {
+            Err(CommandError::Failed(anyhow!(
+                "some objects failed (see the messages above)"
+            )))
+        } else {
+            Ok(())
+        };
+    }
+    let metrics = Arc::new(Metrics::new());
+    let (pushes_tx, pushes_rx) = mpsc::channel(64);
+    runtime.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(addr) = args.listen {
+            if token.is_none() {
+                tracing::warn!("no --webhook-token-file: webhook requests will be refused");
+            }
+            let app = router(metrics.clone(), token, pushes_tx);
+            let mut stop = stop_rx.clone();
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))
+                .map_err(CommandError::Failed)?;
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(error) = serve(listener, app, shutdown).await {
+                    tracing::error!(%error, "the HTTP server stopped");
+                }
+            });
+        }
+        crate::engine::daemon::run_loop(&mut engine, pushes_rx, shutdown_signal()).await;
+        let _ = stop_tx.send(true);
+        Ok(())
+    })
+}
+
+/// Runs `tagpilot plan`.
+pub fn plan(args: PlanArgs) -> CommandResult {
+    let Prepared {
+        mut engine,
+        load_errors,
+        runtime,
+    } = prepare(&args.engine)?;
+    let report = runtime.block_on(engine.cycle(CycleMode::Plan));
+    match args.engine.output {
+        OutputFormat::Json => print_json(&report)?,
+        OutputFormat::Text => print!("{}", render_plan(&report)),
+    }
+    if report.has_errors() || load_errors > 0 {
+        Err(CommandError::Failed(anyhow!(
+            "some objects failed (see the messages above)"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// The text `tagpilot plan` prints: per automation, the commit message and the diff.
+pub fn render_plan(report: &CycleReport) -> String {
+    let mut out = String::new();
+    for automation in &report.automations {
+        out.push_str(&format!(
+            "=== ImageUpdateAutomation {}\n",
+            automation.automation
+        ));
+        if let Some(error) = &automation.error {
+            out.push_str(&format!("error: {error}\n\n"));
+            continue;
+        }
+        for held in &automation.held_downgrades {
+            out.push_str(&format!(
+                "held back (downgrade): {} {} holds {}, the policy says {}\n",
+                held.location, held.setter, held.current, held.result
+            ));
+        }
+        match (&automation.message, &automation.diff) {
+            (Some(message), Some(diff)) => {
+                out.push_str("--- commit message ---\n");
+                out.push_str(message);
+                out.push_str("--- diff ---\n");
+                out.push_str(diff);
+            }
+            _ => out.push_str("no changes\n"),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
+    if output == OutputFormat::Json {
+        return print_json(report);
+    }
+    for scan in &report.scans {
+        match &scan.error {
+            None => println!("scanned {}: {} tags", scan.repository, scan.tags),
+            Some(error) => eprintln!("error: scan of {} failed: {error}", scan.repository),
+        }
+    }
+    for policy in &report.policies {
+        match (&policy.latest, &policy.error) {
+            (_, Some(error)) => eprintln!("error: policy {}: {error}", policy.policy),
+            (Some(latest), None) => println!("policy {}: {latest}", policy.policy),
+            (None, None) => {}
+        }
+    }
+    for automation in &report.automations {
+        match (&automation.commit, &automation.error) {
+            (_, Some(error)) => eprintln!("error: automation {}: {error}", automation.automation),
+            (Some(commit), None) => println!(
+                "automation {}: pushed {} ({} change{})",
+                automation.automation,
+                commit,
+                automation.changes.len(),
+                if automation.changes.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ),
+            (None, None) => println!("automation {}: no change", automation.automation),
+        }
+        for held in &automation.held_downgrades {
+            eprintln!(
+                "warning: automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
+                automation.automation, held.location, held.setter, held.current, held.result
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_json(report: &CycleReport) -> CommandResult {
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| CommandError::Failed(anyhow!("cannot encode the report: {e}")))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn read_token(path: &Path) -> Result<WebhookToken, anyhow::Error> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --webhook-token-file {}", path.display()))?;
+    if text.trim().is_empty() {
+        return Err(anyhow!("--webhook-token-file {} is empty", path.display()));
+    }
+    Ok(WebhookToken::new(&text))
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,213 @@
+//! `tagpilot status`: what the engine last saw and did, read from the state
+//! directory (like `flux get images all`).
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use super::run::default_state_dir;
+use super::{CommandError, CommandResult, OutputFormat};
+use crate::engine::state::Status;
+
+/// Arguments of `tagpilot status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The state directory of `tagpilot run` (default: `$XDG_STATE_HOME/tagpilot`, else `~/.local/state/tagpilot`).
+    #[arg(long, env = "TAGPILOT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Runs `tagpilot status`.
+pub fn run(args: StatusArgs) -> CommandResult {
+    let state_dir = args.state_dir.unwrap_or_else(default_state_dir);
+    if !state_dir.is_dir() {
+        return Err(CommandError::InvalidInput(anyhow!(
+            "{} is not a state directory (give the --state-dir of `tagpilot run`)",
+            state_dir.display()
+        )));
+    }
+    let status = Status::load(&state_dir).map_err(|e| CommandError::Failed(e.into()))?;
+    match args.output {
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(&status)
+                .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
+            println!("{json}");
+        }
+        OutputFormat::Text => print!("{}", render_status(&status)),
+    }
+    Ok(())
+}
+
+/// The tables `tagpilot status` prints.
+pub fn render_status(status: &Status) -> String {
+    let dash = || "-".to_string();
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = status
+        .repositories
+        .iter()
+        .map(|(key, repository)| {
+            vec![
+                key.clone(),
+                repository.image.clone(),
+                repository.tag_count.to_string(),
+                repository.last_scan_time.map_or_else(dash, rfc3339),
+                repository.last_error.clone().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["IMAGEREPOSITORY", "IMAGE", "TAGS", "LAST SCAN", "ERROR"],
+        &rows,
+    ));
+    out.push('\n');
+    let rows: Vec<Vec<String>> = status
+        .policies
+        .iter()
+        .map(|(key, policy)| {
+            vec![
+                key.clone(),
+                policy.latest_ref.clone().unwrap_or_else(dash),
+                policy.previous_ref.clone().unwrap_or_else(dash),
+                policy.last_error.clone().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["IMAGEPOLICY", "LATEST", "PREVIOUS", "ERROR"],
+        &rows,
+    ));
+    out.push('\n');
+    let rows: Vec<Vec<String>> = status
+        .automations
+        .iter()
+        .map(|(key, automation)| {
+            let mut error = automation.last_error.clone().unwrap_or_else(dash);
+            if !automation.held_downgrades.is_empty() {
+                error = format!(
+                    "{} downgrade(s) held back; {}",
+                    automation.held_downgrades.len(),
+                    error
+                );
+            }
+            vec![
+                key.clone(),
+                automation
+                    .last_push_commit
+                    .as_deref()
+                    .map_or_else(dash, |c| c.chars().take(12).collect()),
+                automation.last_push_time.map_or_else(dash, rfc3339),
+                automation.last_run_time.map_or_else(dash, rfc3339),
+                error,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "IMAGEUPDATEAUTOMATION",
+            "LAST PUSH",
+            "PUSHED AT",
+            "LAST RUN",
+            "ERROR",
+        ],
+        &rows,
+    ));
+    out
+}
+
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (index, cell) in row.iter().enumerate() {
+            widths[index] = widths[index].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let last = cells.len() - 1;
+        let mut text = String::new();
+        for (index, cell) in cells.iter().enumerate() {
+            text.push_str(cell);
+            if index < last {
+                let pad = widths[index] - cell.chars().count() + 2;
+                text.push_str(&" ".repeat(pad));
+            }
+        }
+        text.push('\n');
+        text
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// `2026-11-22T00:10:00Z` from seconds since the epoch (UTC).
+pub fn rfc3339(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let day_of_year = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::{AutomationStatus, PolicyStatus, RepositoryStatus};
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_308_600), "2026-11-22T00:50:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn status_tables() {
+        let mut status = Status::default();
+        status.repositories.insert(
+            "shop/front-end".into(),
+            RepositoryStatus {
+                image: "127.0.0.1:5000/front-end".into(),
+                tag_count: 3,
+                last_scan_time: Some(1_795_308_600),
+                last_error: None,
+            },
+        );
+        status.policies.insert(
+            "shop/front-end".into(),
+            PolicyStatus {
+                latest_ref: Some("127.0.0.1:5000/front-end:main-abc-12".into()),
+                previous_ref: Some("127.0.0.1:5000/front-end:main-abc-11".into()),
+                last_error: None,
+            },
+        );
+        status.automations.insert(
+            "shop/shop".into(),
+            AutomationStatus {
+                last_push_commit: Some("0123456789abcdef0123".into()),
+                last_push_time: Some(1_795_308_600),
+                last_run_time: Some(1_795_308_660),
+                held_downgrades: vec![],
+                last_error: None,
+            },
+        );
+        insta::assert_snapshot!(render_status(&status));
+    }
+}

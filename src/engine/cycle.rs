@@ -1,0 +1,804 @@
+//! One automation cycle: scan the image repositories, evaluate the policies,
+//! run the automations. Each step reads what the previous one stored, so a
+//! failed scan keeps the previous tag list and therefore the previous policy
+//! result (invariant 4), and an automation writes only the results it has.
+//!
+//! The engine is generic over the registry client so unit tests can scan an
+//! in-memory registry; git and the update engine run for real on local paths.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::metrics::Metrics;
+use super::objects::ObjectSet;
+use super::state::{Status, epoch_seconds};
+use crate::config::image_policy::DigestReflectionPolicy;
+use crate::config::meta::ObjectKey;
+use crate::git::{
+    AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, ChangeSet, GitWorkspace,
+    ImageUpdate, MessageData, RetryPolicy, render_message,
+};
+use crate::image::ImageReference;
+use crate::policy::{ExclusionList, Policy};
+use crate::registry::{DigestResolver, TagLister, TagStore};
+use crate::update::{
+    PolicyId, PolicyResult, PolicyResults, SetterSuffix, UpdateMode, UpdateReport, apply_results,
+};
+
+/// Whether a cycle may commit and push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleMode {
+    /// Commit and push (`tagpilot run`).
+    Commit,
+    /// Compute the diff and message only (`tagpilot plan`).
+    Plan,
+}
+
+/// The outcome of scanning one ImageRepository.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// `namespace/name`.
+    pub repository: String,
+    /// Tags in the stored list after the scan.
+    pub tags: usize,
+    /// The error, when the scan failed or was partial.
+    pub error: Option<String>,
+}
+
+/// The outcome of evaluating one ImagePolicy.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    /// `namespace/name`.
+    pub policy: String,
+    /// The chosen reference.
+    pub latest: Option<String>,
+    /// The reference chosen before, when it changed in this cycle.
+    pub previous: Option<String>,
+    /// Whether the result changed in this cycle.
+    pub changed: bool,
+    /// The error, when nothing could be chosen.
+    pub error: Option<String>,
+}
+
+/// A marker that was not moved because the result is older than what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldDowngrade {
+    /// File and line.
+    pub location: String,
+    /// The marker's setter.
+    pub setter: String,
+    /// What the file holds.
+    pub current: String,
+    /// The (older) policy result.
+    pub result: String,
+}
+
+/// The outcome of one automation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AutomationReport {
+    /// `namespace/name`.
+    pub automation: String,
+    /// The commit pushed (Commit mode), if any.
+    pub commit: Option<String>,
+    /// Every changed value.
+    pub changes: Vec<ChangeLine>,
+    /// The unified diff (Plan mode).
+    pub diff: Option<String>,
+    /// The commit message (Plan mode, or the pushed commit's).
+    pub message: Option<String>,
+    /// Markers held back because the result would be a downgrade.
+    pub held_downgrades: Vec<HeldDowngrade>,
+    /// The error, when the run failed.
+    pub error: Option<String>,
+}
+
+/// Everything one cycle did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleReport {
+    /// Scans.
+    pub scans: Vec<ScanReport>,
+    /// Policy evaluations.
+    pub policies: Vec<PolicyReport>,
+    /// Automation runs.
+    pub automations: Vec<AutomationReport>,
+}
+
+impl CycleReport {
+    /// Whether any object failed.
+    pub fn has_errors(&self) -> bool {
+        self.scans.iter().any(|s| s.error.is_some())
+            || self.policies.iter().any(|p| p.error.is_some())
+            || self.automations.iter().any(|a| a.error.is_some())
+    }
+}
+
+/// The shared engine of `run` and `plan`.
+pub struct Engine<C> {
+    objects: Arc<ObjectSet>,
+    client: C,
+    store: TagStore,
+    workspace: GitWorkspace,
+    state_dir: PathBuf,
+    status: Status,
+    metrics: Arc<Metrics>,
+    retry: RetryPolicy,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The tag store could not be opened.
+    #[error("cannot open the tag store: {0}")]
+    Store(#[source] crate::registry::store::StoreError),
+    /// `status.json` could not be read.
+    #[error(transparent)]
+    State(#[from] super::state::StateError),
+}
+
+impl<C: TagLister + DigestResolver> Engine<C> {
+    /// An engine over `objects`, scanning with `client`, keeping state in `state_dir`.
+    pub fn new(
+        objects: ObjectSet,
+        client: C,
+        state_dir: &Path,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, EngineError> {
+        let store = TagStore::open(state_dir).map_err(EngineError::Store)?;
+        let status = Status::load(state_dir)?;
+        Ok(Self {
+            objects: Arc::new(objects),
+            client,
+            store,
+            workspace: GitWorkspace::new(state_dir),
+            state_dir: state_dir.to_path_buf(),
+            status,
+            metrics,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// The objects the engine runs.
+    pub fn objects(&self) -> &ObjectSet {
+        &self.objects
+    }
+
+    /// The tag store.
+    pub fn store(&self) -> &TagStore {
+        &self.store
+    }
+
+    /// Sets the retry policy of rejected pushes.
+    pub fn set_push_retry(&mut self, retry: RetryPolicy) {
+        self.retry = retry;
+    }
+
+    /// One full cycle over every object that is not suspended.
+    pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
+        let started = Instant::now();
+        let repositories: Vec<ObjectKey> = self
+            .objects
+            .repositories
+            .iter()
+            .filter(|(_, entry)| !entry.suspend)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let scans = self.scan(&repositories).await;
+        let policies = self.evaluate(mode).await;
+        let automations: Vec<ObjectKey> = self
+            .objects
+            .automations
+            .iter()
+            .filter(|(_, entry)| !entry.suspend)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let automations = self.run_automations(&automations, mode).await;
+        self.metrics.add(
+            "tagpilot_cycle_duration_seconds_sum",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        CycleReport {
+            scans,
+            policies,
+            automations,
+        }
+    }
+
+    /// Scans `keys` concurrently and records complete lists in the tag store.
+    pub async fn scan(&mut self, keys: &[ObjectKey]) -> Vec<ScanReport> {
+        let started = Instant::now();
+        let objects = self.objects.clone();
+        let client = &self.client;
+        let scans = keys.iter().filter_map(|key| {
+            let entry = objects.repositories.get(key)?;
+            Some(async move { (key, entry, client.list_tags(&entry.target).await) })
+        });
+        let results = futures::future::join_all(scans).await;
+        let now = SystemTime::now();
+        let mut reports = Vec::new();
+        for (key, entry, result) in results {
+            let status = self.status.repositories.entry(key.to_string()).or_default();
+            status.image = entry.target.image.name().to_string();
+            let error = match result {
+                Ok(list) if list.complete => {
+                    match self
+                        .store
+                        .record(key, entry.target.image.name(), &list, now)
+                    {
+                        Ok(_) => {
+                            status.tag_count = list.tags.len();
+                            status.last_scan_time = Some(epoch_seconds(now));
+                            None
+                        }
+                        Err(error) => Some(format!("cannot store the tag list: {error}")),
+                    }
+                }
+                Ok(list) => Some(format!(
+                    "the scan stopped after {} tags (the tag cap); the previous list is kept",
+                    list.tags.len()
+                )),
+                Err(error) => Some(error.to_string()),
+            };
+            let result_label = match &error {
+                None => "ok",
+                Some(_) => "failed",
+            };
+            self.metrics
+                .increment("tagpilot_scans_total", &[("result", result_label)]);
+            if let Some(message) = &error {
+                tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
+            } else {
+                tracing::info!(repository = %key, tags = status.tag_count, "scanned");
+            }
+            let key_text = key.to_string();
+            self.metrics.set(
+                "tagpilot_tags",
+                &[("repository", key_text.as_str())],
+                status.tag_count as f64,
+            );
+            status.last_error = error.clone();
+            reports.push(ScanReport {
+                repository: key.to_string(),
+                tags: self.store.get(key).map_or(0, |stored| stored.tags.len()),
+                error,
+            });
+        }
+        self.metrics.add(
+            "tagpilot_scan_duration_seconds_sum",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        self.save_status();
+        reports
+    }
+
+    /// Evaluates every policy against the stored tags of its repository.
+    pub async fn evaluate(&mut self, mode: CycleMode) -> Vec<PolicyReport> {
+        let objects = self.objects.clone();
+        let mut reports = Vec::new();
+        for (key, entry) in &objects.policies {
+            let result = self.evaluate_one(&objects, entry).await;
+            let status = self.status.policies.entry(key.to_string()).or_default();
+            let report = match result {
+                Ok(latest) => {
+                    let changed = status.latest_ref.as_deref() != Some(latest.as_str());
+                    let mut previous = None;
+                    if changed && mode == CycleMode::Commit {
+                        status.previous_ref = status.latest_ref.take();
+                        status.latest_ref = Some(latest.clone());
+                        previous = status.previous_ref.clone();
+                    } else if changed {
+                        previous = status.latest_ref.clone();
+                    }
+                    if mode == CycleMode::Commit {
+                        status.last_error = None;
+                    }
+                    self.metrics
+                        .increment("tagpilot_policy_evaluations_total", &[("result", "ok")]);
+                    PolicyReport {
+                        policy: key.to_string(),
+                        latest: Some(latest),
+                        previous,
+                        changed,
+                        error: None,
+                    }
+                }
+                Err(message) => {
+                    tracing::warn!(policy = %key, error = %message, "policy has no result");
+                    if mode == CycleMode::Commit {
+                        status.last_error = Some(message.clone());
+                    }
+                    self.metrics.increment(
+                        "tagpilot_policy_evaluations_total",
+                        &[("result", "no_match")],
+                    );
+                    PolicyReport {
+                        policy: key.to_string(),
+                        latest: status.latest_ref.clone(),
+                        previous: None,
+                        changed: false,
+                        error: Some(message),
+                    }
+                }
+            };
+            reports.push(report);
+        }
+        if mode == CycleMode::Commit {
+            self.save_status();
+        }
+        reports
+    }
+
+    async fn evaluate_one(
+        &self,
+        objects: &ObjectSet,
+        entry: &super::objects::PolicyEntry,
+    ) -> Result<String, String> {
+        let repository = objects
+            .repositories
+            .get(&entry.repository)
+            .ok_or_else(|| format!("ImageRepository {} is not defined", entry.repository))?;
+        let stored = self.store.get(&entry.repository).ok_or_else(|| {
+            format!(
+                "ImageRepository {} has not been scanned successfully yet",
+                entry.repository
+            )
+        })?;
+        let selection = entry
+            .policy
+            .select(&stored.tags, &repository.exclusions)
+            .map_err(|error| format!("{error:#}"))?;
+        let tag = selection.tag;
+        let image = &repository.target.image;
+        let previous_digest = self
+            .status
+            .policies
+            .get(entry.policy.name())
+            .and_then(|status| status.latest_ref.as_deref())
+            .and_then(|text| ImageReference::parse(text).ok())
+            .filter(|reference| reference.tag() == Some(tag.as_str()))
+            .and_then(|reference| reference.digest().map(str::to_string));
+        let digest = match entry.digest_reflection {
+            DigestReflectionPolicy::Never => None,
+            DigestReflectionPolicy::IfNotPresent if previous_digest.is_some() => previous_digest,
+            DigestReflectionPolicy::IfNotPresent | DigestReflectionPolicy::Always => Some(
+                self.client
+                    .manifest_digest(&repository.target, &tag)
+                    .await
+                    .map_err(|error| format!("cannot resolve the digest of {tag}: {error}"))?,
+            ),
+        };
+        Ok(image.with_tag(&tag, digest.as_deref()).to_string())
+    }
+
+    /// Runs `keys` (one commit each at most), with the latest policy results.
+    pub async fn run_automations(
+        &mut self,
+        keys: &[ObjectKey],
+        mode: CycleMode,
+    ) -> Vec<AutomationReport> {
+        let mut reports = Vec::new();
+        for key in keys {
+            let report = self.run_automation(key, mode).await;
+            if mode == CycleMode::Commit {
+                let status = self.status.automations.entry(key.to_string()).or_default();
+                let now = epoch_seconds(SystemTime::now());
+                status.last_run_time = Some(now);
+                status.last_error = report.error.clone();
+                status.held_downgrades = report
+                    .held_downgrades
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{} {}: holds {}, policy says {}",
+                            d.location, d.setter, d.current, d.result
+                        )
+                    })
+                    .collect();
+                if let Some(commit) = &report.commit {
+                    status.last_push_commit = Some(commit.clone());
+                    status.last_push_time = Some(now);
+                }
+            }
+            if report.error.is_some() {
+                self.metrics.increment(
+                    "tagpilot_failures_total",
+                    &[("kind", "ImageUpdateAutomation")],
+                );
+            }
+            reports.push(report);
+        }
+        if mode == CycleMode::Commit {
+            self.save_status();
+        }
+        reports
+    }
+
+    async fn run_automation(&mut self, key: &ObjectKey, mode: CycleMode) -> AutomationReport {
+        let mut report = AutomationReport {
+            automation: key.to_string(),
+            ..AutomationReport::default()
+        };
+        let Some(entry) = self.objects.automations.get(key).cloned() else {
+            report.error = Some("not defined".to_string());
+            return report;
+        };
+        let Some(source) = self.objects.sources.get(&entry.source).cloned() else {
+            report.error = Some(format!("GitRepository {} is not defined", entry.source));
+            return report;
+        };
+        let inputs = match self.automation_inputs(key) {
+            Ok(inputs) => inputs,
+            Err(message) => {
+                report.error = Some(message);
+                return report;
+            }
+        };
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let automation = AutomationRef {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        };
+        let spec = AutomationSpec {
+            automation: automation.clone(),
+            repo: source.repo.clone(),
+            checkout: entry.checkout.clone(),
+            commit: entry.commit.clone(),
+            push: entry.push.clone(),
+            values: entry.values.clone(),
+            retry: self.retry.clone(),
+        };
+        match mode {
+            CycleMode::Commit => {
+                let apply_inputs = inputs.clone();
+                let apply_held = held.clone();
+                let path = entry.path.clone();
+                let outcome =
+                    crate::git::run_automation(self.workspace.clone(), spec, move |root| {
+                        let (report, held) =
+                            update_with_guard(root, &path, &apply_inputs, UpdateMode::Write)?;
+                        if let Ok(mut slot) = apply_held.lock() {
+                            *slot = held;
+                        }
+                        Ok(change_set(&report, &apply_inputs))
+                    })
+                    .await;
+                report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
+                match outcome {
+                    Ok(AutomationOutcome::NoChange { .. }) => {
+                        tracing::info!(automation = %key, "no change");
+                    }
+                    Ok(AutomationOutcome::Pushed {
+                        commit,
+                        changes,
+                        attempts,
+                        ..
+                    }) => {
+                        tracing::info!(automation = %key, commit = %commit, attempts, "pushed");
+                        self.metrics.increment("tagpilot_commits_total", &[]);
+                        let label = if attempts > 1 { "retried" } else { "ok" };
+                        self.metrics
+                            .increment("tagpilot_pushes_total", &[("result", label)]);
+                        report.commit = Some(commit.to_string());
+                        report.changes = changes.changes;
+                    }
+                    Err(error) => {
+                        tracing::warn!(automation = %key, %error, "automation failed");
+                        if error.is_push_rejected() {
+                            self.metrics
+                                .increment("tagpilot_pushes_total", &[("result", "failed")]);
+                        }
+                        report.error = Some(error.to_string());
+                    }
+                }
+            }
+            CycleMode::Plan => {
+                let workspace = self.workspace.clone();
+                let path = entry.path.clone();
+                let values = entry.values.clone();
+                let template = entry.commit.message_template.clone();
+                let planned = tokio::task::spawn_blocking(move || -> Result<_, String> {
+                    let checkout = workspace
+                        .prepare(&spec.repo, &spec.checkout)
+                        .map_err(|e| e.to_string())?;
+                    let (update, held) =
+                        update_with_guard(checkout.path(), &path, &inputs, UpdateMode::DryRun)
+                            .map_err(|e| e.to_string())?;
+                    let changes = change_set(&update, &inputs);
+                    let message = if update.is_empty() {
+                        None
+                    } else {
+                        let data = MessageData::new(automation, &changes, values);
+                        Some(
+                            render_message(template.as_deref(), &data)
+                                .map_err(|e| e.to_string())?,
+                        )
+                    };
+                    Ok((update.unified_diff(), changes, message, held))
+                })
+                .await;
+                match planned {
+                    Ok(Ok((diff, changes, message, held))) => {
+                        report.diff = Some(diff);
+                        report.changes = changes.changes;
+                        report.message = message;
+                        report.held_downgrades = held;
+                    }
+                    Ok(Err(message)) => report.error = Some(message),
+                    Err(error) => report.error = Some(format!("the plan task failed: {error}")),
+                }
+            }
+        }
+        report
+    }
+
+    /// The policy results an automation writes, with what the guard needs.
+    fn automation_inputs(&self, key: &ObjectKey) -> Result<AutomationInputs, String> {
+        let mut inputs = AutomationInputs::default();
+        for policy_key in self.objects.policies_for(key) {
+            let Some(policy) = self.objects.policies.get(policy_key) else {
+                continue;
+            };
+            let status = self.status.policies.get(&policy_key.to_string());
+            let Some(latest) = status.and_then(|s| s.latest_ref.clone()) else {
+                continue;
+            };
+            let reference = ImageReference::parse(&latest)
+                .map_err(|e| format!("policy {policy_key} has an unreadable result: {e}"))?;
+            let id = PolicyId::new(&policy_key.namespace, &policy_key.name)
+                .map_err(|e| format!("policy {policy_key}: {e}"))?;
+            let result = PolicyResult::new(reference.clone())
+                .map_err(|e| format!("policy {policy_key}: {e}"))?;
+            inputs.results.insert(id.clone(), result);
+            inputs.policies.insert(
+                id,
+                PolicyInput {
+                    key: policy_key.clone(),
+                    policy: policy.policy.clone(),
+                    allow_downgrade: policy.allow_downgrade,
+                    reference,
+                    previous: status.and_then(|s| s.previous_ref.clone()),
+                },
+            );
+        }
+        Ok(inputs)
+    }
+
+    fn save_status(&self) {
+        if let Err(error) = self.status.save(&self.state_dir) {
+            tracing::error!(%error, "cannot save status");
+        }
+    }
+
+    /// Keys of repositories whose webhook push matches `host`/`repository`.
+    pub fn repositories_for_push(&self, host: Option<&str>, repository: &str) -> Vec<ObjectKey> {
+        let matches = |exact_host: bool| -> Vec<ObjectKey> {
+            self.objects
+                .repositories
+                .iter()
+                .filter(|(_, entry)| {
+                    let image = &entry.target.image;
+                    image.repository() == repository
+                        && (!exact_host
+                            || host.is_some_and(|h| h == image.registry() || h == image.api_host()))
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        let exact = matches(true);
+        if exact.is_empty() {
+            matches(false)
+        } else {
+            exact
+        }
+    }
+
+    /// Keys of automations fed by policies of the given repositories.
+    pub fn automations_for(&self, repositories: &[ObjectKey]) -> Vec<ObjectKey> {
+        let mut found: Vec<ObjectKey> = self
+            .objects
+            .automations
+            .iter()
+            .filter(|(key, entry)| {
+                !entry.suspend
+                    && self.objects.policies_for(key).iter().any(|policy| {
+                        self.objects
+                            .policies
+                            .get(*policy)
+                            .is_some_and(|p| repositories.contains(&p.repository))
+                    })
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PolicyInput {
+    key: ObjectKey,
+    policy: Policy,
+    allow_downgrade: bool,
+    reference: ImageReference,
+    previous: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct AutomationInputs {
+    results: PolicyResults,
+    policies: BTreeMap<PolicyId, PolicyInput>,
+}
+
+/// Runs the update engine, holding back results that would move a marker to
+/// an older version than the file holds (invariant 3), unless the policy
+/// allows downgrades.
+fn update_with_guard(
+    root: &Path,
+    path: &Path,
+    inputs: &AutomationInputs,
+    mode: UpdateMode,
+) -> Result<(UpdateReport, Vec<HeldDowngrade>), crate::git::ApplyError> {
+    let preview = apply_results(root, path, &inputs.results, UpdateMode::DryRun)?;
+    let mut held = Vec::new();
+    let mut blocked = std::collections::BTreeSet::new();
+    for change in &preview.changes {
+        let Some(input) = inputs.policies.get(&change.setter.policy) else {
+            continue;
+        };
+        if input.allow_downgrade {
+            continue;
+        }
+        if is_downgrade(
+            &input.policy,
+            change.setter.suffix,
+            &change.old,
+            &change.new,
+        ) {
+            held.push(HeldDowngrade {
+                location: format!("{}:{}", change.file.display(), change.line),
+                setter: change.setter.to_string(),
+                current: change.old.clone(),
+                result: change.new.clone(),
+            });
+            blocked.insert(change.setter.policy.clone());
+        }
+    }
+    for downgrade in &held {
+        tracing::warn!(
+            location = %downgrade.location,
+            setter = %downgrade.setter,
+            current = %downgrade.current,
+            result = %downgrade.result,
+            "not moving a marker to an older version (annotate the policy with tagpilot.dev/allow-downgrade: \"true\" to allow it)"
+        );
+    }
+    let mut allowed = PolicyResults::new();
+    for (id, input) in &inputs.policies {
+        if !blocked.contains(id)
+            && let Ok(result) = PolicyResult::new(input.reference.clone())
+        {
+            allowed.insert(id.clone(), result);
+        }
+    }
+    if blocked.is_empty() && mode == UpdateMode::DryRun {
+        return Ok((preview, held));
+    }
+    let report = apply_results(root, path, &allowed, mode)?;
+    Ok((report, held))
+}
+
+/// Whether writing `new` over `old` moves the marker to a version the policy ranks lower.
+fn is_downgrade(policy: &Policy, suffix: Option<SetterSuffix>, old: &str, new: &str) -> bool {
+    let tags = match suffix {
+        Some(SetterSuffix::Tag) => Some((old.to_string(), new.to_string())),
+        None => ImageReference::parse(old)
+            .ok()
+            .and_then(|o| o.tag().map(str::to_string))
+            .zip(
+                ImageReference::parse(new)
+                    .ok()
+                    .and_then(|n| n.tag().map(str::to_string)),
+            ),
+        Some(SetterSuffix::Name | SetterSuffix::Digest) => None,
+    };
+    let Some((old_tag, new_tag)) = tags else {
+        return false;
+    };
+    if old_tag == new_tag {
+        return false;
+    }
+    let none = ExclusionList::new::<&str>(&[]).unwrap_or_default();
+    policy
+        .select(&[old_tag.as_str(), new_tag.as_str()], &none)
+        .is_ok_and(|selection| selection.tag == old_tag)
+}
+
+fn change_set(report: &UpdateReport, inputs: &AutomationInputs) -> ChangeSet {
+    let changes: Vec<ChangeLine> = report
+        .changes
+        .iter()
+        .map(|change| ChangeLine {
+            file: crate::update::report::slash_path(&change.file),
+            line: change.line,
+            setter: change.setter.to_string(),
+            old: change.old.clone(),
+            new: change.new.clone(),
+        })
+        .collect();
+    let mut images = Vec::new();
+    for (id, input) in &inputs.policies {
+        if report.changes.iter().any(|c| &c.setter.policy == id) {
+            images.push(ImageUpdate {
+                policy: input.key.name.clone(),
+                namespace: input.key.namespace.clone(),
+                name: input.reference.name().to_string(),
+                tag: input.reference.tag().unwrap_or_default().to_string(),
+                digest: input.reference.digest().map(str::to_string),
+                previous: input.previous.clone(),
+            });
+        }
+    }
+    ChangeSet { changes, images }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::OrderingSpec;
+
+    #[test]
+    fn downgrades_are_detected_by_the_policy_ordering() {
+        let semver = Policy::new(
+            "shop/app",
+            None,
+            None,
+            OrderingSpec::Semver { range: ">=1.0.0" },
+        )
+        .unwrap();
+        assert!(is_downgrade(
+            &semver,
+            Some(SetterSuffix::Tag),
+            "1.2.0",
+            "1.1.0"
+        ));
+        assert!(!is_downgrade(
+            &semver,
+            Some(SetterSuffix::Tag),
+            "1.1.0",
+            "1.2.0"
+        ));
+        assert!(is_downgrade(
+            &semver,
+            None,
+            "reg/app:1.2.0",
+            "reg/app:1.1.0"
+        ));
+        assert!(!is_downgrade(&semver, Some(SetterSuffix::Name), "a", "b"));
+        // A value the policy does not rank (e.g. a hand-written tag) is not "newer".
+        assert!(!is_downgrade(
+            &semver,
+            Some(SetterSuffix::Tag),
+            "latest",
+            "1.1.0"
+        ));
+        let numerical = Policy::new(
+            "shop/app",
+            Some("^main-[a-f0-9]+-(?P<build>[0-9]+)$"),
+            Some("$build"),
+            OrderingSpec::Numerical { order: None },
+        )
+        .unwrap();
+        assert!(is_downgrade(
+            &numerical,
+            Some(SetterSuffix::Tag),
+            "main-abc-120",
+            "main-def-119"
+        ));
+    }
+}

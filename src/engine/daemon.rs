@@ -1,0 +1,145 @@
+//! The long-running loop of `tagpilot run`: scans each ImageRepository at its
+//! interval (spread after a restart), re-evaluates the policies after every
+//! scan, and runs an automation when its interval is up or one of its
+//! policies changed. Webhook pushes scan the matching repositories at once.
+//! A shutdown signal is honoured between steps, so a commit and its push are
+//! never cut in half by tagpilot itself.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::cycle::{CycleMode, Engine};
+use super::webhook::PushedImage;
+use crate::config::meta::ObjectKey;
+use crate::registry::store::next_scan_at;
+use crate::registry::{DigestResolver, TagLister};
+
+/// The longest the loop sleeps before looking again (also bounds clock drift).
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Runs until `shutdown` resolves.
+pub async fn run_loop<C: TagLister + DigestResolver>(
+    engine: &mut Engine<C>,
+    mut pushes: mpsc::Receiver<Vec<PushedImage>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let mut next_scan: BTreeMap<ObjectKey, Instant> = engine
+        .objects()
+        .repositories
+        .iter()
+        .filter(|(_, entry)| !entry.suspend)
+        .map(|(key, entry)| {
+            let stored = engine.store().get(key);
+            let due = next_scan_at(stored.as_deref(), entry.interval, wall);
+            let wait = due.duration_since(wall).unwrap_or_default();
+            (key.clone(), now + wait)
+        })
+        .collect();
+    let mut next_run: BTreeMap<ObjectKey, Instant> = engine
+        .objects()
+        .automations
+        .iter()
+        .filter(|(_, entry)| !entry.suspend)
+        .map(|(key, _)| (key.clone(), now))
+        .collect();
+    // The first evaluation uses stored tags, so a restart can commit without rescanning.
+    let mut evaluate_first = true;
+    loop {
+        let now = Instant::now();
+        let due_scans: Vec<ObjectKey> = next_scan
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut changed_repositories = Vec::new();
+        if !due_scans.is_empty() {
+            engine.scan(&due_scans).await;
+            for key in &due_scans {
+                let interval = engine
+                    .objects()
+                    .repositories
+                    .get(key)
+                    .map_or(MAX_SLEEP, |entry| entry.interval);
+                next_scan.insert(key.clone(), Instant::now() + jittered(interval));
+            }
+            changed_repositories.extend(due_scans);
+        }
+        if !changed_repositories.is_empty() || evaluate_first {
+            evaluate_first = false;
+            let reports = engine.evaluate(CycleMode::Commit).await;
+            let changed: Vec<String> = reports
+                .iter()
+                .filter(|r| r.changed)
+                .map(|r| r.policy.clone())
+                .collect();
+            if !changed.is_empty() {
+                let repositories: Vec<ObjectKey> = engine
+                    .objects()
+                    .policies
+                    .iter()
+                    .filter(|(key, _)| changed.contains(&key.to_string()))
+                    .map(|(_, policy)| policy.repository.clone())
+                    .collect();
+                for automation in engine.automations_for(&repositories) {
+                    next_run.insert(automation, Instant::now());
+                }
+            }
+        }
+        let now = Instant::now();
+        let due_runs: Vec<ObjectKey> = next_run
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        if !due_runs.is_empty() {
+            engine.run_automations(&due_runs, CycleMode::Commit).await;
+            for key in due_runs {
+                let interval = engine
+                    .objects()
+                    .automations
+                    .get(&key)
+                    .map_or(MAX_SLEEP, |entry| entry.interval);
+                next_run.insert(key, Instant::now() + jittered(interval));
+            }
+        }
+        let wake = next_scan
+            .values()
+            .chain(next_run.values())
+            .min()
+            .copied()
+            .unwrap_or_else(|| Instant::now() + MAX_SLEEP)
+            .min(Instant::now() + MAX_SLEEP);
+        tokio::select! {
+            () = &mut shutdown => {
+                tracing::info!("shutting down");
+                return;
+            }
+            () = tokio::time::sleep_until(wake.into()) => {}
+            pushed = pushes.recv() => {
+                let Some(images) = pushed else { continue };
+                for image in images {
+                    let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
+                    if keys.is_empty() {
+                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository");
+                    }
+                    for key in keys {
+                        tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
+                        next_scan.insert(key, Instant::now());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `interval` plus up to 10% (at most 30 s) of random delay, so objects with the
+/// same interval do not all fire in the same second.
+fn jittered(interval: Duration) -> Duration {
+    let spread = (interval / 10).min(Duration::from_secs(30));
+    interval + spread.mul_f64(fastrand::f64())
+}
