@@ -3,7 +3,8 @@
 #   - Debian packages: docker-registry (distribution 2.8), apache2-utils (htpasswd),
 #     openssh-server, lighttpd, skopeo, git, openssl, the -dev libraries git2 links against;
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
-#   - the moto server (the ECR API), from PyPI in a venv.
+#   - the moto server (the ECR API), from PyPI in a venv;
+#   - cargo-fuzz, from crates.io (for the bounded fuzz run).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
 # (default ~/.cache/tagpilot-tools), so a second run does nothing and takes about a second.
 set -euo pipefail
@@ -15,7 +16,7 @@ MOTO_VERSION="5.2.5"
 log() { printf '[install] %s\n' "$*" >&2; }
 
 apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd skopeo git
-  openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv)
+  openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -46,6 +47,17 @@ if [ ! -x "$TOOLS_DIR/venv/bin/moto_server" ] || [ "$(cat "$TOOLS_DIR/venv/moto.
   python3 -m venv "$TOOLS_DIR/venv"
   "$TOOLS_DIR/venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   echo "$MOTO_VERSION" > "$TOOLS_DIR/venv/moto.version"
+fi
+
+# Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz on the nightly toolchain that
+# rustup installs on machines of this kind; cargo-fuzz itself comes from crates.io.
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  log "a nightly Rust toolchain is needed for scripts/fuzz.sh (rustup toolchain install nightly)"
+  exit 1
+fi
+if [ ! -x "$TOOLS_DIR/bin/cargo-fuzz" ] && ! command -v cargo-fuzz >/dev/null; then
+  log "installing cargo-fuzz into $TOOLS_DIR"
+  cargo install --quiet --locked --root "$TOOLS_DIR" cargo-fuzz
 fi
 
 log "tools ready in $TOOLS_DIR"

@@ -11,6 +11,7 @@ started=$SECONDS
 step "installing test dependencies"
 bash scripts/install-test-deps.sh
 
+export PATH="${TAGPILOT_TOOLS_DIR:-$HOME/.cache/tagpilot-tools}/bin:$PATH"
 # Tests must never reach beyond loopback: no cloud metadata lookups from the AWS SDK.
 export AWS_EC2_METADATA_DISABLED=true
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -24,9 +25,7 @@ cargo clippy --locked --all-targets -- -D warnings
 step "cargo test"
 cargo test --locked --all-targets
 
-if [ -x scripts/fuzz.sh ]; then
-  step "bounded fuzzing"
-  bash scripts/fuzz.sh
-fi
+step "bounded fuzzing of the marker scanner"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 
 step "all checks passed in $((SECONDS - started)) s"
