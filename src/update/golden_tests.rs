@@ -375,3 +375,41 @@ fn the_dry_run_diff_is_git_style() {
     +image: app:2
     ");
 }
+
+#[test]
+fn files_that_are_not_utf8_or_not_yaml_are_skipped_and_named() {
+    let work = tempfile::tempdir().unwrap();
+    let marker = "# {\"$imagepolicy\": \"ns:app\"}";
+    let mut latin1 = format!("image: app:1 {marker}\nnote: ").into_bytes();
+    latin1.push(0xe9); // é in Latin-1
+    latin1.push(b'\n');
+    fs::write(work.path().join("latin1.yaml"), &latin1).unwrap();
+    fs::write(
+        work.path().join("broken.yaml"),
+        format!("a: [app:1 {marker}\n"),
+    )
+    .unwrap();
+    fs::write(
+        work.path().join("ok.yaml"),
+        format!("image: app:1 {marker}\n"),
+    )
+    .unwrap();
+    let results = load_results("crlf"); // ns:app = app:2
+    let report = apply_results(work.path(), Path::new("."), &results, UpdateMode::Write).unwrap();
+    assert_eq!(report.changes.len(), 1);
+    let skipped: Vec<_> = report
+        .skipped
+        .iter()
+        .map(|s| (s.file.to_string_lossy().into_owned(), s.reason.to_string()))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert_eq!(skipped[0].0, "broken.yaml");
+    assert!(
+        skipped[0].1.starts_with("not valid YAML: "),
+        "{}",
+        skipped[0].1
+    );
+    assert!(skipped[0].1.contains("line "), "{}", skipped[0].1);
+    assert_eq!(skipped[1], ("latin1.yaml".into(), "not UTF-8 text".into()));
+    assert_eq!(fs::read(work.path().join("latin1.yaml")).unwrap(), latin1);
+}

@@ -28,6 +28,7 @@ mod write;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 
 pub use report::{Change, FileUpdate, SkipReason, SkippedFile, UpdateReport};
@@ -107,6 +108,11 @@ pub enum UpdateError {
 /// results changes nothing, and a file whose values already match is not
 /// written (its mtime and inode stay). In [`UpdateMode::DryRun`] nothing is
 /// written at all.
+///
+/// Nothing is written unless every candidate file could be read. Each write is
+/// atomic (a reader sees the old or the new file); if one fails, other changed
+/// files may already hold their new content, and the error names the first
+/// failed file (by path).
 pub fn apply_results(
     root: &Path,
     path: &Path,
@@ -152,16 +158,51 @@ pub fn apply_results(
         tracing::warn!(file = %skipped.file.display(), reason = %skipped.reason, "skipping file");
     }
     if mode == UpdateMode::Write {
-        for (real, file) in writes.into_iter().zip(&report.files) {
-            write::write_atomically(&real, file.updated.as_bytes()).map_err(|source| {
-                UpdateError::Write {
-                    path: file.file.clone(),
-                    source,
-                }
-            })?;
-        }
+        write_all(&writes, &report.files)?;
     }
     Ok(report)
+}
+
+/// Writes every changed file atomically, several at a time: each write waits
+/// for its `fsync`, and concurrent ones share the file system's journal commits.
+fn write_all(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateError> {
+    const WRITERS: usize = 16;
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut errors = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(real), Some(file)) = (reals.get(index), files.get(index)) else {
+                return errors;
+            };
+            if let Err(source) = write::write_atomically(real, file.updated.as_bytes()) {
+                errors.push((
+                    index,
+                    UpdateError::Write {
+                        path: file.file.clone(),
+                        source,
+                    },
+                ));
+            }
+        }
+    };
+    let mut errors: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WRITERS.min(files.len()))
+            .map(|_| scope.spawn(work))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    errors.sort_by_key(|(index, _)| *index);
+    match errors.into_iter().next() {
+        Some((_, error)) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// What reading one candidate file gave.

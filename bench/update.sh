@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark of `tagpilot update` against `grep -rl '"$imagepolicy"'` on the same warm tree.
+#
+#   bench/update.sh [FILES] [MARKED]     (defaults: 20000 manifests, 2000 of them marked)
+#
+# Generates FILES Deployment manifests of ~2,250 bytes each (~45 MB) in a temporary
+# directory, MARKED of them with two `$imagepolicy` markers, builds the release
+# binary, warms the page cache, checks that one run really changes every marked
+# file, then times with hyperfine:
+#   1. grep -rl '"$imagepolicy"' DIR                           (the floor: read everything)
+#   2. tagpilot update DIR --set ... --dry-run                 (read, parse, rewrite, diff)
+#   3. tagpilot update COPY --set ...                          (read, parse, rewrite, write;
+#                                                               COPY is re-made before each run)
+# Target (issue 4): the update within 3x of grep. 2. is the engine's full work; 3. adds
+# 2,000 atomic replacements (temp file, fsync, rename), whose cost is the file system's:
+# on ext4 every rename over an existing file flushes the new data (auto_da_alloc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+files="${1:-20000}"
+marked="${2:-2000}"
+for tool in hyperfine python3; do
+  command -v "$tool" >/dev/null || { echo "bench/update.sh: $tool is needed" >&2; exit 1; }
+done
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/tagpilot-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+tree="$work/tree"
+
+python3 - "$tree" "$files" "$marked" <<'PY'
+import os, sys
+root, files, marked = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+every = max(1, files // max(1, marked))
+count = 0
+for i in range(files):
+    d = os.path.join(root, f"team-{i // 100:03d}", "apps")
+    os.makedirs(d, exist_ok=True)
+    is_marked = count < marked and i % every == 0
+    count += is_marked
+    image = (f'ghcr.io/bench/app:1.0.0 # {{"$imagepolicy": "bench:app"}}' if is_marked
+             else "ghcr.io/bench/other:1.0.0")
+    tag = (f'"1.0.0" # {{"$imagepolicy": "bench:app:tag"}}' if is_marked else '"1.0.0"')
+    env = "".join(f"            - name: SETTING_{k:02d}\n              value: \"value-{i}-{k}\"\n"
+                  for k in range(24))
+    text = f"""# Service {i}: generated for the tagpilot update benchmark.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: service-{i}
+  namespace: team-{i // 100:03d}
+  labels:
+    app.kubernetes.io/name: service-{i}
+    app.kubernetes.io/part-of: bench
+  annotations:
+    bench.tagpilot.dev/version: {tag}
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: service-{i}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: service-{i}
+    spec:
+      containers:
+        - name: app
+          image: {image}
+          ports:
+            - containerPort: 8080
+          env:
+{env}"""
+    with open(os.path.join(d, f"service-{i:05d}.yaml"), "w") as f:
+        f.write(text)
+print(f"generated {files} manifests ({count} marked) in {root}", file=sys.stderr)
+PY
+du -sh --apparent-size "$tree" >&2
+
+cargo build --release --quiet --bin tagpilot
+# Copy the binary: a shared CARGO_TARGET_DIR may be rebuilt by someone else mid-run.
+cp "${CARGO_TARGET_DIR:-target}/release/tagpilot" "$work/tagpilot"
+bin="$work/tagpilot"
+set_args=(--set "bench:app=ghcr.io/bench/app:2.0.0")
+
+# Warm the page cache, then check that a run really does the full work.
+find "$tree" -type f -exec cat {} + > /dev/null
+changed="$("$bin" update "$tree" "${set_args[@]}" -o json --dry-run | grep -c '"setter": "bench:app:tag"')"
+expected_grep="$(grep -rl '"$imagepolicy"' "$tree" | wc -l)"
+if [ "$changed" -ne "$marked" ] || [ "$expected_grep" -ne "$marked" ]; then
+  echo "bench/update.sh: expected $marked marked files, tagpilot changed $changed, grep found $expected_grep" >&2
+  exit 1
+fi
+echo "one dry run changes all $changed marked files" >&2
+
+# One --prepare per command, in order: only the write run needs a fresh copy.
+hyperfine --warmup 3 --runs 15 --export-markdown "$work/results.md" \
+  --prepare true --prepare true \
+  --prepare "rm -rf '$work/copy' && cp -a '$tree' '$work/copy' && sync && find '$work/copy' -type f -exec cat {} + > /dev/null" \
+  -n grep -n "tagpilot update --dry-run" -n "tagpilot update (write)" \
+  "grep -rl '\"\$imagepolicy\"' '$tree'" \
+  "'$bin' update '$tree' ${set_args[*]} --dry-run" \
+  "'$bin' update '$work/copy' ${set_args[*]}"
+cat "$work/results.md"
