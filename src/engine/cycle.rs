@@ -124,6 +124,9 @@ pub struct Engine<C> {
     workspace: GitWorkspace,
     state_dir: PathBuf,
     status: Status,
+    /// The results of the last evaluation, by policy, in either mode (Plan does
+    /// not record them in `status`, but its automations must write them).
+    current: BTreeMap<String, String>,
     metrics: Arc<Metrics>,
     retry: RetryPolicy,
 }
@@ -156,6 +159,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             status,
+            current: BTreeMap::new(),
             metrics,
             retry: RetryPolicy::default(),
         })
@@ -285,6 +289,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             let status = self.status.policies.entry(key.to_string()).or_default();
             let report = match result {
                 Ok(latest) => {
+                    self.current.insert(key.to_string(), latest.clone());
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
                     if changed && mode == CycleMode::Commit {
@@ -544,7 +549,12 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 continue;
             };
             let status = self.status.policies.get(&policy_key.to_string());
-            let Some(latest) = status.and_then(|s| s.latest_ref.clone()) else {
+            let latest = self
+                .current
+                .get(&policy_key.to_string())
+                .cloned()
+                .or_else(|| status.and_then(|s| s.latest_ref.clone()));
+            let Some(latest) = latest else {
                 continue;
             };
             let reference = ImageReference::parse(&latest)
@@ -561,7 +571,14 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     policy: policy.policy.clone(),
                     allow_downgrade: policy.allow_downgrade,
                     reference,
-                    previous: status.and_then(|s| s.previous_ref.clone()),
+                    // In a plan the status still holds the result being replaced.
+                    previous: match status {
+                        Some(s) if s.latest_ref.as_deref() != Some(latest.as_str()) => {
+                            s.latest_ref.clone()
+                        }
+                        Some(s) => s.previous_ref.clone(),
+                        None => None,
+                    },
                 },
             );
         }
