@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod engine;
+mod engine_races;
 mod git;
 mod harness;
 mod registry;
