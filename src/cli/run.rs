@@ -74,6 +74,8 @@ pub fn default_state_dir() -> PathBuf {
 
 struct Prepared {
     engine: Engine<RegistryClient>,
+    /// The engine's metrics (the ones `/metrics` serves).
+    metrics: Arc<Metrics>,
     load_errors: usize,
     runtime: tokio::runtime::Runtime,
 }
@@ -107,10 +109,12 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
     .secrets(Arc::new(objects.secrets.clone()))
     .build()
     .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
-    let engine = Engine::new(objects, client, &state_dir, Arc::new(Metrics::new()))
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(objects, client, &state_dir, metrics.clone())
         .map_err(|e| CommandError::Failed(e.into()))?;
     Ok(Prepared {
         engine,
+        metrics,
         load_errors: errors.len(),
         runtime,
     })
@@ -129,6 +133,7 @@ pub fn run(args: RunArgs) -> CommandResult {
     }
     let Prepared {
         mut engine,
+        metrics,
         load_errors,
         runtime,
     } = prepare(&args.engine)?;
@@ -143,7 +148,6 @@ pub fn run(args: RunArgs) -> CommandResult {
             Ok(())
         };
     }
-    let metrics = Arc::new(Metrics::new());
     let (pushes_tx, pushes_rx) = mpsc::channel(64);
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -178,6 +182,7 @@ pub fn plan(args: PlanArgs) -> CommandResult {
         mut engine,
         load_errors,
         runtime,
+        ..
     } = prepare(&args.engine)?;
     let report = runtime.block_on(engine.cycle(CycleMode::Plan));
     match args.engine.output {
