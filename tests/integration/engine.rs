@@ -34,7 +34,14 @@ impl World {
 
     /// Several images with their tags; `image` is the first one's name.
     pub fn with(images: &[(&str, &[&str])]) -> Self {
-        let registry = Registry::start(Distribution::V2, AuthMode::Anonymous);
+        Self::on(
+            Registry::start(Distribution::V2, AuthMode::Anonymous),
+            images,
+        )
+    }
+
+    /// Several images with their tags on `registry`.
+    pub fn on(registry: Registry, images: &[(&str, &[&str])]) -> Self {
         let mut files = vec![("README.md".to_string(), "the shop's config\n".to_string())];
         for (name, tags) in images {
             ImagePusher::new(&registry, &format!("shop/{name}")).push_all(tags.iter().copied());

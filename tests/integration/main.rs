@@ -7,6 +7,7 @@
 mod cli;
 mod engine;
 mod engine_races;
+mod engine_webhook;
 mod git;
 mod harness;
 mod registry;

@@ -4,6 +4,7 @@
 //! and `run --once`, `run` as a daemon, `plan` and `status`. Also waiting for a
 //! condition with a deadline (never a fixed sleep).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -219,6 +220,11 @@ impl Tagpilot {
         self.config.path()
     }
 
+    /// A private scratch directory (the binary's `HOME`).
+    pub fn home_dir(&self) -> &Path {
+        self.home.path()
+    }
+
     /// The state directory (created by the binary on first use).
     pub fn state_dir(&self) -> &Path {
         &self.state
@@ -304,7 +310,7 @@ impl Tagpilot {
             .stdout(file.try_clone().unwrap())
             .stderr(file);
         Daemon {
-            child: Some(command.spawn().unwrap()),
+            child: RefCell::new(Some(command.spawn().unwrap())),
             log,
         }
     }
@@ -312,7 +318,7 @@ impl Tagpilot {
 
 /// A running `tagpilot run` daemon; killed (by PID) when dropped.
 pub struct Daemon {
-    child: Option<Child>,
+    child: RefCell<Option<Child>>,
     log: PathBuf,
 }
 
@@ -323,8 +329,8 @@ impl Daemon {
     }
 
     /// Fails the test with the daemon's log if it has exited.
-    pub fn assert_running(&mut self) {
-        if let Some(child) = self.child.as_mut()
+    pub fn assert_running(&self) {
+        if let Some(child) = self.child.borrow_mut().as_mut()
             && let Ok(Some(status)) = child.try_wait()
         {
             panic!("tagpilot exited ({status}); its log:\n{}", self.log_text());
@@ -332,8 +338,8 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and waits (with a deadline) for the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
-        let mut child = self.child.take().unwrap();
+    pub fn terminate(self) -> Option<i32> {
+        let mut child = self.child.borrow_mut().take().unwrap();
         super::process::run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
         let deadline = Instant::now() + DEADLINE;
         loop {
@@ -355,7 +361,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut child) = self.child.get_mut().take() {
             let _ = child.kill();
             let _ = child.wait();
         }
