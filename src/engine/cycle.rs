@@ -558,7 +558,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 id,
                 PolicyInput {
                     key: policy_key.clone(),
-                    policy: policy.policy.clone(),
+                    policy: policy.version_order.clone(),
                     allow_downgrade: policy.allow_downgrade,
                     reference,
                     previous: status.and_then(|s| s.previous_ref.clone()),
