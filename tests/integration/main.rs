@@ -6,6 +6,7 @@
 
 mod cli;
 mod engine;
+mod engine_output;
 mod engine_races;
 mod engine_webhook;
 mod git;
