@@ -275,3 +275,34 @@ fn killed_before_the_push_landed_then_restarted_pushes_exactly_once() {
 fn killed_after_the_server_took_the_push_then_restarted_does_not_push_again() {
     crash_between_commit_and_push("accept");
 }
+
+#[test]
+fn sigterm_during_the_first_push_lets_it_finish_and_exits_0() {
+    let world = World::new(&["1.0.0", "1.1.0"]);
+    protect(&world.bare);
+    let server = SshGitServer::start();
+    let signals = tempfile::TempDir::new().unwrap();
+    install_hook(&world.bare, &holding_hook(signals.path()));
+    let tagpilot = world.tagpilot(&ssh_source(&server, &server.url(&world.bare)));
+    let daemon = tagpilot.spawn_daemon(&[]);
+    wait_for(
+        "the first cycle's push to reach the server's hook",
+        || signals.path().join("reached").exists().then_some(()),
+        || daemon.log_text(),
+    );
+    daemon.send_sigterm();
+    write(&signals.path().join("accept"), "");
+    let log_before = daemon.log_text();
+    let code = daemon.wait_for_exit();
+    assert_eq!(
+        code,
+        Some(0),
+        "SIGTERM in the middle of a push: finish it, then exit 0\n{log_before}"
+    );
+    assert_eq!(world.commit_count(), 2, "the push in flight landed");
+    assert!(
+        world.deployed().contains(":1.1.0 #"),
+        "{}",
+        world.deployed()
+    );
+}

@@ -339,8 +339,19 @@ impl Daemon {
 
     /// Sends SIGTERM and waits (with a deadline) for the exit code.
     pub fn terminate(self) -> Option<i32> {
+        self.send_sigterm();
+        self.wait_for_exit()
+    }
+
+    /// Sends SIGTERM (by PID) without waiting.
+    pub fn send_sigterm(&self) {
+        let pid = self.child.borrow().as_ref().unwrap().id();
+        super::process::run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    }
+
+    /// Waits (with a deadline) for the daemon to exit; its exit code (`None`: killed by a signal).
+    pub fn wait_for_exit(self) -> Option<i32> {
         let mut child = self.child.borrow_mut().take().unwrap();
-        super::process::run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -350,7 +361,7 @@ impl Daemon {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "tagpilot did not stop within {DEADLINE:?} of SIGTERM; its log:\n{}",
+                    "tagpilot did not exit within {DEADLINE:?}; its log:\n{}",
                     self.log_text()
                 );
             }
