@@ -74,6 +74,8 @@ pub fn default_state_dir() -> PathBuf {
 
 struct Prepared {
     engine: Engine<RegistryClient>,
+    /// The engine's metrics (the ones `/metrics` serves).
+    metrics: Arc<Metrics>,
     load_errors: usize,
     runtime: tokio::runtime::Runtime,
 }
@@ -107,10 +109,12 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
     .secrets(Arc::new(objects.secrets.clone()))
     .build()
     .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
-    let engine = Engine::new(objects, client, &state_dir, Arc::new(Metrics::new()))
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(objects, client, &state_dir, metrics.clone())
         .map_err(|e| CommandError::Failed(e.into()))?;
     Ok(Prepared {
         engine,
+        metrics,
         load_errors: errors.len(),
         runtime,
     })
@@ -129,6 +133,7 @@ pub fn run(args: RunArgs) -> CommandResult {
     }
     let Prepared {
         mut engine,
+        metrics,
         load_errors,
         runtime,
     } = prepare(&args.engine)?;
@@ -143,8 +148,11 @@ pub fn run(args: RunArgs) -> CommandResult {
             Ok(())
         };
     }
-    let metrics = Arc::new(Metrics::new());
     let (pushes_tx, pushes_rx) = mpsc::channel(64);
+    let shutdown = {
+        let _runtime = runtime.enter();
+        shutdown_signal()?
+    };
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(addr) = args.listen {
@@ -166,7 +174,7 @@ pub fn run(args: RunArgs) -> CommandResult {
                 }
             });
         }
-        crate::engine::daemon::run_loop(&mut engine, pushes_rx, shutdown_signal()).await;
+        crate::engine::daemon::run_loop(&mut engine, pushes_rx, shutdown).await;
         let _ = stop_tx.send(true);
         Ok(())
     })
@@ -178,6 +186,7 @@ pub fn plan(args: PlanArgs) -> CommandResult {
         mut engine,
         load_errors,
         runtime,
+        ..
     } = prepare(&args.engine)?;
     let report = runtime.block_on(engine.cycle(CycleMode::Plan));
     match args.engine.output {
@@ -284,25 +293,31 @@ fn read_token(path: &Path) -> Result<WebhookToken, anyhow::Error> {
     Ok(WebhookToken::new(&text))
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Registers SIGINT and SIGTERM handlers now (the caller must be inside the
+/// runtime) and returns a future that resolves on the first of them. Registering
+/// before the first cycle matters: a signal that arrives while the first cycle
+/// runs would otherwise kill the process with the default action instead of
+/// letting it finish its git operation and exit 0.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + use<>, CommandError> {
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let register = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| CommandError::Failed(anyhow!("cannot handle {name}: {e}")))
+        };
+        let mut interrupt = register(SignalKind::interrupt(), "SIGINT")?;
+        let mut terminate = register(SignalKind::terminate(), "SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

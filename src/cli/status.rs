@@ -84,14 +84,13 @@ pub fn render_status(status: &Status) -> String {
         .automations
         .iter()
         .map(|(key, automation)| {
-            let mut error = automation.last_error.clone().unwrap_or_else(dash);
-            if !automation.held_downgrades.is_empty() {
-                error = format!(
-                    "{} downgrade(s) held back; {}",
-                    automation.held_downgrades.len(),
-                    error
-                );
-            }
+            let held = automation.held_downgrades.len();
+            let error = match (&automation.last_error, held) {
+                (None, 0) => dash(),
+                (Some(error), 0) => error.clone(),
+                (None, held) => format!("{held} downgrade(s) held back"),
+                (Some(error), held) => format!("{held} downgrade(s) held back; {error}"),
+            };
             vec![
                 key.clone(),
                 automation

@@ -292,12 +292,12 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     self.current.insert(key.to_string(), latest.clone());
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
-                    if changed && mode == CycleMode::Commit {
+                    if changed {
+                        // In Plan mode too: the automations of this cycle read the
+                        // result from here. Plan mode never saves it (see below).
                         status.previous_ref = status.latest_ref.take();
                         status.latest_ref = Some(latest.clone());
                         previous = status.previous_ref.clone();
-                    } else if changed {
-                        previous = status.latest_ref.clone();
                     }
                     if mode == CycleMode::Commit {
                         status.last_error = None;
@@ -568,7 +568,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 id,
                 PolicyInput {
                     key: policy_key.clone(),
-                    policy: policy.policy.clone(),
+                    policy: policy.version_order.clone(),
                     allow_downgrade: policy.allow_downgrade,
                     reference,
                     // In a plan the status still holds the result being replaced.

@@ -34,8 +34,12 @@ pub async fn run_loop<C: TagLister + DigestResolver>(
         .iter()
         .filter(|(_, entry)| !entry.suspend)
         .map(|(key, entry)| {
-            let stored = engine.store().get(key);
-            let due = next_scan_at(stored.as_deref(), entry.interval, wall);
+            // Never scanned: nothing to work from, so scan at once. A stored list
+            // is used until its scan is due (spread over a window when overdue).
+            let Some(stored) = engine.store().get(key) else {
+                return (key.clone(), now);
+            };
+            let due = next_scan_at(Some(&*stored), entry.interval, wall);
             let wait = due.duration_since(wall).unwrap_or_default();
             (key.clone(), now + wait)
         })

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::automation::{ImageUpdateAutomationObject, LabelSelector};
-use crate::config::image_policy::{DigestReflectionPolicy, ImagePolicyObject};
+use crate::config::image_policy::{DigestReflectionPolicy, ImagePolicyObject, SemverPolicySpec};
 use crate::config::image_repository::ImageRepository;
 use crate::config::load::{LoadError, RawObject, read_dir_objects};
 use crate::config::meta::{FLUX_IMAGE_APIS, FLUX_SOURCE_APIS, ObjectKey, TAGPILOT_API};
@@ -23,6 +23,9 @@ use crate::registry::{ScanTarget, SecretData, SecretSource};
 
 /// The annotation that lets a policy move a marker to an older version.
 pub const ALLOW_DOWNGRADE_ANNOTATION: &str = "tagpilot.dev/allow-downgrade";
+
+/// A semver range every version matches, pre-releases included.
+const ANY_VERSION: &str = ">=0.0.0-0";
 
 /// An interval used when an object gives none (ImagePolicy has no interval of its own).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
@@ -45,6 +48,10 @@ pub struct RepositoryEntry {
 pub struct PolicyEntry {
     /// The validated policy.
     pub policy: Policy,
+    /// The same filter and ordering without a semver range: what "older" means
+    /// to the downgrade guard (invariant 3), so that a marker holding a version
+    /// above a narrowed range still counts as newer than the policy's result.
+    pub version_order: Policy,
     /// The ImageRepository it picks from.
     pub repository: ObjectKey,
     /// Whether to resolve the chosen tag's digest.
@@ -191,11 +198,22 @@ impl ObjectSet {
         check_api(object, &image_apis())?;
         let parsed: ImagePolicyObject = object.parse()?;
         let policy = Policy::try_from(&parsed).map_err(|e| object.invalid(format!("{e:#}")))?;
+        let version_order = match &parsed.spec.policy.semver {
+            Some(_) => {
+                let mut unbounded = parsed.clone();
+                unbounded.spec.policy.semver = Some(SemverPolicySpec {
+                    range: ANY_VERSION.to_string(),
+                });
+                Policy::try_from(&unbounded).map_err(|e| object.invalid(format!("{e:#}")))?
+            }
+            None => policy.clone(),
+        };
         let namespace = parsed.metadata.namespace().to_string();
         self.policies.insert(
             ObjectKey::new(&namespace, &parsed.metadata.name),
             PolicyEntry {
                 policy,
+                version_order,
                 repository: parsed.spec.image_repository_ref.key(&namespace),
                 digest_reflection: parsed.spec.digest_reflection_policy,
                 allow_downgrade: parsed
@@ -485,6 +503,26 @@ mod tests {
         for bad in ["../..", "/etc", "a/../../b"] {
             assert!(relative_update_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn downgrades_are_judged_without_the_semver_range() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("objects.yaml"),
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: web}\nspec: {image: reg.example/web}\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: {name: web}\nspec:\n  imageRepositoryRef: {name: web}\n  policy: {semver: {range: '<1.0.0'}}\n",
+        )
+        .unwrap();
+        let (set, errors) = ObjectSet::load(dir.path());
+        assert!(errors.is_empty(), "{errors:?}");
+        let entry = &set.policies[&ObjectKey::new("default", "web")];
+        let none = ExclusionList::default();
+        let tags = ["1.0.0", "0.9.0", "1.1.0-rc.1"];
+        assert_eq!(entry.policy.select(&tags, &none).unwrap().tag, "0.9.0");
+        assert_eq!(
+            entry.version_order.select(&tags, &none).unwrap().tag,
+            "1.1.0-rc.1"
+        );
     }
 
     #[test]

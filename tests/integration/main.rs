@@ -5,6 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod engine;
+mod engine_output;
+mod engine_races;
+mod engine_webhook;
 mod git;
 mod harness;
 mod registry;

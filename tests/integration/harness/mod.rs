@@ -13,5 +13,6 @@ pub mod images;
 pub mod moto;
 pub mod process;
 pub mod registry;
+pub mod tagpilot;
 pub mod tls;
 pub mod token_server;

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Push-to-commit latency of `tagpilot run --listen` on loopback.
+
+    webhook_latency.py TAGPILOT_BINARY [PUSHES]
+
+Starts a CNCF distribution registry (Debian's docker-registry) whose
+notifications go to tagpilot's webhook, a bare config repository, and
+`tagpilot run` with one-hour intervals (so only the webhook can trigger
+anything). Then, PUSHES times: pushes a new tag's manifest and waits for the
+commit that bumps the marker to it. The latency of one push is from just
+before the manifest PUT (the moment the tag appears) until the bare
+repository's `main` names the commit. Prints every latency, the median and
+the 90th percentile. Everything runs on 127.0.0.1 in a temporary directory.
+"""
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+TOKEN = "bench-webhook-token"
+LAYER = b"tagpilot bench layer"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Pusher:
+    """Pushes tiny OCI images over plain HTTP (no Docker)."""
+
+    def __init__(self, host, repository):
+        self.conn = http.client.HTTPConnection(host, timeout=30)
+        self.repository = repository
+        self.upload(LAYER)
+
+    def call(self, method, path, body=b"", headers=None):
+        self.conn.request(method, path, body=body, headers=headers or {})
+        response = self.conn.getresponse()
+        response.read()
+        if response.status >= 300:
+            sys.exit(f"{method} {path}: HTTP {response.status}")
+        return response
+
+    def upload(self, blob):
+        location = self.call("POST", f"/v2/{self.repository}/blobs/uploads/").getheader("Location")
+        if location.startswith("http"):
+            location = "/" + location.split("/", 3)[3]
+        separator = "&" if "?" in location else "?"
+        self.call("PUT", f"{location}{separator}digest={digest(blob)}", blob,
+                  {"Content-Type": "application/octet-stream"})
+
+    def push(self, tag):
+        """Uploads the blobs, then PUTs the manifest; returns the time just before that PUT."""
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "config": {"Labels": {"tag": tag}},
+                             "rootfs": {"type": "layers", "diff_ids": [digest(LAYER)]}}).encode()
+        self.upload(config)
+        manifest = json.dumps({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": digest(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": digest(LAYER), "size": len(LAYER)}],
+        }).encode()
+        started = time.monotonic()
+        self.call("PUT", f"/v2/{self.repository}/manifests/{tag}", manifest,
+                  {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        return started
+
+
+def git(*args, cwd=None):
+    env = dict(os.environ, GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1",
+               GIT_AUTHOR_NAME="dev", GIT_AUTHOR_EMAIL="dev@example.com",
+               GIT_COMMITTER_NAME="dev", GIT_COMMITTER_EMAIL="dev@example.com")
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    tagpilot = os.path.abspath(sys.argv[1])
+    pushes = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    registry_bin = shutil.which("docker-registry")
+    if not registry_bin:
+        sys.exit("docker-registry is missing: apt-get install docker-registry")
+    work = tempfile.mkdtemp(prefix="tagpilot-webhook-bench-")
+    processes = []
+    try:
+        registry_port, listen_port = free_port(), free_port()
+        registry = f"127.0.0.1:{registry_port}"
+        with open(f"{work}/registry.yml", "w") as f:
+            f.write(f"""version: 0.1
+log: {{level: error, accesslog: {{disabled: true}}}}
+storage: {{filesystem: {{rootdirectory: {work}/registry}}, delete: {{enabled: true}}}}
+http: {{addr: {registry}, secret: bench}}
+notifications:
+  endpoints:
+    - name: tagpilot
+      url: http://127.0.0.1:{listen_port}/webhook/registry
+      headers: {{Authorization: [Bearer {TOKEN}]}}
+      timeout: 1s
+      threshold: 5
+      backoff: 1s
+      ignoredmediatypes: [application/octet-stream]
+""")
+        log = open(f"{work}/registry.log", "w")
+        processes.append(subprocess.Popen([registry_bin, "serve", f"{work}/registry.yml"],
+                                          stdout=log, stderr=log))
+        wait_until("the registry", lambda: answers(f"http://{registry}/v2/"))
+
+        bare, seed = f"{work}/config.git", f"{work}/seed"
+        git("init", "-q", "--bare", "-b", "main", bare)
+        git("init", "-q", "-b", "main", seed)
+        os.makedirs(f"{seed}/apps")
+        with open(f"{seed}/apps/app.yaml", "w") as f:
+            f.write(f'image: {registry}/bench/app:1.0.0 # {{"$imagepolicy": "bench:app"}}\n')
+        git("add", "-A", cwd=seed)
+        git("commit", "-qm", "Initial config", cwd=seed)
+        git("push", "-q", bare, "main", cwd=seed)
+
+        config = f"{work}/tagpilot"
+        os.makedirs(config)
+        with open(f"{config}/objects.yaml", "w") as f:
+            f.write(f"""apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {{name: app, namespace: bench}}
+spec: {{image: {registry}/bench/app, interval: 1h, insecure: true}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {{name: app, namespace: bench}}
+spec:
+  imageRepositoryRef: {{name: app}}
+  policy: {{semver: {{range: ">=1.0.0"}}}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: config, namespace: bench}}
+spec: {{url: "file://{bare}", ref: {{branch: main}}, interval: 1h}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {{name: bench, namespace: bench}}
+spec:
+  interval: 1h
+  sourceRef: {{kind: GitRepository, name: config}}
+  git:
+    commit:
+      author: {{name: tagpilot, email: tagpilot@example.com}}
+  update: {{path: ./apps, strategy: Setters}}
+""")
+        with open(f"{work}/token", "w") as f:
+            f.write(TOKEN + "\n")
+        pusher = Pusher(registry, "bench/app")
+        pusher.push("1.0.0")
+        log = open(f"{work}/tagpilot.log", "w")
+        processes.append(subprocess.Popen(
+            [tagpilot, "--log-level", "warn", "run", "--config", config,
+             "--state-dir", f"{work}/state", "--listen", f"127.0.0.1:{listen_port}",
+             "--webhook-token-file", f"{work}/token"],
+            stdout=log, stderr=log, env=dict(os.environ, AWS_EC2_METADATA_DISABLED="true")))
+        metrics = f"http://127.0.0.1:{listen_port}/metrics"
+        wait_until("tagpilot's first cycle", lambda: answers(metrics) and b'tagpilot_scans_total{result="ok"}'
+                   in urllib.request.urlopen(metrics).read())
+
+        ref = f"{bare}/refs/heads/main"
+
+        def head():
+            with open(ref) as f:
+                return f.read().strip()
+
+        latencies = []
+        for index in range(1, pushes + 1):
+            tag = f"1.0.{index}"
+            before = head()
+            started = pusher.push(tag)
+            while head() == before:
+                if time.monotonic() - started > 30:
+                    sys.exit(f"no commit for {tag} after 30 s; see {work}/tagpilot.log")
+                time.sleep(0.002)
+            latency = time.monotonic() - started
+            latencies.append(latency)
+            print(f"push {index:3} {tag:8} commit after {latency * 1000:7.1f} ms")
+        content = git("show", "main:apps/app.yaml", cwd=bare)
+        assert f":1.0.{pushes} #" in content, content
+        latencies.sort()
+        p90 = latencies[min(len(latencies) - 1, int(round(0.9 * len(latencies))) - 1)]
+        print(f"pushes: {pushes}  median: {statistics.median(latencies) * 1000:.1f} ms  "
+              f"p90: {p90 * 1000:.1f} ms  max: {latencies[-1] * 1000:.1f} ms")
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+//! `tagpilot run --listen` as a daemon: a real distribution registry notifies
+//! it of pushes, and the push becomes a commit long before the (hour-long)
+//! intervals would; the webhook refuses wrong tokens; `/healthz` and `/metrics`
+//! answer; SIGTERM stops it cleanly.
+
+use reqwest::blocking::Client;
+
+use crate::engine::World;
+use crate::harness::images::ImagePusher;
+use crate::harness::process::{free_port, write};
+use crate::harness::registry::{AuthMode, Distribution, Registry, RegistryOptions};
+use crate::harness::tagpilot::{Daemon, wait_for};
+
+pub const WEBHOOK_TOKEN: &str = "wh-token-7d1c0e";
+
+/// The `notifications:` section that sends every manifest event to `port`.
+pub fn notifications(port: u16, token: &str) -> String {
+    format!(
+        "notifications:\n  endpoints:\n    - name: tagpilot\n      url: http://127.0.0.1:{port}/webhook/registry\n      headers:\n        Authorization: [Bearer {token}]\n      timeout: 1s\n      threshold: 5\n      backoff: 1s\n      ignoredmediatypes:\n        - application/octet-stream\n"
+    )
+}
+
+/// `GET url` → (status, body), or `None` while nothing listens.
+fn get(client: &Client, url: &str) -> Option<(u16, String)> {
+    let response = client.get(url).send().ok()?;
+    Some((
+        response.status().as_u16(),
+        response.text().unwrap_or_default(),
+    ))
+}
+
+#[test]
+fn a_registry_push_notification_makes_the_commit_without_waiting_for_the_interval() {
+    let port = free_port();
+    let registry = Registry::start_with(
+        Distribution::V2,
+        AuthMode::Anonymous,
+        RegistryOptions {
+            extra_config: notifications(port, WEBHOOK_TOKEN),
+            ..RegistryOptions::default()
+        },
+    );
+    let world = World::on(registry, &[("api", &[])]);
+    let tagpilot = world.tagpilot(&crate::harness::tagpilot::plain_source(&format!(
+        "file://{}",
+        world.bare.display()
+    )));
+    let token_file = tagpilot.home_dir().join("webhook-token");
+    write(&token_file, format!("{WEBHOOK_TOKEN}\n"));
+    let listen = format!("127.0.0.1:{port}");
+    let daemon: Daemon = tagpilot.spawn_daemon(&[
+        "--listen",
+        &listen,
+        "--webhook-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let client = Client::new();
+    let base = format!("http://{listen}");
+    let health = wait_for(
+        "/healthz to answer",
+        || get(&client, &format!("{base}/healthz")),
+        || daemon.log_text(),
+    );
+    assert_eq!(health, (200, "ok\n".to_string()));
+    let initial = world.head();
+
+    // CI pushes; the registry notifies tagpilot; every interval is an hour away.
+    ImagePusher::new(&world.registry, "shop/api").push_all(["1.0.0", "1.1.0", "2.0.0"]);
+    let head = wait_for(
+        "the webhook-triggered commit",
+        || {
+            daemon.assert_running();
+            let head = world.head();
+            (head != initial).then_some(head)
+        },
+        || daemon.log_text(),
+    );
+    wait_for(
+        "the commit to hold 1.1.0",
+        || world.deployed().contains(":1.1.0 #").then_some(()),
+        || format!("{}\n{}", world.deployed(), daemon.log_text()),
+    );
+    assert!(world.commit_count() >= 2, "{head}");
+
+    // Wrong or missing tokens: 401 and nothing else.
+    let body = r#"{"events":[{"action":"push","target":{"repository":"shop/api","tag":"1.9.0"},"request":{"host":"x"}}]}"#;
+    for authorization in [Some("Bearer not-the-token"), Some(WEBHOOK_TOKEN), None] {
+        let mut request = client
+            .post(format!("{base}/webhook/registry"))
+            .header(
+                "Content-Type",
+                "application/vnd.docker.distribution.events.v1+json",
+            )
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{authorization:?}");
+        assert_eq!(response.text().unwrap(), "", "{authorization:?}");
+    }
+
+    let metrics = wait_for(
+        "/metrics to count the commit",
+        || {
+            let (status, text) = get(&client, &format!("{base}/metrics"))?;
+            (status == 200 && text.contains("\ntagpilot_commits_total 1\n")).then_some(text)
+        },
+        || {
+            get(&client, &format!("{base}/metrics"))
+                .map(|(_, text)| text)
+                .unwrap_or_default()
+        },
+    );
+    for expected in [
+        "tagpilot_webhooks_total{result=\"accepted\"}",
+        "tagpilot_webhooks_total{result=\"unauthorized\"} 3\n",
+        "tagpilot_pushes_total{result=\"ok\"} 1\n",
+        "tagpilot_scans_total{result=\"ok\"}",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+    }
+    assert_eq!(world.commit_count(), 2, "one commit for the push burst");
+
+    let log = daemon.log_text();
+    assert_eq!(
+        daemon.terminate(),
+        Some(0),
+        "SIGTERM is a clean exit\n{log}"
+    );
+}
