@@ -95,7 +95,6 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
         .map_err(CommandError::Failed)?;
     let (objects, errors) = ObjectSet::load(&args.config);
     for error in &errors {
-        tracing::error!(%error, "invalid object");
         eprintln!("error: {error}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

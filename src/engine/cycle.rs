@@ -124,9 +124,6 @@ pub struct Engine<C> {
     workspace: GitWorkspace,
     state_dir: PathBuf,
     status: Status,
-    /// The results of the last evaluation, by policy, in either mode (Plan does
-    /// not record them in `status`, but its automations must write them).
-    current: BTreeMap<String, String>,
     metrics: Arc<Metrics>,
     retry: RetryPolicy,
 }
@@ -159,7 +156,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             status,
-            current: BTreeMap::new(),
             metrics,
             retry: RetryPolicy::default(),
         })
@@ -289,7 +285,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             let status = self.status.policies.entry(key.to_string()).or_default();
             let report = match result {
                 Ok(latest) => {
-                    self.current.insert(key.to_string(), latest.clone());
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
                     if changed {
@@ -549,12 +544,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 continue;
             };
             let status = self.status.policies.get(&policy_key.to_string());
-            let latest = self
-                .current
-                .get(&policy_key.to_string())
-                .cloned()
-                .or_else(|| status.and_then(|s| s.latest_ref.clone()));
-            let Some(latest) = latest else {
+            let Some(latest) = status.and_then(|s| s.latest_ref.clone()) else {
                 continue;
             };
             let reference = ImageReference::parse(&latest)
@@ -571,14 +561,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     policy: policy.version_order.clone(),
                     allow_downgrade: policy.allow_downgrade,
                     reference,
-                    // In a plan the status still holds the result being replaced.
-                    previous: match status {
-                        Some(s) if s.latest_ref.as_deref() != Some(latest.as_str()) => {
-                            s.latest_ref.clone()
-                        }
-                        Some(s) => s.previous_ref.clone(),
-                        None => None,
-                    },
+                    previous: status.and_then(|s| s.previous_ref.clone()),
                 },
             );
         }

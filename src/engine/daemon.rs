@@ -26,6 +26,7 @@ pub async fn run_loop<C: TagLister + DigestResolver>(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut webhooks_open = true;
     let now = Instant::now();
     let wall = SystemTime::now();
     let mut next_scan: BTreeMap<ObjectKey, Instant> = engine
@@ -124,8 +125,12 @@ pub async fn run_loop<C: TagLister + DigestResolver>(
                 return;
             }
             () = tokio::time::sleep_until(wake.into()) => {}
-            pushed = pushes.recv() => {
-                let Some(images) = pushed else { continue };
+            pushed = pushes.recv(), if webhooks_open => {
+                let Some(images) = pushed else {
+                    // The HTTP server is gone; keep running on intervals alone.
+                    webhooks_open = false;
+                    continue;
+                };
                 for image in images {
                     let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
                     if keys.is_empty() {
