@@ -12,9 +12,6 @@ before the manifest PUT (the moment the tag appears) until the bare
 repository's `main` names the commit. Prints every latency, the median and
 the 90th percentile. Everything runs on 127.0.0.1 in a temporary directory.
 """
-import hashlib
-import http.client
-import json
 import os
 import shutil
 import socket
@@ -25,8 +22,10 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from oci_push import Pusher  # noqa: E402
+
 TOKEN = "bench-webhook-token"
-LAYER = b"tagpilot bench layer"
 
 
 def free_port():
@@ -50,54 +49,6 @@ def answers(url):
             return response.status == 200
     except OSError:
         return False
-
-
-def digest(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Pusher:
-    """Pushes tiny OCI images over plain HTTP (no Docker)."""
-
-    def __init__(self, host, repository):
-        self.conn = http.client.HTTPConnection(host, timeout=30)
-        self.repository = repository
-        self.upload(LAYER)
-
-    def call(self, method, path, body=b"", headers=None):
-        self.conn.request(method, path, body=body, headers=headers or {})
-        response = self.conn.getresponse()
-        response.read()
-        if response.status >= 300:
-            sys.exit(f"{method} {path}: HTTP {response.status}")
-        return response
-
-    def upload(self, blob):
-        location = self.call("POST", f"/v2/{self.repository}/blobs/uploads/").getheader("Location")
-        if location.startswith("http"):
-            location = "/" + location.split("/", 3)[3]
-        separator = "&" if "?" in location else "?"
-        self.call("PUT", f"{location}{separator}digest={digest(blob)}", blob,
-                  {"Content-Type": "application/octet-stream"})
-
-    def push(self, tag):
-        """Uploads the blobs, then PUTs the manifest; returns the time just before that PUT."""
-        config = json.dumps({"architecture": "amd64", "os": "linux",
-                             "config": {"Labels": {"tag": tag}},
-                             "rootfs": {"type": "layers", "diff_ids": [digest(LAYER)]}}).encode()
-        self.upload(config)
-        manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": digest(config), "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": digest(LAYER), "size": len(LAYER)}],
-        }).encode()
-        started = time.monotonic()
-        self.call("PUT", f"/v2/{self.repository}/manifests/{tag}", manifest,
-                  {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-        return started
 
 
 def git(*args, cwd=None):

@@ -84,6 +84,30 @@ struct NotYet {
     rest: Vec<String>,
 }
 
+/// `--registry-endpoint HOST=URL`, shared by the commands that talk to registries.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryEndpointArgs {
+    /// Reach a registry host at another URL, `HOST=URL` (repeatable; the variable takes a comma-separated list).
+    #[arg(
+        long = "registry-endpoint",
+        value_name = "HOST=URL",
+        env = "TAGPILOT_REGISTRY_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    pub registry_endpoints: Vec<String>,
+}
+
+impl RegistryEndpointArgs {
+    /// The parsed overrides.
+    pub fn parse(
+        &self,
+    ) -> Result<crate::registry::RegistryEndpoints, crate::registry::endpoints::EndpointError> {
+        crate::registry::RegistryEndpoints::parse(
+            self.registry_endpoints.iter().map(String::as_str),
+        )
+    }
+}
+
 /// How a command failed; decides the exit code.
 #[derive(Debug)]
 pub enum CommandError {

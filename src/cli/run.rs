@@ -12,7 +12,7 @@ use crate::engine::cycle::{CycleMode, CycleReport, Engine};
 use crate::engine::http::{WebhookToken, router, serve};
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
-use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
+use crate::registry::{RegistryClient, ScanOptions};
 
 /// Options shared by `run` and `plan`.
 #[derive(Debug, clap::Args)]
@@ -25,14 +25,8 @@ pub struct EngineArgs {
     /// (default: `$XDG_STATE_HOME/tagpilot`, else `~/.local/state/tagpilot`).
     #[arg(long, env = "TAGPILOT_STATE_DIR")]
     state_dir: Option<PathBuf>,
-    /// Reach a registry host at another URL, `HOST=URL` (repeatable; the variable takes a comma-separated list).
-    #[arg(
-        long = "registry-endpoint",
-        value_name = "HOST=URL",
-        env = "TAGPILOT_REGISTRY_ENDPOINTS",
-        value_delimiter = ','
-    )]
-    registry_endpoints: Vec<String>,
+    #[command(flatten)]
+    endpoints: super::RegistryEndpointArgs,
     /// Output format of the cycle report on stdout.
     #[arg(short = 'o', long = "output", value_enum, default_value_t)]
     output: OutputFormat,
@@ -87,7 +81,9 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
             args.config.display()
         )));
     }
-    let endpoints = RegistryEndpoints::parse(args.registry_endpoints.iter().map(String::as_str))
+    let endpoints = args
+        .endpoints
+        .parse()
         .map_err(|e| CommandError::InvalidInput(e.into()))?;
     let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
     std::fs::create_dir_all(&state_dir)

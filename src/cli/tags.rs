@@ -25,8 +25,7 @@ use crate::config::secrets::SecretSet;
 use crate::engine::objects::ObjectSet;
 use crate::image::ImageReference;
 use crate::registry::{
-    CredentialSource, DockerConfig, ObjectKey, RegistryClient, RegistryEndpoints, ScanOptions,
-    ScanTarget,
+    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanOptions, ScanTarget,
 };
 
 /// Arguments of `tagpilot tags`.
@@ -43,14 +42,8 @@ pub struct TagsArgs {
     /// Talk plain HTTP to the registry (like `spec.insecure: true`).
     #[arg(long)]
     insecure: bool,
-    /// Reach a registry host at another URL, `HOST=URL` (repeatable; the variable takes a comma-separated list).
-    #[arg(
-        long = "registry-endpoint",
-        value_name = "HOST=URL",
-        env = "TAGPILOT_REGISTRY_ENDPOINTS",
-        value_delimiter = ','
-    )]
-    registry_endpoints: Vec<String>,
+    #[command(flatten)]
+    endpoints: super::RegistryEndpointArgs,
     /// Stop after this many tags; the list is then reported incomplete.
     #[arg(long, default_value_t = 100_000)]
     max_tags: usize,
@@ -71,7 +64,7 @@ struct Settings {
 
 fn resolve(args: &TagsArgs) -> Result<Settings, anyhow::Error> {
     let image = ImageReference::parse(&args.image).context("IMAGE")?;
-    let endpoints = RegistryEndpoints::parse(args.registry_endpoints.iter().map(String::as_str))?;
+    let endpoints = args.endpoints.parse()?;
     let timeout = args
         .timeout
         .as_deref()
