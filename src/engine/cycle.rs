@@ -6,28 +6,26 @@
 //! The engine is generic over the registry client so unit tests can scan an
 //! in-memory registry; git and the update engine run for real on local paths.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
+pub use super::guard::HeldDowngrade;
+use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
 use super::metrics::Metrics;
 use super::objects::ObjectSet;
 use super::state::{Status, epoch_seconds};
 use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
 use crate::git::{
-    AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, ChangeSet, GitWorkspace,
-    ImageUpdate, MessageData, RetryPolicy, render_message,
+    AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
+    RetryPolicy, render_message,
 };
 use crate::image::ImageReference;
-use crate::policy::{ExclusionList, Policy};
-use crate::registry::{DigestResolver, TagLister, TagStore};
-use crate::update::{
-    PolicyId, PolicyResult, PolicyResults, SetterSuffix, UpdateMode, UpdateReport, apply_results,
-};
+use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
+use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
 /// Whether a cycle may commit and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,19 +60,6 @@ pub struct PolicyReport {
     pub changed: bool,
     /// The error, when nothing could be chosen.
     pub error: Option<String>,
-}
-
-/// A marker that was not moved because the result is older than what it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeldDowngrade {
-    /// File and line.
-    pub location: String,
-    /// The marker's setter.
-    pub setter: String,
-    /// What the file holds.
-    pub current: String,
-    /// The (older) policy result.
-    pub result: String,
 }
 
 /// The outcome of one automation.
@@ -215,57 +200,12 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let client = &self.client;
         let scans = keys.iter().filter_map(|key| {
             let entry = objects.repositories.get(key)?;
-            Some(async move { (key, entry, client.list_tags(&entry.target).await) })
+            Some(async move { (key.clone(), client.list_tags(&entry.target).await) })
         });
         let results = futures::future::join_all(scans).await;
-        let now = SystemTime::now();
         let mut reports = Vec::new();
-        for (key, entry, result) in results {
-            let status = self.status.repositories.entry(key.to_string()).or_default();
-            status.image = entry.target.image.name().to_string();
-            let error = match result {
-                Ok(list) if list.complete => {
-                    match self
-                        .store
-                        .record(key, entry.target.image.name(), &list, now)
-                    {
-                        Ok(_) => {
-                            status.tag_count = list.tags.len();
-                            status.last_scan_time = Some(epoch_seconds(now));
-                            None
-                        }
-                        Err(error) => Some(format!("cannot store the tag list: {error}")),
-                    }
-                }
-                Ok(list) => Some(format!(
-                    "the scan stopped after {} tags (the tag cap); the previous list is kept",
-                    list.tags.len()
-                )),
-                Err(error) => Some(error.to_string()),
-            };
-            let result_label = match &error {
-                None => "ok",
-                Some(_) => "failed",
-            };
-            self.metrics
-                .increment("tagpilot_scans_total", &[("result", result_label)]);
-            if let Some(message) = &error {
-                tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
-            } else {
-                tracing::info!(repository = %key, tags = status.tag_count, "scanned");
-            }
-            let key_text = key.to_string();
-            self.metrics.set(
-                "tagpilot_tags",
-                &[("repository", key_text.as_str())],
-                status.tag_count as f64,
-            );
-            status.last_error = error.clone();
-            reports.push(ScanReport {
-                repository: key.to_string(),
-                tags: self.store.get(key).map_or(0, |stored| stored.tags.len()),
-                error,
-            });
+        for (key, result) in results {
+            reports.push(self.record_scan(&key, result));
         }
         self.metrics.add(
             "tagpilot_scan_duration_seconds_sum",
@@ -274,6 +214,79 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         );
         self.save_status();
         reports
+    }
+
+    /// A scan of one repository that owns what it needs, so it can run on its
+    /// own while other scans finish (the daemon records each as it completes).
+    pub fn scan_task(
+        &self,
+        key: &ObjectKey,
+    ) -> Option<
+        impl std::future::Future<Output = (ObjectKey, Result<TagList, ScanError>)> + Send + 'static,
+    >
+    where
+        C: Clone + Send + Sync + 'static,
+    {
+        let target = self.objects.repositories.get(key)?.target.clone();
+        let client = self.client.clone();
+        let key = key.clone();
+        Some(async move {
+            let result = client.list_tags(&target).await;
+            (key, result)
+        })
+    }
+
+    /// Records one scan's outcome: a complete list replaces the stored one; a
+    /// partial or failed scan keeps it (invariant 4). The caller saves the status.
+    pub fn record_scan(
+        &mut self,
+        key: &ObjectKey,
+        result: Result<TagList, ScanError>,
+    ) -> ScanReport {
+        let now = SystemTime::now();
+        let image = self
+            .objects
+            .repositories
+            .get(key)
+            .map(|entry| entry.target.image.name().to_string())
+            .unwrap_or_default();
+        let status = self.status.repositories.entry(key.to_string()).or_default();
+        status.image = image.clone();
+        let error = match result {
+            Ok(list) if list.complete => match self.store.record(key, &image, &list, now) {
+                Ok(_) => {
+                    status.tag_count = list.tags.len();
+                    status.last_scan_time = Some(epoch_seconds(now));
+                    None
+                }
+                Err(error) => Some(format!("cannot store the tag list: {error}")),
+            },
+            Ok(list) => Some(format!(
+                "the scan stopped after {} tags (the tag cap); the previous list is kept",
+                list.tags.len()
+            )),
+            Err(error) => Some(error.to_string()),
+        };
+        let result_label = if error.is_some() { "failed" } else { "ok" };
+        self.metrics
+            .increment("tagpilot_scans_total", &[("result", result_label)]);
+        if let Some(message) = &error {
+            tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
+        } else {
+            tracing::info!(repository = %key, tags = status.tag_count, "scanned");
+        }
+        let key_text = key.to_string();
+        self.metrics.set(
+            "tagpilot_tags",
+            &[("repository", key_text.as_str())],
+            status.tag_count as f64,
+        );
+        status.last_error = error.clone();
+        ScanReport {
+            repository: key.to_string(),
+            tags: self.store.get(key).map_or(0, |stored| stored.tags.len()),
+            error,
+        }
     }
 
     /// Evaluates every policy against the stored tags of its repository.
@@ -617,188 +630,5 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         found.sort();
         found.dedup();
         found
-    }
-}
-
-#[derive(Debug, Clone)]
-struct PolicyInput {
-    key: ObjectKey,
-    policy: Policy,
-    allow_downgrade: bool,
-    reference: ImageReference,
-    previous: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct AutomationInputs {
-    results: PolicyResults,
-    policies: BTreeMap<PolicyId, PolicyInput>,
-}
-
-/// Runs the update engine, holding back results that would move a marker to
-/// an older version than the file holds (invariant 3), unless the policy
-/// allows downgrades.
-fn update_with_guard(
-    root: &Path,
-    path: &Path,
-    inputs: &AutomationInputs,
-    mode: UpdateMode,
-) -> Result<(UpdateReport, Vec<HeldDowngrade>), crate::git::ApplyError> {
-    let preview = apply_results(root, path, &inputs.results, UpdateMode::DryRun)?;
-    let mut held = Vec::new();
-    let mut blocked = std::collections::BTreeSet::new();
-    for change in &preview.changes {
-        let Some(input) = inputs.policies.get(&change.setter.policy) else {
-            continue;
-        };
-        if input.allow_downgrade {
-            continue;
-        }
-        if is_downgrade(
-            &input.policy,
-            change.setter.suffix,
-            &change.old,
-            &change.new,
-        ) {
-            held.push(HeldDowngrade {
-                location: format!("{}:{}", change.file.display(), change.line),
-                setter: change.setter.to_string(),
-                current: change.old.clone(),
-                result: change.new.clone(),
-            });
-            blocked.insert(change.setter.policy.clone());
-        }
-    }
-    for downgrade in &held {
-        tracing::warn!(
-            location = %downgrade.location,
-            setter = %downgrade.setter,
-            current = %downgrade.current,
-            result = %downgrade.result,
-            "not moving a marker to an older version (annotate the policy with tagpilot.dev/allow-downgrade: \"true\" to allow it)"
-        );
-    }
-    let mut allowed = PolicyResults::new();
-    for (id, input) in &inputs.policies {
-        if !blocked.contains(id)
-            && let Ok(result) = PolicyResult::new(input.reference.clone())
-        {
-            allowed.insert(id.clone(), result);
-        }
-    }
-    if blocked.is_empty() && mode == UpdateMode::DryRun {
-        return Ok((preview, held));
-    }
-    let report = apply_results(root, path, &allowed, mode)?;
-    Ok((report, held))
-}
-
-/// Whether writing `new` over `old` moves the marker to a version the policy ranks lower.
-fn is_downgrade(policy: &Policy, suffix: Option<SetterSuffix>, old: &str, new: &str) -> bool {
-    let tags = match suffix {
-        Some(SetterSuffix::Tag) => Some((old.to_string(), new.to_string())),
-        None => ImageReference::parse(old)
-            .ok()
-            .and_then(|o| o.tag().map(str::to_string))
-            .zip(
-                ImageReference::parse(new)
-                    .ok()
-                    .and_then(|n| n.tag().map(str::to_string)),
-            ),
-        Some(SetterSuffix::Name | SetterSuffix::Digest) => None,
-    };
-    let Some((old_tag, new_tag)) = tags else {
-        return false;
-    };
-    if old_tag == new_tag {
-        return false;
-    }
-    let none = ExclusionList::new::<&str>(&[]).unwrap_or_default();
-    policy
-        .select(&[old_tag.as_str(), new_tag.as_str()], &none)
-        .is_ok_and(|selection| selection.tag == old_tag)
-}
-
-fn change_set(report: &UpdateReport, inputs: &AutomationInputs) -> ChangeSet {
-    let changes: Vec<ChangeLine> = report
-        .changes
-        .iter()
-        .map(|change| ChangeLine {
-            file: crate::update::report::slash_path(&change.file),
-            line: change.line,
-            setter: change.setter.to_string(),
-            old: change.old.clone(),
-            new: change.new.clone(),
-        })
-        .collect();
-    let mut images = Vec::new();
-    for (id, input) in &inputs.policies {
-        if report.changes.iter().any(|c| &c.setter.policy == id) {
-            images.push(ImageUpdate {
-                policy: input.key.name.clone(),
-                namespace: input.key.namespace.clone(),
-                name: input.reference.name().to_string(),
-                tag: input.reference.tag().unwrap_or_default().to_string(),
-                digest: input.reference.digest().map(str::to_string),
-                previous: input.previous.clone(),
-            });
-        }
-    }
-    ChangeSet { changes, images }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::OrderingSpec;
-
-    #[test]
-    fn downgrades_are_detected_by_the_policy_ordering() {
-        let semver = Policy::new(
-            "shop/app",
-            None,
-            None,
-            OrderingSpec::Semver { range: ">=1.0.0" },
-        )
-        .unwrap();
-        assert!(is_downgrade(
-            &semver,
-            Some(SetterSuffix::Tag),
-            "1.2.0",
-            "1.1.0"
-        ));
-        assert!(!is_downgrade(
-            &semver,
-            Some(SetterSuffix::Tag),
-            "1.1.0",
-            "1.2.0"
-        ));
-        assert!(is_downgrade(
-            &semver,
-            None,
-            "reg/app:1.2.0",
-            "reg/app:1.1.0"
-        ));
-        assert!(!is_downgrade(&semver, Some(SetterSuffix::Name), "a", "b"));
-        // A value the policy does not rank (e.g. a hand-written tag) is not "newer".
-        assert!(!is_downgrade(
-            &semver,
-            Some(SetterSuffix::Tag),
-            "latest",
-            "1.1.0"
-        ));
-        let numerical = Policy::new(
-            "shop/app",
-            Some("^main-[a-f0-9]+-(?P<build>[0-9]+)$"),
-            Some("$build"),
-            OrderingSpec::Numerical { order: None },
-        )
-        .unwrap();
-        assert!(is_downgrade(
-            &numerical,
-            Some(SetterSuffix::Tag),
-            "main-abc-120",
-            "main-def-119"
-        ));
     }
 }

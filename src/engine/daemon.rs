@@ -1,13 +1,15 @@
 //! The long-running loop of `tagpilot run`: scans each ImageRepository at its
-//! interval (spread after a restart), re-evaluates the policies after every
-//! scan, and runs an automation when its interval is up or one of its
-//! policies changed. Webhook pushes scan the matching repositories at once.
+//! interval (spread after a restart), each scan on its own so a slow registry
+//! never delays the others, re-evaluates the policies as scans finish, and
+//! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once.
 //! A shutdown signal is honoured between steps, so a commit and its push are
 //! never cut in half by tagpilot itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
+use futures::FutureExt as _;
+use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::cycle::{CycleMode, Engine};
@@ -20,7 +22,7 @@ use crate::registry::{DigestResolver, TagLister};
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs until `shutdown` resolves.
-pub async fn run_loop<C: TagLister + DigestResolver>(
+pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'static>(
     engine: &mut Engine<C>,
     mut pushes: mpsc::Receiver<Vec<PushedImage>>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -53,29 +55,35 @@ pub async fn run_loop<C: TagLister + DigestResolver>(
         .map(|(key, _)| (key.clone(), now))
         .collect();
     // The first evaluation uses stored tags, so a restart can commit without rescanning.
-    let mut evaluate_first = true;
+    let mut evaluate_now = true;
+    // Scans run side by side and are recorded as each finishes: a slow or failing
+    // registry never holds back the results of the others.
+    let mut in_flight = FuturesUnordered::new();
+    let mut scanning: BTreeSet<ObjectKey> = BTreeSet::new();
     loop {
         let now = Instant::now();
         let due_scans: Vec<ObjectKey> = next_scan
             .iter()
-            .filter(|(_, at)| **at <= now)
+            .filter(|(key, at)| **at <= now && !scanning.contains(*key))
             .map(|(key, _)| key.clone())
             .collect();
-        let mut changed_repositories = Vec::new();
-        if !due_scans.is_empty() {
-            engine.scan(&due_scans).await;
-            for key in &due_scans {
-                let interval = engine
-                    .objects()
-                    .repositories
-                    .get(key)
-                    .map_or(MAX_SLEEP, |entry| entry.interval);
-                next_scan.insert(key.clone(), Instant::now() + jittered(interval));
+        for key in due_scans {
+            if let Some(task) = engine.scan_task(&key) {
+                // Spawned, so scans progress while the loop commits and pushes.
+                let handle = tokio::spawn(task);
+                let owner = key.clone();
+                in_flight.push(handle.map(move |joined| match joined {
+                    Ok((key, result)) => (key, Some(result)),
+                    Err(error) => {
+                        tracing::error!(repository = %owner, %error, "the scan task failed");
+                        (owner, None)
+                    }
+                }));
+                scanning.insert(key);
             }
-            changed_repositories.extend(due_scans);
         }
-        if !changed_repositories.is_empty() || evaluate_first {
-            evaluate_first = false;
+        if evaluate_now {
+            evaluate_now = false;
             let reports = engine.evaluate(CycleMode::Commit).await;
             let changed: Vec<String> = reports
                 .iter()
@@ -113,7 +121,9 @@ pub async fn run_loop<C: TagLister + DigestResolver>(
             }
         }
         let wake = next_scan
-            .values()
+            .iter()
+            .filter(|(key, _)| !scanning.contains(*key))
+            .map(|(_, at)| at)
             .chain(next_run.values())
             .min()
             .copied()
@@ -125,6 +135,27 @@ pub async fn run_loop<C: TagLister + DigestResolver>(
                 return;
             }
             () = tokio::time::sleep_until(wake.into()) => {}
+            Some((key, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                // Record this scan and every other one that has finished meanwhile,
+                // then evaluate once for all of them.
+                let mut finished = vec![(key, result)];
+                while let Some(Some(more)) = in_flight.next().now_or_never() {
+                    finished.push(more);
+                }
+                for (key, result) in finished {
+                    if let Some(result) = result {
+                        engine.record_scan(&key, result);
+                    }
+                    scanning.remove(&key);
+                    let interval = engine
+                        .objects()
+                        .repositories
+                        .get(&key)
+                        .map_or(MAX_SLEEP, |entry| entry.interval);
+                    next_scan.insert(key, Instant::now() + jittered(interval));
+                }
+                evaluate_now = true;
+            }
             pushed = pushes.recv(), if webhooks_open => {
                 let Some(images) = pushed else {
                     // The HTTP server is gone; keep running on intervals alone.

@@ -3,6 +3,7 @@
 
 pub mod cycle;
 pub mod daemon;
+mod guard;
 pub mod http;
 pub mod metrics;
 pub mod objects;

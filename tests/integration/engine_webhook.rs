@@ -129,3 +129,51 @@ fn a_registry_push_notification_makes_the_commit_without_waiting_for_the_interva
         "SIGTERM is a clean exit\n{log}"
     );
 }
+
+/// Regression: the daemon used to wait for every due scan before evaluating, so
+/// one registry that never answers held back every other image's commit until
+/// its request timed out (here ten minutes).
+#[test]
+fn a_registry_that_never_answers_does_not_delay_the_other_images() {
+    // A "registry" that accepts connections and never says a word.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stuck_port = black_hole.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in black_hole.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let world = World::new(&["1.0.0", "1.1.0"]);
+    let tagpilot = world.tagpilot(&crate::harness::tagpilot::plain_source(&format!(
+        "file://{}",
+        world.bare.display()
+    )));
+    tagpilot.write(
+        "stuck.yaml",
+        &format!(
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  image: 127.0.0.1:{stuck_port}/shop/stuck\n  interval: 1h\n  timeout: 10m\n  insecure: true\n"
+        ),
+    );
+    let initial = world.head();
+    let daemon: Daemon = tagpilot.spawn_daemon(&[]);
+    wait_for(
+        "the commit for the answering registry",
+        || {
+            daemon.assert_running();
+            (world.head() != initial).then_some(())
+        },
+        || daemon.log_text(),
+    );
+    assert!(
+        world.deployed().contains(":1.1.0 #"),
+        "{}",
+        world.deployed()
+    );
+    let log = daemon.log_text();
+    assert_eq!(
+        daemon.terminate(),
+        Some(0),
+        "SIGTERM with a scan in flight\n{log}"
+    );
+}
