@@ -7,7 +7,9 @@ use anyhow::{Context as _, anyhow};
 
 use super::{CommandError, CommandResult, OutputFormat};
 use crate::config::image_policy::ImagePolicyObject;
+use crate::image::ImageReference;
 use crate::policy::{ExclusionList, Policy, Selection};
+use crate::registry::ScanOptions;
 
 /// Arguments of `tagpilot policy eval`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +23,14 @@ pub struct EvalArgs {
     /// List the tags from this image's registry instead.
     #[arg(long)]
     image: Option<String>,
+    /// With --image: a directory of YAML objects to take the image's ImageRepository settings and credentials from.
+    #[arg(long, requires = "image")]
+    config: Option<PathBuf>,
+    /// With --image: talk plain HTTP to the registry.
+    #[arg(long, requires = "image")]
+    insecure: bool,
+    #[command(flatten)]
+    endpoints: super::RegistryEndpointArgs,
     /// An exclusion regex (repeatable); replaces the default `^.*\.sig$`.
     #[arg(long = "exclude")]
     exclude: Vec<String>,
@@ -33,15 +43,41 @@ pub struct EvalArgs {
 pub fn eval(args: EvalArgs) -> CommandResult {
     let policy = read_policy(&args.policy)?;
     let exclusions = exclusions(&args.exclude)?;
-    let Some(tags_path) = &args.tags else {
-        return Err(CommandError::Failed(anyhow!(
-            "listing tags from a registry (--image) is not available in this version; \
-             write the tags to a file, one per line, and pass it with --tags"
-        )));
+    let text = match (&args.tags, &args.image) {
+        (Some(tags_path), _) => std::fs::read_to_string(tags_path)
+            .with_context(|| format!("cannot read the tag list {}", tags_path.display()))
+            .map_err(CommandError::InvalidInput)?,
+        (None, Some(image)) => {
+            let image = ImageReference::parse(image)
+                .context("--image")
+                .map_err(CommandError::InvalidInput)?;
+            let options = ScanOptions {
+                endpoints: args
+                    .endpoints
+                    .parse()
+                    .map_err(|e| CommandError::InvalidInput(e.into()))?,
+                ..ScanOptions::default()
+            };
+            let (_, list) = super::tags::list_image_tags(
+                &image,
+                args.config.as_deref(),
+                args.insecure,
+                None,
+                options,
+            )?;
+            if !list.complete {
+                return Err(CommandError::Failed(anyhow!(
+                    "the registry listed more tags than the scan cap; refusing to pick from a partial list"
+                )));
+            }
+            list.tags.join("\n")
+        }
+        (None, None) => {
+            return Err(CommandError::InvalidInput(anyhow!(
+                "give --tags FILE or --image REF"
+            )));
+        }
     };
-    let text = std::fs::read_to_string(tags_path)
-        .with_context(|| format!("cannot read the tag list {}", tags_path.display()))
-        .map_err(CommandError::InvalidInput)?;
     let selection = evaluate(&policy, &text, &exclusions)?;
     print!("{}", render(&selection, args.output)?);
     Ok(())
@@ -158,28 +194,14 @@ spec:
     }
 
     #[test]
-    fn image_is_not_available_yet() {
-        let dir = tempfile::tempdir().unwrap();
-        let policy = dir.path().join("policy.yaml");
-        std::fs::write(&policy, POLICY).unwrap();
-        let args = EvalArgs {
-            policy,
-            tags: None,
-            image: Some("ghcr.io/example/app".to_string()),
-            exclude: vec![],
-            output: OutputFormat::Text,
-        };
-        let error = eval(args).unwrap_err();
-        assert_eq!(error.exit_code(), 1);
-        assert!(error.error().to_string().contains("--tags"));
-    }
-
-    #[test]
     fn unreadable_files_exit_two() {
         let args = EvalArgs {
             policy: PathBuf::from("/nonexistent/policy.yaml"),
             tags: Some(PathBuf::from("/nonexistent/tags")),
             image: None,
+            config: None,
+            insecure: false,
+            endpoints: Default::default(),
             exclude: vec![],
             output: OutputFormat::Text,
         };

@@ -25,7 +25,7 @@ use crate::config::secrets::SecretSet;
 use crate::engine::objects::ObjectSet;
 use crate::image::ImageReference;
 use crate::registry::{
-    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanOptions, ScanTarget,
+    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanOptions, ScanTarget, TagList,
 };
 
 /// Arguments of `tagpilot tags`.
@@ -94,58 +94,13 @@ fn resolve(args: &TagsArgs) -> Result<Settings, anyhow::Error> {
 /// Runs `tagpilot tags`.
 pub fn run(args: TagsArgs) -> CommandResult {
     let settings = resolve(&args).map_err(CommandError::InvalidInput)?;
-    let (secrets, repositories) = match &args.config {
-        Some(dir) => {
-            let objects = load_config_dir(dir).map_err(CommandError::InvalidInput)?;
-            (objects.secrets, objects.repositories)
-        }
-        None => (SecretSet::default(), Default::default()),
-    };
-    let matching = repositories.values().find(|entry| {
-        let image = &entry.target.image;
-        image.api_host() == settings.image.api_host()
-            && image.repository() == settings.image.repository()
-    });
-    let mut target = match matching {
-        Some(entry) => {
-            tracing::debug!(object = %entry.target.id, "using the ImageRepository's settings");
-            entry.target.clone()
-        }
-        None => {
-            let mut target = ScanTarget::new(ObjectKey::new("cli", "tags"), settings.image.clone());
-            let docker_config = match &args.config {
-                Some(_) => Some(secrets.merged_docker_config()),
-                None => user_docker_config(),
-            };
-            if let Some(config) = docker_config.filter(|c| !c.is_empty()) {
-                target.credentials = CredentialSource::DockerConfig(Arc::new(config));
-            }
-            target
-        }
-    };
-    target.insecure |= args.insecure;
-    if let Some(timeout) = settings.timeout {
-        target.timeout = timeout;
-    }
-    let client = RegistryClient::builder(settings.options)
-        .secrets(Arc::new(secrets))
-        .build()
-        .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CommandError::Failed(anyhow!("cannot start the async runtime: {e}")))?;
-    let show_progress = std::io::stderr().is_terminal();
-    let progress = move |count: usize| {
-        if show_progress {
-            eprint!("\r\x1b[Klisting tags: {count}");
-        }
-    };
-    let result = runtime.block_on(client.list_tags_with_progress(&target, &progress));
-    if show_progress {
-        eprint!("\r\x1b[K");
-    }
-    let list = result.map_err(|e| CommandError::Failed(e.into()))?;
+    let (target, list) = list_image_tags(
+        &settings.image,
+        args.config.as_deref(),
+        args.insecure,
+        settings.timeout,
+        settings.options,
+    )?;
     if !list.complete {
         eprintln!(
             "warning: stopped after {} tags (--max-tags); the list is incomplete",
@@ -185,6 +140,70 @@ fn user_docker_config() -> Option<DockerConfig> {
             None
         }
     }
+}
+
+/// Lists the tags of `image` as the scanner sees them: settings and credentials
+/// from a matching ImageRepository in `config` (or its dockerconfigjson
+/// Secrets), else Docker's own `config.json`. Shared by `tags` and `policy eval --image`.
+pub(super) fn list_image_tags(
+    image: &ImageReference,
+    config: Option<&Path>,
+    insecure: bool,
+    timeout: Option<std::time::Duration>,
+    options: ScanOptions,
+) -> Result<(ScanTarget, TagList), CommandError> {
+    let (secrets, repositories) = match config {
+        Some(dir) => {
+            let objects = load_config_dir(dir).map_err(CommandError::InvalidInput)?;
+            (objects.secrets, objects.repositories)
+        }
+        None => (SecretSet::default(), Default::default()),
+    };
+    let matching = repositories.values().find(|entry| {
+        let candidate = &entry.target.image;
+        candidate.api_host() == image.api_host() && candidate.repository() == image.repository()
+    });
+    let mut target = match matching {
+        Some(entry) => {
+            tracing::debug!(object = %entry.target.id, "using the ImageRepository's settings");
+            entry.target.clone()
+        }
+        None => {
+            let mut target = ScanTarget::new(ObjectKey::new("cli", "tags"), image.clone());
+            let docker_config = match config {
+                Some(_) => Some(secrets.merged_docker_config()),
+                None => user_docker_config(),
+            };
+            if let Some(config) = docker_config.filter(|c| !c.is_empty()) {
+                target.credentials = CredentialSource::DockerConfig(Arc::new(config));
+            }
+            target
+        }
+    };
+    target.insecure |= insecure;
+    if let Some(timeout) = timeout {
+        target.timeout = timeout;
+    }
+    let client = RegistryClient::builder(options)
+        .secrets(Arc::new(secrets))
+        .build()
+        .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Failed(anyhow!("cannot start the async runtime: {e}")))?;
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = move |count: usize| {
+        if show_progress {
+            eprint!("\r\x1b[Klisting tags: {count}");
+        }
+    };
+    let result = runtime.block_on(client.list_tags_with_progress(&target, &progress));
+    if show_progress {
+        eprint!("\r\x1b[K");
+    }
+    let list = result.map_err(|e| CommandError::Failed(e.into()))?;
+    Ok((target, list))
 }
 
 /// Loads the config directory with the shared loader. Objects that do not

@@ -156,3 +156,56 @@ fn failures_exit_1_and_invalid_input_exits_2_with_stdout_empty() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn policy_eval_picks_from_a_live_registry_with_the_config_dirs_credentials() {
+    let registry = Registry::start(Distribution::V3, AuthMode::Token);
+    ImagePusher::new(&registry, "team/app").push_all([
+        "v1.2.0",
+        "v1.10.0",
+        "v2.0.0-rc.1",
+        "v1.9.9",
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("objects.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: apps\nstringData:\n  username: {USER}\n  password: {PASSWORD}\n---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: apps\nspec:\n  image: {}/team/app\n  interval: 1m\n  insecure: true\n  secretRef:\n    name: creds\n",
+            registry.host
+        ),
+    )
+    .unwrap();
+    let policy = config.path().join("policy.yaml.txt");
+    std::fs::write(
+        &policy,
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImagePolicy\nmetadata:\n  name: app\nspec:\n  imageRepositoryRef:\n    name: app\n  policy:\n    semver:\n      range: '>=1.0.0'\n",
+    )
+    .unwrap();
+    let image = format!("{}/team/app", registry.host);
+    let output = tagpilot_isolated(home.path())
+        .args(["--log-level", "trace", "policy", "eval", "--policy"])
+        .arg(&policy)
+        .args(["--image", &image, "--config"])
+        .arg(config.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr:\n{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "v1.10.0\n");
+    assert_no_credentials(&stderr);
+
+    // Without the credentials the registry refuses, and the exit code says it failed.
+    let output = tagpilot_isolated(home.path())
+        .args(["policy", "eval", "--policy"])
+        .arg(&policy)
+        .args(["--image", &image, "--insecure"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("team/app"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
