@@ -141,7 +141,77 @@ async fn webhook_handler(
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
     use super::*;
+
+    fn post(token: Option<&str>, body: Vec<u8>) -> Request<Body> {
+        let mut request = Request::post("/webhook/registry").header(
+            "content-type",
+            "application/vnd.docker.distribution.events.v1+json",
+        );
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn webhooks_need_the_token_a_known_body_and_a_bounded_size() {
+        let metrics = Arc::new(Metrics::new());
+        let (sender, mut receiver) = mpsc::channel(4);
+        let app = router(metrics.clone(), Some(WebhookToken::new("s3cret")), sender);
+        let push = br#"{"events":[{"action":"push","target":{"repository":"team/app","tag":"v2"},"request":{"host":"127.0.0.1:5000"}}]}"#.to_vec();
+
+        let response = app
+            .clone()
+            .oneshot(post(Some("wrong"), push.clone()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let response = app.clone().oneshot(post(None, push.clone())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(receiver.try_recv().is_err(), "nothing reaches the engine");
+
+        let oversized = vec![b' '; MAX_WEBHOOK_BODY + 1];
+        let response = app
+            .clone()
+            .oneshot(post(Some("s3cret"), oversized))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+        let response = app
+            .clone()
+            .oneshot(post(Some("s3cret"), b"{not json".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        let response = app
+            .clone()
+            .oneshot(post(Some("s3cret"), push))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let pushed = receiver.try_recv().unwrap();
+        assert_eq!(pushed[0].repository, "team/app");
+        assert_eq!(pushed[0].tag, "v2");
+        assert_eq!(
+            metrics.get("tagpilot_webhooks_total", &[("result", "unauthorized")]),
+            2.0
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_configured_token_every_webhook_is_refused() {
+        let (sender, _receiver) = mpsc::channel(1);
+        let app = router(Arc::new(Metrics::new()), None, sender);
+        let response = app.oneshot(post(Some(""), b"{}".to_vec())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
 
     #[test]
     fn token_comparison() {
