@@ -4,6 +4,7 @@
 #     openssh-server, lighttpd, skopeo, git, openssl, the -dev libraries git2 links against;
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
 #   - the moto server (the ECR API), from PyPI in a venv;
+#   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
 #   - cargo-fuzz, from crates.io (for the bounded fuzz run).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
 # (default ~/.cache/tagpilot-tools), so a second run does nothing and takes about a second.
@@ -47,6 +48,15 @@ if [ ! -x "$TOOLS_DIR/venv/bin/moto_server" ] || [ "$(cat "$TOOLS_DIR/venv/moto.
   python3 -m venv "$TOOLS_DIR/venv"
   "$TOOLS_DIR/venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   echo "$MOTO_VERSION" > "$TOOLS_DIR/venv/moto.version"
+fi
+
+# A real kube-apiserver on embedded etcd (tests/kube-apiserver), rebuilt only when its sources change.
+kube_src="$(cd "$(dirname "$0")/.." && pwd)/tests/kube-apiserver"
+kube_hash="$(cat "$kube_src/main.go" "$kube_src/go.mod" "$kube_src/go.sum" "$kube_src/build.sh" | sha256sum | cut -c1-16)"
+if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kube-apiserver-test.hash" 2>/dev/null)" != "$kube_hash" ]; then
+  log "building the test kube-apiserver (k8s.io/kubernetes v1.32, embedded etcd; ~4 min cold)"
+  sh "$kube_src/build.sh" "$TOOLS_DIR/bin/kube-apiserver-test"
+  echo "$kube_hash" > "$TOOLS_DIR/bin/kube-apiserver-test.hash"
 fi
 
 # Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz on the nightly toolchain that

@@ -323,3 +323,53 @@ fn moto_serves_the_ecr_api() {
         assert!(data.proxy_endpoint().unwrap().contains(".dkr.ecr."), "log:\n{}", moto.log_text());
     });
 }
+
+#[test]
+fn kube_apiserver_lists_namespaces_and_takes_server_side_apply_from_kube_rs() {
+    // What tagpilot's main does first: one TLS stack, rustls with aws-lc-rs.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let server = crate::harness::kube_api::KubeApiServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+        use kube::api::{Api, Patch, PatchParams};
+        let client = server.client().await;
+        let names: Vec<String> = Api::<Namespace>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|namespace| namespace.metadata.name)
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "default") && names.iter().any(|n| n == "kube-system"),
+            "{names:?}\n{}",
+            server.log_text()
+        );
+        let config_maps: Api<ConfigMap> = Api::namespaced(client, "default");
+        let desired = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "tagpilot-smoke"},
+            "data": {"image": "ghcr.io/acme/app:v1.2.3"},
+        });
+        let applied = config_maps
+            .patch(
+                "tagpilot-smoke",
+                &PatchParams::apply("tagpilot"),
+                &Patch::Apply(desired),
+            )
+            .await
+            .unwrap();
+        assert_eq!(applied.data.unwrap()["image"], "ghcr.io/acme/app:v1.2.3");
+        let managers: Vec<String> = applied
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|entry| entry.manager)
+            .collect();
+        assert_eq!(managers, ["tagpilot"]);
+    });
+}

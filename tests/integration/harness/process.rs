@@ -78,8 +78,18 @@ impl ServerProcess {
     }
 
     /// Waits until `ready` returns true, failing with the server's log if it exits or times out.
-    pub fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + READY_TIMEOUT;
+    pub fn wait_until(&mut self, what: &str, ready: impl FnMut() -> bool) {
+        self.wait_until_within(what, READY_TIMEOUT, ready);
+    }
+
+    /// [`Self::wait_until`] with its own limit (for servers that take longer to start).
+    pub fn wait_until_within(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
         let mut pause = Duration::from_millis(5);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -94,7 +104,7 @@ impl ServerProcess {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "{} not ready ({what}) after {READY_TIMEOUT:?}; its log:\n{}",
+                    "{} not ready ({what}) after {limit:?}; its log:\n{}",
                     self.name,
                     self.log_text()
                 );
