@@ -166,18 +166,14 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let started = Instant::now();
         let repositories: Vec<ObjectKey> = self
             .objects
-            .repositories
-            .iter()
-            .filter(|(_, entry)| !entry.suspend)
+            .active_repositories()
             .map(|(key, _)| key.clone())
             .collect();
         let scans = self.scan(&repositories).await;
         let policies = self.evaluate(mode).await;
         let automations: Vec<ObjectKey> = self
             .objects
-            .automations
-            .iter()
-            .filter(|(_, entry)| !entry.suspend)
+            .active_automations()
             .map(|(key, _)| key.clone())
             .collect();
         let automations = self.run_automations(&automations, mode).await;
@@ -294,7 +290,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let objects = self.objects.clone();
         let mut reports = Vec::new();
         for (key, entry) in &objects.policies {
-            let result = self.evaluate_one(&objects, entry).await;
+            let result = self.evaluate_one(&objects, key, entry).await;
             let status = self.status.policies.entry(key.to_string()).or_default();
             let report = match result {
                 Ok(latest) => {
@@ -349,6 +345,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     async fn evaluate_one(
         &self,
         objects: &ObjectSet,
+        key: &ObjectKey,
         entry: &super::objects::PolicyEntry,
     ) -> Result<String, String> {
         let repository = objects
@@ -370,7 +367,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let previous_digest = self
             .status
             .policies
-            .get(entry.policy.name())
+            .get(&key.to_string())
             .and_then(|status| status.latest_ref.as_deref())
             .and_then(|text| ImageReference::parse(text).ok())
             .filter(|reference| reference.tag() == Some(tag.as_str()))
@@ -564,9 +561,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 .map_err(|e| format!("policy {policy_key} has an unreadable result: {e}"))?;
             let id = PolicyId::new(&policy_key.namespace, &policy_key.name)
                 .map_err(|e| format!("policy {policy_key}: {e}"))?;
-            let result = PolicyResult::new(reference.clone())
+            PolicyResult::new(reference.clone())
                 .map_err(|e| format!("policy {policy_key}: {e}"))?;
-            inputs.results.insert(id.clone(), result);
             inputs.policies.insert(
                 id,
                 PolicyInput {
@@ -608,27 +604,5 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         } else {
             exact
         }
-    }
-
-    /// Keys of automations fed by policies of the given repositories.
-    pub fn automations_for(&self, repositories: &[ObjectKey]) -> Vec<ObjectKey> {
-        let mut found: Vec<ObjectKey> = self
-            .objects
-            .automations
-            .iter()
-            .filter(|(key, entry)| {
-                !entry.suspend
-                    && self.objects.policies_for(key).iter().any(|policy| {
-                        self.objects
-                            .policies
-                            .get(*policy)
-                            .is_some_and(|p| repositories.contains(&p.repository))
-                    })
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        found.sort();
-        found.dedup();
-        found
     }
 }

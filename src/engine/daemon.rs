@@ -33,9 +33,7 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
     let wall = SystemTime::now();
     let mut next_scan: BTreeMap<ObjectKey, Instant> = engine
         .objects()
-        .repositories
-        .iter()
-        .filter(|(_, entry)| !entry.suspend)
+        .active_repositories()
         .map(|(key, entry)| {
             // Never scanned: nothing to work from, so scan at once. A stored list
             // is used until its scan is due (spread over a window when overdue).
@@ -49,9 +47,7 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
         .collect();
     let mut next_run: BTreeMap<ObjectKey, Instant> = engine
         .objects()
-        .automations
-        .iter()
-        .filter(|(_, entry)| !entry.suspend)
+        .active_automations()
         .map(|(key, _)| (key.clone(), now))
         .collect();
     // The first evaluation uses stored tags, so a restart can commit without rescanning.
@@ -90,17 +86,14 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                 .filter(|r| r.changed)
                 .map(|r| r.policy.clone())
                 .collect();
-            if !changed.is_empty() {
-                let repositories: Vec<ObjectKey> = engine
-                    .objects()
-                    .policies
-                    .iter()
-                    .filter(|(key, _)| changed.contains(&key.to_string()))
-                    .map(|(_, policy)| policy.repository.clone())
-                    .collect();
-                for automation in engine.automations_for(&repositories) {
-                    next_run.insert(automation, Instant::now());
-                }
+            let changed: Vec<&ObjectKey> = engine
+                .objects()
+                .policies
+                .keys()
+                .filter(|key| changed.contains(&key.to_string()))
+                .collect();
+            for automation in engine.objects().automations_fed_by(&changed) {
+                next_run.insert(automation, Instant::now());
             }
         }
         let now = Instant::now();
@@ -112,12 +105,8 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
         if !due_runs.is_empty() {
             engine.run_automations(&due_runs, CycleMode::Commit).await;
             for key in due_runs {
-                let interval = engine
-                    .objects()
-                    .automations
-                    .get(&key)
-                    .map_or(MAX_SLEEP, |entry| entry.interval);
-                next_run.insert(key, Instant::now() + jittered(interval));
+                let interval = engine.objects().automations.get(&key).map(|e| e.interval);
+                next_run.insert(key, next_due(interval));
             }
         }
         let wake = next_scan
@@ -147,12 +136,8 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                         engine.record_scan(&key, result);
                     }
                     scanning.remove(&key);
-                    let interval = engine
-                        .objects()
-                        .repositories
-                        .get(&key)
-                        .map_or(MAX_SLEEP, |entry| entry.interval);
-                    next_scan.insert(key, Instant::now() + jittered(interval));
+                    let interval = engine.objects().repositories.get(&key).map(|e| e.interval);
+                    next_scan.insert(key, next_due(interval));
                 }
                 evaluate_now = true;
             }
@@ -175,6 +160,11 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
             }
         }
     }
+}
+
+/// When an object with `interval` (the longest sleep if it is gone) is next due.
+fn next_due(interval: Option<Duration>) -> Instant {
+    Instant::now() + jittered(interval.unwrap_or(MAX_SLEEP))
 }
 
 /// `interval` plus up to 10% (at most 30 s) of random delay, so objects with the

@@ -5,7 +5,7 @@
 //! (invariant 3) unless the policy allows downgrades, and the remaining results
 //! are written. The changes then become the git module's template data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -44,8 +44,22 @@ pub(crate) struct PolicyInput {
 /// The results an automation writes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AutomationInputs {
-    pub(crate) results: PolicyResults,
     pub(crate) policies: BTreeMap<PolicyId, PolicyInput>,
+}
+
+impl AutomationInputs {
+    /// The policy results to write, leaving out the policies in `held_back`.
+    fn results(&self, held_back: &BTreeSet<PolicyId>) -> PolicyResults {
+        let mut results = PolicyResults::new();
+        for (id, input) in &self.policies {
+            if !held_back.contains(id)
+                && let Ok(result) = PolicyResult::new(input.reference.clone())
+            {
+                results.insert(id.clone(), result);
+            }
+        }
+        results
+    }
 }
 
 /// Runs the update engine, holding back results that would move a marker to
@@ -57,9 +71,14 @@ pub(crate) fn update_with_guard(
     inputs: &AutomationInputs,
     mode: UpdateMode,
 ) -> Result<(UpdateReport, Vec<HeldDowngrade>), crate::git::ApplyError> {
-    let preview = apply_results(root, path, &inputs.results, UpdateMode::DryRun)?;
+    let preview = apply_results(
+        root,
+        path,
+        &inputs.results(&BTreeSet::new()),
+        UpdateMode::DryRun,
+    )?;
     let mut held = Vec::new();
-    let mut blocked = std::collections::BTreeSet::new();
+    let mut blocked = BTreeSet::new();
     for change in &preview.changes {
         let Some(input) = inputs.policies.get(&change.setter.policy) else {
             continue;
@@ -91,18 +110,10 @@ pub(crate) fn update_with_guard(
             "not moving a marker to an older version (annotate the policy with tagpilot.dev/allow-downgrade: \"true\" to allow it)"
         );
     }
-    let mut allowed = PolicyResults::new();
-    for (id, input) in &inputs.policies {
-        if !blocked.contains(id)
-            && let Ok(result) = PolicyResult::new(input.reference.clone())
-        {
-            allowed.insert(id.clone(), result);
-        }
-    }
     if blocked.is_empty() && mode == UpdateMode::DryRun {
         return Ok((preview, held));
     }
-    let report = apply_results(root, path, &allowed, mode)?;
+    let report = apply_results(root, path, &inputs.results(&blocked), mode)?;
     Ok((report, held))
 }
 

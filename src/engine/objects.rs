@@ -413,6 +413,28 @@ impl ObjectSet {
             .map(|(key, _)| key)
             .collect()
     }
+
+    /// ImageRepositories that are not suspended.
+    pub fn active_repositories(&self) -> impl Iterator<Item = (&ObjectKey, &RepositoryEntry)> {
+        self.repositories.iter().filter(|(_, entry)| !entry.suspend)
+    }
+
+    /// ImageUpdateAutomations that are not suspended.
+    pub fn active_automations(&self) -> impl Iterator<Item = (&ObjectKey, &AutomationEntry)> {
+        self.automations.iter().filter(|(_, entry)| !entry.suspend)
+    }
+
+    /// Automations (not suspended) that one of `policies` feeds.
+    pub fn automations_fed_by(&self, policies: &[&ObjectKey]) -> Vec<ObjectKey> {
+        self.active_automations()
+            .filter(|(key, _)| {
+                self.policies_for(key)
+                    .iter()
+                    .any(|policy| policies.contains(policy))
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
 }
 
 fn image_apis() -> Vec<&'static str> {
