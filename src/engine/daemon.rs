@@ -56,6 +56,9 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
     // registry never holds back the results of the others.
     let mut in_flight = FuturesUnordered::new();
     let mut scanning: BTreeSet<ObjectKey> = BTreeSet::new();
+    // Pushes announced while their repository's scan was already running: that
+    // scan may have listed the tags before the push, so scan again when it ends.
+    let mut rescan: BTreeSet<ObjectKey> = BTreeSet::new();
     loop {
         let now = Instant::now();
         let due_scans: Vec<ObjectKey> = next_scan
@@ -136,8 +139,12 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                         engine.record_scan(&key, result);
                     }
                     scanning.remove(&key);
-                    let interval = engine.objects().repositories.get(&key).map(|e| e.interval);
-                    next_scan.insert(key, next_due(interval));
+                    let due = if rescan.remove(&key) {
+                        Instant::now()
+                    } else {
+                        next_due(engine.objects().repositories.get(&key).map(|e| e.interval))
+                    };
+                    next_scan.insert(key, due);
                 }
                 evaluate_now = true;
             }
@@ -154,7 +161,11 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                     }
                     for key in keys {
                         tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
-                        next_scan.insert(key, Instant::now());
+                        if scanning.contains(&key) {
+                            rescan.insert(key);
+                        } else {
+                            next_scan.insert(key, Instant::now());
+                        }
                     }
                 }
             }
@@ -172,4 +183,104 @@ fn next_due(interval: Option<Duration>) -> Instant {
 fn jittered(interval: Duration) -> Duration {
     let spread = (interval / 10).min(Duration::from_secs(30));
     interval + spread.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::engine::metrics::Metrics;
+    use crate::engine::objects::ObjectSet;
+    use crate::registry::{ScanError, ScanTarget, TagList};
+
+    /// A registry whose first listing waits until the test lets it finish.
+    #[derive(Clone, Default)]
+    struct GatedRegistry {
+        calls: Arc<AtomicUsize>,
+        release_first: Arc<Notify>,
+    }
+
+    impl TagLister for GatedRegistry {
+        async fn list_tags(&self, _target: &ScanTarget) -> Result<TagList, ScanError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.release_first.notified().await;
+            }
+            Ok(TagList::complete(["v1".to_string()]))
+        }
+    }
+
+    impl DigestResolver for GatedRegistry {
+        async fn manifest_digest(
+            &self,
+            _target: &ScanTarget,
+            _tag: &str,
+        ) -> Result<String, ScanError> {
+            Ok(format!("sha256:{}", "0".repeat(64)))
+        }
+    }
+
+    async fn wait_for_calls(registry: &GatedRegistry, calls: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while registry.calls.load(Ordering::SeqCst) < calls {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the registry was never asked {calls} times"));
+    }
+
+    /// Regression: a push announced while its repository's scan was running was
+    /// overwritten by that scan's next due time, so the new tag waited a whole interval.
+    #[tokio::test]
+    async fn a_push_during_a_running_scan_scans_again_when_it_ends() {
+        let config = tempfile::tempdir().unwrap();
+        std::fs::write(
+            config.path().join("repository.yaml"),
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: shop\nspec:\n  image: registry.example.com/team/app\n  interval: 1h\n",
+        )
+        .unwrap();
+        let (objects, errors) = ObjectSet::load(config.path());
+        assert!(errors.is_empty(), "{errors:?}");
+        let state = tempfile::tempdir().unwrap();
+        let registry = GatedRegistry::default();
+        let mut engine = Engine::new(
+            objects,
+            registry.clone(),
+            state.path(),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        let (pushes, receiver) = mpsc::channel(4);
+        let stop = Arc::new(Notify::new());
+        let stopped = stop.clone();
+        let driver = async {
+            wait_for_calls(&registry, 1).await;
+            pushes
+                .send(vec![PushedImage {
+                    host: Some("registry.example.com".into()),
+                    repository: "team/app".into(),
+                    tag: "v2".into(),
+                }])
+                .await
+                .unwrap();
+            // The loop runs in this task (join!): yielding once lets it take the push
+            // while the first scan is still held.
+            tokio::task::yield_now().await;
+            registry.release_first.notify_one();
+            wait_for_calls(&registry, 2).await;
+            stop.notify_one();
+        };
+        tokio::join!(
+            run_loop(
+                &mut engine,
+                receiver,
+                async move { stopped.notified().await }
+            ),
+            driver
+        );
+    }
 }
