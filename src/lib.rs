@@ -18,4 +18,5 @@ pub mod git;
 pub mod image;
 pub mod policy;
 pub mod registry;
+pub mod secret;
 pub mod update;

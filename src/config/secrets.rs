@@ -1,7 +1,7 @@
 //! Secrets from YAML files (standalone mode): `v1` `Secret` objects with
 //! `data` (base64) and `stringData`, collected into a [`SecretSet`] that the
 //! registry client reads through [`SecretSource`]. Values are decoded into
-//! [`Redacted`] at once and never printed.
+//! [`Secret`] at once and never printed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use super::meta::ObjectMeta;
-use crate::registry::{DockerConfig, ObjectKey, Redacted, SecretData, SecretSource};
+use crate::registry::{DockerConfig, ObjectKey, Secret, SecretData, SecretSource};
 
 /// A `v1` Secret as written in a file.
 #[derive(Clone, Deserialize)]
@@ -71,11 +71,11 @@ impl TryFrom<SecretObject> for (ObjectKey, SecretData) {
                     secret: key.to_string(),
                     key: name.clone(),
                 })?;
-            data.insert(name, Redacted::new(decoded));
+            data.insert(name, Secret::new(decoded));
         }
         // As in Kubernetes, stringData wins over data.
         for (name, value) in object.string_data {
-            data.insert(name, Redacted::new(value.into_bytes()));
+            data.insert(name, Secret::new(value.into_bytes()));
         }
         let secret_type = object.secret_type.unwrap_or_else(|| "Opaque".to_string());
         Ok((key, SecretData { secret_type, data }))

@@ -21,13 +21,13 @@ mod error;
 mod known_hosts;
 pub mod message;
 mod push;
-mod secret;
 mod signing;
 mod spec;
 mod transport;
 mod url;
 mod workcopy;
 
+pub use crate::secret::Secret;
 pub use automation::{AutomationOutcome, AutomationSpec, run_automation, run_automation_blocking};
 pub use error::{ApplyError, GitError};
 pub use message::{
@@ -35,7 +35,6 @@ pub use message::{
     validate_template,
 };
 pub use push::PushOutcome;
-pub use secret::Secret;
 pub use spec::{
     Author, CheckoutSpec, CommitId, CommitSpec, Credentials, PushSpec, RepoSpec, RetryPolicy,
     SigningKey,

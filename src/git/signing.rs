@@ -6,8 +6,8 @@
 use ssh_key::{HashAlg, LineEnding, PrivateKey};
 
 use super::error::GitError;
-use super::secret::Secret;
 use super::spec::SigningKey;
+use crate::secret::Secret;
 
 /// git's namespace for commit and tag signatures.
 const GIT_NAMESPACE: &str = "git";

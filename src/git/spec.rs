@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::secret::Secret;
+use crate::secret::Secret;
 
 /// A config repository and the credentials to reach it.
 #[derive(Debug, Clone)]

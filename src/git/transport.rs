@@ -14,9 +14,9 @@ use git2::{
 
 use super::error::GitError;
 use super::known_hosts::{HostKeyVerdict, KnownHosts};
-use super::secret::Secret;
 use super::spec::{Credentials, RepoSpec};
 use super::url::{RepoUrl, Transport as Scheme};
+use crate::secret::Secret;
 
 /// Credentials in the form libgit2 takes them.
 enum PreparedCredentials {

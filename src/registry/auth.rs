@@ -6,7 +6,7 @@
 //! challenge tells the scheme. From then on the client authenticates up
 //! front: basic credentials directly, bearer tokens from the cache (one token
 //! request per repository scope and expiry, not per scan). Tokens, passwords
-//! and `Authorization` values stay in [`Redacted`] and are never logged.
+//! and `Authorization` values stay in [`Secret`] and are never logged.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,7 +16,8 @@ use reqwest::Url;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::credentials::{Credentials, Redacted};
+use super::credentials::Credentials;
+use crate::secret::Secret;
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +120,7 @@ pub enum HostScheme {
 
 #[derive(Debug)]
 struct CachedToken {
-    value: Redacted<String>,
+    value: Secret<String>,
     refresh_at: Instant,
 }
 
@@ -144,7 +145,7 @@ impl AuthCache {
     }
 
     /// A cached token that is not about to expire.
-    pub fn token(&self, key: &TokenKey) -> Option<Redacted<String>> {
+    pub fn token(&self, key: &TokenKey) -> Option<Secret<String>> {
         let tokens = self.tokens.lock().ok()?;
         tokens
             .get(&key.0)
@@ -153,7 +154,7 @@ impl AuthCache {
     }
 
     /// Caches a token for `lifetime`, refreshing a little before it ends.
-    pub fn put_token(&self, key: &TokenKey, value: Redacted<String>, lifetime: Duration) {
+    pub fn put_token(&self, key: &TokenKey, value: Secret<String>, lifetime: Duration) {
         let margin = (lifetime / 5).min(Duration::from_secs(30));
         let refresh_at = Instant::now() + lifetime.saturating_sub(margin);
         if let Ok(mut tokens) = self.tokens.lock() {
@@ -233,13 +234,13 @@ impl std::fmt::Debug for TokenResponse {
 
 impl TokenResponse {
     /// The token and how long it lives (60 s when the server does not say, as the spec requires).
-    pub fn into_token(self) -> Option<(Redacted<String>, Duration)> {
+    pub fn into_token(self) -> Option<(Secret<String>, Duration)> {
         let token = self
             .token
             .filter(|t| !t.is_empty())
             .or(self.access_token.filter(|t| !t.is_empty()))?;
         let lifetime = Duration::from_secs(self.expires_in.unwrap_or(60).max(1));
-        Some((Redacted::new(token), lifetime))
+        Some((Secret::new(token), lifetime))
     }
 }
 
@@ -287,10 +288,10 @@ mod tests {
         let key = TokenKey::new(&realm, Some("s"), "repository:x:pull", Some(&alice));
         let other = TokenKey::new(&realm, Some("s"), "repository:x:pull", Some(&bob));
         assert_ne!(key, other);
-        cache.put_token(&key, Redacted::new("t1".into()), Duration::from_secs(300));
+        cache.put_token(&key, Secret::new("t1".into()), Duration::from_secs(300));
         assert_eq!(cache.token(&key).unwrap().expose(), "t1");
         assert!(cache.token(&other).is_none());
-        cache.put_token(&other, Redacted::new("t2".into()), Duration::ZERO);
+        cache.put_token(&other, Secret::new("t2".into()), Duration::ZERO);
         assert!(
             cache.token(&other).is_none(),
             "an expired token is not used"

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthCache, Challenge, HostScheme, TokenKey, TokenResponse, parse_challenge};
-use super::credentials::{Credentials, Redacted, credentials_from_secret};
+use super::credentials::{Credentials, credentials_from_secret};
 use super::ecr::{EcrCredentialCache, EcrRegistry, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
 use super::error::ScanError;
@@ -28,6 +28,7 @@ use super::transport::{
 use super::{
     CredentialSource, DigestResolver, NoSecrets, ScanTarget, SecretSource, TagList, TagLister,
 };
+use crate::secret::Secret;
 
 /// The manifest media types a digest lookup accepts (OCI and Docker, single and multi-arch).
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -465,9 +466,9 @@ impl RegistryClient {
     async fn authorization(
         &self,
         session: &Session<'_>,
-    ) -> Result<Option<Redacted<String>>, ScanError> {
+    ) -> Result<Option<Secret<String>>, ScanError> {
         if let Some(Credentials::RegistryToken(token)) = &session.credentials {
-            return Ok(Some(Redacted::new(format!("Bearer {}", token.expose()))));
+            return Ok(Some(Secret::new(format!("Bearer {}", token.expose()))));
         }
         match self.inner.auth.scheme(&session.authority) {
             None => Ok(None),
@@ -493,7 +494,7 @@ impl RegistryClient {
                         token
                     }
                 };
-                Ok(Some(Redacted::new(format!("Bearer {}", token.expose()))))
+                Ok(Some(Secret::new(format!("Bearer {}", token.expose()))))
             }
         }
     }
@@ -504,7 +505,7 @@ impl RegistryClient {
         realm: &Url,
         service: Option<&str>,
         scope: &str,
-    ) -> Result<(Redacted<String>, std::time::Duration), ScanError> {
+    ) -> Result<(Secret<String>, std::time::Duration), ScanError> {
         let realm_name = without_query(realm);
         let token_error = |reason: String, transient: bool| ScanError::Token {
             image: session.image.clone(),
@@ -526,7 +527,7 @@ impl RegistryClient {
                     .append_pair("grant_type", "refresh_token")
                     .append_pair("client_id", "tagpilot")
                     .append_pair("refresh_token", token.expose());
-                let body = Redacted::new(form.query().unwrap_or_default().to_string());
+                let body = Secret::new(form.query().unwrap_or_default().to_string());
                 self.inner
                     .transport
                     .execute(realm, || {

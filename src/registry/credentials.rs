@@ -1,45 +1,15 @@
-//! Credentials and where they are written down: [`Redacted`] (a value that never
-//! prints), [`Credentials`] (what a registry accepts), and [`DockerConfig`]
+//! Credentials and where they are written down: [`Credentials`] (what a registry accepts), and [`DockerConfig`]
 //! (Docker's `config.json`, also the payload of `kubernetes.io/dockerconfigjson`
 //! Secrets), looked up by registry host with Docker Hub's aliases folded.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::image::DOCKER_HUB_HOST;
-
-/// A value that must never reach a log line, an error message or a file:
-/// `Debug` and `Display` print `[redacted]`. Read it with [`Redacted::expose`].
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Redacted<T>(T);
-
-impl<T> Redacted<T> {
-    /// Wraps a sensitive value.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The value itself, for the one place that must send it.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Redacted<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl<T> fmt::Display for Redacted<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+use crate::secret::Secret;
 
 /// What a registry (or its token server) accepts from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +19,7 @@ pub enum Credentials {
         /// The user name.
         username: String,
         /// The password.
-        password: Redacted<String>,
+        password: Secret<String>,
     },
     /// An OAuth2 refresh token (`identitytoken` in `config.json`), exchanged at
     /// the token server with `grant_type=refresh_token`.
@@ -57,10 +27,10 @@ pub enum Credentials {
         /// The user name it was issued to (may be empty).
         username: String,
         /// The refresh token.
-        token: Redacted<String>,
+        token: Secret<String>,
     },
     /// A bearer token sent as is (`registrytoken` in `config.json`).
-    RegistryToken(Redacted<String>),
+    RegistryToken(Secret<String>),
 }
 
 impl Credentials {
@@ -68,14 +38,14 @@ impl Credentials {
     pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self::Basic {
             username: username.into(),
-            password: Redacted::new(password.into()),
+            password: Secret::new(password.into()),
         }
     }
 
     /// The `Authorization` value for HTTP basic auth, if these are basic credentials.
-    pub(crate) fn basic_header(&self) -> Option<Redacted<String>> {
+    pub(crate) fn basic_header(&self) -> Option<Secret<String>> {
         match self {
-            Self::Basic { username, password } => Some(Redacted::new(format!(
+            Self::Basic { username, password } => Some(Secret::new(format!(
                 "Basic {}",
                 STANDARD.encode(format!("{username}:{}", password.expose()))
             ))),
@@ -146,7 +116,7 @@ impl DockerConfig {
         for (key, entry) in auths {
             let host = normalize_host(&key);
             let credentials = if let Some(token) = entry.registrytoken.filter(|t| !t.is_empty()) {
-                Credentials::RegistryToken(Redacted::new(token))
+                Credentials::RegistryToken(Secret::new(token))
             } else {
                 let (mut username, mut password) = (entry.username, entry.password);
                 if let Some(auth) = entry.auth.filter(|a| !a.is_empty()) {
@@ -160,7 +130,7 @@ impl DockerConfig {
                 if let Some(token) = entry.identitytoken.filter(|t| !t.is_empty()) {
                     Credentials::IdentityToken {
                         username: username.unwrap_or_default(),
-                        token: Redacted::new(token),
+                        token: Secret::new(token),
                     }
                 } else {
                     match (username, password) {
@@ -255,7 +225,7 @@ mod tests {
         let debug = format!("{credentials:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("[redacted]"));
-        assert_eq!(Redacted::new("x").to_string(), "[redacted]");
+        assert_eq!(Secret::new("x").to_string(), "[redacted]");
     }
 
     #[test]

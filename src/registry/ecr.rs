@@ -19,7 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::credentials::{Credentials, Redacted};
+use super::credentials::Credentials;
+use crate::secret::Secret;
 
 /// The shortest time a fetched token is used before asking again.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
@@ -69,7 +70,7 @@ pub struct EcrToken {
     /// The user name (always `AWS`).
     pub username: String,
     /// The password.
-    pub password: Redacted<String>,
+    pub password: Secret<String>,
     /// When ECR says the token expires.
     pub expires_at: Option<SystemTime>,
 }
@@ -206,7 +207,7 @@ impl AwsEcrTokenSource {
             .and_then(|t| SystemTime::try_from(*t).ok());
         Ok(EcrToken {
             username: username.to_string(),
-            password: Redacted::new(password.to_string()),
+            password: Secret::new(password.to_string()),
             expires_at,
         })
     }

@@ -9,7 +9,7 @@
 //! [`TagList`] back, which it offers to the [`TagStore`]; the store keeps only
 //! complete lists. Credentials are resolved at scan time through a
 //! [`SecretSource`] (Secrets from YAML files or from the cluster), so a changed
-//! Secret takes effect on the next scan, and are carried in [`Redacted`] values
+//! Secret takes effect on the next scan, and are carried in [`Secret`] values
 //! that never print.
 //!
 //! Submodules, by concern:
@@ -19,7 +19,7 @@
 //!   backoff, `Retry-After`, per-host concurrency and slow-down.
 //! - [`auth`]: `WWW-Authenticate` challenges, basic auth, bearer tokens and
 //!   their cache.
-//! - [`credentials`]: [`Redacted`], [`Credentials`], Docker `config.json`.
+//! - [`credentials`]: [`Credentials`], Docker `config.json`.
 //! - [`ecr`]: Amazon ECR authorization tokens and their cache.
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
 //! - [`store`]: the tag store and its atomic persistence.
@@ -42,8 +42,9 @@ use std::time::Duration;
 
 use crate::image::ImageReference;
 
+pub use crate::secret::Secret;
 pub use client::{RegistryClient, ScanOptions};
-pub use credentials::{Credentials, DockerConfig, Redacted};
+pub use credentials::{Credentials, DockerConfig};
 pub use endpoints::RegistryEndpoints;
 pub use error::ScanError;
 pub use store::{StoredTags, TagStore};
@@ -179,7 +180,7 @@ pub struct SecretData {
     /// The Secret's `type` (`kubernetes.io/dockerconfigjson`, `Opaque`, …).
     pub secret_type: String,
     /// Decoded values by key (from `data`, base64, and `stringData`).
-    pub data: BTreeMap<String, Redacted<Vec<u8>>>,
+    pub data: BTreeMap<String, Secret<Vec<u8>>>,
 }
 
 impl SecretData {

@@ -83,7 +83,7 @@ fn secret(pairs: &[(&str, &str)], secret_type: &str) -> SecretData {
             .map(|(k, v)| {
                 (
                     k.to_string(),
-                    tagpilot::registry::Redacted::new(v.as_bytes().to_vec()),
+                    tagpilot::registry::Secret::new(v.as_bytes().to_vec()),
                 )
             })
             .collect(),

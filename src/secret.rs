@@ -1,9 +1,11 @@
-//! A wrapper for credentials that never shows its content in `Debug` output,
-//! so a secret cannot reach a log line or an error by accident (invariant 7).
+//! A wrapper for credentials that never shows its content in `Debug` or
+//! `Display` output, so a secret cannot reach a log line, an error or a file by
+//! accident (invariant 7). A leaf type with no dependencies: the registry and
+//! git modules both hold their credentials in it.
 
 use std::fmt;
 
-/// A secret value (password, token, private key). `Debug` prints `[redacted]`;
+/// A secret value (password, token, private key). `Debug` and `Display` print `[redacted]`;
 /// the value is only reachable through [`Secret::expose`].
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -32,6 +34,12 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +49,7 @@ mod tests {
         let secret = Secret::new("hunter2".to_string());
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
+        assert_eq!(secret.to_string(), "[redacted]");
         assert_eq!(secret.expose(), "hunter2");
     }
 }
