@@ -11,9 +11,7 @@
 
 use serde::Deserialize;
 
-use super::meta::{
-    FLUX_IMAGE_APIS, GoDuration, NamespacedObjectReference, ObjectMeta, TAGPILOT_API,
-};
+use super::meta::{GoDuration, IMAGE_API_VERSIONS, NamespacedObjectReference, ObjectMeta};
 use crate::policy::{InvalidField, OrderingSpec, Policy, PolicyError};
 
 /// The kind this module reads.
@@ -135,8 +133,7 @@ impl ImagePolicyObject {
 
     /// Checks that apiVersion and kind are ones this type stands for.
     pub fn check_type(&self) -> Result<(), ImagePolicyFileError> {
-        if self.api_version != TAGPILOT_API && !FLUX_IMAGE_APIS.contains(&self.api_version.as_str())
-        {
+        if !IMAGE_API_VERSIONS.contains(&self.api_version.as_str()) {
             return Err(ImagePolicyFileError::ApiVersion(self.api_version.clone()));
         }
         if self.kind != IMAGE_POLICY_KIND {

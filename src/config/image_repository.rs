@@ -4,23 +4,18 @@
 
 use serde::Deserialize;
 
-use super::meta::{GoDuration, LocalObjectReference, ObjectMeta};
+use super::meta::{
+    GoDuration, IMAGE_API_VERSIONS as API_VERSIONS, LocalObjectReference, ObjectMeta,
+};
 use crate::image::{ImageReference, ImageReferenceError};
 use crate::registry::ecr::EcrRegistry;
 use crate::registry::{CredentialSource, DEFAULT_TIMEOUT, ObjectKey, ScanTarget};
-
-/// The apiVersions read as ImageRepository.
-pub const API_VERSIONS: [&str; 3] = [
-    "image.toolkit.fluxcd.io/v1",
-    "image.toolkit.fluxcd.io/v1beta2",
-    "tagpilot.dev/v1alpha1",
-];
 
 /// An ImageRepository as written in a file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageRepository {
-    /// One of [`API_VERSIONS`].
+    /// One of [`IMAGE_API_VERSIONS`](super::meta::IMAGE_API_VERSIONS).
     pub api_version: String,
     /// Name and namespace.
     pub metadata: ObjectMeta,

@@ -8,13 +8,15 @@ use serde::{Deserialize, Deserializer};
 
 /// Our own API group and version.
 pub const TAGPILOT_API: &str = "tagpilot.dev/v1alpha1";
-/// The image kinds' apiVersions we accept besides ours (Flux's).
-pub const FLUX_IMAGE_APIS: [&str; 2] = [
+/// The apiVersions read as ImageRepository, ImagePolicy and ImageUpdateAutomation: ours and Flux's.
+pub const IMAGE_API_VERSIONS: [&str; 3] = [
+    TAGPILOT_API,
     "image.toolkit.fluxcd.io/v1",
     "image.toolkit.fluxcd.io/v1beta2",
 ];
-/// The source kinds' apiVersions we accept besides ours (Flux's).
-pub const FLUX_SOURCE_APIS: [&str; 2] = [
+/// The apiVersions read as GitRepository: ours and Flux's.
+pub const SOURCE_API_VERSIONS: [&str; 3] = [
+    TAGPILOT_API,
     "source.toolkit.fluxcd.io/v1",
     "source.toolkit.fluxcd.io/v1beta2",
 ];

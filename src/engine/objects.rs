@@ -11,7 +11,7 @@ use crate::config::automation::{ImageUpdateAutomationObject, LabelSelector};
 use crate::config::image_policy::{DigestReflectionPolicy, ImagePolicyObject, SemverPolicySpec};
 use crate::config::image_repository::ImageRepository;
 use crate::config::load::{LoadError, RawObject, read_dir_objects};
-use crate::config::meta::{FLUX_IMAGE_APIS, FLUX_SOURCE_APIS, ObjectKey, TAGPILOT_API};
+use crate::config::meta::{IMAGE_API_VERSIONS, ObjectKey, SOURCE_API_VERSIONS};
 use crate::config::secrets::{SecretObject, SecretSet};
 use crate::config::source::GitRepositoryObject;
 use crate::git::{
@@ -167,7 +167,7 @@ impl ObjectSet {
     }
 
     fn add_repository(&mut self, object: &RawObject) -> Result<(), LoadError> {
-        check_api(object, &image_apis())?;
+        check_api(object, &IMAGE_API_VERSIONS)?;
         let repository: ImageRepository = object.parse()?;
         let target = ScanTarget::try_from(&repository).map_err(|e| object.invalid(e))?;
         let patterns = &repository.spec.exclusion_list;
@@ -195,7 +195,7 @@ impl ObjectSet {
     }
 
     fn add_policy(&mut self, object: &RawObject) -> Result<(), LoadError> {
-        check_api(object, &image_apis())?;
+        check_api(object, &IMAGE_API_VERSIONS)?;
         let parsed: ImagePolicyObject = object.parse()?;
         let policy = Policy::try_from(&parsed).map_err(|e| object.invalid(format!("{e:#}")))?;
         let version_order = match &parsed.spec.policy.semver {
@@ -228,7 +228,7 @@ impl ObjectSet {
     }
 
     fn add_source(&mut self, object: &RawObject) -> Result<(), LoadError> {
-        check_api(object, &source_apis())?;
+        check_api(object, &SOURCE_API_VERSIONS)?;
         let parsed: GitRepositoryObject = object.parse()?;
         let spec = &parsed.spec;
         let reference = spec.reference.clone().unwrap_or_default();
@@ -260,7 +260,7 @@ impl ObjectSet {
     }
 
     fn add_automation(&mut self, object: &RawObject) -> Result<(), LoadError> {
-        check_api(object, &image_apis())?;
+        check_api(object, &IMAGE_API_VERSIONS)?;
         let parsed: ImageUpdateAutomationObject = object.parse()?;
         let spec = parsed.spec;
         let namespace = parsed.metadata.namespace().to_string();
@@ -435,18 +435,6 @@ impl ObjectSet {
             .map(|(key, _)| key.clone())
             .collect()
     }
-}
-
-fn image_apis() -> Vec<&'static str> {
-    let mut apis = vec![TAGPILOT_API];
-    apis.extend(FLUX_IMAGE_APIS);
-    apis
-}
-
-fn source_apis() -> Vec<&'static str> {
-    let mut apis = vec![TAGPILOT_API];
-    apis.extend(FLUX_SOURCE_APIS);
-    apis
 }
 
 fn check_api(object: &RawObject, accepted: &[&str]) -> Result<(), LoadError> {
