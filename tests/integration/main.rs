@@ -15,3 +15,4 @@ mod registry;
 mod registry_cli;
 mod registry_faults;
 mod smoke;
+mod update_cli;
