@@ -5,6 +5,7 @@
 //! operation failed, 2 invalid input. stdout carries data only; logs and error
 //! messages go to stderr.
 
+mod crds;
 mod policy;
 mod run;
 mod status;
@@ -68,7 +69,7 @@ enum Command {
     /// Apply a path of manifests to the current cluster.
     Apply(NotYet),
     /// Print the CustomResourceDefinitions.
-    Crds(NotYet),
+    Crds(crds::CrdsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,7 +158,7 @@ pub fn main() -> ExitCode {
         Command::Controller(_) => not_yet("controller"),
         Command::Tags(args) => tags::run(args),
         Command::Apply(_) => not_yet("apply"),
-        Command::Crds(_) => not_yet("crds"),
+        Command::Crds(args) => crds::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

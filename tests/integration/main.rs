@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod controller;
 mod engine;
 mod engine_output;
 mod engine_races;
