@@ -5,6 +5,7 @@
 //! operation failed, 2 invalid input. stdout carries data only; logs and error
 //! messages go to stderr.
 
+mod controller;
 mod crds;
 mod policy;
 mod run;
@@ -58,7 +59,7 @@ enum Command {
     /// Show the tag store and last results.
     Status(status::StatusArgs),
     /// Run as a Kubernetes controller.
-    Controller(NotYet),
+    Controller(controller::ControllerArgs),
     /// Work with ImagePolicy objects.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -155,7 +156,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => run::plan(args),
         Command::Status(args) => status::run(args),
-        Command::Controller(_) => not_yet("controller"),
+        Command::Controller(args) => controller::run(args),
         Command::Tags(args) => tags::run(args),
         Command::Apply(_) => not_yet("apply"),
         Command::Crds(args) => crds::run(args),

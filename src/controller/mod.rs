@@ -11,7 +11,15 @@
 //! one field manager. With `--leader-elect` only the holder of a
 //! `coordination.k8s.io` Lease ([`lease`]) runs the loop.
 
+pub mod conditions;
 pub mod crd;
+pub mod driver;
+pub mod events;
+pub mod kinds;
+pub mod lease;
+pub mod snapshot;
+pub mod status;
+pub mod watch;
 
 /// The field manager of every server-side apply tagpilot makes.
 pub const FIELD_MANAGER: &str = "tagpilot";
