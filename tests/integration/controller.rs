@@ -3,11 +3,13 @@
 //! real registry and committing to a real git server, with status written back.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::engine::World;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_server::SshGitServer;
-use crate::harness::tagpilot::{AUTHOR_EMAIL, AUTHOR_NAME};
+use crate::harness::images::ImagePusher;
+use crate::harness::tagpilot::{AUTHOR_EMAIL, AUTHOR_NAME, wait_for};
 
 const POLICY: &str = "apiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: api\n  namespace: crds\nspec:\n  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=1.0.0'\n";
 
@@ -375,4 +377,103 @@ fn the_deploy_rbac_is_enough_for_the_controller_and_no_more() {
         assert!(stderr.contains("forbidden"), "kubectl {denied:?}: {stderr}");
     }
     controller.assert_running();
+}
+
+fn lease_holder(cluster: &Cluster) -> Option<String> {
+    cluster
+        .get_json("lease", "default", "tagpilot-controller")?
+        .pointer("/spec/holderIdentity")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn pushes_in(log: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains("engine::cycle: pushed "))
+        .count()
+}
+
+#[test]
+fn two_controllers_one_acts_and_the_standby_takes_over_without_a_double_commit() {
+    let cluster = Cluster::start();
+    let world = World::new(&["1.0.0", "1.1.0"]);
+    let server = SshGitServer::start();
+    cluster.namespace("shop");
+    git_ssh_secret(&cluster, &server);
+    cluster.apply(&shop_objects(&world, &server.url(&world.bare), "^1\\."));
+    let election = |identity: &'static str| {
+        cluster.spawn_controller(
+            identity,
+            cluster.kubeconfig(),
+            &[
+                "--leader-elect",
+                "--lease-namespace",
+                "default",
+                "--lease-duration",
+                "4s",
+                "--identity",
+                identity,
+            ],
+        )
+    };
+    let controllers = [("a", election("a")), ("b", election("b"))];
+    let logs = || {
+        controllers
+            .iter()
+            .map(|(name, c)| format!("--- {name}:\n{}", c.log_text()))
+            .collect::<String>()
+    };
+    cluster.wait_for_object(
+        "the first push",
+        "imageupdateautomation",
+        "shop",
+        "apps",
+        |o| o["status"]["lastPushCommit"].is_string(),
+        logs,
+    );
+    assert_eq!(world.commit_count(), 2);
+    let leader = lease_holder(&cluster).unwrap();
+    let (leader_process, standby_name, standby) = match leader.as_str() {
+        "a" => (&controllers[0].1, "b", &controllers[1].1),
+        "b" => (&controllers[1].1, "a", &controllers[0].1),
+        other => panic!("unknown holder {other}"),
+    };
+    wait_for(
+        "the standby to say it stands by",
+        || standby.log_text().contains("standing by").then_some(()),
+        logs,
+    );
+    assert_eq!(pushes_in(&leader_process.log_text()), 1, "{}", logs());
+    assert_eq!(pushes_in(&standby.log_text()), 0, "{}", logs());
+
+    // The leader dies without releasing anything; CI pushes a new build meanwhile.
+    leader_process.kill();
+    let killed = Instant::now();
+    ImagePusher::new(&world.registry, "shop/api").push("1.2.0");
+    wait_for(
+        "the standby to take the lease",
+        || (lease_holder(&cluster).as_deref() == Some(standby_name)).then_some(()),
+        logs,
+    );
+    eprintln!(
+        "takeover after SIGKILL: {:?} (lease duration 4s)",
+        killed.elapsed()
+    );
+    let automation = cluster.wait_for_object(
+        "the new leader to push 1.2.0",
+        "imageupdateautomation",
+        "shop",
+        "apps",
+        |o| o["status"]["observedPolicies"]["api"]["tag"] == "1.2.0" && is_ready(o),
+        logs,
+    );
+    assert_eq!(automation["status"]["lastPushCommit"], world.head());
+    assert_eq!(world.commit_count(), 3, "one commit per change, none twice");
+    assert_eq!(pushes_in(&standby.log_text()), 1, "{}", logs());
+    assert!(
+        world.deployed().contains(&format!("{}:1.2.0", world.image)),
+        "{}",
+        world.deployed()
+    );
+    standby.assert_running();
 }

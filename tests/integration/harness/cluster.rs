@@ -179,6 +179,7 @@ impl Cluster {
             .env("HOME", &home)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("KUBECONFIG", kubeconfig)
+            .env("NO_COLOR", "1")
             .args(["--log-level", "info,tagpilot=debug", "controller"])
             .arg("--state-dir")
             .arg(&state)
