@@ -174,14 +174,14 @@ pub fn git_ssh_secret(cluster: &Cluster, server: &SshGitServer) {
     ]);
 }
 
-fn ready_condition(object: &serde_json::Value) -> Option<&serde_json::Value> {
+pub fn ready_condition(object: &serde_json::Value) -> Option<&serde_json::Value> {
     object["status"]["conditions"]
         .as_array()?
         .iter()
         .find(|c| c["type"] == "Ready")
 }
 
-fn is_ready(object: &serde_json::Value) -> bool {
+pub fn is_ready(object: &serde_json::Value) -> bool {
     ready_condition(object).is_some_and(|c| c["status"] == "True")
         && object["status"]["observedGeneration"] == object["metadata"]["generation"]
 }

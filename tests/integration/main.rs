@@ -6,6 +6,7 @@
 
 mod cli;
 mod controller;
+mod controller_triggers;
 mod engine;
 mod engine_output;
 mod engine_races;
