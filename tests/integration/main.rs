@@ -6,6 +6,7 @@
 
 mod cli;
 mod controller;
+mod controller_flux;
 mod controller_triggers;
 mod engine;
 mod engine_output;
