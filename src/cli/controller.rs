@@ -183,6 +183,12 @@ pub fn run(args: ControllerArgs) -> CommandResult {
             }
         };
         let (result, ()) = tokio::join!(stopper, driver.run(&watches, pushes_rx, stop_rx));
+        // The loop has stopped between steps: hand the Lease over at once on a clean exit.
+        if let (Ok(()), Some(lease)) = (&result, &lease)
+            && let Err(error) = lease.release().await
+        {
+            tracing::warn!(%error, "cannot release the lease; a standby takes over when it expires");
+        }
         result
     })
 }

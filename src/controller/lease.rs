@@ -182,6 +182,39 @@ impl LeaseLock {
         }
     }
 
+    /// Gives the Lease up (on a clean shutdown) so a standby need not wait for it
+    /// to expire. Only clears it while this candidate still holds it.
+    pub async fn release(&self) -> Result<(), LeaseError> {
+        let Some(mut lease) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.error(e))?
+        else {
+            return Ok(());
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return Ok(());
+        };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.renew_time = None;
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(lease = %self.name, "released the lease");
+                Ok(())
+            }
+            Err(error) if is_conflict(&error) => Ok(()),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
     fn error(&self, source: kube::Error) -> LeaseError {
         LeaseError::Api {
             namespace: self.namespace.clone(),

@@ -476,4 +476,12 @@ fn two_controllers_one_acts_and_the_standby_takes_over_without_a_double_commit()
         world.deployed()
     );
     standby.assert_running();
+    // A clean shutdown hands the Lease over instead of letting it expire.
+    let log = standby.log_text();
+    assert_eq!(
+        standby.terminate(),
+        Some(0),
+        "SIGTERM is a clean exit\n{log}"
+    );
+    assert_eq!(lease_holder(&cluster), None, "the lease is released");
 }

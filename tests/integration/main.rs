@@ -6,6 +6,7 @@
 
 mod cli;
 mod controller;
+mod controller_errors;
 mod controller_flux;
 mod controller_triggers;
 mod engine;

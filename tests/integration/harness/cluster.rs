@@ -219,6 +219,18 @@ impl Controller {
         }
     }
 
+    /// SIGTERM (by PID) and wait for the exit code (`None`: killed by a signal).
+    pub fn terminate(&self) -> Option<i32> {
+        let mut child = self.child.borrow_mut().take()?;
+        super::process::run(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+        let status = wait_for(
+            "the controller to exit after SIGTERM",
+            || child.try_wait().ok().flatten(),
+            || self.log_text(),
+        );
+        status.code()
+    }
+
     /// Fails the test with the log if the process has exited.
     pub fn assert_running(&self) {
         if let Some(child) = self.child.borrow_mut().as_mut()
