@@ -57,21 +57,20 @@ pub fn desired(
     let mut out = BTreeMap::new();
     for ((kind, key), info) in &snapshot.infos {
         let id = (*kind, key.clone());
-        let (health, body) = match snapshot.problems.get(&id) {
-            Some(problem) => (problem.clone(), Value::Object(Default::default())),
-            None => match kind {
-                Kind::ImageRepository => repository(objects, status, store, key)?,
-                Kind::ImagePolicy => policy(status, key)?,
-                Kind::GitRepository => (
-                    Health::Ready {
-                        message: "valid; fetched by the automations that use it".into(),
-                    },
-                    serde_json::to_value(GitRepositoryStatus::default())
-                        .map_err(StatusError::Serialize)?,
-                ),
-                Kind::ImageUpdateAutomation => automation(objects, status, key)?,
-            },
+        // An object that cannot run keeps the results it had (a policy its latestRef).
+        let (computed, body) = match kind {
+            Kind::ImageRepository => repository(objects, status, store, key)?,
+            Kind::ImagePolicy => policy(status, key)?,
+            Kind::GitRepository => (
+                Health::Ready {
+                    message: "valid; fetched by the automations that use it".into(),
+                },
+                serde_json::to_value(GitRepositoryStatus::default())
+                    .map_err(StatusError::Serialize)?,
+            ),
+            Kind::ImageUpdateAutomation => automation(objects, status, key)?,
         };
+        let health = snapshot.problems.get(&id).cloned().unwrap_or(computed);
         let mut body = body;
         if let Value::Object(map) = &mut body {
             let conditions = health.conditions(info.generation, &info.conditions);

@@ -249,6 +249,16 @@ fn controller_scans_commits_reports_status_and_stalls_on_an_invalid_regex() {
     let table = cluster.kubectl(&["get", "imagepolicies", "-n", "shop"]);
     assert!(table.contains("True") && table.contains("1.2.0"), "{table}");
     let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
+    // What a user sees (the README shows this output).
+    eprintln!(
+        "{}\n{events}",
+        cluster.kubectl(&[
+            "get",
+            "imagerepositories,imagepolicies,gitrepositories,imageupdateautomations",
+            "-n",
+            "shop"
+        ])
+    );
     for reason in ["Pushed", "NewLatestImage", "NewTags"] {
         assert!(events.contains(reason), "{reason}:\n{events}");
     }
@@ -274,6 +284,10 @@ fn controller_scans_commits_reports_status_and_stalls_on_an_invalid_regex() {
         .unwrap();
     assert!(message.contains("spec.filterTags.pattern"), "{message}");
     assert_eq!(ready_condition(&stalled).unwrap()["status"], "False");
+    eprintln!(
+        "{}",
+        cluster.kubectl(&["get", "imagepolicies", "-n", "shop"])
+    );
     // Fixing it makes it Ready again.
     cluster.apply(&shop_policy("^1\\."));
     let fixed = cluster.wait_for_object(
