@@ -89,7 +89,7 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         let _runtime = runtime.enter();
         shutdown_signal()?
     };
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let config = kube::Config::infer()
             .await
             .context("cannot find a cluster: set KUBECONFIG or run in a pod")
@@ -169,26 +169,32 @@ pub fn run(args: ControllerArgs) -> CommandResult {
                 None => std::future::pending().await,
             }
         };
-        let stopper = async {
-            tokio::select! {
-                () = held => {
-                    let _ = stop_tx.send(true);
-                    Err(CommandError::Failed(anyhow!("lost the leader lease; exiting so a fresh start can stand by")))
-                }
-                () = &mut shutdown => {
-                    tracing::info!("shutting down");
-                    let _ = stop_tx.send(true);
-                    Ok(())
-                }
+        let driving = driver.run(&watches, pushes_rx, stop_rx);
+        tokio::pin!(driving);
+        tokio::select! {
+            () = held => {
+                // Stop at once, even mid-step: a standby may act once the Lease expires.
+                let _ = stop_tx.send(true);
+                return Err(CommandError::Failed(anyhow!(
+                    "lost the leader lease; exiting so that a fresh start stands by"
+                )));
             }
-        };
-        let (result, ()) = tokio::join!(stopper, driver.run(&watches, pushes_rx, stop_rx));
-        // The loop has stopped between steps: hand the Lease over at once on a clean exit.
-        if let (Ok(()), Some(lease)) = (&result, &lease)
+            () = &mut shutdown => {
+                tracing::info!("shutting down after the current step");
+                let _ = stop_tx.send(true);
+                driving.await;
+            }
+            () = &mut driving => {}
+        }
+        // The loop stopped between steps: hand the Lease over at once.
+        if let Some(lease) = &lease
             && let Err(error) = lease.release().await
         {
             tracing::warn!(%error, "cannot release the lease; a standby takes over when it expires");
         }
-        result
-    })
+        Ok(())
+    });
+    // Do not wait for a git operation a lost lease interrupted: the process exits now.
+    runtime.shutdown_background();
+    result
 }
