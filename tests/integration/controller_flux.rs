@@ -1,6 +1,6 @@
 //! `tagpilot controller --flux-compat`: the same reconciliation over objects in
 //! Flux's API groups (`image.toolkit.fluxcd.io/v1`, `source.toolkit.fluxcd.io/v1`),
-//! for clusters migrating off Flux's image controllers.
+//! for clusters migrating off Flux's image controllers (watching one namespace).
 //!
 //! Flux's own CRDs are not vendored into this repository; the test serves our
 //! schemas (Flux's field names) under Flux's groups and versions, which is
@@ -76,7 +76,11 @@ fn flux_compat_reconciles_objects_in_fluxs_api_groups() {
         &server.url(&world.bare),
         "^1\\.",
     )));
-    let controller = cluster.spawn_controller("flux", cluster.kubeconfig(), &["--flux-compat"]);
+    let controller = cluster.spawn_controller(
+        "flux",
+        cluster.kubeconfig(),
+        &["--flux-compat", "--namespace", "shop"],
+    );
     let log = || controller.log_text();
     let policy = cluster.wait_for_object(
         "the Flux-group policy's latestRef",
