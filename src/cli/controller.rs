@@ -77,6 +77,11 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         Some(path) => Some(read_token(path).map_err(CommandError::InvalidInput)?),
         None => None,
     };
+    if args.listen.is_none() && token.is_some() {
+        return Err(CommandError::InvalidInput(anyhow!(
+            "--webhook-token-file needs --listen"
+        )));
+    }
     let endpoints = args
         .endpoints
         .parse()
@@ -101,6 +106,9 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         let (pushes_tx, pushes_rx) = mpsc::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
         if let Some(addr) = args.listen {
+            if token.is_none() {
+                tracing::warn!("no --webhook-token-file: webhook requests will be refused");
+            }
             let app = router(metrics.clone(), token, pushes_tx);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

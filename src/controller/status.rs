@@ -269,3 +269,157 @@ pub async fn write(
         source: Box::new(source),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::{Request, Response};
+    use kube::client::Body;
+
+    use super::*;
+    use crate::controller::kinds::ApiFlavor;
+    use crate::controller::snapshot::ObjectInfo;
+    use crate::engine::state::{AutomationStatus, PolicyStatus};
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn info(kind: Kind, generation: i64) -> ObjectInfo {
+        ObjectInfo {
+            generation: Some(generation),
+            uid: None,
+            requested_at: None,
+            conditions: Vec::new(),
+            resource: kind.api_resource(ApiFlavor::Tagpilot),
+        }
+    }
+
+    #[test]
+    fn results_become_flux_status_fields_and_problems_keep_them() {
+        let key = ObjectKey::new("shop", "api");
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .infos
+            .insert((Kind::ImagePolicy, key.clone()), info(Kind::ImagePolicy, 4));
+        snapshot.infos.insert(
+            (Kind::ImageUpdateAutomation, ObjectKey::new("shop", "apps")),
+            info(Kind::ImageUpdateAutomation, 1),
+        );
+        let mut engine = Status::default();
+        engine.policies.insert(
+            "shop/api".into(),
+            PolicyStatus {
+                latest_ref: Some(format!("reg.example:5000/shop/api:1.2.0@{DIGEST}")),
+                previous_ref: Some("reg.example:5000/shop/api:1.1.0".into()),
+                last_error: None,
+            },
+        );
+        engine.automations.insert(
+            "shop/apps".into(),
+            AutomationStatus {
+                last_push_commit: Some("0123456789abcdef".into()),
+                last_push_time: Some(0),
+                last_run_time: Some(0),
+                ..AutomationStatus::default()
+            },
+        );
+        let state = tempfile::tempdir().unwrap();
+        let store = TagStore::open(state.path()).unwrap();
+        let objects = ObjectSet::default();
+        let wanted = super::desired(&snapshot, &objects, &engine, &store).unwrap();
+        let (health, body) = &wanted[&(Kind::ImagePolicy, key.clone())];
+        assert!(matches!(health, Health::Ready { .. }), "{health:?}");
+        assert_eq!(
+            body["latestRef"],
+            json!({"name": "reg.example:5000/shop/api", "tag": "1.2.0", "digest": DIGEST})
+        );
+        assert_eq!(body["observedPreviousRef"]["tag"], "1.1.0");
+        assert_eq!(body["observedGeneration"], 4);
+        assert_eq!(body["conditions"][0]["type"], "Ready");
+        assert_eq!(body["conditions"][0]["observedGeneration"], 4);
+        let (_, automation) =
+            &wanted[&(Kind::ImageUpdateAutomation, ObjectKey::new("shop", "apps"))];
+        assert_eq!(automation["lastPushCommit"], "0123456789abcdef");
+        assert_eq!(automation["lastPushTime"], "1970-01-01T00:00:00Z");
+
+        // An invalid spec: Stalled, and the last result is still shown.
+        snapshot.problems.insert(
+            (Kind::ImagePolicy, key.clone()),
+            Health::Stalled {
+                message: "spec.policy.semver.range: bad".into(),
+            },
+        );
+        let wanted = super::desired(&snapshot, &objects, &engine, &store).unwrap();
+        let (_, body) = &wanted[&(Kind::ImagePolicy, key)];
+        assert_eq!(body["latestRef"]["tag"], "1.2.0");
+        let types: Vec<&str> = body["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["Ready", "Stalled"]);
+    }
+
+    /// The write is one server-side apply of the status subresource, forced,
+    /// under the one field manager (checked on the request, with no server).
+    #[tokio::test]
+    async fn status_is_applied_to_the_subresource_under_one_field_manager() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let record = record.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect_bytes().await?;
+                let content_type = parts
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                record.lock().unwrap().push((
+                    parts.method.to_string(),
+                    parts.uri.to_string(),
+                    content_type,
+                    serde_json::from_slice::<Value>(&bytes).unwrap(),
+                ));
+                let answer = json!({"apiVersion": "tagpilot.dev/v1alpha1", "kind": "ImagePolicy",
+                    "metadata": {"name": "api", "namespace": "shop"}});
+                Ok::<_, kube::Error>(Response::new(Body::from(
+                    serde_json::to_vec(&answer).unwrap(),
+                )))
+            }
+        });
+        let client = kube::Client::new(service, "default");
+        let key = ObjectKey::new("shop", "api");
+        let body = json!({"observedGeneration": 2});
+        write(
+            &client,
+            Kind::ImagePolicy,
+            &key,
+            &info(Kind::ImagePolicy, 2),
+            &body,
+        )
+        .await
+        .unwrap();
+        let seen = seen.lock().unwrap();
+        let (method, uri, content_type, sent) = &seen[0];
+        assert_eq!(method, "PATCH");
+        assert!(
+            uri.starts_with(
+                "/apis/tagpilot.dev/v1alpha1/namespaces/shop/imagepolicies/api/status?"
+            ),
+            "{uri}"
+        );
+        assert!(
+            uri.contains("fieldManager=tagpilot") && uri.contains("force=true"),
+            "{uri}"
+        );
+        assert_eq!(content_type, "application/apply-patch+yaml");
+        assert_eq!(
+            sent,
+            &json!({"apiVersion": "tagpilot.dev/v1alpha1", "kind": "ImagePolicy", "status": {"observedGeneration": 2}})
+        );
+    }
+}
