@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
@@ -103,13 +104,16 @@ pub fn run(args: ControllerArgs) -> CommandResult {
             .context("cannot build the Kubernetes client")
             .map_err(CommandError::Failed)?;
         let metrics = Arc::new(Metrics::new());
+        // Without leader election this replica always acts.
+        let leading = Arc::new(AtomicBool::new(!args.leader_elect));
         let (pushes_tx, pushes_rx) = mpsc::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
         if let Some(addr) = args.listen {
             if token.is_none() {
                 tracing::warn!("no --webhook-token-file: webhook requests will be refused");
             }
-            let app = router(metrics.clone(), token, pushes_tx);
+            let app = router(metrics.clone(), token, pushes_tx)
+                .layer(axum::middleware::from_fn(standby_refuses_webhooks(leading.clone())));
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))
@@ -155,7 +159,10 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         });
         if let Some(lease) = &lease {
             tokio::select! {
-                () = lease.acquire() => tracing::info!(identity = %lease.identity(), "leading"),
+                () = lease.acquire() => {
+                    leading.store(true, Ordering::SeqCst);
+                    tracing::info!(identity = %lease.identity(), "leading");
+                }
                 () = &mut shutdown => return Ok(()),
             }
         }
@@ -205,4 +212,32 @@ pub fn run(args: ControllerArgs) -> CommandResult {
     // Do not wait for a git operation a lost lease interrupted: the process exits now.
     runtime.shutdown_background();
     result
+}
+
+/// A standby answers webhooks with 503 and `Retry-After`: a registry that
+/// retries (CNCF distribution does) reaches the leader behind the same Service.
+fn standby_refuses_webhooks(
+    leading: Arc<AtomicBool>,
+) -> impl Fn(
+    axum::extract::Request,
+    axum::middleware::Next,
+) -> std::pin::Pin<Box<dyn Future<Output = axum::response::Response> + Send>>
++ Clone
++ Send
++ 'static {
+    move |request, next| {
+        let leading = leading.load(Ordering::SeqCst);
+        Box::pin(async move {
+            use axum::response::IntoResponse as _;
+            if !leading && request.uri().path() == "/webhook/registry" {
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    "standing by: another replica holds the lease; retry\n",
+                )
+                    .into_response();
+            }
+            next.run(request).await
+        })
+    }
 }

@@ -49,9 +49,11 @@ impl Watches {
                 while let Some(event) = stream.next().await {
                     match event {
                         Ok(_) => notify.notify_one(),
-                        Err(error) => {
-                            tracing::warn!(kind = kind.name(), %error, "watch failed; retrying")
-                        }
+                        Err(error) => tracing::warn!(
+                            kind = kind.name(),
+                            %error,
+                            "watch failed; retrying (are the CRDs installed? `tagpilot crds | kubectl apply -f -`; with --flux-compat, Flux's)"
+                        ),
                     }
                 }
             });

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::engine::World;
+use crate::engine_webhook::WEBHOOK_TOKEN;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_server::SshGitServer;
 use crate::harness::images::ImagePusher;
+use crate::harness::process::{free_port, write};
 use crate::harness::tagpilot::{AUTHOR_EMAIL, AUTHOR_NAME, wait_for};
 
 const POLICY: &str = "apiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: api\n  namespace: crds\nspec:\n  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=1.0.0'\n";
@@ -415,7 +417,10 @@ fn two_controllers_one_acts_and_the_standby_takes_over_without_a_double_commit()
     cluster.namespace("shop");
     git_ssh_secret(&cluster, &server);
     cluster.apply(&shop_objects(&world, &server.url(&world.bare), "^1\\."));
-    let election = |identity: &'static str| {
+    let token_file = cluster.dir().join("webhook-token");
+    write(&token_file, format!("{WEBHOOK_TOKEN}\n"));
+    let ports = [free_port(), free_port()];
+    let election = |identity: &'static str, port: u16| {
         cluster.spawn_controller(
             identity,
             cluster.kubeconfig(),
@@ -427,10 +432,17 @@ fn two_controllers_one_acts_and_the_standby_takes_over_without_a_double_commit()
                 "4s",
                 "--identity",
                 identity,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--webhook-token-file",
+                token_file.to_str().unwrap(),
             ],
         )
     };
-    let controllers = [("a", election("a")), ("b", election("b"))];
+    let controllers = [
+        ("a", election("a", ports[0])),
+        ("b", election("b", ports[1])),
+    ];
     let logs = || {
         controllers
             .iter()
@@ -447,11 +459,38 @@ fn two_controllers_one_acts_and_the_standby_takes_over_without_a_double_commit()
     );
     assert_eq!(world.commit_count(), 2);
     let leader = lease_holder(&cluster).unwrap();
-    let (leader_process, standby_name, standby) = match leader.as_str() {
-        "a" => (&controllers[0].1, "b", &controllers[1].1),
-        "b" => (&controllers[1].1, "a", &controllers[0].1),
+    let (leader_process, leader_port, standby_name, standby, standby_port) = match leader.as_str() {
+        "a" => (
+            &controllers[0].1,
+            ports[0],
+            "b",
+            &controllers[1].1,
+            ports[1],
+        ),
+        "b" => (
+            &controllers[1].1,
+            ports[1],
+            "a",
+            &controllers[0].1,
+            ports[0],
+        ),
         other => panic!("unknown holder {other}"),
     };
+    // Webhooks: the standby sends the registry to retry (it reaches the leader
+    // behind the same Service); the leader accepts.
+    let webhook = |port: u16| {
+        reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{port}/webhook/registry"))
+            .header("Authorization", format!("Bearer {WEBHOOK_TOKEN}"))
+            .header("Content-Type", "application/vnd.docker.distribution.events.v1+json")
+            .body(r#"{"events":[{"action":"push","target":{"repository":"shop/api","tag":"1.1.0"},"request":{"host":"x"}}]}"#)
+            .send()
+            .unwrap()
+    };
+    let refused = webhook(standby_port);
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(webhook(leader_port).status().as_u16(), 202);
     wait_for(
         "the standby to say it stands by",
         || standby.log_text().contains("standing by").then_some(()),
