@@ -224,9 +224,13 @@ fn secret_pointers(kind: &str) -> &'static [&'static str] {
     }
 }
 
-/// A missing reference is a dependency that may appear; anything else is the spec's fault.
+/// A missing reference is a dependency that may appear; anything else is the
+/// spec's fault. (The validator's messages for a missing Secret or object; a
+/// typed cause in `LoadError` would be sturdier.)
 fn classify(message: String) -> Health {
-    if message.contains("is not defined") || message.contains("not found") {
+    let missing_secret = message.contains(": Secret ") && message.contains(" not found");
+    let missing_object = message.contains(" is not defined (or is invalid)");
+    if message.starts_with("spec.") && (missing_secret || missing_object) {
         Health::Failed {
             reason: REASON_DEPENDENCY_NOT_READY,
             message: message.replace(" in the config directory", ""),
@@ -423,6 +427,26 @@ mod tests {
         let fixed = build(&objects("^v", allowed), &reads).await;
         assert!(fixed.problems.is_empty(), "{:?}", fixed.problems);
         assert_eq!(fixed.objects.policies.len(), 1);
+    }
+
+    #[test]
+    fn missing_references_are_dependencies_and_the_rest_is_stalled() {
+        for dependency in [
+            "spec.secretRef: Secret shop/git not found in the config directory",
+            "spec.sourceRef: GitRepository shop/config is not defined (or is invalid) in the config directory",
+            "spec.git.commit.signingKey.secretRef: Secret shop/key not found",
+            "spec.imageRepositoryRef: ImageRepository shop/api is not defined (or is invalid) in the config directory",
+        ] {
+            match classify(dependency.to_string()) {
+                Health::Failed { reason, message } => {
+                    assert_eq!(reason, REASON_DEPENDENCY_NOT_READY);
+                    assert!(!message.contains("config directory"), "{message}");
+                }
+                other => panic!("{dependency}: {other:?}"),
+            }
+        }
+        let invalid = "spec.filterTags.extract: capture group `ts` not found in the pattern";
+        assert!(matches!(classify(invalid.into()), Health::Stalled { .. }));
     }
 
     #[tokio::test]
