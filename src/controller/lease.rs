@@ -31,6 +31,22 @@ pub enum LeaseError {
     },
 }
 
+/// How long after a Lease's expiry a standby tries to take it (clock granularity).
+const EXPIRY_MARGIN: Duration = Duration::from_millis(50);
+
+/// What one attempt on the Lease found.
+enum Attempt {
+    /// This candidate holds it now.
+    Held,
+    /// Another candidate holds it until `expires`.
+    HeldByOther {
+        /// When its last renewal runs out.
+        expires: Timestamp,
+    },
+    /// Another candidate wrote it first (a lost race).
+    Lost,
+}
+
 /// One candidate for the Lease.
 pub struct LeaseLock {
     api: Api<Lease>,
@@ -70,6 +86,10 @@ impl LeaseLock {
 
     /// Takes or renews the Lease; `Ok(true)` when this candidate holds it now.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, LeaseError> {
+        Ok(matches!(self.attempt().await?, Attempt::Held))
+    }
+
+    async fn attempt(&self) -> Result<Attempt, LeaseError> {
         let now = Timestamp::now();
         let seconds = i32::try_from(self.duration.as_secs().max(1)).unwrap_or(i32::MAX);
         let existing = self
@@ -94,8 +114,8 @@ impl LeaseLock {
                 }),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
-                Err(error) if is_conflict(&error) => Ok(false),
+                Ok(_) => Ok(Attempt::Held),
+                Err(error) if is_conflict(&error) => Ok(Attempt::Lost),
                 Err(error) => Err(self.error(error)),
             };
         };
@@ -114,7 +134,7 @@ impl LeaseLock {
                 .checked_add(held_for)
                 .unwrap_or(Timestamp::MAX);
             if expires > now {
-                return Ok(false);
+                return Ok(Attempt::HeldByOther { expires });
             }
         }
         if !ours {
@@ -134,28 +154,39 @@ impl LeaseLock {
                 if !ours {
                     tracing::info!(lease = %self.name, previous = %holder, "acquired the lease");
                 }
-                Ok(true)
+                Ok(Attempt::Held)
             }
-            Err(error) if is_conflict(&error) => Ok(false),
+            Err(error) if is_conflict(&error) => Ok(Attempt::Lost),
             Err(error) => Err(self.error(error)),
         }
     }
 
-    /// Waits until this candidate holds the Lease.
+    /// Waits until this candidate holds the Lease. A standby sleeps until the
+    /// holder's Lease would expire (at most a retry period), so it takes over
+    /// within the lease duration of the holder's last renewal.
     pub async fn acquire(&self) {
         let mut logged = false;
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => return,
-                Ok(false) => {
+            let mut wait = self.retry_period();
+            match self.attempt().await {
+                Ok(Attempt::Held) => return,
+                Ok(Attempt::HeldByOther { expires }) => {
                     if !logged {
                         tracing::info!(lease = %self.name, identity = %self.identity, "standing by: another replica holds the lease");
                         logged = true;
                     }
+                    let left = expires.duration_since(Timestamp::now());
+                    let until_expiry = if left.is_negative() {
+                        EXPIRY_MARGIN
+                    } else {
+                        left.unsigned_abs().saturating_add(EXPIRY_MARGIN)
+                    };
+                    wait = wait.min(until_expiry);
                 }
+                Ok(Attempt::Lost) => {}
                 Err(error) => tracing::warn!(%error, "leader election"),
             }
-            tokio::time::sleep(self.retry_period()).await;
+            tokio::time::sleep(wait).await;
         }
     }
 
