@@ -106,6 +106,7 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         let metrics = Arc::new(Metrics::new());
         // Without leader election this replica always acts.
         let leading = Arc::new(AtomicBool::new(!args.leader_elect));
+        metrics.set("tagpilot_controller_leader", &[], 0.0);
         let (pushes_tx, pushes_rx) = mpsc::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
         if let Some(addr) = args.listen {
@@ -170,6 +171,8 @@ pub fn run(args: ControllerArgs) -> CommandResult {
             () = watches.ready() => {}
             () = &mut shutdown => return Ok(()),
         }
+        leading.store(true, Ordering::SeqCst);
+        metrics.set("tagpilot_controller_leader", &[], 1.0);
         let settings = DriverSettings {
             state_dir: args.state_dir.clone().unwrap_or_else(default_state_dir),
             endpoints,

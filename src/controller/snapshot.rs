@@ -138,6 +138,7 @@ impl SecretSource for SharedSecrets {
 }
 
 /// Builds a snapshot from the cached objects.
+#[tracing::instrument(skip_all, fields(objects = cached.len()))]
 pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapshot {
     let mut snapshot = Snapshot::default();
     let mut raw = Vec::new();

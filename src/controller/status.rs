@@ -242,6 +242,7 @@ fn automation(
 
 /// Writes `body` as the status of `key` by server-side apply (forced: this
 /// field manager owns the whole status).
+#[tracing::instrument(skip(client, info, body), fields(kind = kind.name(), namespace = %key.namespace, name = %key.name))]
 pub async fn write(
     client: &kube::Client,
     kind: Kind,

@@ -491,6 +491,17 @@ fn two_controllers_one_acts_and_the_standby_takes_over_without_a_double_commit()
     assert_eq!(refused.status().as_u16(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert_eq!(webhook(leader_port).status().as_u16(), 202);
+    let leader_gauge = |port: u16| {
+        let text = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("tagpilot_controller_leader "))
+            .map(str::to_string)
+    };
+    assert_eq!(leader_gauge(leader_port).as_deref(), Some("1"));
+    assert_eq!(leader_gauge(standby_port).as_deref(), Some("0"));
     wait_for(
         "the standby to say it stands by",
         || standby.log_text().contains("standing by").then_some(()),
