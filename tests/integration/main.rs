@@ -8,6 +8,8 @@ mod cli;
 mod controller;
 mod controller_errors;
 mod controller_flux;
+mod controller_leader;
+mod controller_rbac;
 mod controller_triggers;
 mod engine;
 mod engine_output;
