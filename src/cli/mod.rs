@@ -5,6 +5,8 @@
 //! operation failed, 2 invalid input. stdout carries data only; logs and error
 //! messages go to stderr.
 
+mod controller;
+mod crds;
 mod policy;
 mod run;
 mod status;
@@ -57,7 +59,7 @@ enum Command {
     /// Show the tag store and last results.
     Status(status::StatusArgs),
     /// Run as a Kubernetes controller.
-    Controller(NotYet),
+    Controller(controller::ControllerArgs),
     /// Work with ImagePolicy objects.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -68,7 +70,7 @@ enum Command {
     /// Apply a path of manifests to the current cluster.
     Apply(NotYet),
     /// Print the CustomResourceDefinitions.
-    Crds(NotYet),
+    Crds(crds::CrdsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,10 +156,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => run::plan(args),
         Command::Status(args) => status::run(args),
-        Command::Controller(_) => not_yet("controller"),
+        Command::Controller(args) => controller::run(args),
         Command::Tags(args) => tags::run(args),
         Command::Apply(_) => not_yet("apply"),
-        Command::Crds(_) => not_yet("crds"),
+        Command::Crds(args) => crds::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -151,6 +151,17 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         &self.objects
     }
 
+    /// Replaces the objects (controller mode: the cluster's objects changed).
+    /// Stored tags and results of objects that remain are kept.
+    pub fn set_objects(&mut self, objects: ObjectSet) {
+        self.objects = Arc::new(objects);
+    }
+
+    /// What the engine knows of each object (latest results, last pushes, errors).
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
     /// The tag store.
     pub fn store(&self) -> &TagStore {
         &self.store

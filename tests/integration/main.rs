@@ -5,6 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cli;
+mod controller;
+mod controller_errors;
+mod controller_flux;
+mod controller_leader;
+mod controller_rbac;
+mod controller_triggers;
 mod engine;
 mod engine_output;
 mod engine_races;
