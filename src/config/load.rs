@@ -52,7 +52,20 @@ pub enum LoadError {
         name: String,
         /// The field and what is wrong with it.
         message: String,
+        /// Whether the object itself is wrong or names one that is missing.
+        cause: InvalidCause,
     },
+}
+
+/// Why an object is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidCause {
+    /// Its own fields are wrong: only a change to it can fix it.
+    Spec,
+    /// It names another object (a Secret, a GitRepository, an ImageRepository)
+    /// that does not exist or is itself invalid: it may become valid without
+    /// being changed, once the other one appears.
+    MissingReference,
 }
 
 /// One YAML document that looks like a Kubernetes object.
@@ -86,14 +99,24 @@ impl RawObject {
         format!("{} (document {})", self.path.display(), self.document)
     }
 
-    /// An [`LoadError::Invalid`] for this object.
+    /// A [`LoadError::Invalid`] for this object: its own fields are wrong.
     pub fn invalid(&self, message: impl std::fmt::Display) -> LoadError {
+        self.invalid_because(InvalidCause::Spec, message)
+    }
+
+    /// A [`LoadError::Invalid`] for this object: it names a missing object.
+    pub fn missing_reference(&self, message: impl std::fmt::Display) -> LoadError {
+        self.invalid_because(InvalidCause::MissingReference, message)
+    }
+
+    fn invalid_because(&self, cause: InvalidCause, message: impl std::fmt::Display) -> LoadError {
         LoadError::Invalid {
             origin: self.origin(),
             kind: self.kind.clone(),
             namespace: self.namespace().to_string(),
             name: self.metadata.name.clone(),
             message: message.to_string(),
+            cause,
         }
     }
 

@@ -18,7 +18,7 @@ use kube::core::ApiResource;
 use super::REQUESTED_AT_ANNOTATION;
 use super::conditions::{Health, REASON_ACCESS_DENIED, REASON_DEPENDENCY_NOT_READY};
 use super::kinds::Kind;
-use crate::config::load::{LoadError, RawObject};
+use crate::config::load::{InvalidCause, LoadError, RawObject};
 use crate::config::meta::{ObjectKey, ObjectMeta};
 use crate::config::secrets::SecretSet;
 use crate::engine::objects::ObjectSet;
@@ -197,13 +197,15 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
             namespace,
             name,
             message,
+            cause,
             ..
         } = error
         {
             if let Some(kind) = Kind::from_name(&kind) {
-                snapshot
-                    .problems
-                    .insert((kind, ObjectKey::new(namespace, name)), classify(message));
+                snapshot.problems.insert(
+                    (kind, ObjectKey::new(namespace, name)),
+                    classify(cause, message),
+                );
             } else {
                 tracing::warn!(%kind, %namespace, %name, %message, "unusable object");
             }
@@ -226,18 +228,14 @@ fn secret_pointers(kind: &str) -> &'static [&'static str] {
 }
 
 /// A missing reference is a dependency that may appear; anything else is the
-/// spec's fault. (The validator's messages for a missing Secret or object; a
-/// typed cause in `LoadError` would be sturdier.)
-fn classify(message: String) -> Health {
-    let missing_secret = message.contains(": Secret ") && message.contains(" not found");
-    let missing_object = message.contains(" is not defined (or is invalid)");
-    if message.starts_with("spec.") && (missing_secret || missing_object) {
-        Health::Failed {
+/// spec's fault.
+fn classify(cause: InvalidCause, message: String) -> Health {
+    match cause {
+        InvalidCause::MissingReference => Health::Failed {
             reason: REASON_DEPENDENCY_NOT_READY,
             message: message.replace(" in the config directory", ""),
-        }
-    } else {
-        Health::Stalled { message }
+        },
+        InvalidCause::Spec => Health::Stalled { message },
     }
 }
 
@@ -432,22 +430,22 @@ mod tests {
 
     #[test]
     fn missing_references_are_dependencies_and_the_rest_is_stalled() {
-        for dependency in [
-            "spec.secretRef: Secret shop/git not found in the config directory",
-            "spec.sourceRef: GitRepository shop/config is not defined (or is invalid) in the config directory",
-            "spec.git.commit.signingKey.secretRef: Secret shop/key not found",
-            "spec.imageRepositoryRef: ImageRepository shop/api is not defined (or is invalid) in the config directory",
-        ] {
-            match classify(dependency.to_string()) {
-                Health::Failed { reason, message } => {
-                    assert_eq!(reason, REASON_DEPENDENCY_NOT_READY);
-                    assert!(!message.contains("config directory"), "{message}");
-                }
-                other => panic!("{dependency}: {other:?}"),
+        let missing = classify(
+            InvalidCause::MissingReference,
+            "spec.secretRef: Secret shop/git not found in the config directory".into(),
+        );
+        match missing {
+            Health::Failed { reason, message } => {
+                assert_eq!(reason, REASON_DEPENDENCY_NOT_READY);
+                assert_eq!(message, "spec.secretRef: Secret shop/git not found");
             }
+            other => panic!("{other:?}"),
         }
         let invalid = "spec.filterTags.extract: capture group `ts` not found in the pattern";
-        assert!(matches!(classify(invalid.into()), Health::Stalled { .. }));
+        assert!(matches!(
+            classify(InvalidCause::Spec, invalid.into()),
+            Health::Stalled { .. }
+        ));
     }
 
     #[tokio::test]

@@ -252,7 +252,7 @@ impl ObjectSet {
         if let Some(secret_ref) = &spec.secret_ref {
             let key = ObjectKey::new(namespace, &secret_ref.name);
             let secret = self.secrets.secret(&key).ok_or_else(|| {
-                object.invalid(format!(
+                object.missing_reference(format!(
                     "spec.secretRef: Secret {key} not found in the config directory"
                 ))
             })?;
@@ -282,7 +282,7 @@ impl ObjectSet {
         }
         let source = spec.source_ref.key(&namespace);
         let source_entry = self.sources.get(&source).ok_or_else(|| {
-            object.invalid(format!(
+            object.missing_reference(format!(
                 "spec.sourceRef: GitRepository {source} is not defined (or is invalid) in the config directory"
             ))
         })?;
@@ -310,7 +310,7 @@ impl ObjectSet {
                 match key_spec.key_type.as_deref().unwrap_or("gpg") {
                     "ssh" => {
                         let secret = self.secrets.secret(&key).ok_or_else(|| {
-                            object.invalid(format!(
+                            object.missing_reference(format!(
                                 "spec.git.commit.signingKey.secretRef: Secret {key} not found"
                             ))
                         })?;
@@ -396,7 +396,7 @@ impl ObjectSet {
                         && o.metadata.name == key.name
                 });
                 if let Some(object) = object {
-                    errors.push(object.invalid(format!(
+                    errors.push(object.missing_reference(format!(
                         "spec.imageRepositoryRef: ImageRepository {} is not defined (or is invalid) in the config directory",
                         policy.repository
                     )));
@@ -556,5 +556,47 @@ mod tests {
         assert_eq!(set.automations.len(), 1);
         let automation = ObjectKey::new("shop", "shop");
         assert_eq!(set.policies_for(&automation).len(), 2);
+    }
+
+    #[test]
+    fn objects_naming_missing_objects_say_so_in_their_cause() {
+        use crate::config::load::{InvalidCause, parse_objects};
+        let text = "\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: web}
+spec: {imageRepositoryRef: {name: gone}, policy: {semver: {range: '>=1'}}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: config}
+spec: {url: 'ssh://git@example.com/config.git', interval: 1m, ref: {branch: main}, secretRef: {name: gone}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {name: auto}
+spec: {sourceRef: {name: gone}, interval: 1m, git: {commit: {author: {email: bot@example.com}}}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: bad}
+spec: {imageRepositoryRef: {name: gone}, filterTags: {pattern: '^v('}, policy: {semver: {range: '>=1'}}}
+";
+        let raw = parse_objects(Path::new("objects.yaml"), text).unwrap();
+        let (_, errors) = ObjectSet::from_raw(&raw);
+        let causes: BTreeMap<String, InvalidCause> = errors
+            .iter()
+            .map(|error| match error {
+                LoadError::Invalid { name, cause, .. } => (name.clone(), *cause),
+                other => panic!("{other}"),
+            })
+            .collect();
+        let expected = BTreeMap::from([
+            ("web".to_string(), InvalidCause::MissingReference),
+            ("config".to_string(), InvalidCause::MissingReference),
+            ("auto".to_string(), InvalidCause::MissingReference),
+            ("bad".to_string(), InvalidCause::Spec),
+        ]);
+        assert_eq!(causes, expected, "{errors:#?}");
     }
 }
