@@ -5,9 +5,11 @@
 //! operation failed, 2 invalid input. stdout carries data only; logs and error
 //! messages go to stderr.
 
+mod apply;
 mod policy;
 mod run;
 mod status;
+mod sync;
 mod tags;
 mod update;
 
@@ -66,7 +68,7 @@ enum Command {
     /// Apply policy results to every `$imagepolicy` marker under a directory.
     Update(update::UpdateArgs),
     /// Apply a path of manifests to the current cluster.
-    Apply(NotYet),
+    Apply(apply::ApplyArgs),
     /// Print the CustomResourceDefinitions.
     Crds(NotYet),
 }
@@ -156,7 +158,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Controller(_) => not_yet("controller"),
         Command::Tags(args) => tags::run(args),
-        Command::Apply(_) => not_yet("apply"),
+        Command::Apply(args) => apply::run(args),
         Command::Crds(_) => not_yet("crds"),
     };
     match result {
