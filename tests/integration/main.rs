@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod apply;
+mod apply_sync;
 mod cli;
 mod engine;
 mod engine_output;
