@@ -12,11 +12,9 @@
 //! exist, and a no-op apply keeps the live resource version.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::Duration;
 
 use futures::stream::{self, StreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::{Client, Resource as _};
@@ -28,9 +26,6 @@ use super::object::{Manifest, ObjectRef};
 
 /// tagpilot's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "tagpilot";
-
-/// How long CRDs and Namespaces may take to become Established / Active.
-const DEFINITION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to do when another field manager owns a field tagpilot sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,16 +122,16 @@ impl ApplyReport {
 
 /// One object ready to send.
 #[derive(Debug, Clone)]
-struct Planned {
-    object: ObjectRef,
-    value: Value,
-    served: Option<Served>,
+pub(super) struct Planned {
+    pub(super) object: ObjectRef,
+    pub(super) value: Value,
+    pub(super) served: Option<Served>,
     /// Needs CRDs or Namespaces of the same set before it can be dry-run.
-    deferred: bool,
+    pub(super) deferred: bool,
     /// The dry run's resource version (`None`: the object does not exist yet).
-    dry_run_version: Option<String>,
+    pub(super) dry_run_version: Option<String>,
     /// What the dry run returned.
-    dry_run_result: Option<DynamicObject>,
+    pub(super) dry_run_result: Option<DynamicObject>,
 }
 
 /// Applies sets of manifests with one client (and one discovery cache).
@@ -343,48 +338,6 @@ impl Applier {
         Ok(planned)
     }
 
-    /// Dry-runs `indices`; any refusal fails the whole set.
-    async fn dry_run(
-        &self,
-        planned: &mut [Planned],
-        indices: &[usize],
-        options: &ApplyOptions,
-        after_definitions: bool,
-    ) -> Result<(), ApplyError> {
-        let results: Vec<(usize, Result<DynamicObject, PatchFailure>)> =
-            stream::iter(indices.iter().copied())
-                .map(|index| {
-                    let entry = &planned[index];
-                    async move { (index, self.patch(entry, options, true).await) }
-                })
-                .buffer_unordered(options.concurrency.max(1))
-                .collect()
-                .await;
-        let mut failures = Vec::new();
-        for (index, result) in results {
-            match result {
-                Ok(object) => {
-                    planned[index].dry_run_version = object.metadata.resource_version.clone();
-                    planned[index].dry_run_result = Some(object);
-                }
-                Err(PatchFailure::Transport(error)) => return Err(error),
-                Err(PatchFailure::Object(message)) => failures.push(ObjectFailure {
-                    object: planned[index].object.clone(),
-                    message,
-                }),
-            }
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            failures.sort_by(|a, b| a.object.cmp(&b.object));
-            Err(ApplyError::Rejected {
-                failures,
-                after_definitions,
-            })
-        }
-    }
-
     /// Applies `indices` for real and records created/configured/unchanged.
     async fn apply_indices(
         &self,
@@ -431,93 +384,6 @@ impl Applier {
         Ok(())
     }
 
-    /// For `--dry-run`: created when the object does not exist, else compares
-    /// the dry-run result with the live object.
-    async fn dry_run_report(&self, planned: &[Planned]) -> Result<ApplyReport, ApplyError> {
-        let mut report = ApplyReport::default();
-        for entry in planned {
-            let action = match (&entry.served, &entry.dry_run_version, entry.deferred) {
-                (Some(served), Some(_), false) => {
-                    let api = self.api(&served.resource, &entry.object);
-                    let live = api.get_opt(&entry.object.name).await.map_err(|source| {
-                        ApplyError::Kube {
-                            action: format!("reading {}", entry.object),
-                            source,
-                        }
-                    })?;
-                    match (live, &entry.dry_run_result) {
-                        (Some(live), Some(after)) if comparable(&live) == comparable(after) => {
-                            Action::Unchanged
-                        }
-                        _ => Action::Configured,
-                    }
-                }
-                _ => Action::Created,
-            };
-            report.objects.push(ObjectResult {
-                object: entry.object.clone(),
-                action,
-            });
-        }
-        Ok(report)
-    }
-
-    /// Waits until every CRD is Established and every Namespace Active.
-    async fn wait_for_definitions(
-        &self,
-        planned: &[Planned],
-        indices: &[usize],
-    ) -> Result<(), ApplyError> {
-        let deadline = tokio::time::Instant::now() + DEFINITION_TIMEOUT;
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let mut pending: Vec<&ObjectRef> = indices.iter().map(|&i| &planned[i].object).collect();
-        while !pending.is_empty() {
-            let mut still = Vec::new();
-            for object in pending {
-                let read = |source| ApplyError::Kube {
-                    action: format!("reading {object}"),
-                    source,
-                };
-                let ready = if object.is_crd() {
-                    crds.get_opt(&object.name)
-                        .await
-                        .map_err(read)?
-                        .is_some_and(|crd| {
-                            crd.status
-                                .and_then(|s| s.conditions)
-                                .unwrap_or_default()
-                                .iter()
-                                .any(|c| c.type_ == "Established" && c.status == "True")
-                        })
-                } else {
-                    namespaces
-                        .get_opt(&object.name)
-                        .await
-                        .map_err(read)?
-                        .and_then(|n| n.status)
-                        .and_then(|s| s.phase)
-                        .is_some_and(|phase| phase == "Active")
-                };
-                if !ready {
-                    still.push(object);
-                }
-            }
-            pending = still;
-            if pending.is_empty() {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                let names: Vec<String> = pending.iter().map(ToString::to_string).collect();
-                return Err(ApplyError::DefinitionTimeout {
-                    what: format!("{} to be Established/Active", names.join(", ")),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(())
-    }
-
     /// A dynamic API for `object`'s resource and namespace.
     pub fn api(&self, resource: &ApiResource, object: &ObjectRef) -> Api<DynamicObject> {
         match &object.namespace {
@@ -527,7 +393,7 @@ impl Applier {
     }
 
     /// One server-side apply, taking fields over as `options.conflicts` allows.
-    async fn patch(
+    pub(super) async fn patch(
         &self,
         entry: &Planned,
         options: &ApplyOptions,
@@ -573,8 +439,10 @@ impl Applier {
 }
 
 /// Why one patch failed: the object (reported by name) or the connection (aborts).
-enum PatchFailure {
+pub(super) enum PatchFailure {
+    /// The object is at fault; the message says why.
     Object(String),
+    /// The server could not be reached; the whole operation stops.
     Transport(ApplyError),
 }
 
@@ -609,15 +477,4 @@ fn other_appliers(live: Option<&DynamicObject>, ours: &str) -> Vec<String> {
     managers.sort();
     managers.dedup();
     managers
-}
-
-/// An object without the fields every write changes.
-fn comparable(object: &DynamicObject) -> Value {
-    let mut value = serde_json::to_value(object).unwrap_or_default();
-    if let Some(metadata) = value["metadata"].as_object_mut() {
-        for field in ["managedFields", "resourceVersion", "generation"] {
-            metadata.remove(field);
-        }
-    }
-    value
 }

@@ -8,14 +8,77 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::applier::Applier;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+
+use super::applier::{Applier, Planned};
 use super::error::{ApplyError, ObjectFailure, kube_message};
 use super::object::ObjectRef;
 
 /// How often health is polled.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long CRDs and Namespaces may take to become Established / Active.
+const DEFINITION_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Applier {
+    /// Waits until every CRD is Established and every Namespace Active.
+    pub(super) async fn wait_for_definitions(
+        &self,
+        planned: &[Planned],
+        indices: &[usize],
+    ) -> Result<(), ApplyError> {
+        let deadline = tokio::time::Instant::now() + DEFINITION_TIMEOUT;
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client().clone());
+        let namespaces: Api<Namespace> = Api::all(self.client().clone());
+        let mut pending: Vec<&ObjectRef> = indices.iter().map(|&i| &planned[i].object).collect();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for object in pending {
+                let read = |source| ApplyError::Kube {
+                    action: format!("reading {object}"),
+                    source,
+                };
+                let ready = if object.is_crd() {
+                    crds.get_opt(&object.name)
+                        .await
+                        .map_err(read)?
+                        .is_some_and(|crd| {
+                            crd.status
+                                .and_then(|s| s.conditions)
+                                .unwrap_or_default()
+                                .iter()
+                                .any(|c| c.type_ == "Established" && c.status == "True")
+                        })
+                } else {
+                    namespaces
+                        .get_opt(&object.name)
+                        .await
+                        .map_err(read)?
+                        .and_then(|n| n.status)
+                        .and_then(|s| s.phase)
+                        .is_some_and(|phase| phase == "Active")
+                };
+                if !ready {
+                    still.push(object);
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let names: Vec<String> = pending.iter().map(ToString::to_string).collect();
+                return Err(ApplyError::DefinitionTimeout {
+                    what: format!("{} to be Established/Active", names.join(", ")),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
     /// Waits until every object in `objects` is healthy; returns the ones that
     /// are not when `timeout` is up (empty: all healthy).
     pub async fn wait_healthy(

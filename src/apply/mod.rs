@@ -13,6 +13,7 @@
 
 mod applier;
 mod discovery;
+mod dry_run;
 mod error;
 mod health;
 mod object;
