@@ -60,12 +60,11 @@ impl Applier {
                     continue;
                 }
             };
-            let ours = live
-                .metadata
-                .managed_fields
-                .iter()
-                .flatten()
-                .any(|entry| entry.manager.as_deref() == Some(field_manager));
+            // A name-only object (a bare Namespace) leaves its applier owning no
+            // field; the server then records its defaults as `before-first-apply`.
+            let ours = live.metadata.managed_fields.iter().flatten().any(|entry| {
+                matches!(entry.manager.as_deref(), Some(m) if m == field_manager || m == "before-first-apply")
+            });
             if !ours {
                 tracing::warn!(object = %object, "not pruning: tagpilot no longer manages it");
                 continue;
