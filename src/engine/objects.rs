@@ -565,6 +565,26 @@ mod tests {
     }
 
     #[test]
+    fn syncs_load_and_need_their_git_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("objects.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: config, namespace: shop}\nspec: {url: 'https://git.example/config', interval: 5m, ref: {branch: main}}\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata: {name: web, namespace: shop}\nspec: {sourceRef: {name: config}, path: ./deploy}\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata: {name: orphan, namespace: shop}\nspec: {sourceRef: {name: missing}}\n",
+        )
+        .unwrap();
+        let (set, errors) = ObjectSet::load(dir.path());
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains("Sync shop/orphan: spec.sourceRef: GitRepository shop/missing"),
+            "{messages:?}"
+        );
+        let web = &set.syncs[&ObjectKey::new("shop", "web")];
+        assert_eq!(web.source, ObjectKey::new("shop", "config"));
+        assert!(web.prune);
+    }
+
+    #[test]
     fn the_example_policies_load_without_errors() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
         let (set, errors) = ObjectSet::load(&dir);
