@@ -20,13 +20,37 @@ pub struct RenderOptions {
     /// The kustomize binary (`kustomize` by default); `kubectl kustomize` is
     /// used when it is not on PATH.
     pub kustomize: String,
+    /// When set, the path and every file read must resolve (symlinks followed)
+    /// inside this directory (a repository's root: invariant 8).
+    pub confine_to: Option<PathBuf>,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             kustomize: "kustomize".to_string(),
+            confine_to: None,
         }
+    }
+}
+
+/// Fails when `path` resolves outside `root` (both resolved, symlinks followed).
+fn check_confined(path: &Path, root: &Path) -> Result<(), ApplyError> {
+    let resolve = |p: &Path| {
+        p.canonicalize().map_err(|source| ApplyError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let (resolved, root) = (resolve(path)?, resolve(root)?);
+    if resolved.starts_with(&root) {
+        Ok(())
+    } else {
+        Err(ApplyError::InvalidManifest {
+            origin: path.display().to_string(),
+            message: "leads outside the repository (through a symlink); refusing to read it"
+                .to_string(),
+        })
     }
 }
 
@@ -37,6 +61,9 @@ pub fn render(path: &Path, options: &RenderOptions) -> Result<Vec<Manifest>, App
         return Err(ApplyError::NoSuchPath {
             path: path.to_path_buf(),
         });
+    }
+    if let Some(root) = &options.confine_to {
+        check_confined(path, root)?;
     }
     if KUSTOMIZATION_FILES
         .iter()
@@ -54,6 +81,9 @@ pub fn render(path: &Path, options: &RenderOptions) -> Result<Vec<Manifest>, App
     })?;
     let mut manifests = Vec::new();
     for file in files {
+        if let Some(root) = &options.confine_to {
+            check_confined(&file, root)?;
+        }
         let text = std::fs::read_to_string(&file).map_err(|source| ApplyError::Read {
             path: file.clone(),
             source,
@@ -180,6 +210,35 @@ mod tests {
     }
 
     #[test]
+    fn symlinks_out_of_the_repository_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("secret.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stolen}\n",
+        )
+        .unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("deploy")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.yaml"),
+            repo.path().join("deploy/link.yaml"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), repo.path().join("elsewhere")).unwrap();
+        let options = RenderOptions {
+            confine_to: Some(repo.path().to_path_buf()),
+            ..RenderOptions::default()
+        };
+        for path in ["deploy", "elsewhere"] {
+            let error = render(&repo.path().join(path), &options).unwrap_err();
+            assert!(
+                error.to_string().contains("outside the repository"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn invalid_yaml_names_the_file() {
         let error = parse_documents("a: [unclosed\n", "apps/bad.yaml").unwrap_err();
         assert!(
@@ -196,6 +255,7 @@ mod tests {
         std::fs::write(dir.path().join("kustomization.yaml"), "resources: []\n").unwrap();
         let options = RenderOptions {
             kustomize: "/nonexistent/kustomize".to_string(),
+            confine_to: None,
         };
         match kustomize_build(dir.path(), &options) {
             // kubectl is on this machine: the fallback renders the empty kustomization.

@@ -187,11 +187,10 @@ impl SyncRunner {
         let started = Instant::now();
         let outcome = match self.fetch(&entry).await {
             Ok((checkout_dir, revision, _guard)) => {
-                let directory = checkout_dir.join(&entry.path);
                 reconcile(
                     &self.applier,
                     &entry,
-                    &directory,
+                    &checkout_dir,
                     &revision,
                     &previous,
                     &self.settings,

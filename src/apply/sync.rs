@@ -120,13 +120,14 @@ impl Default for SyncSettings {
     }
 }
 
-/// Renders `directory` (the Sync's path inside a checkout at `revision`),
-/// applies it, prunes and waits as `entry` says, and returns the next status
-/// from `previous`. Never fails: a failure is a Ready=False status naming it.
+/// Renders the Sync's path inside `root` (a checkout of its source at
+/// `revision`; nothing outside it is read), applies it, prunes and waits as
+/// `entry` says, and returns the next status from `previous`. Never fails: a
+/// failure is a Ready=False status naming it.
 pub async fn reconcile(
     applier: &Applier,
     entry: &SyncEntry,
-    directory: &Path,
+    root: &Path,
     revision: &str,
     previous: &SyncStatus,
     settings: &SyncSettings,
@@ -143,8 +144,9 @@ pub async fn reconcile(
         }
     };
     let rendered = {
-        let directory = directory.to_path_buf();
-        let options = settings.render.clone();
+        let directory = root.join(&entry.path);
+        let mut options = settings.render.clone();
+        options.confine_to = Some(root.to_path_buf());
         tokio::task::spawn_blocking(move || render(&directory, &options)).await
     };
     let manifests = match rendered {

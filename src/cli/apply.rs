@@ -75,6 +75,7 @@ fn classify(error: ApplyError) -> CommandError {
 async fn apply(args: ApplyArgs) -> CommandResult {
     let render_options = RenderOptions {
         kustomize: args.kustomize.clone(),
+        confine_to: None,
     };
     let path = args.path.clone();
     let manifests = tokio::task::spawn_blocking(move || render(&path, &render_options))
