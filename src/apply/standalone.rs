@@ -26,6 +26,9 @@ use crate::engine::objects::SourceEntry;
 use crate::engine::state::StateError;
 use crate::git::{CheckoutSpec, GitWorkspace};
 
+/// How soon a Sync whose failure may pass on its own (fetch, network) is tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
 /// The file under the state directory holding every Sync's status.
 pub const SYNC_STATUS_FILE: &str = "syncs.json";
 
@@ -150,14 +153,17 @@ impl SyncRunner {
                 .collect();
             for key in due {
                 let outcome = self.run_one(&key).await;
-                if let Some(outcome) = outcome {
-                    log_outcome(&key, &outcome);
-                }
-                let interval = self
+                let mut wait = self
                     .syncs
                     .get(&key)
                     .map_or(Duration::from_secs(60), |e| e.interval);
-                next.insert(key, Instant::now() + interval);
+                if let Some(outcome) = outcome {
+                    log_outcome(&key, &outcome);
+                    if outcome.retry_soon {
+                        wait = wait.min(RETRY_INTERVAL);
+                    }
+                }
+                next.insert(key, Instant::now() + wait);
             }
             let wake = next
                 .values()
@@ -210,6 +216,7 @@ impl SyncRunner {
                 SyncOutcome {
                     status,
                     objects: Vec::new(),
+                    retry_soon: true,
                 }
             }
         };

@@ -97,6 +97,8 @@ pub struct SyncOutcome {
     pub status: SyncStatus,
     /// Every object and what happened to it (pruned ones last).
     pub objects: Vec<ObjectResult>,
+    /// The failure may pass on its own (network, server): try again before the interval.
+    pub retry_soon: bool,
 }
 
 /// How a Sync applies (what the caller decides rather than the Sync's spec).
@@ -141,7 +143,13 @@ pub async fn reconcile(
         SyncOutcome {
             status,
             objects: Vec::new(),
+            retry_soon: false,
         }
+    };
+    let fail_with = |status: SyncStatus, reason: &str, error: ApplyError| {
+        let mut outcome = fail(status, reason, error.to_string());
+        outcome.retry_soon = error.is_transient();
+        outcome
     };
     let rendered = {
         let directory = root.join(&entry.path);
@@ -163,7 +171,7 @@ pub async fn reconcile(
     };
     let report = match applier.apply(&manifests, &options).await {
         Ok(report) => report,
-        Err(error) => return fail(status, reason::APPLY_FAILED, error.to_string()),
+        Err(error) => return fail_with(status, reason::APPLY_FAILED, error),
     };
     let applied: Vec<ObjectRef> = report.objects.iter().map(|o| o.object.clone()).collect();
     if !report.failures.is_empty() {
@@ -181,6 +189,7 @@ pub async fn reconcile(
         .to_string();
         let mut outcome = fail(status, reason::APPLY_FAILED, message);
         outcome.objects = report.objects;
+        outcome.retry_soon = true;
         return outcome;
     }
     let same_revision = previous.last_applied_revision.as_deref() == Some(revision);
@@ -214,7 +223,7 @@ pub async fn reconcile(
                     return outcome;
                 }
             }
-            Err(error) => return fail(status, reason::APPLY_FAILED, error.to_string()),
+            Err(error) => return fail_with(status, reason::APPLY_FAILED, error),
         }
     }
     status.inventory = applied.clone();
@@ -232,12 +241,16 @@ pub async fn reconcile(
                 outcome.objects = objects;
                 return outcome;
             }
-            Err(error) => return fail(status, reason::HEALTH_CHECK_FAILED, error.to_string()),
+            Err(error) => return fail_with(status, reason::HEALTH_CHECK_FAILED, error),
         }
     }
     let message = summary(revision, &report, &objects);
     status.set_ready(true, reason::RECONCILIATION_SUCCEEDED, message, now);
-    SyncOutcome { status, objects }
+    SyncOutcome {
+        status,
+        objects,
+        retry_soon: false,
+    }
 }
 
 fn failures_text(failures: &[super::error::ObjectFailure]) -> String {
