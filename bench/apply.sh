@@ -5,8 +5,9 @@
 #
 # Starts the test kube-apiserver (k8s 1.32 on an embedded etcd, built by
 # scripts/install-test-deps.sh) on 127.0.0.1, generates OBJECTS manifests (5
-# Namespaces, then ConfigMaps, Services and Deployments in equal parts spread
-# over them) and times with hyperfine:
+# Namespaces, then ConfigMaps, headless Services — the test server's service IP
+# range is small — and Deployments in equal parts spread over them) and times
+# with hyperfine:
 #   1. tagpilot apply DIR, cold       (every object created; fresh namespaces per run)
 #   2. kubectl apply --server-side -R -f DIR, cold
 #   3. tagpilot apply DIR, unchanged  (every object already applied)
@@ -57,7 +58,7 @@ for i in range(rest):
     if kind == 0:
         doc = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  setting: \"{i}\"\n  image: ghcr.io/bench/app:1.0.{i}\n"
     elif kind == 1:
-        doc = f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  selector: {{app: {name}}}\n  ports:\n    - port: 80\n      targetPort: 8080\n"
+        doc = f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  clusterIP: None\n  selector: {{app: {name}}}\n  ports:\n    - port: 80\n      targetPort: 8080\n"
     else:
         doc = f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n        - name: app\n          image: ghcr.io/bench/app:1.0.{i}\n          ports: [{{containerPort: 8080}}]\n"
     with open(os.path.join(root, f"{i:04d}-{name}.yaml"), "w") as f:
