@@ -55,6 +55,8 @@ pub struct ApplyOptions {
     pub default_namespace: String,
     /// How many requests run at once.
     pub concurrency: usize,
+    /// Labels added to every object (a Sync marks what it applies with its name).
+    pub labels: Vec<(String, String)>,
 }
 
 impl Default for ApplyOptions {
@@ -66,6 +68,7 @@ impl Default for ApplyOptions {
             target_namespace: None,
             default_namespace: "default".to_string(),
             concurrency: 16,
+            labels: Vec::new(),
         }
     }
 }
@@ -290,6 +293,16 @@ impl Applier {
                     metadata.remove("namespace");
                 }
                 object.namespace = None;
+            }
+            if !options.labels.is_empty() {
+                if !value["metadata"]["labels"].is_object() {
+                    value["metadata"]["labels"] = Value::Object(serde_json::Map::new());
+                }
+                if let Some(labels) = value["metadata"]["labels"].as_object_mut() {
+                    for (key, label) in &options.labels {
+                        labels.insert(key.clone(), Value::String(label.clone()));
+                    }
+                }
             }
             if !seen.insert(object.identity()) {
                 return Err(invalid(&format!("{object} is defined twice")));

@@ -191,6 +191,10 @@ impl SyncRunner {
             return None;
         }
         let started = Instant::now();
+        let settings = SyncSettings {
+            labels: super::sync::sync_labels(&key.namespace, &key.name),
+            ..self.settings.clone()
+        };
         let outcome = match self.fetch(&entry).await {
             Ok((checkout_dir, revision, _guard)) => {
                 reconcile(
@@ -199,7 +203,7 @@ impl SyncRunner {
                     &checkout_dir,
                     &revision,
                     &previous,
-                    &self.settings,
+                    &settings,
                 )
                 .await
             }

@@ -46,6 +46,22 @@ pub struct ReadyCondition {
     pub last_transition_time: u64,
 }
 
+/// The label naming the Sync that applied an object.
+pub const SYNC_NAME_LABEL: &str = "sync.tagpilot.dev/name";
+/// The label naming that Sync's namespace.
+pub const SYNC_NAMESPACE_LABEL: &str = "sync.tagpilot.dev/namespace";
+
+/// The labels a Sync puts on every object it applies (as Flux's Kustomization
+/// does). Besides telling who applied an object, they give tagpilot a field of
+/// its own in objects that have nothing else to own (a bare Namespace), so a
+/// re-apply of an unchanged object is a no-op instead of a reported change.
+pub fn sync_labels(namespace: &str, name: &str) -> Vec<(String, String)> {
+    vec![
+        (SYNC_NAME_LABEL.to_string(), name.to_string()),
+        (SYNC_NAMESPACE_LABEL.to_string(), namespace.to_string()),
+    ]
+}
+
 /// What a Sync last did (kept in status).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,6 +126,8 @@ pub struct SyncSettings {
     pub default_namespace: String,
     /// The field manager.
     pub field_manager: String,
+    /// Labels added to every applied object ([`sync_labels`]).
+    pub labels: Vec<(String, String)>,
 }
 
 impl Default for SyncSettings {
@@ -118,6 +136,7 @@ impl Default for SyncSettings {
             render: RenderOptions::default(),
             default_namespace: "default".to_string(),
             field_manager: super::applier::FIELD_MANAGER.to_string(),
+            labels: Vec::new(),
         }
     }
 }
@@ -167,6 +186,7 @@ pub async fn reconcile(
         conflicts: ConflictPolicy::TakeOverManualEdits,
         target_namespace: entry.target_namespace.clone(),
         default_namespace: settings.default_namespace.clone(),
+        labels: settings.labels.clone(),
         ..ApplyOptions::default()
     };
     let report = match applier.apply(&manifests, &options).await {

@@ -225,6 +225,31 @@ mod tests {
     }
 
     #[test]
+    fn sync_table() {
+        use crate::apply::sync::{ReadyCondition, SyncStatus};
+        let mut syncs = SyncStatusFile::default();
+        syncs.syncs.insert(
+            "flux-system/web".into(),
+            SyncStatus {
+                ready: Some(ReadyCondition {
+                    status: "False".into(),
+                    reason: "ReconciliationFailed".into(),
+                    message: "Deployment web/api: bad".into(),
+                    last_transition_time: 0,
+                }),
+                last_applied_revision: Some("main@sha1:0123".into()),
+                drift_corrected_total: 2,
+                ..SyncStatus::default()
+            },
+        );
+        let text = render_syncs(&syncs);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "flux-system/web  False  main@sha1:0123    0        2                ReconciliationFailed: Deployment web/api: bad"
+        );
+    }
+
+    #[test]
     fn status_tables() {
         let mut status = Status::default();
         status.repositories.insert(

@@ -149,6 +149,15 @@ fn a_sync_applies_engine_bumps_through_a_kustomize_overlay_prunes_and_refuses_in
         first.stdout
     );
     assert_eq!(api_image(), format!("{image}:1.0.0"));
+    assert_eq!(
+        jsonpath(
+            &server.kubeconfig,
+            &["deployment", "api", "-n", "shop"],
+            "{.metadata.labels.sync\\.tagpilot\\.dev/name}",
+        ),
+        "app",
+        "a Sync labels what it applies"
+    );
     let first_revision = format!("main@sha1:{}", head(&bare));
     let status = sync_status(&tagpilot);
     assert_eq!(status["ready"]["status"], "True", "{status}");
@@ -269,10 +278,17 @@ fn a_manual_scale_is_reverted_at_the_next_interval() {
     let repos = GitRepos::new();
     let bare = repos.create(
         "config",
-        &[(
-            "deploy/web.yaml",
-            &deployment("default", "web", "nginx:1.27.0"),
-        )],
+        &[
+            // targetNamespace moves the Deployment into `team`, which this set creates.
+            (
+                "deploy/web.yaml",
+                &deployment("default", "web", "nginx:1.27.0"),
+            ),
+            (
+                "deploy/namespace.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+            ),
+        ],
     );
     let git_server = HttpGitServer::start(&repos);
     let tagpilot = Tagpilot::new();
@@ -280,7 +296,10 @@ fn a_manual_scale_is_reverted_at_the_next_interval() {
         "source.yaml",
         &http_source(&git_server.url(&bare), GIT_USER, GIT_PASSWORD),
     );
-    tagpilot.write("sync.yaml", &sync_yaml("./deploy", "1s", ""));
+    tagpilot.write(
+        "sync.yaml",
+        &sync_yaml("./deploy", "1s", "  targetNamespace: team\n"),
+    );
     let port = free_port();
     let log = tagpilot.home_dir().join("daemon.log");
     let mut daemon = run_command(&tagpilot, &server, &["--log-level", "info", "run"])
@@ -296,7 +315,14 @@ fn a_manual_scale_is_reverted_at_the_next_interval() {
     let replicas = || {
         let output = kubectl(
             &server.kubeconfig,
-            &["get", "deployment", "web", "-o=jsonpath={.spec.replicas}"],
+            &[
+                "get",
+                "-n",
+                "team",
+                "deployment",
+                "web",
+                "-o=jsonpath={.spec.replicas}",
+            ],
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
@@ -307,7 +333,15 @@ fn a_manual_scale_is_reverted_at_the_next_interval() {
     );
     let scaled = kubectl(
         &server.kubeconfig,
-        &["scale", "deployment", "web", "--replicas", "5"],
+        &[
+            "scale",
+            "-n",
+            "team",
+            "deployment",
+            "web",
+            "--replicas",
+            "5",
+        ],
     );
     assert!(
         scaled.status.success(),
