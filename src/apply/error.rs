@@ -22,8 +22,8 @@ impl std::fmt::Display for ObjectFailure {
 /// What went wrong in the applier.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The path to render does not exist or is not a directory.
-    #[error("{}: not a directory of manifests", path.display())]
+    /// The path to render does not exist.
+    #[error("{}: no such file or directory of manifests", path.display())]
     NoSuchPath {
         /// The path.
         path: PathBuf,

@@ -54,16 +54,25 @@ fn check_confined(path: &Path, root: &Path) -> Result<(), ApplyError> {
     }
 }
 
-/// Renders `path` (a directory) into manifests, in file and document order.
+/// Renders `path` (a directory, or one YAML file) into manifests, in file and document order.
 /// Blocks (reads files, may run kustomize); call it from a blocking task.
 pub fn render(path: &Path, options: &RenderOptions) -> Result<Vec<Manifest>, ApplyError> {
+    if let Some(root) = &options.confine_to
+        && path.exists()
+    {
+        check_confined(path, root)?;
+    }
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|source| ApplyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        return parse_documents(&text, &path.display().to_string());
+    }
     if !path.is_dir() {
         return Err(ApplyError::NoSuchPath {
             path: path.to_path_buf(),
         });
-    }
-    if let Some(root) = &options.confine_to {
-        check_confined(path, root)?;
     }
     if KUSTOMIZATION_FILES
         .iter()
@@ -207,6 +216,8 @@ mod tests {
             .collect();
         assert_eq!(names, ["one", "two"]);
         assert_eq!(manifests[0].origin, "a.yaml (document 1)");
+        let single = render(&dir.path().join("b/c.yml"), &RenderOptions::default()).unwrap();
+        assert_eq!(single.len(), 1, "one file renders too");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::config::meta::GoDuration;
 /// Arguments of `tagpilot apply`.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// The directory to apply: a kustomization, or plain YAML manifests (read recursively).
+    /// What to apply: a kustomization directory, a directory of YAML manifests (read recursively), or one YAML file.
     path: PathBuf,
     /// Delete the objects of the previous apply (recorded in --inventory) that PATH no longer has.
     #[arg(long, requires = "inventory")]
