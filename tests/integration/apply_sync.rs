@@ -273,7 +273,7 @@ fn a_sync_applies_engine_bumps_through_a_kustomize_overlay_prunes_and_refuses_in
 }
 
 #[test]
-fn a_manual_scale_is_reverted_at_the_next_interval() {
+fn a_manual_scale_is_reverted_at_the_next_interval_but_another_applier_is_a_conflict() {
     let server = KubeApiServer::start();
     let repos = GitRepos::new();
     let bare = repos.create(
@@ -370,6 +370,45 @@ fn a_manual_scale_is_reverted_at_the_next_interval() {
         metrics.contains("tagpilot_sync_drift_corrected_total{sync=\"shop/app\"} 1"),
         "{metrics}"
     );
+
+    // Another applier that takes the field over is not overridden: that is a conflict.
+    let theirs = tagpilot.home_dir().join("theirs.yaml");
+    std::fs::write(
+        &theirs,
+        deployment("team", "web", "nginx:1.27.0").replace("replicas: 2", "replicas: 3"),
+    )
+    .unwrap();
+    let applied = kubectl(
+        &server.kubeconfig,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "other-tool",
+            "-f",
+            theirs.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let status = wait_for(
+        "the Sync to report the conflict",
+        || {
+            let status = sync_status(&tagpilot);
+            (status["ready"]["status"] == "False").then_some(status)
+        },
+        context,
+    );
+    let message = status["ready"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Deployment team/web") && message.contains("other-tool"),
+        "{message}"
+    );
+    assert_eq!(replicas(), "3");
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
