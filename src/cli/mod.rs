@@ -6,6 +6,8 @@
 //! messages go to stderr.
 
 mod apply;
+mod controller;
+mod crds;
 mod policy;
 mod run;
 mod status;
@@ -59,7 +61,7 @@ enum Command {
     /// Show the tag store and last results.
     Status(status::StatusArgs),
     /// Run as a Kubernetes controller.
-    Controller(NotYet),
+    Controller(controller::ControllerArgs),
     /// Work with ImagePolicy objects.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -70,20 +72,13 @@ enum Command {
     /// Apply a path of manifests to the current cluster.
     Apply(apply::ApplyArgs),
     /// Print the CustomResourceDefinitions.
-    Crds(NotYet),
+    Crds(crds::CrdsArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Pick the latest tag from a list of tags (or a registry) by an ImagePolicy.
     Eval(policy::EvalArgs),
-}
-
-/// Arguments of a command that has not been built yet (accepted and ignored).
-#[derive(Debug, clap::Args)]
-struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
 }
 
 /// `--registry-endpoint HOST=URL`, shared by the commands that talk to registries.
@@ -156,10 +151,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => run::plan(args),
         Command::Status(args) => status::run(args),
-        Command::Controller(_) => not_yet("controller"),
+        Command::Controller(args) => controller::run(args),
         Command::Tags(args) => tags::run(args),
         Command::Apply(args) => apply::run(args),
-        Command::Crds(_) => not_yet("crds"),
+        Command::Crds(args) => crds::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -168,12 +163,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
-}
-
-fn not_yet(command: &str) -> CommandResult {
-    Err(CommandError::Failed(anyhow::anyhow!(
-        "`tagpilot {command}` is not available in this version yet"
-    )))
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {

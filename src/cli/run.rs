@@ -306,7 +306,7 @@ fn print_json(report: &CycleReport) -> CommandResult {
     Ok(())
 }
 
-fn read_token(path: &Path) -> Result<WebhookToken, anyhow::Error> {
+pub(super) fn read_token(path: &Path) -> Result<WebhookToken, anyhow::Error> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --webhook-token-file {}", path.display()))?;
     if text.trim().is_empty() {
@@ -320,7 +320,8 @@ fn read_token(path: &Path) -> Result<WebhookToken, anyhow::Error> {
 /// before the first cycle matters: a signal that arrives while the first cycle
 /// runs would otherwise kill the process with the default action instead of
 /// letting it finish its git operation and exit 0.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + use<>, CommandError> {
+pub(super) fn shutdown_signal()
+-> Result<impl std::future::Future<Output = ()> + use<>, CommandError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

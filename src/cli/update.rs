@@ -29,6 +29,12 @@ pub struct UpdateArgs {
     /// Write nothing; print a unified diff of what would change.
     #[arg(long)]
     dry_run: bool,
+    /// Overwrite changed files in place instead of replacing each atomically
+    /// and durably (temporary file, fsync, rename). Much faster on large trees,
+    /// but a crash mid-write can leave a file half-written: for checkouts whose
+    /// content git can restore, such as a CI job's.
+    #[arg(long, conflicts_with = "dry_run")]
+    in_place: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t)]
     output: OutputFormat,
@@ -48,6 +54,8 @@ pub fn run(args: UpdateArgs) -> CommandResult {
     let results = parse_results(&args.set).map_err(CommandError::InvalidInput)?;
     let mode = if args.dry_run {
         UpdateMode::DryRun
+    } else if args.in_place {
+        UpdateMode::WriteInPlace
     } else {
         UpdateMode::Write
     };

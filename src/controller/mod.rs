@@ -1,2 +1,28 @@
 //! Controller mode: the objects as custom resources, watches, status conditions,
 //! events and leader election. The only module besides `apply` that uses `kube`.
+//!
+//! Data flow: reflectors ([`watch`]) keep a cache of the four kinds; on every
+//! change the [`snapshot`] turns them (and the Secrets they name, read from the
+//! object's namespace) into the same raw objects standalone mode reads from
+//! files, and `engine::objects::ObjectSet::from_raw` validates them. Invalid
+//! objects become Stalled; valid ones run through the shared `engine::cycle::Engine`
+//! in the [`driver`] loop, and each object's result is written back as its
+//! status ([`status`], conditions in [`conditions`]) by server-side apply under
+//! one field manager. With `--leader-elect` only the holder of a
+//! `coordination.k8s.io` Lease ([`lease`]) runs the loop.
+
+pub mod conditions;
+pub mod crd;
+pub mod driver;
+pub mod events;
+pub mod kinds;
+pub mod lease;
+pub mod snapshot;
+pub mod status;
+pub mod watch;
+
+/// The field manager of every server-side apply tagpilot makes.
+pub const FIELD_MANAGER: &str = "tagpilot";
+
+/// The annotation that asks for a reconcile now (any new value).
+pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.tagpilot.dev/requestedAt";

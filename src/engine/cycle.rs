@@ -151,6 +151,17 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         &self.objects
     }
 
+    /// Replaces the objects (controller mode: the cluster's objects changed).
+    /// Stored tags and results of objects that remain are kept.
+    pub fn set_objects(&mut self, objects: ObjectSet) {
+        self.objects = Arc::new(objects);
+    }
+
+    /// What the engine knows of each object (latest results, last pushes, errors).
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
     /// The tag store.
     pub fn store(&self) -> &TagStore {
         &self.store
@@ -469,8 +480,17 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 let path = entry.path.clone();
                 let outcome =
                     crate::git::run_automation(self.workspace.clone(), spec, move |root| {
-                        let (report, held) =
-                            update_with_guard(root, &path, &apply_inputs, UpdateMode::Write)?;
+                        // The working copy is ours and hard-reset to the remote head
+                        // before every run; what matters is the commit, which libgit2
+                        // builds from these files. A write interrupted by a crash is
+                        // undone by the next run's reset, so no temporary file,
+                        // rename or fsync per file (see `update::UpdateMode`).
+                        let (report, held) = update_with_guard(
+                            root,
+                            &path,
+                            &apply_inputs,
+                            UpdateMode::WriteInPlace,
+                        )?;
                         if let Ok(mut slot) = apply_held.lock() {
                             *slot = held;
                         }

@@ -78,6 +78,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "Total seconds spent in Sync reconciliations.",
     ),
+    (
+        "tagpilot_controller_leader",
+        "gauge",
+        "1 while this controller replica acts (holds the Lease, or runs without leader election), else 0.",
+    ),
 ];
 
 /// A label set: sorted `(key, value)` pairs.

@@ -117,6 +117,15 @@ impl ObjectSet {
     /// one error per invalid file or object.
     pub fn load(dir: &Path) -> (Self, Vec<LoadError>) {
         let (raw, mut errors) = read_dir_objects(dir);
+        let (set, more) = Self::from_raw(&raw);
+        errors.extend(more);
+        (set, errors)
+    }
+
+    /// Validates raw objects (from files, or from the API server in controller
+    /// mode); returns the valid ones and one error per invalid object.
+    pub fn from_raw(raw: &[RawObject]) -> (Self, Vec<LoadError>) {
+        let mut errors = Vec::new();
         let mut set = Self::default();
         // Secrets first: other kinds resolve them at load time.
         for object in raw.iter().filter(|o| o.kind == "Secret") {
@@ -166,7 +175,7 @@ impl ObjectSet {
                 errors.push(error);
             }
         }
-        set.check_references(&raw, &mut errors);
+        set.check_references(raw, &mut errors);
         (set, errors)
     }
 

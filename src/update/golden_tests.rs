@@ -151,7 +151,15 @@ fn changes_json(report: &UpdateReport) -> Value {
     json!({ "changes": report.changes, "skipped": skipped })
 }
 
+/// Runs a case in both write modes: the atomic one (`tagpilot update`) and
+/// the in-place one (the engine's working copy) must give the same bytes.
 fn run_case(case: &str) {
+    run_case_with(case, UpdateMode::Write);
+    run_case_with(case, UpdateMode::WriteInPlace);
+}
+
+fn run_case_with(case: &str, mode: UpdateMode) {
+    let label = format!("{case} ({mode:?})");
     let dir = case_dir(case);
     let results = load_results(case);
     let expected_tree = read_tree(&dir.join("expected"));
@@ -168,7 +176,7 @@ fn run_case(case: &str) {
 
     // A dry run writes nothing but predicts the expected tree exactly.
     let dry = apply_results(&repo, Path::new("."), &results, UpdateMode::DryRun).unwrap();
-    assert_eq!(read_tree(&repo), input_tree, "{case}: a dry run wrote");
+    assert_eq!(read_tree(&repo), input_tree, "{label}: a dry run wrote");
     let mut predicted = input_tree.clone();
     for file in &dry.files {
         predicted.insert(file.file.clone(), file.updated.clone().into_bytes());
@@ -176,12 +184,12 @@ fn run_case(case: &str) {
     assert_eq!(
         changes_json(&dry),
         expected_changes,
-        "{case}: dry-run changes"
+        "{label}: dry-run changes"
     );
 
     #[cfg(unix)]
     let before = identities(&repo);
-    let report = apply_results(&repo, Path::new("."), &results, UpdateMode::Write).unwrap();
+    let report = apply_results(&repo, Path::new("."), &results, mode).unwrap();
     let actual = read_tree(&repo);
     let mut expected = expected_tree.clone();
     // Run-time additions are not in the expected tree; they must be unchanged.
@@ -195,26 +203,26 @@ fn run_case(case: &str) {
         assert_eq!(
             got.as_deref(),
             Some(&*String::from_utf8_lossy(bytes)),
-            "{case}: {} differs",
+            "{label}: {} differs",
             path.display()
         );
         assert_eq!(
             actual.get(path),
             Some(bytes),
-            "{case}: {} bytes",
+            "{label}: {} bytes",
             path.display()
         );
     }
     assert_eq!(
         actual.len(),
         expected.len(),
-        "{case}: extra or missing files"
+        "{label}: extra or missing files"
     );
     assert_eq!(
         predicted, actual,
-        "{case}: the dry run predicted something else"
+        "{label}: the dry run predicted something else"
     );
-    assert_eq!(changes_json(&report), expected_changes, "{case}: changes");
+    assert_eq!(changes_json(&report), expected_changes, "{label}: changes");
     check_after(case, &repo, outside.path());
 
     #[cfg(unix)]
@@ -226,20 +234,20 @@ fn run_case(case: &str) {
                 assert_eq!(
                     after.get(path),
                     Some(identity),
-                    "{case}: {} was rewritten though unchanged",
+                    "{label}: {} was rewritten though unchanged",
                     path.display()
                 );
             }
         }
     }
 
-    let again = apply_results(&repo, Path::new("."), &results, UpdateMode::Write).unwrap();
+    let again = apply_results(&repo, Path::new("."), &results, mode).unwrap();
     assert!(
         again.changes.is_empty(),
-        "{case}: second run changed {:?}",
+        "{label}: second run changed {:?}",
         again.changes
     );
-    assert_eq!(read_tree(&repo), actual, "{case}: second run wrote");
+    assert_eq!(read_tree(&repo), actual, "{label}: second run wrote");
 }
 
 macro_rules! golden {

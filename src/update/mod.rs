@@ -11,7 +11,8 @@
 //!    files that contain it are parsed ([`scan`]) and rewritten ([`rewrite`]),
 //!    in parallel. A file that is not valid YAML is skipped with its parse error.
 //! 3. Only when every file has been read without error, the changed files are
-//!    written, each atomically and only if its content changed (`write`).
+//!    written, only if their content changed: each atomically, or overwritten
+//!    in place for working copies that git can restore (`write`).
 //!
 //! Marker semantics follow Flux's setters; see [`results`] and [`scan`].
 
@@ -36,11 +37,17 @@ pub use results::{PolicyId, PolicyResult, PolicyResults, ResultsError, Setter, S
 pub use rewrite::{MarkerRewrite, Rewrite, rewrite};
 pub use scan::{MARKER_TOKEN, YamlError, scan};
 
-/// Whether an update run writes files.
+/// Whether and how an update run writes files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateMode {
-    /// Write every changed file (atomically).
+    /// Replace every changed file atomically and durably (temporary file,
+    /// fsync, rename): a crash leaves the old or the new file, never a mix.
     Write,
+    /// Overwrite every changed file in place, without fsync: an order of
+    /// magnitude faster on large trees, but a crash mid-write can leave a file
+    /// half-written. Only for working copies whose truth is in git and that are
+    /// reset before each use (the engine's own checkout).
+    WriteInPlace,
     /// Write nothing; the report still holds every change and the new contents.
     DryRun,
 }
@@ -109,10 +116,11 @@ pub enum UpdateError {
 /// written (its mtime and inode stay). In [`UpdateMode::DryRun`] nothing is
 /// written at all.
 ///
-/// Nothing is written unless every candidate file could be read. Each write is
-/// atomic (a reader sees the old or the new file); if one fails, other changed
-/// files may already hold their new content, and the error names the first
-/// failed file (by path).
+/// Nothing is written unless every candidate file could be read. In
+/// [`UpdateMode::Write`] each write is atomic (a reader sees the old or the new
+/// file); in either write mode, if one write fails, other changed files may
+/// already hold their new content, and the error names the first failed file
+/// (by path).
 pub fn apply_results(
     root: &Path,
     path: &Path,
@@ -157,15 +165,22 @@ pub fn apply_results(
     for skipped in &report.skipped {
         tracing::warn!(file = %skipped.file.display(), reason = %skipped.reason, "skipping file");
     }
-    if mode == UpdateMode::Write {
-        write_all(&writes, &report.files)?;
+    match mode {
+        UpdateMode::Write => write_all(&writes, &report.files, write::write_atomically)?,
+        UpdateMode::WriteInPlace => write_all(&writes, &report.files, write::overwrite_in_place)?,
+        UpdateMode::DryRun => {}
     }
     Ok(report)
 }
 
-/// Writes every changed file atomically, several at a time: each write waits
-/// for its `fsync`, and concurrent ones share the file system's journal commits.
-fn write_all(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateError> {
+/// Writes every changed file with `write`, several at a time: an atomic write
+/// waits for its `fsync`, and concurrent ones share the file system's journal
+/// commits.
+fn write_all(
+    reals: &[PathBuf],
+    files: &[FileUpdate],
+    write: fn(&Path, &[u8]) -> io::Result<()>,
+) -> Result<(), UpdateError> {
     const WRITERS: usize = 16;
     let next = AtomicUsize::new(0);
     let work = || {
@@ -175,7 +190,7 @@ fn write_all(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateError>
             let (Some(real), Some(file)) = (reals.get(index), files.get(index)) else {
                 return errors;
             };
-            if let Err(source) = write::write_atomically(real, file.updated.as_bytes()) {
+            if let Err(source) = write(real, file.updated.as_bytes()) {
                 errors.push((
                     index,
                     UpdateError::Write {

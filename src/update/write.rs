@@ -1,9 +1,22 @@
-//! Writing a file atomically: readers see the old or the new content, never a mix.
+//! Writing a changed file, in one of two ways.
 //!
-//! The new content goes to a temporary file in the same directory (so the
-//! rename stays on one file system), is flushed to disk, gets the original
-//! file's permissions, and is renamed over the original. On any failure the
-//! temporary file is removed and the original is untouched.
+//! [`write_atomically`] (the default of `tagpilot update`): readers and crashes
+//! see the old or the new content, never a mix, and the new content is on disk
+//! when it returns. The new content goes to a temporary file in the same
+//! directory (so the rename stays on one file system), is flushed to disk, gets
+//! the original file's permissions, and is renamed over the original. On any
+//! failure the temporary file is removed and the original is untouched.
+//!
+//! [`overwrite_in_place`] (the engine's own working copy, `tagpilot update
+//! --in-place`): the same inode is overwritten and then cut to the new length;
+//! no temporary file, no rename, no fsync. A crash mid-write can leave a file
+//! half-written, so it is only for trees whose truth is in git and that are
+//! reset before use. It exists because replacing files is what costs on disk:
+//! freeing the old file's blocks (a journal commit, and a discard on `discard`
+//! mounts) and ext4's flush of every file renamed over another
+//! (`auto_da_alloc`, which also fires on truncation to zero — hence the
+//! truncation to the final length after writing, never to zero before). See
+//! `bench/update.sh`.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -22,6 +35,14 @@ pub(crate) fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&temporary);
     }
     result
+}
+
+/// Overwrites the existing file `path` with `content` in place: same inode,
+/// permissions and links; not atomic and not flushed (see the module docs).
+pub(crate) fn overwrite_in_place(path: &Path, content: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    file.write_all(content)?;
+    file.set_len(content.len() as u64)
 }
 
 fn create_temporary(path: &Path) -> io::Result<(PathBuf, fs::File)> {
@@ -63,6 +84,25 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn in_place_keeps_the_inode_and_cuts_a_shorter_content() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        fs::write(&path, "image: app:1.10.0\n").unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        overwrite_in_place(&path, b"image: app:2\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "image: app:2\n");
+        overwrite_in_place(&path, b"image: app:2.0.0-rc.1\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "image: app:2.0.0-rc.1\n"
+        );
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

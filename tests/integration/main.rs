@@ -7,6 +7,12 @@
 mod apply;
 mod apply_sync;
 mod cli;
+mod controller;
+mod controller_errors;
+mod controller_flux;
+mod controller_leader;
+mod controller_rbac;
+mod controller_triggers;
 mod engine;
 mod engine_output;
 mod engine_races;
@@ -17,3 +23,4 @@ mod registry;
 mod registry_cli;
 mod registry_faults;
 mod smoke;
+mod update_cli;

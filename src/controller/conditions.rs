@@ -1,0 +1,181 @@
+//! kstatus-compatible conditions: `Ready`, `Reconciling` and `Stalled`, with
+//! every reason tagpilot writes as a constant here (one place to look up what a
+//! reason means). A transition time is kept while a condition's status stays.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// The object is up to date with its spec.
+pub const READY: &str = "Ready";
+/// Work is in progress (first scan, first run).
+pub const RECONCILING: &str = "Reconciling";
+/// Nothing will change until the spec does (an invalid spec).
+pub const STALLED: &str = "Stalled";
+
+/// The last scan, evaluation or run succeeded.
+pub const REASON_SUCCEEDED: &str = "Succeeded";
+/// The first scan or run has not finished yet.
+pub const REASON_PROGRESSING: &str = "Progressing";
+/// The spec is invalid; the message names the field.
+pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
+/// A referenced object (repository, source, Secret) is missing or not ready.
+pub const REASON_DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+/// A cross-namespace reference the target's `accessFrom` does not allow.
+pub const REASON_ACCESS_DENIED: &str = "AccessDenied";
+/// Listing the registry's tags failed (retried with backoff).
+pub const REASON_SCAN_FAILED: &str = "ScanFailed";
+/// No tag satisfies the policy, or its digest could not be resolved.
+pub const REASON_NO_RESULT: &str = "NoResult";
+/// Cloning, committing or pushing failed (retried with backoff).
+pub const REASON_GIT_OPERATION_FAILED: &str = "GitOperationFailed";
+/// `spec.suspend` is true.
+pub const REASON_SUSPENDED: &str = "Suspended";
+
+/// Event reason: a scan found a different tag list.
+pub const EVENT_SCAN_CHANGED: &str = "NewTags";
+/// Event reason: a policy chose a new image.
+pub const EVENT_POLICY_CHANGED: &str = "NewLatestImage";
+/// Event reason: an automation pushed a commit.
+pub const EVENT_PUSHED: &str = "Pushed";
+/// Event reason: an object's spec is invalid.
+pub const EVENT_INVALID: &str = "InvalidSpec";
+
+/// The outcome of one object, before it is written as conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Up to date.
+    Ready {
+        /// What is true now (e.g. the latest tag).
+        message: String,
+    },
+    /// Not done yet, nothing wrong.
+    Progressing {
+        /// What is awaited.
+        message: String,
+    },
+    /// Failed in a way that may pass (retried with backoff).
+    Failed {
+        /// One of the reason constants.
+        reason: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// Invalid until the spec changes.
+    Stalled {
+        /// What is wrong, naming the field.
+        message: String,
+    },
+}
+
+impl Health {
+    /// The conditions for `generation`, keeping the transition times of `previous`
+    /// conditions whose status did not change.
+    pub fn conditions(&self, generation: Option<i64>, previous: &[Condition]) -> Vec<Condition> {
+        let (ready, ready_reason, message, reconciling, stalled) = match self {
+            Self::Ready { message } => ("True", REASON_SUCCEEDED, message, false, false),
+            Self::Progressing { message } => ("Unknown", REASON_PROGRESSING, message, true, false),
+            Self::Failed { reason, message } => ("False", *reason, message, false, false),
+            Self::Stalled { message } => ("False", REASON_INVALID_SPEC, message, false, true),
+        };
+        let mut conditions = vec![condition(
+            READY,
+            ready,
+            ready_reason,
+            message,
+            generation,
+            previous,
+        )];
+        if reconciling {
+            conditions.push(condition(
+                RECONCILING,
+                "True",
+                REASON_PROGRESSING,
+                message,
+                generation,
+                previous,
+            ));
+        }
+        if stalled {
+            conditions.push(condition(
+                STALLED,
+                "True",
+                REASON_INVALID_SPEC,
+                message,
+                generation,
+                previous,
+            ));
+        }
+        conditions
+    }
+}
+
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    previous: &[Condition],
+) -> Condition {
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| Time(now_seconds()));
+    Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message: message.to_string(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// Now, to the second (what the API server stores).
+fn now_seconds() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+/// RFC 3339 text of seconds since the epoch.
+pub fn rfc3339(epoch_seconds: u64) -> Option<String> {
+    let seconds = i64::try_from(epoch_seconds).ok()?;
+    Timestamp::from_second(seconds).ok().map(|t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalled_sets_ready_false_and_stalled_true_and_keeps_transition_times() {
+        let stalled = Health::Stalled {
+            message: "spec.filterTags.pattern: bad".into(),
+        };
+        let first = stalled.conditions(Some(2), &[]);
+        let types: Vec<(&str, &str, &str)> = first
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                (READY, "False", REASON_INVALID_SPEC),
+                (STALLED, "True", REASON_INVALID_SPEC)
+            ]
+        );
+        assert!(first.iter().all(|c| c.observed_generation == Some(2)));
+        let mut old = first.clone();
+        old[0].last_transition_time = Time(Timestamp::from_second(1_000).unwrap());
+        let again = stalled.conditions(Some(2), &old);
+        assert_eq!(again[0].last_transition_time, old[0].last_transition_time);
+        let ready = Health::Ready {
+            message: "ok".into(),
+        }
+        .conditions(Some(3), &old);
+        assert_eq!(ready.len(), 1);
+        assert_ne!(ready[0].last_transition_time, old[0].last_transition_time);
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+    }
+}

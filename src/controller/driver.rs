@@ -1,0 +1,481 @@
+//! The controller's loop: rebuild the snapshot when the watched objects
+//! change, scan the ImageRepositories that are due (new or changed objects and
+//! requested reconciles at once, failures with backoff), evaluate the policies,
+//! run the automations that are due or that a changed policy feeds, publish
+//! events, and write every status that changed. Only the Lease holder runs it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::conditions::{
+    EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED, EVENT_SCAN_CHANGED, Health,
+};
+use super::events::EventSink;
+use super::kinds::Kind;
+use super::snapshot::{self, ApiReads, ObjectId, SharedSecrets, Snapshot};
+use super::status;
+use super::watch::Watches;
+use crate::config::meta::ObjectKey;
+use crate::engine::cycle::{CycleMode, Engine, EngineError};
+use crate::engine::metrics::Metrics;
+use crate::engine::objects::ObjectSet;
+use crate::engine::webhook::PushedImage;
+use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
+
+/// The shortest wait after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest wait after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Why the controller loop could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The engine could not open its state.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The registry client could not be built.
+    #[error("cannot set up the registry HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// What the loop needs besides the watches.
+pub struct DriverSettings {
+    /// Tag store, git working copies, status.json.
+    pub state_dir: PathBuf,
+    /// Registry endpoint overrides.
+    pub endpoints: RegistryEndpoints,
+    /// How often everything is re-read even without a watch event (Secrets are not watched).
+    pub resync: Duration,
+}
+
+/// The loop's state.
+pub struct Driver {
+    client: kube::Client,
+    engine: Engine<RegistryClient>,
+    secrets: SharedSecrets,
+    events: EventSink,
+    snapshot: Snapshot,
+    fingerprint: Vec<String>,
+    last_rebuild: Option<Instant>,
+    resync: Duration,
+    seen: BTreeMap<ObjectId, (Option<i64>, Option<String>)>,
+    next_scan: BTreeMap<ObjectKey, Instant>,
+    scan_failures: BTreeMap<ObjectKey, u32>,
+    next_run: BTreeMap<ObjectKey, Instant>,
+    run_failures: BTreeMap<ObjectKey, u32>,
+    evaluate_now: bool,
+    written: BTreeMap<ObjectId, Value>,
+    announced: BTreeMap<ObjectId, String>,
+}
+
+impl Driver {
+    /// A driver over an engine that keeps its state in `settings.state_dir`.
+    pub fn new(
+        client: kube::Client,
+        settings: DriverSettings,
+        metrics: Arc<Metrics>,
+        events: EventSink,
+    ) -> Result<Self, DriverError> {
+        let secrets = SharedSecrets::default();
+        let registry = RegistryClient::builder(ScanOptions {
+            endpoints: settings.endpoints,
+            ..ScanOptions::default()
+        })
+        .secrets(Arc::new(secrets.clone()))
+        .build()
+        .map_err(DriverError::Client)?;
+        std::fs::create_dir_all(&settings.state_dir).ok();
+        let engine = Engine::new(ObjectSet::default(), registry, &settings.state_dir, metrics)?;
+        Ok(Self {
+            client,
+            engine,
+            secrets,
+            events,
+            snapshot: Snapshot::default(),
+            fingerprint: Vec::new(),
+            last_rebuild: None,
+            resync: settings.resync,
+            seen: BTreeMap::new(),
+            next_scan: BTreeMap::new(),
+            scan_failures: BTreeMap::new(),
+            next_run: BTreeMap::new(),
+            run_failures: BTreeMap::new(),
+            evaluate_now: true,
+            written: BTreeMap::new(),
+            announced: BTreeMap::new(),
+        })
+    }
+
+    /// Runs until `stop` turns true; checked between steps, so a commit and its
+    /// push are never cut in half by the controller itself.
+    pub async fn run(
+        &mut self,
+        watches: &Watches,
+        mut pushes: mpsc::Receiver<Vec<PushedImage>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut webhooks_open = true;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            self.step(watches).await;
+            let wake = self
+                .next_scan
+                .values()
+                .chain(self.next_run.values())
+                .copied()
+                .chain(self.last_rebuild.map(|at| at + self.resync))
+                .min()
+                .unwrap_or_else(|| Instant::now() + self.resync);
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = tokio::time::sleep_until(wake) => {}
+                () = watches.changed() => {}
+                pushed = pushes.recv(), if webhooks_open => match pushed {
+                    Some(images) => self.webhook(&images),
+                    None => webhooks_open = false,
+                },
+            }
+        }
+    }
+
+    /// One pass: refresh, scan, evaluate, run, write status.
+    #[tracing::instrument(skip_all)]
+    pub async fn step(&mut self, watches: &Watches) {
+        self.refresh(watches).await;
+        self.scan_due().await;
+        self.evaluate().await;
+        self.run_due().await;
+        self.write_statuses().await;
+    }
+
+    fn webhook(&mut self, images: &[PushedImage]) {
+        for image in images {
+            for key in self
+                .engine
+                .repositories_for_push(image.host.as_deref(), &image.repository)
+            {
+                tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
+                self.next_scan.insert(key, Instant::now());
+            }
+        }
+    }
+
+    /// Rebuilds the snapshot when an object changed (or at each resync).
+    async fn refresh(&mut self, watches: &Watches) {
+        let cached = watches.cached();
+        let mut fingerprint: Vec<String> = cached
+            .iter()
+            .map(|entry| {
+                let meta = &entry.object.metadata;
+                format!(
+                    "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    entry.kind,
+                    meta.namespace,
+                    meta.name,
+                    meta.uid,
+                    meta.generation,
+                    (&meta.labels, &meta.annotations)
+                )
+            })
+            .collect();
+        fingerprint.sort();
+        let due = self
+            .last_rebuild
+            .is_none_or(|at| at.elapsed() >= self.resync);
+        if fingerprint == self.fingerprint && !due {
+            return;
+        }
+        self.fingerprint = fingerprint;
+        self.last_rebuild = Some(Instant::now());
+        let mut snapshot = snapshot::build(&cached, &ApiReads(self.client.clone())).await;
+        let objects = std::mem::take(&mut snapshot.objects);
+        let now = Instant::now();
+        for (id, info) in &snapshot.infos {
+            let marker = (info.generation, info.requested_at.clone());
+            let changed = self.seen.get(id) != Some(&marker);
+            self.seen.insert(id.clone(), marker);
+            if !changed {
+                continue;
+            }
+            let (kind, key) = id;
+            tracing::debug!(kind = kind.name(), object = %key, "new, changed or requested");
+            match kind {
+                Kind::ImageRepository => {
+                    self.scan_failures.remove(key);
+                    self.next_scan.insert(key.clone(), now);
+                }
+                Kind::ImageUpdateAutomation => {
+                    self.run_failures.remove(key);
+                    self.next_run.insert(key.clone(), now);
+                }
+                Kind::GitRepository => {
+                    for (automation, entry) in &objects.automations {
+                        if &entry.source == key {
+                            self.next_run.insert(automation.clone(), now);
+                        }
+                    }
+                }
+                Kind::ImagePolicy => {}
+            }
+        }
+        self.seen.retain(|id, _| snapshot.infos.contains_key(id));
+        // Only valid, active objects are scheduled; one that just became valid runs now.
+        self.next_scan
+            .retain(|key, _| objects.active_repositories().any(|(k, _)| k == key));
+        for (key, _) in objects.active_repositories() {
+            self.next_scan.entry(key.clone()).or_insert(now);
+        }
+        self.next_run
+            .retain(|key, _| objects.active_automations().any(|(k, _)| k == key));
+        for (key, _) in objects.active_automations() {
+            self.next_run.entry(key.clone()).or_insert(now);
+        }
+        for (id, health) in &snapshot.problems {
+            let (Health::Stalled { message } | Health::Failed { message, .. }) = health else {
+                continue;
+            };
+            if self.announced.get(id) != Some(message) {
+                tracing::warn!(kind = id.0.name(), object = %id.1, %message, "object cannot run");
+                if let (Health::Stalled { .. }, Some(info)) = (health, snapshot.infos.get(id)) {
+                    self.events
+                        .warning(&info.reference(&id.1), EVENT_INVALID, message.clone())
+                        .await;
+                }
+                self.announced.insert(id.clone(), message.clone());
+            }
+        }
+        self.announced
+            .retain(|id, _| snapshot.problems.contains_key(id));
+        self.secrets.replace(objects.secrets.clone());
+        self.engine.set_objects(objects);
+        self.snapshot = snapshot;
+        self.evaluate_now = true;
+    }
+
+    async fn scan_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ObjectKey> = self
+            .next_scan
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let before: BTreeMap<ObjectKey, Option<String>> = due
+            .iter()
+            .map(|key| {
+                let revision = self.engine.store().get(key).map(|s| s.revision.clone());
+                (key.clone(), revision)
+            })
+            .collect();
+        let reports = self.engine.scan(&due).await;
+        for (key, report) in due.iter().zip(reports) {
+            let interval = self
+                .engine
+                .objects()
+                .repositories
+                .get(key)
+                .map_or(MAX_BACKOFF, |e| e.interval);
+            let wait = if report.error.is_some() {
+                let failures = self.scan_failures.entry(key.clone()).or_insert(0);
+                *failures += 1;
+                backoff(*failures, interval)
+            } else {
+                self.scan_failures.remove(key);
+                interval
+            };
+            self.next_scan.insert(key.clone(), Instant::now() + wait);
+            let after = self.engine.store().get(key).map(|s| s.revision.clone());
+            if report.error.is_none() && after != before.get(key).cloned().flatten() {
+                self.event(
+                    Kind::ImageRepository,
+                    key,
+                    EVENT_SCAN_CHANGED,
+                    format!("scan found {} tags", report.tags),
+                )
+                .await;
+            }
+        }
+        self.evaluate_now = true;
+    }
+
+    async fn evaluate(&mut self) {
+        if !std::mem::take(&mut self.evaluate_now) {
+            return;
+        }
+        let reports = self.engine.evaluate(CycleMode::Commit).await;
+        let mut changed = Vec::new();
+        for report in reports.iter().filter(|r| r.changed) {
+            let Some(key) = self
+                .engine
+                .objects()
+                .policies
+                .keys()
+                .find(|key| key.to_string() == report.policy)
+                .cloned()
+            else {
+                continue;
+            };
+            let note = match (&report.previous, &report.latest) {
+                (Some(previous), Some(latest)) => {
+                    format!("latest image changed from {previous} to {latest}")
+                }
+                (None, Some(latest)) => format!("latest image is {latest}"),
+                _ => continue,
+            };
+            self.event(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note)
+                .await;
+            changed.push(key);
+        }
+        let changed: Vec<&ObjectKey> = changed.iter().collect();
+        let now = Instant::now();
+        for automation in self.engine.objects().automations_fed_by(&changed) {
+            tracing::debug!(%automation, "a policy it uses changed: running now");
+            self.next_run.insert(automation, now);
+        }
+    }
+
+    async fn run_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ObjectKey> = self
+            .next_run
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let reports = self.engine.run_automations(&due, CycleMode::Commit).await;
+        for (key, report) in due.iter().zip(reports) {
+            let interval = self
+                .engine
+                .objects()
+                .automations
+                .get(key)
+                .map_or(MAX_BACKOFF, |e| e.interval);
+            let wait = if report.error.is_some() {
+                let failures = self.run_failures.entry(key.clone()).or_insert(0);
+                *failures += 1;
+                backoff(*failures, interval)
+            } else {
+                self.run_failures.remove(key);
+                interval
+            };
+            self.next_run.insert(key.clone(), Instant::now() + wait);
+            if let Some(commit) = &report.commit {
+                let note = format!(
+                    "pushed commit {commit} ({} change{})",
+                    report.changes.len(),
+                    if report.changes.len() == 1 { "" } else { "s" }
+                );
+                self.event(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note)
+                    .await;
+            }
+        }
+    }
+
+    async fn event(&self, kind: Kind, key: &ObjectKey, reason: &str, note: String) {
+        if let Some(info) = self.snapshot.infos.get(&(kind, key.clone())) {
+            self.events.normal(&info.reference(key), reason, note).await;
+        }
+    }
+
+    async fn write_statuses(&mut self) {
+        let desired = match status::desired(
+            &self.snapshot,
+            self.engine.objects(),
+            self.engine.status(),
+            self.engine.store(),
+        ) {
+            Ok(desired) => desired,
+            Err(error) => {
+                tracing::error!(%error, "cannot compute status");
+                return;
+            }
+        };
+        self.written.retain(|id, _| desired.contains_key(id));
+        for (id, (_, mut body)) in desired {
+            if let Some(previous) = self.written.get(&id) {
+                if without_transition_times(previous) == without_transition_times(&body) {
+                    continue;
+                }
+                keep_transition_times(&mut body, previous);
+            }
+            let Some(info) = self.snapshot.infos.get(&id) else {
+                continue;
+            };
+            match status::write(&self.client, id.0, &id.1, info, &body).await {
+                Ok(()) => {
+                    self.written.insert(id, body);
+                }
+                Err(error) => tracing::warn!(%error, "status not written; retrying later"),
+            }
+        }
+    }
+}
+
+/// A status without its conditions' transition times (which only say when, not what).
+fn without_transition_times(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(conditions) = body.get_mut("conditions").and_then(Value::as_array_mut) {
+        for condition in conditions {
+            if let Some(map) = condition.as_object_mut() {
+                map.remove("lastTransitionTime");
+            }
+        }
+    }
+    body
+}
+
+/// Copies the transition time of each condition whose type and status did not
+/// change since `previous` was written (the cache may not have seen that write yet).
+fn keep_transition_times(body: &mut Value, previous: &Value) {
+    let Some(old) = previous.get("conditions").and_then(Value::as_array) else {
+        return;
+    };
+    let Some(conditions) = body.get_mut("conditions").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for condition in conditions {
+        let same = old.iter().find(|o| {
+            o.get("type") == condition.get("type") && o.get("status") == condition.get("status")
+        });
+        if let (Some(same), Some(map)) = (same, condition.as_object_mut())
+            && let Some(time) = same.get("lastTransitionTime")
+        {
+            map.insert("lastTransitionTime".into(), time.clone());
+        }
+    }
+}
+
+/// The wait after `failures` failures in a row: doubling from 2 s, at most
+/// the object's interval and at most 5 minutes.
+fn backoff(failures: u32, interval: Duration) -> Duration {
+    let doubled = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(10));
+    doubled.min(interval.max(FIRST_BACKOFF)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped_by_the_interval() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(backoff(1, hour), Duration::from_secs(2));
+        assert_eq!(backoff(2, hour), Duration::from_secs(4));
+        assert_eq!(backoff(30, hour), MAX_BACKOFF);
+        assert_eq!(backoff(5, Duration::from_secs(10)), Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,94 @@
+//! The four kinds the controller watches, and where they live in the API:
+//! `tagpilot.dev/v1alpha1`, or Flux's groups with `--flux-compat`.
+
+use kube::core::{ApiResource, GroupVersionKind};
+
+/// A kind the controller reconciles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// ImageRepository.
+    ImageRepository,
+    /// ImagePolicy.
+    ImagePolicy,
+    /// GitRepository.
+    GitRepository,
+    /// ImageUpdateAutomation.
+    ImageUpdateAutomation,
+}
+
+/// Whose API group the objects are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFlavor {
+    /// `tagpilot.dev/v1alpha1`.
+    Tagpilot,
+    /// `image.toolkit.fluxcd.io/v1` and `source.toolkit.fluxcd.io/v1`.
+    Flux,
+}
+
+impl Kind {
+    /// Every kind, in the order objects are validated.
+    pub const ALL: [Self; 4] = [
+        Self::ImageRepository,
+        Self::ImagePolicy,
+        Self::GitRepository,
+        Self::ImageUpdateAutomation,
+    ];
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ImageRepository => "ImageRepository",
+            Self::ImagePolicy => "ImagePolicy",
+            Self::GitRepository => "GitRepository",
+            Self::ImageUpdateAutomation => "ImageUpdateAutomation",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The plural resource name.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::ImageRepository => "imagerepositories",
+            Self::ImagePolicy => "imagepolicies",
+            Self::GitRepository => "gitrepositories",
+            Self::ImageUpdateAutomation => "imageupdateautomations",
+        }
+    }
+
+    /// Where the kind lives for `flavor`.
+    pub fn api_resource(self, flavor: ApiFlavor) -> ApiResource {
+        let (group, version) = match (flavor, self) {
+            (ApiFlavor::Tagpilot, _) => ("tagpilot.dev", "v1alpha1"),
+            (ApiFlavor::Flux, Self::GitRepository) => ("source.toolkit.fluxcd.io", "v1"),
+            (ApiFlavor::Flux, _) => ("image.toolkit.fluxcd.io", "v1"),
+        };
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, self.name()),
+            self.plural(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flux_compat_moves_the_groups_and_keeps_the_kinds() {
+        let ours = Kind::ImagePolicy.api_resource(ApiFlavor::Tagpilot);
+        assert_eq!(ours.api_version, "tagpilot.dev/v1alpha1");
+        assert_eq!(ours.plural, "imagepolicies");
+        let flux = Kind::GitRepository.api_resource(ApiFlavor::Flux);
+        assert_eq!(flux.api_version, "source.toolkit.fluxcd.io/v1");
+        assert_eq!(Kind::from_name("ImagePolicy"), Some(Kind::ImagePolicy));
+        // The CRDs we generate name the same plurals.
+        for crd in super::super::crd::all_crds() {
+            let kind = Kind::from_name(&crd.spec.names.kind).unwrap();
+            assert_eq!(crd.spec.names.plural, kind.plural());
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! One consistent view of the cluster's objects for the engine: the cached
+//! custom resources turned into the same [`RawObject`]s standalone mode reads
+//! from files, plus the Secrets they name (read from the object's own
+//! namespace, never another), validated by [`ObjectSet::from_raw`]. What fails
+//! validation is kept as a [`Health`] per object: an invalid spec is Stalled;
+//! a missing dependency or a cross-namespace reference that the repository's
+//! `accessFrom` does not allow is a (retried) failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+
+use super::REQUESTED_AT_ANNOTATION;
+use super::conditions::{Health, REASON_ACCESS_DENIED, REASON_DEPENDENCY_NOT_READY};
+use super::kinds::Kind;
+use crate::config::load::{LoadError, RawObject};
+use crate::config::meta::{ObjectKey, ObjectMeta};
+use crate::config::secrets::SecretSet;
+use crate::engine::objects::ObjectSet;
+use crate::registry::{SecretData, SecretSource};
+
+/// What the controller needs of one object besides its spec.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `metadata.uid`.
+    pub uid: Option<String>,
+    /// The `reconcile.tagpilot.dev/requestedAt` annotation.
+    pub requested_at: Option<String>,
+    /// The conditions the object has now (their transition times are kept).
+    pub conditions: Vec<Condition>,
+    /// Where the object lives in the API.
+    pub resource: ApiResource,
+}
+
+impl ObjectInfo {
+    /// A reference for events about `key`.
+    pub fn reference(&self, key: &ObjectKey) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(self.resource.api_version.clone()),
+            kind: Some(self.resource.kind.clone()),
+            name: Some(key.name.clone()),
+            namespace: Some(key.namespace.clone()),
+            uid: self.uid.clone(),
+            ..ObjectReference::default()
+        }
+    }
+}
+
+/// An object's kind and key.
+pub type ObjectId = (Kind, ObjectKey);
+
+/// The validated objects and what is wrong with the others.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The valid objects, as the engine runs them.
+    pub objects: ObjectSet,
+    /// Every object seen, valid or not.
+    pub infos: BTreeMap<ObjectId, ObjectInfo>,
+    /// Objects that cannot run, and why.
+    pub problems: BTreeMap<ObjectId, Health>,
+}
+
+/// One cached custom resource.
+#[derive(Debug, Clone)]
+pub struct CachedObject {
+    /// Its kind.
+    pub kind: Kind,
+    /// Where it lives in the API.
+    pub resource: ApiResource,
+    /// The object.
+    pub object: Arc<DynamicObject>,
+}
+
+/// The cluster reads a snapshot needs: Secrets and namespace labels.
+pub trait ClusterReads {
+    /// The Secret `key`, if it exists.
+    fn secret(&self, key: &ObjectKey) -> impl Future<Output = Option<Secret>> + Send;
+    /// The labels of `namespace` (empty when it cannot be read).
+    fn namespace_labels(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = BTreeMap<String, String>> + Send;
+}
+
+/// [`ClusterReads`] through the API server.
+#[derive(Clone)]
+pub struct ApiReads(pub kube::Client);
+
+impl ClusterReads for ApiReads {
+    async fn secret(&self, key: &ObjectKey) -> Option<Secret> {
+        let api: Api<Secret> = Api::namespaced(self.0.clone(), &key.namespace);
+        match api.get_opt(&key.name).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(secret = %key, %error, "cannot read a referenced Secret");
+                None
+            }
+        }
+    }
+
+    async fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        let api: Api<Namespace> = Api::all(self.0.clone());
+        match api.get_opt(namespace).await {
+            Ok(found) => found.and_then(|n| n.metadata.labels).unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(namespace, %error, "cannot read a namespace's labels");
+                BTreeMap::new()
+            }
+        }
+    }
+}
+
+/// The Secrets of the current snapshot, shared with the registry client (which
+/// is built once and asks for credentials at each scan).
+#[derive(Debug, Clone, Default)]
+pub struct SharedSecrets(Arc<RwLock<SecretSet>>);
+
+impl SharedSecrets {
+    /// Replaces the Secrets.
+    pub fn replace(&self, secrets: SecretSet) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = secrets;
+        }
+    }
+}
+
+impl SecretSource for SharedSecrets {
+    fn secret(&self, key: &ObjectKey) -> Option<SecretData> {
+        self.0.read().ok().and_then(|set| set.secret(key))
+    }
+}
+
+/// Builds a snapshot from the cached objects.
+#[tracing::instrument(skip_all, fields(objects = cached.len()))]
+pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    let mut raw = Vec::new();
+    for entry in cached {
+        let Some(object) = raw_object(entry) else {
+            continue;
+        };
+        let key = ObjectKey::new(object.namespace(), &object.metadata.name);
+        snapshot.infos.insert(
+            (entry.kind, key),
+            ObjectInfo {
+                generation: entry.object.metadata.generation,
+                uid: entry.object.metadata.uid.clone(),
+                requested_at: object
+                    .metadata
+                    .annotations
+                    .get(REQUESTED_AT_ANNOTATION)
+                    .cloned(),
+                conditions: current_conditions(&entry.object),
+                resource: entry.resource.clone(),
+            },
+        );
+        raw.push(object);
+    }
+    // Secrets named by the objects, each from the referring object's namespace.
+    let mut secret_keys = BTreeSet::new();
+    for object in &raw {
+        for pointer in secret_pointers(&object.kind) {
+            if let Some(name) = object.value.pointer(pointer).and_then(|v| v.as_str()) {
+                secret_keys.insert(ObjectKey::new(object.namespace(), name));
+            }
+        }
+    }
+    let mut secrets = Vec::new();
+    for key in &secret_keys {
+        if let Some(secret) = reads.secret(key).await
+            && let Some(object) = secret_object(&secret)
+        {
+            secrets.push(object);
+        }
+    }
+    let denied = deny_cross_namespace(&raw, reads).await;
+    raw.retain(|object| {
+        let id = (
+            Kind::ImagePolicy,
+            ObjectKey::new(object.namespace(), &object.metadata.name),
+        );
+        !(object.kind == "ImagePolicy" && denied.contains_key(&id))
+    });
+    snapshot.problems.extend(denied);
+    secrets.extend(raw);
+    let (objects, errors) = ObjectSet::from_raw(&secrets);
+    for error in errors {
+        if let LoadError::Invalid {
+            kind,
+            namespace,
+            name,
+            message,
+            ..
+        } = error
+        {
+            if let Some(kind) = Kind::from_name(&kind) {
+                snapshot
+                    .problems
+                    .insert((kind, ObjectKey::new(namespace, name)), classify(message));
+            } else {
+                tracing::warn!(%kind, %namespace, %name, %message, "unusable object");
+            }
+        } else {
+            tracing::warn!(%error, "unusable object");
+        }
+    }
+    snapshot.objects = objects;
+    snapshot
+}
+
+/// JSON pointers to the Secret names each kind may hold.
+fn secret_pointers(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "ImageRepository" => &["/spec/secretRef/name", "/spec/certSecretRef/name"],
+        "GitRepository" => &["/spec/secretRef/name"],
+        "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
+        _ => &[],
+    }
+}
+
+/// A missing reference is a dependency that may appear; anything else is the
+/// spec's fault. (The validator's messages for a missing Secret or object; a
+/// typed cause in `LoadError` would be sturdier.)
+fn classify(message: String) -> Health {
+    let missing_secret = message.contains(": Secret ") && message.contains(" not found");
+    let missing_object = message.contains(" is not defined (or is invalid)");
+    if message.starts_with("spec.") && (missing_secret || missing_object) {
+        Health::Failed {
+            reason: REASON_DEPENDENCY_NOT_READY,
+            message: message.replace(" in the config directory", ""),
+        }
+    } else {
+        Health::Stalled { message }
+    }
+}
+
+/// Policies whose cross-namespace ImageRepository does not grant them access.
+async fn deny_cross_namespace(
+    raw: &[RawObject],
+    reads: &impl ClusterReads,
+) -> BTreeMap<ObjectId, Health> {
+    let mut denied = BTreeMap::new();
+    let mut labels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for policy in raw.iter().filter(|o| o.kind == "ImagePolicy") {
+        let namespace = policy.namespace();
+        let Some(target_namespace) = policy
+            .value
+            .pointer("/spec/imageRepositoryRef/namespace")
+            .and_then(|v| v.as_str())
+            .filter(|n| *n != namespace)
+        else {
+            continue;
+        };
+        let Some(target_name) = policy
+            .value
+            .pointer("/spec/imageRepositoryRef/name")
+            .and_then(|v| v.as_str())
+        else {
+            continue;
+        };
+        let Some(repository) = raw.iter().find(|o| {
+            o.kind == "ImageRepository"
+                && o.namespace() == target_namespace
+                && o.metadata.name == target_name
+        }) else {
+            continue; // Validation reports it as not defined.
+        };
+        if !labels.contains_key(namespace) {
+            let found = reads.namespace_labels(namespace).await;
+            labels.insert(namespace.to_string(), found);
+        }
+        let namespace_labels = labels.get(namespace).cloned().unwrap_or_default();
+        if !access_allowed(&repository.value, &namespace_labels) {
+            denied.insert(
+                (
+                    Kind::ImagePolicy,
+                    ObjectKey::new(namespace, &policy.metadata.name),
+                ),
+                Health::Failed {
+                    reason: REASON_ACCESS_DENIED,
+                    message: format!(
+                        "spec.imageRepositoryRef: ImageRepository {target_namespace}/{target_name} does not allow access from namespace {namespace} (see its spec.accessFrom)"
+                    ),
+                },
+            );
+        }
+    }
+    denied
+}
+
+/// Whether a repository's `spec.accessFrom.namespaceSelectors` match a namespace's labels.
+fn access_allowed(repository: &serde_json::Value, labels: &BTreeMap<String, String>) -> bool {
+    let Some(selectors) = repository
+        .pointer("/spec/accessFrom/namespaceSelectors")
+        .and_then(|v| v.as_array())
+    else {
+        return false;
+    };
+    selectors.iter().any(|selector| {
+        selector
+            .get("matchLabels")
+            .and_then(|v| v.as_object())
+            .is_none_or(|wanted| {
+                wanted
+                    .iter()
+                    .all(|(key, value)| labels.get(key).map(String::as_str) == value.as_str())
+            })
+    })
+}
+
+fn current_conditions(object: &DynamicObject) -> Vec<Condition> {
+    object
+        .data
+        .pointer("/status/conditions")
+        .cloned()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .unwrap_or_default()
+}
+
+/// A cached custom resource as the raw object the validators read.
+fn raw_object(entry: &CachedObject) -> Option<RawObject> {
+    let mut value = serde_json::to_value(&*entry.object).ok()?;
+    let map = value.as_object_mut()?;
+    map.insert(
+        "apiVersion".into(),
+        entry.resource.api_version.clone().into(),
+    );
+    map.insert("kind".into(), entry.resource.kind.clone().into());
+    map.remove("status");
+    let metadata: ObjectMeta = serde_json::from_value(map.get("metadata")?.clone()).ok()?;
+    Some(RawObject {
+        path: PathBuf::from(format!("the API server ({})", entry.resource.plural)),
+        document: 1,
+        api_version: entry.resource.api_version.clone(),
+        kind: entry.resource.kind.clone(),
+        metadata,
+        value,
+    })
+}
+
+/// A Secret as the raw object the validators read.
+fn secret_object(secret: &Secret) -> Option<RawObject> {
+    let mut value = serde_json::to_value(secret).ok()?;
+    let metadata: ObjectMeta = serde_json::from_value(value.get("metadata")?.clone()).ok()?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), "v1".into());
+        map.insert("kind".into(), "Secret".into());
+    }
+    Some(RawObject {
+        path: PathBuf::from("the API server (secrets)"),
+        document: 1,
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        metadata,
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::kinds::ApiFlavor;
+
+    struct NoCluster {
+        labels: BTreeMap<String, String>,
+    }
+
+    impl ClusterReads for NoCluster {
+        async fn secret(&self, _key: &ObjectKey) -> Option<Secret> {
+            None
+        }
+        async fn namespace_labels(&self, _namespace: &str) -> BTreeMap<String, String> {
+            self.labels.clone()
+        }
+    }
+
+    fn cached(kind: Kind, value: serde_json::Value) -> CachedObject {
+        CachedObject {
+            kind,
+            resource: kind.api_resource(ApiFlavor::Tagpilot),
+            object: Arc::new(serde_json::from_value(value).unwrap()),
+        }
+    }
+
+    fn objects(pattern: &str, access_from: serde_json::Value) -> Vec<CachedObject> {
+        vec![
+            cached(
+                Kind::ImageRepository,
+                serde_json::json!({"apiVersion": "tagpilot.dev/v1alpha1", "kind": "ImageRepository",
+                    "metadata": {"name": "api", "namespace": "images", "generation": 1},
+                    "spec": {"image": "reg.example/api", "accessFrom": access_from}}),
+            ),
+            cached(
+                Kind::ImagePolicy,
+                serde_json::json!({"apiVersion": "tagpilot.dev/v1alpha1", "kind": "ImagePolicy",
+                    "metadata": {"name": "api", "namespace": "apps", "generation": 3},
+                    "spec": {"imageRepositoryRef": {"name": "api", "namespace": "images"},
+                             "filterTags": {"pattern": pattern},
+                             "policy": {"semver": {"range": ">=1.0.0"}}},
+                    "status": {"conditions": []}}),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn an_invalid_regex_is_stalled_with_the_field_named() {
+        let reads = NoCluster {
+            labels: BTreeMap::from([("team".into(), "apps".into())]),
+        };
+        let allowed =
+            serde_json::json!({"namespaceSelectors": [{"matchLabels": {"team": "apps"}}]});
+        let snapshot = build(&objects("^v(", allowed.clone()), &reads).await;
+        let id = (Kind::ImagePolicy, ObjectKey::new("apps", "api"));
+        match &snapshot.problems[&id] {
+            Health::Stalled { message } => {
+                assert!(message.contains("spec.filterTags.pattern"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(snapshot.infos[&id].generation, Some(3));
+        let fixed = build(&objects("^v", allowed), &reads).await;
+        assert!(fixed.problems.is_empty(), "{:?}", fixed.problems);
+        assert_eq!(fixed.objects.policies.len(), 1);
+    }
+
+    #[test]
+    fn missing_references_are_dependencies_and_the_rest_is_stalled() {
+        for dependency in [
+            "spec.secretRef: Secret shop/git not found in the config directory",
+            "spec.sourceRef: GitRepository shop/config is not defined (or is invalid) in the config directory",
+            "spec.git.commit.signingKey.secretRef: Secret shop/key not found",
+            "spec.imageRepositoryRef: ImageRepository shop/api is not defined (or is invalid) in the config directory",
+        ] {
+            match classify(dependency.to_string()) {
+                Health::Failed { reason, message } => {
+                    assert_eq!(reason, REASON_DEPENDENCY_NOT_READY);
+                    assert!(!message.contains("config directory"), "{message}");
+                }
+                other => panic!("{dependency}: {other:?}"),
+            }
+        }
+        let invalid = "spec.filterTags.extract: capture group `ts` not found in the pattern";
+        assert!(matches!(classify(invalid.into()), Health::Stalled { .. }));
+    }
+
+    #[tokio::test]
+    async fn cross_namespace_references_need_access_from() {
+        let reads = NoCluster {
+            labels: BTreeMap::from([("team".into(), "other".into())]),
+        };
+        for access_from in [
+            serde_json::Value::Null,
+            serde_json::json!({"namespaceSelectors": [{"matchLabels": {"team": "apps"}}]}),
+        ] {
+            let snapshot = build(&objects("^v", access_from), &reads).await;
+            let id = (Kind::ImagePolicy, ObjectKey::new("apps", "api"));
+            assert!(
+                matches!(&snapshot.problems[&id], Health::Failed { reason, .. } if *reason == REASON_ACCESS_DENIED),
+                "{:?}",
+                snapshot.problems
+            );
+            assert!(snapshot.objects.policies.is_empty());
+        }
+        let open = serde_json::json!({"namespaceSelectors": [{}]});
+        let snapshot = build(&objects("^v", open), &reads).await;
+        assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
+    }
+}

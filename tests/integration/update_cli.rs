@@ -1,0 +1,122 @@
+//! `tagpilot update` through the binary: what it prints, what it writes in each
+//! write mode, and its exit codes. The golden trees of `testdata/update/` are
+//! the inputs and the expected bytes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SET: &str = "shop:front-end=registry.shop.local:5000/shop/front-end:1.1.0";
+
+fn case_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/update/kustomize-images")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn read_tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+fn update(dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tagpilot"))
+        .arg("update")
+        .arg(dir)
+        .args(["--set", SET])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn both_write_modes_print_the_changed_files_and_write_the_expected_bytes() {
+    let expected = read_tree(&case_dir().join("expected"));
+    for mode in [&[][..], &["--in-place"][..]] {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(&case_dir().join("input"), work.path());
+        let output = update(work.path(), mode);
+        assert!(output.status.success(), "{mode:?}: {output:?}");
+        assert_eq!(
+            stdout(&output),
+            "kustomization.yaml\noverlays/dev/kustomization.yml\noverlays/prod/Kustomization\n",
+            "{mode:?}"
+        );
+        assert_eq!(read_tree(work.path()), expected, "{mode:?}");
+        let again = update(work.path(), mode);
+        assert!(again.status.success());
+        assert_eq!(stdout(&again), "", "{mode:?}: a second run changes nothing");
+    }
+}
+
+#[test]
+fn a_dry_run_prints_a_diff_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&case_dir().join("input"), work.path());
+    let before = read_tree(work.path());
+    let output = update(work.path(), &["--dry-run"]);
+    assert!(output.status.success(), "{output:?}");
+    let diff = stdout(&output);
+    assert!(
+        diff.contains("--- a/overlays/prod/Kustomization\n+++ b/overlays/prod/Kustomization\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("+    newTag: 1.1.0"), "{diff}");
+    assert_eq!(read_tree(work.path()), before);
+
+    let json = update(work.path(), &["--dry-run", "-o", "json"]);
+    let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(document["dryRun"], true);
+    assert_eq!(
+        document["changes"].as_array().unwrap().len(),
+        6,
+        "{document}"
+    );
+    assert_eq!(read_tree(work.path()), before);
+}
+
+#[test]
+fn invalid_arguments_exit_with_2_and_change_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&case_dir().join("input"), work.path());
+    let before = read_tree(work.path());
+    let both = update(work.path(), &["--dry-run", "--in-place"]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_tagpilot"))
+        .arg("update")
+        .arg(work.path())
+        .args(["--set", "shop:front-end=nginx"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("shop:front-end=nginx"));
+    assert_eq!(read_tree(work.path()), before);
+}
