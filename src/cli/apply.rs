@@ -24,6 +24,8 @@ pub struct ApplyArgs {
     #[arg(long, requires = "inventory")]
     prune: bool,
     /// Send everything with `dryRun=All` and print what would happen; change nothing.
+    /// Objects whose CRD or Namespace the same set creates cannot be checked yet
+    /// and are reported as created.
     #[arg(long)]
     dry_run: bool,
     /// The ConfigMap (`NAME` or `NAMESPACE/NAME`) that records what was applied, for --prune.
