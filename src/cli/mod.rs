@@ -5,11 +5,13 @@
 //! operation failed, 2 invalid input. stdout carries data only; logs and error
 //! messages go to stderr.
 
+mod apply;
 mod controller;
 mod crds;
 mod policy;
 mod run;
 mod status;
+mod sync;
 mod tags;
 mod update;
 
@@ -68,7 +70,7 @@ enum Command {
     /// Apply policy results to every `$imagepolicy` marker under a directory.
     Update(update::UpdateArgs),
     /// Apply a path of manifests to the current cluster.
-    Apply(NotYet),
+    Apply(apply::ApplyArgs),
     /// Print the CustomResourceDefinitions.
     Crds(crds::CrdsArgs),
 }
@@ -77,13 +79,6 @@ enum Command {
 enum PolicyCommand {
     /// Pick the latest tag from a list of tags (or a registry) by an ImagePolicy.
     Eval(policy::EvalArgs),
-}
-
-/// Arguments of a command that has not been built yet (accepted and ignored).
-#[derive(Debug, clap::Args)]
-struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
 }
 
 /// `--registry-endpoint HOST=URL`, shared by the commands that talk to registries.
@@ -158,7 +153,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Tags(args) => tags::run(args),
-        Command::Apply(_) => not_yet("apply"),
+        Command::Apply(args) => apply::run(args),
         Command::Crds(args) => crds::run(args),
     };
     match result {
@@ -168,12 +163,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
-}
-
-fn not_yet(command: &str) -> CommandResult {
-    Err(CommandError::Failed(anyhow::anyhow!(
-        "`tagpilot {command}` is not available in this version yet"
-    )))
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {

@@ -68,6 +68,8 @@ pub fn default_state_dir() -> PathBuf {
 
 struct Prepared {
     engine: Engine<RegistryClient>,
+    /// Syncs and their sources (applied by `apply`, beside the engine).
+    syncs: super::sync::SyncObjects,
     /// The engine's metrics (the ones `/metrics` serves).
     metrics: Arc<Metrics>,
     load_errors: usize,
@@ -105,10 +107,12 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
     .build()
     .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
     let metrics = Arc::new(Metrics::new());
+    let syncs = super::sync::SyncObjects::take(&objects, &state_dir);
     let engine = Engine::new(objects, client, &state_dir, metrics.clone())
         .map_err(|e| CommandError::Failed(e.into()))?;
     Ok(Prepared {
         engine,
+        syncs,
         metrics,
         load_errors: errors.len(),
         runtime,
@@ -128,14 +132,20 @@ pub fn run(args: RunArgs) -> CommandResult {
     }
     let Prepared {
         mut engine,
+        syncs,
         metrics,
         load_errors,
         runtime,
     } = prepare(&args.engine)?;
+    let mut sync_runner = runtime.block_on(syncs.runner(metrics.clone()))?;
     if args.once {
         let report = runtime.block_on(engine.cycle(CycleMode::Commit));
         print_report(&report, args.engine.output)?;
-        return if report.has_errors() || load_errors > 0 {
+        let syncs_ok = match sync_runner.as_mut() {
+            Some(runner) => runtime.block_on(super::sync::run_once(runner)),
+            None => true,
+        };
+        return if report.has_errors() || load_errors > 0 || !syncs_ok {
             Err(CommandError::Failed(anyhow!(
                 "some objects failed (see the messages above)"
             )))
@@ -169,7 +179,23 @@ pub fn run(args: RunArgs) -> CommandResult {
                 }
             });
         }
-        crate::engine::daemon::run_loop(&mut engine, pushes_rx, shutdown).await;
+        // One shutdown signal for both loops.
+        let (quit_tx, quit_rx) = tokio::sync::watch::channel(false);
+        let waiter = async move {
+            shutdown.await;
+            let _ = quit_tx.send(true);
+        };
+        let quit = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = receiver.wait_for(|quit| *quit).await;
+        };
+        let engine_loop =
+            crate::engine::daemon::run_loop(&mut engine, pushes_rx, quit(quit_rx.clone()));
+        let sync_loop = async {
+            if let Some(runner) = sync_runner.as_mut() {
+                runner.run_loop(quit(quit_rx.clone())).await;
+            }
+        };
+        tokio::join!(waiter, engine_loop, sync_loop);
         let _ = stop_tx.send(true);
         Ok(())
     })
@@ -183,6 +209,7 @@ pub fn plan(args: PlanArgs) -> CommandResult {
         runtime,
         ..
     } = prepare(&args.engine)?;
+    // `plan` commits nothing and applies nothing: Syncs are not run.
     let report = runtime.block_on(engine.cycle(CycleMode::Plan));
     match args.engine.output {
         OutputFormat::Json => print_json(&report)?,

@@ -7,6 +7,7 @@ use anyhow::anyhow;
 
 use super::run::default_state_dir;
 use super::{CommandError, CommandResult, OutputFormat};
+use crate::apply::standalone::SyncStatusFile;
 use crate::engine::state::Status;
 
 /// Arguments of `tagpilot status`.
@@ -30,15 +31,61 @@ pub fn run(args: StatusArgs) -> CommandResult {
         )));
     }
     let status = Status::load(&state_dir).map_err(|e| CommandError::Failed(e.into()))?;
+    let syncs = SyncStatusFile::load(&state_dir).map_err(|e| CommandError::Failed(e.into()))?;
     match args.output {
         OutputFormat::Json => {
-            let json = serde_json::to_string_pretty(&status)
+            let mut value = serde_json::to_value(&status)
+                .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
+            if !syncs.syncs.is_empty() {
+                value["syncs"] = serde_json::to_value(&syncs.syncs)
+                    .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
+            }
+            let json = serde_json::to_string_pretty(&value)
                 .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
             println!("{json}");
         }
-        OutputFormat::Text => print!("{}", render_status(&status)),
+        OutputFormat::Text => {
+            print!("{}", render_status(&status));
+            if !syncs.syncs.is_empty() {
+                print!("\n{}", render_syncs(&syncs));
+            }
+        }
     }
     Ok(())
+}
+
+/// The Sync table of `tagpilot status` (from `syncs.json`).
+pub fn render_syncs(syncs: &SyncStatusFile) -> String {
+    let dash = || "-".to_string();
+    let rows: Vec<Vec<String>> = syncs
+        .syncs
+        .iter()
+        .map(|(key, sync)| {
+            let (ready, message) = sync.ready.as_ref().map_or_else(
+                || (dash(), dash()),
+                |c| (c.status.clone(), format!("{}: {}", c.reason, c.message)),
+            );
+            vec![
+                key.clone(),
+                ready,
+                sync.last_applied_revision.clone().unwrap_or_else(dash),
+                sync.inventory.len().to_string(),
+                sync.drift_corrected_total.to_string(),
+                message,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SYNC",
+            "READY",
+            "APPLIED REVISION",
+            "OBJECTS",
+            "DRIFT CORRECTED",
+            "MESSAGE",
+        ],
+        &rows,
+    )
 }
 
 /// The tables `tagpilot status` prints.
@@ -175,6 +222,31 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_795_308_600), "2026-11-22T00:50:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn sync_table() {
+        use crate::apply::sync::{ReadyCondition, SyncStatus};
+        let mut syncs = SyncStatusFile::default();
+        syncs.syncs.insert(
+            "flux-system/web".into(),
+            SyncStatus {
+                ready: Some(ReadyCondition {
+                    status: "False".into(),
+                    reason: "ReconciliationFailed".into(),
+                    message: "Deployment web/api: bad".into(),
+                    last_transition_time: 0,
+                }),
+                last_applied_revision: Some("main@sha1:0123".into()),
+                drift_corrected_total: 2,
+                ..SyncStatus::default()
+            },
+        );
+        let text = render_syncs(&syncs);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "flux-system/web  False  main@sha1:0123    0        2                ReconciliationFailed: Deployment web/api: bad"
+        );
     }
 
     #[test]

@@ -9,3 +9,4 @@ pub mod load;
 pub mod meta;
 pub mod secrets;
 pub mod source;
+pub mod sync;

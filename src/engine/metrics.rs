@@ -54,6 +54,31 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Total seconds spent in automation cycles.",
     ),
     (
+        "tagpilot_sync_runs_total",
+        "counter",
+        "Sync reconciliations, by Sync and result (ready, failed).",
+    ),
+    (
+        "tagpilot_sync_ready",
+        "gauge",
+        "1 when the Sync's last reconciliation left it Ready, else 0.",
+    ),
+    (
+        "tagpilot_sync_objects",
+        "gauge",
+        "Objects in the Sync's inventory.",
+    ),
+    (
+        "tagpilot_sync_drift_corrected_total",
+        "counter",
+        "Objects changed by re-applying an already applied revision (manual edits reverted).",
+    ),
+    (
+        "tagpilot_sync_duration_seconds_sum",
+        "counter",
+        "Total seconds spent in Sync reconciliations.",
+    ),
+    (
         "tagpilot_controller_leader",
         "gauge",
         "1 while this controller replica acts (holds the Lease, or runs without leader election), else 0.",

@@ -14,6 +14,7 @@ use crate::config::load::{LoadError, RawObject, read_dir_objects};
 use crate::config::meta::{IMAGE_API_VERSIONS, ObjectKey, SOURCE_API_VERSIONS};
 use crate::config::secrets::{SecretObject, SecretSet};
 use crate::config::source::GitRepositoryObject;
+use crate::config::sync::{SYNC_API_VERSIONS, SyncEntry, SyncObject};
 use crate::git::{
     Author, CheckoutSpec, CommitSpec, Credentials, PushSpec, RepoSpec, Secret, SigningKey,
     validate_template,
@@ -107,6 +108,8 @@ pub struct ObjectSet {
     pub automations: BTreeMap<ObjectKey, AutomationEntry>,
     /// Secrets (credentials for registries and git).
     pub secrets: SecretSet,
+    /// Syncs (applied to a cluster by `apply`; the engine itself ignores them).
+    pub syncs: BTreeMap<ObjectKey, SyncEntry>,
 }
 
 impl ObjectSet {
@@ -132,6 +135,7 @@ impl ObjectSet {
         }
         let mut sources = Vec::new();
         let mut automations = Vec::new();
+        let mut syncs = Vec::new();
         for object in raw.iter().filter(|o| o.kind != "Secret") {
             let result = match object.kind.as_str() {
                 "ImageRepository" => set.add_repository(object),
@@ -144,8 +148,12 @@ impl ObjectSet {
                     automations.push(object);
                     Ok(())
                 }
+                "Sync" => {
+                    syncs.push(object);
+                    Ok(())
+                }
                 other => Err(object.invalid(format!(
-                    "unknown kind {other:?}: tagpilot reads ImageRepository, ImagePolicy, GitRepository, ImageUpdateAutomation and Secret"
+                    "unknown kind {other:?}: tagpilot reads ImageRepository, ImagePolicy, GitRepository, ImageUpdateAutomation, Sync and Secret"
                 ))),
             };
             if let Err(error) = result {
@@ -162,8 +170,29 @@ impl ObjectSet {
                 errors.push(error);
             }
         }
+        for object in syncs {
+            if let Err(error) = set.add_sync(object) {
+                errors.push(error);
+            }
+        }
         set.check_references(raw, &mut errors);
         (set, errors)
+    }
+
+    fn add_sync(&mut self, object: &RawObject) -> Result<(), LoadError> {
+        check_api(object, &SYNC_API_VERSIONS)?;
+        let parsed: SyncObject = object.parse()?;
+        let namespace = parsed.metadata.namespace();
+        let entry = SyncEntry::from_spec(&parsed.spec, namespace).map_err(|e| object.invalid(e))?;
+        if !self.sources.contains_key(&entry.source) {
+            return Err(object.invalid(format!(
+                "spec.sourceRef: GitRepository {} is not defined (or is invalid) in the config directory",
+                entry.source
+            )));
+        }
+        self.syncs
+            .insert(ObjectKey::new(namespace, &parsed.metadata.name), entry);
+        Ok(())
     }
 
     fn add_secret(&mut self, object: &RawObject) -> Result<(), LoadError> {
@@ -542,6 +571,26 @@ mod tests {
             entry.version_order.select(&tags, &none).unwrap().tag,
             "1.1.0-rc.1"
         );
+    }
+
+    #[test]
+    fn syncs_load_and_need_their_git_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("objects.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: config, namespace: shop}\nspec: {url: 'https://git.example/config', interval: 5m, ref: {branch: main}}\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata: {name: web, namespace: shop}\nspec: {sourceRef: {name: config}, path: ./deploy}\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata: {name: orphan, namespace: shop}\nspec: {sourceRef: {name: missing}}\n",
+        )
+        .unwrap();
+        let (set, errors) = ObjectSet::load(dir.path());
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains("Sync shop/orphan: spec.sourceRef: GitRepository shop/missing"),
+            "{messages:?}"
+        );
+        let web = &set.syncs[&ObjectKey::new("shop", "web")];
+        assert_eq!(web.source, ObjectKey::new("shop", "config"));
+        assert!(web.prune);
     }
 
     #[test]

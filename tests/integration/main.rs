@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod apply;
+mod apply_sync;
 mod cli;
 mod controller;
 mod controller_errors;
