@@ -185,7 +185,7 @@ impl ObjectSet {
         let namespace = parsed.metadata.namespace();
         let entry = SyncEntry::from_spec(&parsed.spec, namespace).map_err(|e| object.invalid(e))?;
         if !self.sources.contains_key(&entry.source) {
-            return Err(object.invalid(format!(
+            return Err(object.missing_reference(format!(
                 "spec.sourceRef: GitRepository {} is not defined (or is invalid) in the config directory",
                 entry.source
             )));
