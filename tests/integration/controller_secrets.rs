@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::blocking::Client;
 
 use crate::controller::{is_ready, ready_condition};
-use crate::engine::World;
+use crate::engine::{World, files_under};
 use crate::engine_webhook::notifications;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_fixtures::{git_in, ssh_keypair};
@@ -27,6 +27,8 @@ const WEBHOOK_SECRET: &str = "wh-S3cret-Token-93ab1f";
 const WRONG_REGISTRY_PASSWORD: &str = "Wr0ng-Registry-Pa55-e81";
 const WRONG_GIT_PASSWORD: &str = "Wr0ng-Git-Pa55-4c2";
 const SIGNING_PASSPHRASE: &str = "Signing-Passphrase-77d";
+const WRONG_TOKEN_PASSWORD: &str = "Wr0ng-Token-Pa55-b3d";
+const GIT_BEARER_TOKEN: &str = "Git-Bearer-T0ken-5e6f";
 
 /// `status/reason` of the Ready condition.
 fn ready_reason(object: &serde_json::Value) -> String {
@@ -273,6 +275,24 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
     );
     secret(
         &cluster,
+        "registry-docker-wrong",
+        &[
+            "docker-registry",
+            &format!("--docker-server={}", token.host),
+            &format!("--docker-username={USER}"),
+            &format!("--docker-password={WRONG_TOKEN_PASSWORD}"),
+        ],
+    );
+    secret(
+        &cluster,
+        "git-bearer",
+        &[
+            "generic",
+            &format!("--from-literal=bearerToken={GIT_BEARER_TOKEN}"),
+        ],
+    );
+    secret(
+        &cluster,
         "git-ssh",
         &[
             "generic",
@@ -312,16 +332,23 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
             image_repository("basic", &basic_image, Some("registry-basic")),
             image_repository("token", &token_image, Some("registry-docker")),
             image_repository("rejected", &basic_image, Some("registry-wrong")),
+            image_repository(
+                "rejected-token",
+                &token_image,
+                Some("registry-docker-wrong"),
+            ),
             image_policy("basic", ""),
             image_policy("token", ""),
             git_repository("over-ssh", &ssh.url(&over_ssh), Some("git-ssh")),
             git_repository("over-http", &http.url(&over_http), Some("git-http")),
             git_repository("wrong-password", &http.url(&over_http), Some("git-wrong")),
             git_repository("rejecting", &http.url(&rejecting), Some("git-http")),
+            git_repository("bearer", &http.url(&over_http), Some("git-bearer")),
             automation("over-ssh", "over-ssh", "./apps", Some("signing")),
             automation("over-http", "over-http", "./apps", None),
             automation("wrong-password", "wrong-password", "./apps", None),
             automation("rejected-push", "rejecting", "./apps", None),
+            automation("bearer", "bearer", "./apps", None),
         ]
         .concat(),
     );
@@ -365,16 +392,18 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
     );
 
     // The failures: each reported, none with a secret (checked below with the rest).
-    let rejected = cluster.wait_for_object(
-        "the rejected registry credentials",
-        "imagerepository",
-        "shop",
-        "rejected",
-        |o| ready_reason(o) == "False/ScanFailed",
-        log,
-    );
-    eprintln!("rejected credentials: {}", ready_message(&rejected));
-    for name in ["wrong-password", "rejected-push"] {
+    for name in ["rejected", "rejected-token"] {
+        let rejected = cluster.wait_for_object(
+            &format!("the rejected registry credentials of {name}"),
+            "imagerepository",
+            "shop",
+            name,
+            |o| ready_reason(o) == "False/ScanFailed",
+            log,
+        );
+        eprintln!("{name}: {}", ready_message(&rejected));
+    }
+    for name in ["wrong-password", "rejected-push", "bearer"] {
         let failed = cluster.wait_for_object(
             &format!("automation {name} to fail"),
             "imageupdateautomation",
@@ -427,6 +456,12 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
     ));
     secrets.extend(forms("the webhook token", "", WEBHOOK_SECRET));
     secrets.extend(forms(
+        "the rejected token-server password",
+        USER,
+        WRONG_TOKEN_PASSWORD,
+    ));
+    secrets.extend(forms("the git bearer token", "", GIT_BEARER_TOKEN));
+    secrets.extend(forms(
         "the signing key's passphrase",
         "",
         SIGNING_PASSPHRASE,
@@ -471,6 +506,7 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
         GIT_PASSWORD,
         WRONG_GIT_PASSWORD,
         SIGNING_PASSPHRASE,
+        GIT_BEARER_TOKEN,
     ]
     .iter()
     .map(|value| STANDARD.encode(value))
@@ -492,10 +528,19 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
 
     let log_text = log();
     assert!(log_text.contains("TRACE"), "trace logging was on");
+    assert!(
+        log_text.contains("/api/v1/namespaces/shop/secrets/registry-basic"),
+        "the Secret reads were traced"
+    );
     assert_no_secret("the controller's log", &log_text, &secrets);
     assert_no_secret("/metrics", &metrics, &secrets);
     for (place, text) in everything_a_user_can_read(&cluster) {
         assert_no_secret(&place, &text, &secrets);
+    }
+    // Nor on disk: working copies, tag store, status.
+    for file in files_under(&cluster.dir().join("secrets-state")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert_no_secret(&file.display().to_string(), &text, &secrets);
     }
     for bare in [&over_ssh, &over_http, &rejecting] {
         assert_no_secret(
