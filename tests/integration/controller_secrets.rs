@@ -5,15 +5,14 @@
 //! SSH signing key, the webhook token) at `--log-level trace`, plus failures
 //! (rejected registry credentials, rejected git credentials, a push the server
 //! refuses); no secret value, nor its base64, reaches the log, `/metrics`, any
-//! object's status, any Event or any commit. Also bad input: specs the CRD
-//! schema accepts but tagpilot cannot run, and Secrets with garbage content.
+//! object's status, any Event, the state directory or any commit.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::blocking::Client;
 
 use crate::controller::{is_ready, ready_condition};
-use crate::engine::{World, files_under};
+use crate::engine::files_under;
 use crate::engine_webhook::notifications;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_fixtures::{git_in, ssh_keypair};
@@ -31,7 +30,7 @@ const WRONG_TOKEN_PASSWORD: &str = "Wr0ng-Token-Pa55-b3d";
 const GIT_BEARER_TOKEN: &str = "Git-Bearer-T0ken-5e6f";
 
 /// `status/reason` of the Ready condition.
-fn ready_reason(object: &serde_json::Value) -> String {
+pub fn ready_reason(object: &serde_json::Value) -> String {
     ready_condition(object)
         .map(|c| {
             format!(
@@ -43,14 +42,14 @@ fn ready_reason(object: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
-fn ready_message(object: &serde_json::Value) -> String {
+pub fn ready_message(object: &serde_json::Value) -> String {
     ready_condition(object)
         .and_then(|c| c["message"].as_str())
         .unwrap_or_default()
         .to_string()
 }
 
-fn is_stalled(object: &serde_json::Value) -> bool {
+pub fn is_stalled(object: &serde_json::Value) -> bool {
     object["status"]["observedGeneration"] == object["metadata"]["generation"]
         && object["status"]["conditions"].as_array().is_some_and(|c| {
             c.iter()
@@ -60,7 +59,7 @@ fn is_stalled(object: &serde_json::Value) -> bool {
 
 /// A secret value and the forms it may take on the way out: itself, base64,
 /// and base64 of `user:value` (an HTTP basic `Authorization` value).
-fn forms(what: &str, user: &str, value: &str) -> Vec<(String, String)> {
+pub fn forms(what: &str, user: &str, value: &str) -> Vec<(String, String)> {
     vec![
         (what.to_string(), value.to_string()),
         (format!("{what} (base64)"), STANDARD.encode(value)),
@@ -84,7 +83,7 @@ fn key_forms(what: &str, path: &std::path::Path) -> Vec<(String, String)> {
 }
 
 /// Panics naming the place and the line where any secret shows up.
-fn assert_no_secret(place: &str, text: &str, secrets: &[(String, String)]) {
+pub fn assert_no_secret(place: &str, text: &str, secrets: &[(String, String)]) {
     for (what, value) in secrets {
         if let Some(line) = text.lines().find(|line| line.contains(value.as_str())) {
             panic!("{what} is in {place}: {line}");
@@ -93,7 +92,7 @@ fn assert_no_secret(place: &str, text: &str, secrets: &[(String, String)]) {
 }
 
 /// Every status, every Event (both APIs) of the cluster, as (place, JSON text).
-fn everything_a_user_can_read(cluster: &Cluster) -> Vec<(String, String)> {
+pub fn everything_a_user_can_read(cluster: &Cluster) -> Vec<(String, String)> {
     let objects: serde_json::Value = serde_json::from_str(&cluster.kubectl(&[
         "get",
         "imagerepositories,imagepolicies,gitrepositories,imageupdateautomations",
@@ -138,13 +137,13 @@ fn commits(bare: &std::path::Path) -> String {
         .join("\n")
 }
 
-fn yaml_object(kind: &str, name: &str, spec: &str) -> String {
+pub fn yaml_object(kind: &str, name: &str, spec: &str) -> String {
     format!(
         "apiVersion: tagpilot.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n{spec}---\n"
     )
 }
 
-fn image_repository(name: &str, image: &str, secret: Option<&str>) -> String {
+pub fn image_repository(name: &str, image: &str, secret: Option<&str>) -> String {
     let secret_ref = secret
         .map(|s| format!("  secretRef:\n    name: {s}\n"))
         .unwrap_or_default();
@@ -155,7 +154,7 @@ fn image_repository(name: &str, image: &str, secret: Option<&str>) -> String {
     )
 }
 
-fn image_policy(name: &str, extra: &str) -> String {
+pub fn image_policy(name: &str, extra: &str) -> String {
     yaml_object(
         "ImagePolicy",
         name,
@@ -165,7 +164,7 @@ fn image_policy(name: &str, extra: &str) -> String {
     )
 }
 
-fn git_repository(name: &str, url: &str, secret: Option<&str>) -> String {
+pub fn git_repository(name: &str, url: &str, secret: Option<&str>) -> String {
     let secret_ref = secret
         .map(|s| format!("  secretRef:\n    name: {s}\n"))
         .unwrap_or_default();
@@ -176,7 +175,7 @@ fn git_repository(name: &str, url: &str, secret: Option<&str>) -> String {
     )
 }
 
-fn automation(name: &str, source: &str, path: &str, signing_secret: Option<&str>) -> String {
+pub fn automation(name: &str, source: &str, path: &str, signing_secret: Option<&str>) -> String {
     let signing = signing_secret
         .map(|s| {
             format!(
@@ -548,172 +547,5 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
             &commits(bare),
             &secrets,
         );
-    }
-}
-
-const GARBAGE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nR2FyYmFnZS1LZXktTWF0ZXJpYWwtUzNjcjN0LTFhMmIzYw==\n-----END OPENSSH PRIVATE KEY-----\n";
-const GARBAGE_TEXT: &str = "Garbage-Identity-S3cr3t-5d6e";
-const GARBAGE_DOCKER: &str = "Garbage-Docker-S3cr3t-7f8a";
-const GARBAGE_AUTH: &str = "Garbage!!Auth-S3cr3t-9b0c";
-const GARBAGE_OPAQUE: &str = "Garbage-Opaque-S3cr3t-1d2e";
-
-#[test]
-fn controller_secrets_bad_specs_stall_and_garbage_secrets_are_named_not_echoed() {
-    let cluster = Cluster::start();
-    let world = World::new(&["1.0.0", "1.1.0"]);
-    let ssh = SshGitServer::start();
-    cluster.namespace("shop");
-    let missing_repo = ssh.url(&world.repos.root().join("nowhere.git"));
-    let docker = |auths: serde_json::Value| {
-        serde_json::json!({ "auths": { world.registry.host.clone(): auths } }).to_string()
-    };
-    for (name, kind, data) in [
-        (
-            "garbage-key",
-            "Opaque",
-            vec![("identity", GARBAGE_KEY.to_string())],
-        ),
-        (
-            "garbage-text",
-            "Opaque",
-            vec![("identity", GARBAGE_TEXT.to_string())],
-        ),
-        (
-            "garbage-docker",
-            "kubernetes.io/dockerconfigjson",
-            vec![(".dockerconfigjson", docker(GARBAGE_DOCKER.into()))],
-        ),
-        (
-            "garbage-auth",
-            "kubernetes.io/dockerconfigjson",
-            vec![(
-                ".dockerconfigjson",
-                docker(serde_json::json!({ "auth": GARBAGE_AUTH })),
-            )],
-        ),
-        (
-            "garbage-opaque",
-            "Opaque",
-            vec![("token", GARBAGE_OPAQUE.to_string())],
-        ),
-    ] {
-        let mut secret = serde_json::json!({
-            "apiVersion": "v1", "kind": "Secret", "type": kind,
-            "metadata": {"name": name, "namespace": "shop"}, "data": {}
-        });
-        for (key, value) in data {
-            secret["data"][key] = STANDARD.encode(value).into();
-        }
-        if name.ends_with("key") || name.ends_with("text") {
-            let known_hosts = std::fs::read_to_string(&ssh.known_hosts_path).unwrap();
-            secret["data"]["known_hosts"] = STANDARD.encode(known_hosts).into();
-        }
-        cluster.apply(&secret.to_string());
-    }
-    let file_url = format!("file://{}", world.bare.display());
-    cluster.apply(
-        &[
-            image_repository("api", &world.image, None),
-            image_policy("api", ""),
-            yaml_object(
-                "ImagePolicy",
-                "bad-regex",
-                "  imageRepositoryRef:\n    name: api\n  filterTags:\n    pattern: '^1\\.(('\n  policy:\n    semver:\n      range: '>=1.0.0'\n",
-            ),
-            yaml_object(
-                "ImagePolicy",
-                "bad-range",
-                "  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=banana'\n",
-            ),
-            git_repository("config", &file_url, None),
-            automation("apps", "config", "./apps", None),
-            automation("escape", "config", "../..", None),
-            git_repository("garbage-key", &missing_repo, Some("garbage-key")),
-            git_repository("garbage-text", &missing_repo, Some("garbage-text")),
-            automation("garbage-key", "garbage-key", "./apps", None),
-            automation("garbage-text", "garbage-text", "./apps", None),
-            image_repository("garbage-docker", &world.image, Some("garbage-docker")),
-            image_repository("garbage-auth", &world.image, Some("garbage-auth")),
-            image_repository("garbage-opaque", &world.image, Some("garbage-opaque")),
-        ]
-        .concat(),
-    );
-    let controller =
-        cluster.spawn_controller("bad-input", cluster.kubeconfig(), &["--log-level", "trace"]);
-    let log = || controller.log_text();
-
-    // Specs the schema accepts and tagpilot cannot run: Stalled, the field named.
-    for (kind, name, field) in [
-        ("imagepolicy", "bad-regex", "spec.filterTags.pattern"),
-        ("imagepolicy", "bad-range", "spec.policy.semver.range"),
-        ("imageupdateautomation", "escape", "spec.update.path"),
-    ] {
-        let stalled = cluster.wait_for_object(
-            &format!("{kind} {name} to stall"),
-            kind,
-            "shop",
-            name,
-            is_stalled,
-            log,
-        );
-        let message = ready_message(&stalled);
-        eprintln!("{kind} {name}: {message}");
-        assert!(message.contains(field), "{kind} {name}: {message}");
-        assert_eq!(ready_reason(&stalled), "False/InvalidSpec", "{stalled:#}");
-    }
-    // ...and the valid objects next to them still run.
-    cluster.wait_for_object(
-        "the valid automation to push",
-        "imageupdateautomation",
-        "shop",
-        "apps",
-        |o| o["status"]["lastPushCommit"].is_string() && is_ready(o),
-        log,
-    );
-    assert!(
-        world.deployed().contains(":1.1.0 #"),
-        "{}",
-        world.deployed()
-    );
-    assert_eq!(world.commit_count(), 2, "one commit, nothing from `escape`");
-
-    // Garbage in a Secret: a message that names the Secret (or its key), never its content.
-    for (kind, name, named) in [
-        ("imageupdateautomation", "garbage-key", "identity"),
-        ("imageupdateautomation", "garbage-text", "identity"),
-        ("imagerepository", "garbage-docker", "shop/garbage-docker"),
-        ("imagerepository", "garbage-auth", "shop/garbage-auth"),
-        ("imagerepository", "garbage-opaque", "shop/garbage-opaque"),
-    ] {
-        let failed = cluster.wait_for_object(
-            &format!("{kind} {name} to report its Secret"),
-            kind,
-            "shop",
-            name,
-            |o| ready_reason(o).starts_with("False/"),
-            log,
-        );
-        let message = ready_message(&failed);
-        eprintln!("{kind} {name}: {} {message}", ready_reason(&failed));
-        assert!(message.contains(named), "{kind} {name}: {message}");
-    }
-    controller.assert_running();
-
-    let mut garbage: Vec<(String, String)> = Vec::new();
-    for (what, value) in [
-        (
-            "the garbage key's body",
-            GARBAGE_KEY.lines().nth(1).unwrap(),
-        ),
-        ("the garbage identity", GARBAGE_TEXT),
-        ("the garbage docker config", GARBAGE_DOCKER),
-        ("the garbage auth", GARBAGE_AUTH),
-        ("the garbage opaque value", GARBAGE_OPAQUE),
-    ] {
-        garbage.extend(forms(what, "", value));
-    }
-    assert_no_secret("the controller's log", &log(), &garbage);
-    for (place, text) in everything_a_user_can_read(&cluster) {
-        assert_no_secret(&place, &text, &garbage);
     }
 }

@@ -8,6 +8,7 @@ mod apply;
 mod apply_sync;
 mod cli;
 mod controller;
+mod controller_bad_input;
 mod controller_errors;
 mod controller_flux;
 mod controller_leader;
