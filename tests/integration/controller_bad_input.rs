@@ -10,17 +10,22 @@ use base64::engine::general_purpose::STANDARD;
 use crate::controller::is_ready;
 use crate::controller_secrets::{
     assert_no_secret, automation, everything_a_user_can_read, forms, git_repository, image_policy,
-    image_repository, is_stalled, ready_message, ready_reason, yaml_object,
+    image_repository, is_stalled, key_forms, ready_message, ready_reason, yaml_object,
 };
 use crate::engine::World;
 use crate::harness::cluster::Cluster;
+use crate::harness::git_fixtures::ssh_keypair;
 use crate::harness::git_server::SshGitServer;
+use crate::harness::tagpilot::deployment;
 
 const GARBAGE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nR2FyYmFnZS1LZXktTWF0ZXJpYWwtUzNjcjN0LTFhMmIzYw==\n-----END OPENSSH PRIVATE KEY-----\n";
 const GARBAGE_TEXT: &str = "Garbage-Identity-S3cr3t-5d6e";
 const GARBAGE_DOCKER: &str = "Garbage-Docker-S3cr3t-7f8a";
 const GARBAGE_AUTH: &str = "Garbage!!Auth-S3cr3t-9b0c";
 const GARBAGE_OPAQUE: &str = "Garbage-Opaque-S3cr3t-1d2e";
+const GARBAGE_SIGNING: &str = "Garbage-Signing-S3cr3t-3f4a";
+const RIGHT_PASSPHRASE: &str = "Right-Passphrase-S3cr3t-5b6c";
+const WRONG_PASSPHRASE: &str = "Wrong-Passphrase-S3cr3t-7d8e";
 
 #[test]
 fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_not_echoed() {
@@ -29,6 +34,7 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
     let ssh = SshGitServer::start();
     cluster.namespace("shop");
     let missing_repo = ssh.url(&world.repos.root().join("nowhere.git"));
+    let (encrypted_key, _) = ssh_keypair(cluster.dir(), "encrypted", RIGHT_PASSPHRASE);
     let docker = |auths: serde_json::Value| {
         serde_json::json!({ "auths": { world.registry.host.clone(): auths } }).to_string()
     };
@@ -61,6 +67,19 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
             "Opaque",
             vec![("token", GARBAGE_OPAQUE.to_string())],
         ),
+        (
+            "garbage-signing",
+            "Opaque",
+            vec![("identity", GARBAGE_SIGNING.to_string())],
+        ),
+        (
+            "wrong-passphrase",
+            "Opaque",
+            vec![
+                ("identity", std::fs::read_to_string(&encrypted_key).unwrap()),
+                ("password", WRONG_PASSPHRASE.to_string()),
+            ],
+        ),
     ] {
         let mut secret = serde_json::json!({
             "apiVersion": "v1", "kind": "Secret", "type": kind,
@@ -76,6 +95,15 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
         cluster.apply(&secret.to_string());
     }
     let file_url = format!("file://{}", world.bare.display());
+    // A second copy of the config for the signing cases: a signing key is only
+    // read when there is something to commit.
+    let to_sign = world.repos.create(
+        "to-sign",
+        &[(
+            "apps/api.yaml",
+            &deployment("api", &format!("{}:1.0.0", world.image), "api"),
+        )],
+    );
     cluster.apply(
         &[
             image_repository("api", &world.image, None),
@@ -91,12 +119,15 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
                 "  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=banana'\n",
             ),
             git_repository("config", &file_url, None),
+            git_repository("to-sign", &format!("file://{}", to_sign.display()), None),
             automation("apps", "config", "./apps", None),
             automation("escape", "config", "../..", None),
             git_repository("garbage-key", &missing_repo, Some("garbage-key")),
             git_repository("garbage-text", &missing_repo, Some("garbage-text")),
             automation("garbage-key", "garbage-key", "./apps", None),
             automation("garbage-text", "garbage-text", "./apps", None),
+            automation("garbage-signing", "to-sign", "./apps", Some("garbage-signing")),
+            automation("wrong-passphrase", "to-sign", "./apps", Some("wrong-passphrase")),
             image_repository("garbage-docker", &world.image, Some("garbage-docker")),
             image_repository("garbage-auth", &world.image, Some("garbage-auth")),
             image_repository("garbage-opaque", &world.image, Some("garbage-opaque")),
@@ -149,6 +180,8 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
         ("imagerepository", "garbage-docker", "shop/garbage-docker"),
         ("imagerepository", "garbage-auth", "shop/garbage-auth"),
         ("imagerepository", "garbage-opaque", "shop/garbage-opaque"),
+        ("imageupdateautomation", "garbage-signing", "signing key"),
+        ("imageupdateautomation", "wrong-passphrase", "signing key"),
     ] {
         let failed = cluster.wait_for_object(
             &format!("{kind} {name} to report its Secret"),
@@ -162,6 +195,11 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
         eprintln!("{kind} {name}: {} {message}", ready_reason(&failed));
         assert!(message.contains(named), "{kind} {name}: {message}");
     }
+    assert_eq!(
+        crate::harness::git_fixtures::git_in(&to_sign, &["rev-list", "--count", "main"]).trim(),
+        "1",
+        "nothing unsigned was pushed"
+    );
     controller.assert_running();
 
     let mut garbage: Vec<(String, String)> = Vec::new();
@@ -174,9 +212,13 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
         ("the garbage docker config", GARBAGE_DOCKER),
         ("the garbage auth", GARBAGE_AUTH),
         ("the garbage opaque value", GARBAGE_OPAQUE),
+        ("the garbage signing key", GARBAGE_SIGNING),
+        ("the right passphrase", RIGHT_PASSPHRASE),
+        ("the wrong passphrase", WRONG_PASSPHRASE),
     ] {
         garbage.extend(forms(what, "", value));
     }
+    garbage.extend(key_forms("the encrypted signing key", &encrypted_key));
     assert_no_secret("the controller's log", &log(), &garbage);
     for (place, text) in everything_a_user_can_read(&cluster) {
         assert_no_secret(&place, &text, &garbage);

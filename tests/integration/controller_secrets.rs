@@ -71,7 +71,7 @@ pub fn forms(what: &str, user: &str, value: &str) -> Vec<(String, String)> {
 }
 
 /// A private key file's material: every base64 body line, and the file in base64 (a Secret's `data`).
-fn key_forms(what: &str, path: &std::path::Path) -> Vec<(String, String)> {
+pub fn key_forms(what: &str, path: &std::path::Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut forms: Vec<(String, String)> = text
         .lines()
