@@ -2,6 +2,7 @@
 //! accepted apiVersions.
 
 use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -152,6 +153,25 @@ impl<'de> Deserialize<'de> for GoDuration {
         let text = String::deserialize(deserializer)?;
         Self::parse(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// A path from an object (`spec.update.path`, a Sync's `spec.path`) as a
+/// clean path relative to the repository root: `.` components dropped, `..`
+/// and absolute paths refused (invariant 8).
+pub fn repository_path(path: &str) -> Result<PathBuf, String> {
+    let mut clean = PathBuf::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => clean.push(part),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "{path:?} leads outside the repository; give a path relative to its root"
+                ));
+            }
+        }
+    }
+    Ok(clean)
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 //! [`SyncEntry`] is the validated domain type the applier runs on, made once by
 //! [`SyncEntry::from_spec`].
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::meta::{GoDuration, ObjectKey, ObjectMeta, TAGPILOT_API};
+use super::meta::{GoDuration, ObjectKey, ObjectMeta, TAGPILOT_API, repository_path};
 
 /// The apiVersions read as Sync (Sync is tagpilot's own kind).
 pub const SYNC_API_VERSIONS: [&str; 1] = [TAGPILOT_API];
@@ -134,7 +134,7 @@ impl SyncEntry {
             return Err("spec.interval: must be more than 0".to_string());
         }
         let timeout = duration("timeout", &spec.timeout, DEFAULT_SYNC_TIMEOUT)?;
-        let path = relative_path(spec.path.as_deref().unwrap_or("."))
+        let path = repository_path(spec.path.as_deref().unwrap_or("."))
             .map_err(|message| format!("spec.path: {message}"))?;
         if let Some(target) = &spec.target_namespace
             && !is_dns_label(target)
@@ -157,23 +157,6 @@ impl SyncEntry {
             wait: spec.wait,
         })
     }
-}
-
-/// A path relative to the repository root (no `..`, not absolute).
-fn relative_path(path: &str) -> Result<PathBuf, String> {
-    let mut clean = PathBuf::new();
-    for component in Path::new(path).components() {
-        match component {
-            Component::Normal(part) => clean.push(part),
-            Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "{path:?} leads outside the repository; give a path relative to its root"
-                ));
-            }
-        }
-    }
-    Ok(clean)
 }
 
 /// An RFC 1123 label (what a namespace name must be).

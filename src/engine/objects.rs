@@ -4,14 +4,14 @@
 //! field; the others still load (one bad object never stops the rest).
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::automation::{ImageUpdateAutomationObject, LabelSelector};
 use crate::config::image_policy::{DigestReflectionPolicy, ImagePolicyObject, SemverPolicySpec};
 use crate::config::image_repository::ImageRepository;
 use crate::config::load::{LoadError, RawObject, read_dir_objects};
-use crate::config::meta::{IMAGE_API_VERSIONS, ObjectKey, SOURCE_API_VERSIONS};
+use crate::config::meta::{IMAGE_API_VERSIONS, ObjectKey, SOURCE_API_VERSIONS, repository_path};
 use crate::config::secrets::{SecretObject, SecretSet};
 use crate::config::source::GitRepositoryObject;
 use crate::config::sync::{SYNC_API_VERSIONS, SyncEntry, SyncObject};
@@ -381,7 +381,7 @@ impl ObjectSet {
                 "spec.update.strategy: {strategy:?} is not supported; use Setters"
             )));
         }
-        let path = relative_update_path(update.path.as_deref().unwrap_or("."))
+        let path = repository_path(update.path.as_deref().unwrap_or("."))
             .map_err(|message| object.invalid(format!("spec.update.path: {message}")))?;
         let push = git.push.unwrap_or_default();
         self.automations.insert(
@@ -520,23 +520,6 @@ fn git_credentials(secret: &SecretData) -> Result<Credentials, String> {
     }
 }
 
-/// `spec.update.path` as a relative path inside the repository (no `..`, not absolute).
-fn relative_update_path(path: &str) -> Result<PathBuf, String> {
-    let mut clean = PathBuf::new();
-    for component in Path::new(path).components() {
-        match component {
-            Component::Normal(part) => clean.push(part),
-            Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "{path:?} leads outside the repository; give a path relative to its root"
-                ));
-            }
-        }
-    }
-    Ok(clean)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,12 +527,12 @@ mod tests {
     #[test]
     fn update_paths_stay_inside_the_repository() {
         assert_eq!(
-            relative_update_path("./overlays/prod").unwrap(),
+            repository_path("./overlays/prod").unwrap(),
             PathBuf::from("overlays/prod")
         );
-        assert_eq!(relative_update_path(".").unwrap(), PathBuf::new());
+        assert_eq!(repository_path(".").unwrap(), PathBuf::new());
         for bad in ["../..", "/etc", "a/../../b"] {
-            assert!(relative_update_path(bad).is_err(), "{bad}");
+            assert!(repository_path(bad).is_err(), "{bad}");
         }
     }
 
