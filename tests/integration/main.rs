@@ -12,6 +12,7 @@ mod controller_errors;
 mod controller_flux;
 mod controller_leader;
 mod controller_rbac;
+mod controller_sync;
 mod controller_triggers;
 mod engine;
 mod engine_output;

@@ -1,0 +1,248 @@
+//! Syncs in controller mode, end to end: a real kube-apiserver, a real git
+//! server (lighttpd + git http-backend, basic auth from a Secret), and
+//! `tagpilot controller` (leader-elected) applying a path of plain manifests
+//! and a kustomize overlay with `images:`. New commits are applied at the next
+//! interval (or at once on `reconcile.tagpilot.dev/requestedAt`), removed
+//! manifests are pruned, an invalid manifest changes nothing and names the
+//! object, and `kubectl get syncs` shows the printer columns.
+//!
+//! No controller-manager runs, so Deployments never roll out: the Syncs do not
+//! `wait`, and what is checked is what the API server stores.
+
+use crate::apply::{config_map, deployment, jsonpath};
+use crate::apply_sync::{commit_to, head};
+use crate::controller::ready_condition;
+use crate::harness::cluster::Cluster;
+use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer};
+
+/// The GitRepository `shop/config` at `url`, with the Secret `git-http`.
+fn source_yaml(url: &str) -> String {
+    format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: config\n  namespace: shop\nspec:\n  url: {url}\n  ref:\n    branch: main\n  interval: 1h\n  secretRef:\n    name: git-http\n"
+    )
+}
+
+/// The Sync `shop/NAME` of `path` in `shop/config`.
+fn sync_yaml(name: &str, path: &str, interval: &str) -> String {
+    format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  sourceRef:\n    kind: GitRepository\n    name: config\n  path: {path}\n  interval: {interval}\n"
+    )
+}
+
+fn overlay(tag: &str) -> String {
+    format!(
+        "namespace: shop\nresources:\n  - api.yaml\nimages:\n  - name: app\n    newName: registry.example/shop/api\n    newTag: {tag}\n"
+    )
+}
+
+fn message(sync: &serde_json::Value) -> String {
+    ready_condition(sync)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Ready=True for the current generation, with `revision` applied.
+fn applied(sync: &serde_json::Value, revision: &str) -> bool {
+    ready_condition(sync).is_some_and(|c| c["status"] == "True")
+        && sync["status"]["observedGeneration"] == sync["metadata"]["generation"]
+        && sync["status"]["lastAppliedRevision"] == revision
+}
+
+#[test]
+fn controller_sync_applies_prunes_and_refuses_invalid_revisions() {
+    let cluster = Cluster::start();
+    cluster.namespace("shop");
+    // OpenAPI validation of the Sync CRD: interval pattern, required sourceRef.
+    for (bad, expected) in [
+        (sync_yaml("bad", "./plain", "soon"), "spec.interval"),
+        (
+            "apiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata:\n  name: bad\n  namespace: shop\nspec:\n  path: ./plain\n".to_string(),
+            "spec.sourceRef: Required value",
+        ),
+    ] {
+        let (ok, _, stderr) = cluster.kubectl_output(&["apply", "-f", "-"], Some(&bad));
+        assert!(!ok, "the API server accepted:\n{bad}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+
+    let repos = GitRepos::new();
+    let bare = repos.create(
+        "config",
+        &[
+            ("plain/settings.yaml", &config_map("shop", "settings", "1")),
+            ("plain/extra/extra.yaml", &config_map("shop", "extra", "1")),
+            ("overlay/kustomization.yaml", &overlay("1.0.0")),
+            ("overlay/api.yaml", &deployment("shop", "api", "app")),
+        ],
+    );
+    let git_server = HttpGitServer::start(&repos);
+    cluster.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "git-http",
+        "-n",
+        "shop",
+        &format!("--from-literal=username={GIT_USER}"),
+        &format!("--from-literal=password={GIT_PASSWORD}"),
+    ]);
+    cluster.apply(&source_yaml(&git_server.url(&bare)));
+    // `plain` follows the branch every 2 s; `overlay` only hourly (or when asked).
+    cluster.apply(&sync_yaml("plain", "./plain", "2s"));
+    cluster.apply(&sync_yaml("overlay", "./overlay", "1h"));
+    let controller = cluster.spawn_controller(
+        "sync",
+        cluster.kubeconfig(),
+        &["--leader-elect", "--lease-namespace", "shop"],
+    );
+    let log = || controller.log_text();
+    let kubeconfig = cluster.kubeconfig().to_path_buf();
+    let api_image = || {
+        jsonpath(
+            &kubeconfig,
+            &["deployment", "api", "-n", "shop"],
+            "{.spec.template.spec.containers[0].image}",
+        )
+    };
+
+    // The first revision: both paths applied, the revision and inventory in status.
+    let first = format!("main@sha1:{}", head(&bare));
+    let plain = cluster.wait_for_object(
+        "the plain Sync applied",
+        "sync",
+        "shop",
+        "plain",
+        |o| applied(o, &first),
+        log,
+    );
+    assert!(message(&plain).contains("2 created"), "{plain:#}");
+    let inventory = plain["status"]["inventory"].as_array().unwrap();
+    assert_eq!(inventory.len(), 2, "{plain:#}");
+    assert_eq!(plain["status"]["lastAttemptedRevision"], first.as_str());
+    let settings = cluster.get_json("configmap", "shop", "settings").unwrap();
+    assert_eq!(
+        settings["metadata"]["labels"]["sync.tagpilot.dev/name"], "plain",
+        "{settings:#}"
+    );
+    cluster.wait_for_object(
+        "the overlay Sync applied",
+        "sync",
+        "shop",
+        "overlay",
+        |o| applied(o, &first),
+        log,
+    );
+    assert_eq!(api_image(), "registry.example/shop/api:1.0.0");
+
+    // `kubectl get syncs`: the printer columns.
+    let table = cluster.kubectl(&["get", "syncs", "-n", "shop"]);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|line| {
+            line.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "READY", "STATUS", "REVISION", "AGE"],
+        "{table}"
+    );
+    let plain_row = lines.iter().find(|l| l[0] == "plain").unwrap();
+    assert_eq!(plain_row[1], "True", "{table}");
+    assert_eq!(plain_row[3], first, "{table}");
+    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
+    assert!(events.contains("ReconciliationSucceeded"), "{events}");
+
+    // A new commit: a removed manifest is pruned at the next interval, and the
+    // overlay's tag bump is applied when requested.
+    let second = commit_to(&bare, "Bump the api and drop the extra settings", |clone| {
+        std::fs::remove_dir_all(clone.join("plain/extra")).unwrap();
+        std::fs::write(clone.join("overlay/kustomization.yaml"), overlay("1.1.0")).unwrap();
+    });
+    let second = format!("main@sha1:{second}");
+    let plain = cluster.wait_for_object(
+        "the plain Sync at the next interval",
+        "sync",
+        "shop",
+        "plain",
+        |o| applied(o, &second),
+        log,
+    );
+    assert!(message(&plain).contains("1 pruned"), "{plain:#}");
+    assert!(cluster.get_json("configmap", "shop", "extra").is_none());
+    assert!(cluster.get_json("configmap", "shop", "settings").is_some());
+    assert_eq!(plain["status"]["inventory"].as_array().unwrap().len(), 1);
+    cluster.kubectl(&[
+        "annotate",
+        "--overwrite",
+        "sync",
+        "overlay",
+        "-n",
+        "shop",
+        "reconcile.tagpilot.dev/requestedAt=now-1",
+    ]);
+    cluster.wait_for_object(
+        "the overlay Sync applied on request",
+        "sync",
+        "shop",
+        "overlay",
+        |o| applied(o, &second),
+        log,
+    );
+    assert_eq!(api_image(), "registry.example/shop/api:1.1.0");
+
+    // An invalid manifest: nothing of the revision is applied, and the Sync
+    // is not Ready, naming the object.
+    let broken = commit_to(&bare, "Add a broken Deployment and a ConfigMap", |clone| {
+        std::fs::write(
+            clone.join("plain/broken.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\n  namespace: shop\nspec:\n  replicas: two\n  selector: {matchLabels: {app: b}}\n  template:\n    metadata: {labels: {app: b}}\n    spec: {containers: [{name: c, image: nginx}]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            clone.join("plain/added.yaml"),
+            config_map("shop", "added", "1"),
+        )
+        .unwrap();
+    });
+    let broken = format!("main@sha1:{broken}");
+    let plain = cluster.wait_for_object(
+        "the plain Sync to refuse the broken revision",
+        "sync",
+        "shop",
+        "plain",
+        |o| {
+            o["status"]["lastAttemptedRevision"] == broken.as_str()
+                && ready_condition(o).is_some_and(|c| c["status"] == "False")
+        },
+        log,
+    );
+    let ready = ready_condition(&plain).unwrap();
+    assert_eq!(ready["reason"], "ReconciliationFailed", "{plain:#}");
+    assert!(
+        message(&plain).contains("Deployment shop/broken"),
+        "{plain:#}"
+    );
+    assert_eq!(plain["status"]["lastAppliedRevision"], second.as_str());
+    assert!(cluster.get_json("configmap", "shop", "added").is_none());
+    assert!(cluster.get_json("deployment", "shop", "broken").is_none());
+    cluster.wait_for_object(
+        "a warning event naming the object",
+        "sync",
+        "shop",
+        "plain",
+        |_| {
+            cluster
+                .kubectl(&["get", "events", "-n", "shop"])
+                .contains("Deployment shop/broken")
+        },
+        log,
+    );
+    let table = cluster.kubectl(&["get", "syncs", "-n", "shop"]);
+    assert!(table.contains("False"), "{table}");
+    controller.assert_running();
+}
