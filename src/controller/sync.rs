@@ -245,10 +245,13 @@ enum Announcement {
 fn announcement(previous: &SyncStatus, outcome: &SyncOutcome) -> Option<Announcement> {
     let ready = outcome.status.ready.as_ref()?;
     if ready.status != "True" {
-        return Some(Announcement::Failed(format!(
-            "{}: {}",
-            ready.reason, ready.message
-        )));
+        // The event's reason is EVENT_SYNC_FAILED; a different cause is named in the note.
+        let note = if ready.reason == EVENT_SYNC_FAILED {
+            ready.message.clone()
+        } else {
+            format!("{}: {}", ready.reason, ready.message)
+        };
+        return Some(Announcement::Failed(note));
     }
     let new_revision = previous.last_applied_revision != outcome.status.last_applied_revision;
     let changed = outcome

@@ -12,6 +12,7 @@
 use crate::apply::{config_map, deployment, jsonpath};
 use crate::apply_sync::{commit_to, head};
 use crate::controller::ready_condition;
+use crate::controller_rbac::service_account_kubeconfig;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer};
 
@@ -244,5 +245,68 @@ fn controller_sync_applies_prunes_and_refuses_invalid_revisions() {
     );
     let table = cluster.kubectl(&["get", "syncs", "-n", "shop"]);
     assert!(table.contains("False"), "{table}");
+    controller.assert_running();
+}
+
+/// With `deploy/` alone the controller keeps least privilege: a Sync is
+/// reported Ready=False with the API server's refusal and nothing is applied.
+/// Adding the documented opt-in `deploy/sync-rbac.yaml` lets it apply.
+#[test]
+fn controller_sync_needs_the_opt_in_rbac_to_apply() {
+    let cluster = Cluster::start();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    cluster.kubectl(&["apply", "-k", deploy.to_str().unwrap()]);
+    let kubeconfig = service_account_kubeconfig(&cluster, "tagpilot-system", "tagpilot");
+    cluster.namespace("shop");
+    let repos = GitRepos::new();
+    let bare = repos.create(
+        "config",
+        &[("plain/settings.yaml", &config_map("shop", "settings", "1"))],
+    );
+    let git_server = HttpGitServer::start(&repos);
+    cluster.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "git-http",
+        "-n",
+        "shop",
+        &format!("--from-literal=username={GIT_USER}"),
+        &format!("--from-literal=password={GIT_PASSWORD}"),
+    ]);
+    cluster.apply(&source_yaml(&git_server.url(&bare)));
+    cluster.apply(&sync_yaml("plain", "./plain", "2s"));
+    let controller = cluster.spawn_controller(
+        "sync-rbac",
+        &kubeconfig,
+        &["--leader-elect", "--lease-namespace", "tagpilot-system"],
+    );
+    let log = || controller.log_text();
+    let refused = cluster.wait_for_object(
+        "the Sync refused for lack of rights",
+        "sync",
+        "shop",
+        "plain",
+        |o| ready_condition(o).is_some_and(|c| c["status"] == "False"),
+        log,
+    );
+    assert!(message(&refused).contains("forbidden"), "{refused:#}");
+    assert!(cluster.get_json("configmap", "shop", "settings").is_none());
+
+    cluster.kubectl(&[
+        "apply",
+        "-f",
+        deploy.join("sync-rbac.yaml").to_str().unwrap(),
+    ]);
+    let revision = format!("main@sha1:{}", head(&bare));
+    cluster.wait_for_object(
+        "the Sync applied with the opt-in rights",
+        "sync",
+        "shop",
+        "plain",
+        |o| applied(o, &revision),
+        log,
+    );
+    assert!(cluster.get_json("configmap", "shop", "settings").is_some());
     controller.assert_running();
 }
