@@ -11,10 +11,13 @@
 
 use crate::apply::{config_map, deployment, jsonpath};
 use crate::apply_sync::{commit_to, head};
-use crate::controller::ready_condition;
+use crate::controller::{git_ssh_secret, ready_condition, shop_objects};
 use crate::controller_rbac::service_account_kubeconfig;
+use crate::engine::World;
 use crate::harness::cluster::Cluster;
-use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer};
+use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer, SshGitServer};
+use crate::harness::images::ImagePusher;
+use crate::harness::registry::{AuthMode, Distribution, Registry};
 
 /// The GitRepository `shop/config` at `url`, with the Secret `git-http`.
 fn source_yaml(url: &str) -> String {
@@ -308,5 +311,103 @@ fn controller_sync_needs_the_opt_in_rbac_to_apply() {
         log,
     );
     assert!(cluster.get_json("configmap", "shop", "settings").is_some());
+    controller.assert_running();
+}
+
+/// The whole pipeline in one cluster: a new tag is scanned, the automation
+/// pushes the bump, and the push itself makes the Sync apply it (its own
+/// interval and the GitRepository's are an hour). An invalid Sync spec is
+/// Stalled with the field named.
+#[test]
+fn controller_sync_applies_the_automations_push_at_once() {
+    let cluster = Cluster::start();
+    let registry = Registry::start(Distribution::V2, AuthMode::Anonymous);
+    ImagePusher::new(&registry, "shop/api").push("1.0.0");
+    let image = format!("{}/shop/api", registry.host);
+    let repos = GitRepos::new();
+    let marked = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  selector:\n    matchLabels: {{app: api}}\n  template:\n    metadata:\n      labels: {{app: api}}\n    spec:\n      containers:\n        - name: api\n          image: {image}:1.0.0 # {{\"$imagepolicy\": \"shop:api\"}}\n"
+    );
+    let bare = repos.create("config", &[("apps/api.yaml", &marked)]);
+    let world = World {
+        registry,
+        repos,
+        bare,
+        image: image.clone(),
+    };
+    let server = SshGitServer::start();
+    cluster.namespace("shop");
+    git_ssh_secret(&cluster, &server);
+    cluster.apply(&shop_objects(&world, &server.url(&world.bare), "^1\\."));
+    cluster.apply(&sync_yaml("apps", "./apps", "1h"));
+    cluster.apply(&sync_yaml("outside", "../elsewhere", "1h"));
+    let controller = cluster.spawn_controller("sync-push", cluster.kubeconfig(), &[]);
+    let log = || controller.log_text();
+    let api_image = || {
+        cluster.get_json("deployment", "shop", "api").map(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    };
+
+    let first = format!("main@sha1:{}", world.head());
+    cluster.wait_for_object(
+        "the Sync applied the first revision",
+        "sync",
+        "shop",
+        "apps",
+        |o| applied(o, &first),
+        log,
+    );
+    // Objects without a namespace go to the Sync's.
+    assert_eq!(api_image(), Some(format!("{image}:1.0.0")));
+    let stalled = cluster.wait_for_object(
+        "the invalid Sync Stalled",
+        "sync",
+        "shop",
+        "outside",
+        |o| {
+            o["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Stalled"))
+        },
+        log,
+    );
+    assert!(message(&stalled).contains("spec.path"), "{stalled:#}");
+
+    ImagePusher::new(&world.registry, "shop/api").push("1.1.0");
+    cluster.kubectl(&[
+        "annotate",
+        "--overwrite",
+        "imagerepository",
+        "api",
+        "-n",
+        "shop",
+        "reconcile.tagpilot.dev/requestedAt=scan-now",
+    ]);
+    let automation = cluster.wait_for_object(
+        "the automation's push",
+        "imageupdateautomation",
+        "shop",
+        "apps",
+        |o| o["status"]["lastPushCommit"].is_string(),
+        log,
+    );
+    let pushed = format!(
+        "main@sha1:{}",
+        automation["status"]["lastPushCommit"].as_str().unwrap()
+    );
+    assert_ne!(pushed, first);
+    cluster.wait_for_object(
+        "the Sync applied the pushed revision",
+        "sync",
+        "shop",
+        "apps",
+        |o| applied(o, &pushed),
+        log,
+    );
+    assert_eq!(api_image(), Some(format!("{image}:1.1.0")));
     controller.assert_running();
 }
