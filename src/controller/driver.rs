@@ -128,6 +128,7 @@ impl Driver {
         let mut webhooks_open = true;
         loop {
             if *stop.borrow() {
+                self.syncs.abort();
                 return;
             }
             self.step(watches).await;
@@ -144,6 +145,11 @@ impl Driver {
                 _ = stop.changed() => {}
                 () = tokio::time::sleep_until(wake) => {}
                 () = watches.changed() => {}
+                finished = self.syncs.finished(), if self.syncs.is_running() => {
+                    self.syncs
+                        .complete(finished, self.engine.objects(), &self.snapshot, &self.events)
+                        .await;
+                }
                 pushed = pushes.recv(), if webhooks_open => match pushed {
                     Some(images) => self.webhook(&images),
                     None => webhooks_open = false,
@@ -159,9 +165,7 @@ impl Driver {
         self.scan_due().await;
         self.evaluate().await;
         self.run_due().await;
-        self.syncs
-            .run_due(self.engine.objects(), &self.snapshot, &self.events)
-            .await;
+        self.syncs.start_due(self.engine.objects());
         self.write_statuses().await;
     }
 

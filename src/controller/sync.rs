@@ -1,8 +1,10 @@
 //! Syncs in controller mode: the driver's Sync half. Each valid, active Sync is
 //! reconciled at its interval, at once when it is new, changed or requested
 //! (`reconcile.tagpilot.dev/requestedAt`), when its GitRepository changes,
-//! and when an automation pushes to that GitRepository. A run fetches the
-//! source into `<state>/sync/git` (apart from the automations' copies), calls
+//! and when an automation pushes to that GitRepository. Each run is a task of
+//! its own, so a health wait holds neither the other kinds nor other Syncs. A
+//! run fetches the source into the Sync's own working copy under
+//! `<state>/sync/NAMESPACE/NAME` (apart from the automations' copies), calls
 //! the same `apply::sync::reconcile` as standalone mode, and keeps the
 //! resulting `SyncStatus` in memory; [`SyncDriver::desired`] turns it into the
 //! Sync's status subresource (kstatus conditions and Flux-like fields), which
@@ -12,24 +14,24 @@
 //! status in the cluster when this process has not run it yet, so pruning
 //! survives restarts and leader changes.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::conditions::{
     EVENT_SYNC_APPLIED, EVENT_SYNC_FAILED, Health, REASON_APPLY_FAILED, REASON_ARTIFACT_FAILED,
-    REASON_BUILD_FAILED, REASON_HEALTH_CHECK_FAILED, REASON_SUSPENDED, rfc3339,
+    REASON_BUILD_FAILED, REASON_HEALTH_CHECK_FAILED, REASON_SUSPENDED,
 };
-use super::crd::{InventoryEntry, SyncResourceStatus};
+use super::crd::SyncResourceStatus;
 use super::events::EventSink;
 use super::kinds::Kind;
 use super::snapshot::{CachedObject, ObjectId, Snapshot};
 use super::status::StatusError;
-use crate::apply::ObjectRef;
 use crate::apply::standalone::{fetch_source, record_metrics};
 use crate::apply::sync::{
     SyncOutcome, SyncSettings, SyncStatus, reason, reconcile, source_failed, sync_labels,
@@ -47,27 +49,46 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Runs the Syncs of the current snapshot.
 pub struct SyncDriver {
-    applier: Applier,
-    workspace: GitWorkspace,
+    applier: Arc<Applier>,
+    /// `<state>/sync`: each Sync has its working copy below (`NAMESPACE/NAME`).
+    workspace_root: PathBuf,
     metrics: Arc<Metrics>,
     statuses: BTreeMap<ObjectKey, SyncStatus>,
     next: BTreeMap<ObjectKey, Instant>,
     failures: BTreeMap<ObjectKey, u32>,
     /// The last failure message published as an event, per Sync (no repeats).
     announced: BTreeMap<ObjectKey, String>,
+    /// The runs in progress.
+    tasks: JoinSet<Finished>,
+    /// The Syncs those runs are for, and their tasks.
+    running: BTreeMap<ObjectKey, tokio::task::Id>,
+    /// Syncs asked for while running: run again when done.
+    rerun: BTreeSet<ObjectKey>,
+}
+
+/// One finished Sync run.
+#[derive(Debug)]
+pub struct Finished {
+    key: ObjectKey,
+    previous: SyncStatus,
+    outcome: SyncOutcome,
+    elapsed: Duration,
 }
 
 impl SyncDriver {
     /// A driver applying with `client`, its working copies under `state_dir/sync`.
     pub fn new(client: kube::Client, state_dir: &Path, metrics: Arc<Metrics>) -> Self {
         Self {
-            applier: Applier::new(client),
-            workspace: GitWorkspace::new(state_dir.join("sync")),
+            applier: Arc::new(Applier::new(client)),
+            workspace_root: state_dir.join("sync"),
             metrics,
             statuses: BTreeMap::new(),
             next: BTreeMap::new(),
             failures: BTreeMap::new(),
             announced: BTreeMap::new(),
+            tasks: JoinSet::new(),
+            running: BTreeMap::new(),
+            rerun: BTreeSet::new(),
         }
     }
 
@@ -92,23 +113,36 @@ impl SyncDriver {
             else {
                 continue;
             };
-            self.statuses.insert(key, from_resource(&status));
+            self.statuses.insert(key, status.to_sync_status());
         }
     }
 
-    /// Runs `key` at the next step (new, changed or requested).
+    /// Runs `key` at the next step (new, changed or requested), or again as
+    /// soon as the run in progress finishes.
     pub fn request(&mut self, key: &ObjectKey) {
         self.failures.remove(key);
-        self.next.insert(key.clone(), Instant::now());
+        self.run_soon(key);
+    }
+
+    fn run_soon(&mut self, key: &ObjectKey) {
+        if self.running.contains_key(key) {
+            self.rerun.insert(key.clone());
+        } else {
+            self.next.insert(key.clone(), Instant::now());
+        }
     }
 
     /// Runs every Sync of the GitRepository `source` at the next step.
     pub fn source_changed(&mut self, objects: &ObjectSet, source: &ObjectKey) {
+        let mut keys = Vec::new();
         for (key, entry) in &objects.syncs {
             if &entry.source == source {
                 tracing::debug!(sync = %key, %source, "its source changed: applying now");
-                self.next.insert(key.clone(), Instant::now());
+                keys.push(key.clone());
             }
+        }
+        for key in keys {
+            self.run_soon(&key);
         }
     }
 
@@ -119,7 +153,9 @@ impl SyncDriver {
         self.next.retain(|key, _| active(key));
         let now = Instant::now();
         for key in objects.syncs.keys().filter(|key| active(key)) {
-            self.next.entry(key.clone()).or_insert(now);
+            if !self.running.contains_key(key) {
+                self.next.entry(key.clone()).or_insert(now);
+            }
         }
         self.statuses
             .retain(|key, _| objects.syncs.contains_key(key));
@@ -129,80 +165,168 @@ impl SyncDriver {
             .retain(|key, _| objects.syncs.contains_key(key));
     }
 
-    /// When the next Sync is due.
+    /// When the next Sync that is not running is due.
     pub fn next_wake(&self) -> Option<Instant> {
-        self.next.values().min().copied()
+        self.next
+            .iter()
+            .filter(|(key, _)| !self.running.contains_key(*key))
+            .map(|(_, at)| *at)
+            .min()
     }
 
-    /// Runs the Syncs that are due, one after the other, and publishes an event
-    /// for each applied revision and each new failure.
-    pub async fn run_due(&mut self, objects: &ObjectSet, snapshot: &Snapshot, events: &EventSink) {
+    /// Starts the Syncs that are due, each in its own task (so a health wait
+    /// holds neither the other kinds nor the other Syncs); a Sync never runs
+    /// twice at once. Their results come from [`SyncDriver::finished`].
+    pub fn start_due(&mut self, objects: &ObjectSet) {
         let now = Instant::now();
         let due: Vec<ObjectKey> = self
             .next
             .iter()
-            .filter(|(_, at)| **at <= now)
+            .filter(|(key, at)| **at <= now && !self.running.contains_key(*key))
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
-            let Some(entry) = objects.syncs.get(&key) else {
-                self.next.remove(&key);
+            self.next.remove(&key);
+            let Some(entry) = objects.syncs.get(&key).cloned() else {
                 continue;
             };
-            let started = Instant::now();
+            let source = objects.sources.get(&entry.source).cloned();
             let previous = self.statuses.get(&key).cloned().unwrap_or_default();
-            let outcome = match objects.sources.get(&entry.source) {
-                None => source_failed(
-                    &previous,
-                    format!("GitRepository {} is not defined", entry.source),
-                ),
-                Some(source) => match fetch_source(&self.workspace, source).await {
-                    Err(message) => source_failed(&previous, message),
-                    Ok((checkout_dir, revision, _lock)) => {
-                        let settings = SyncSettings {
-                            default_namespace: key.namespace.clone(),
-                            labels: sync_labels(&key.namespace, &key.name),
-                            ..SyncSettings::default()
-                        };
-                        reconcile(
-                            &self.applier,
-                            entry,
-                            &checkout_dir,
-                            &revision,
-                            &previous,
-                            &settings,
-                        )
-                        .await
+            let applier = self.applier.clone();
+            // Its own working copy: a run holds the copy's lock until it is
+            // done (health wait included), which must not hold other Syncs.
+            let workspace =
+                GitWorkspace::new(self.workspace_root.join(&key.namespace).join(&key.name));
+            let task_key = key.clone();
+            let task = self.tasks.spawn(async move {
+                let key = task_key;
+                let started = Instant::now();
+                let outcome = match source {
+                    None => source_failed(
+                        &previous,
+                        format!("GitRepository {} is not defined", entry.source),
+                    ),
+                    Some(source) => match fetch_source(&workspace, &source).await {
+                        Err(message) => source_failed(&previous, message),
+                        Ok((checkout_dir, revision, _lock)) => {
+                            let settings = SyncSettings {
+                                default_namespace: key.namespace.clone(),
+                                labels: sync_labels(&key.namespace, &key.name),
+                                ..SyncSettings::default()
+                            };
+                            reconcile(
+                                &applier,
+                                &entry,
+                                &checkout_dir,
+                                &revision,
+                                &previous,
+                                &settings,
+                            )
+                            .await
+                        }
+                    },
+                };
+                Finished {
+                    key,
+                    previous,
+                    outcome,
+                    elapsed: started.elapsed(),
+                }
+            });
+            self.running.insert(key, task.id());
+        }
+    }
+
+    /// Whether a Sync is running (then [`SyncDriver::finished`] will resolve).
+    pub fn is_running(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    /// The next Sync run to finish (pending while none runs). A run whose
+    /// task failed (a bug) is retried after a backoff.
+    pub async fn finished(&mut self) -> Finished {
+        loop {
+            match self.tasks.join_next_with_id().await {
+                None => return std::future::pending().await,
+                Some(Ok((_, finished))) => return finished,
+                Some(Err(error)) => {
+                    let id = error.id();
+                    let key = self
+                        .running
+                        .iter()
+                        .find(|(_, task)| **task == id)
+                        .map(|(key, _)| key.clone());
+                    if let Some(key) = key {
+                        tracing::error!(sync = %key, %error, "a Sync run failed; retrying later");
+                        self.running.remove(&key);
+                        self.next.insert(key, Instant::now() + MAX_BACKOFF);
                     }
-                },
-            };
-            record_metrics(&self.metrics, &key, &outcome.status, started.elapsed());
-            let wait = if outcome.retry_soon {
-                let failures = self.failures.entry(key.clone()).or_insert(0);
-                *failures += 1;
-                backoff(*failures, entry.interval)
-            } else {
-                self.failures.remove(&key);
-                entry.interval
-            };
-            self.next.insert(key.clone(), Instant::now() + wait);
-            if let Some(info) = snapshot.infos.get(&(Kind::Sync, key.clone())) {
-                let reference = info.reference(&key);
-                match announcement(&previous, &outcome) {
-                    Some(Announcement::Applied(note)) => {
-                        self.announced.remove(&key);
-                        events.normal(&reference, EVENT_SYNC_APPLIED, note).await;
-                    }
-                    Some(Announcement::Failed(note)) if self.announced.get(&key) != Some(&note) => {
-                        self.announced.insert(key.clone(), note.clone());
-                        events.warning(&reference, EVENT_SYNC_FAILED, note).await;
-                    }
-                    Some(Announcement::Failed(_)) | None => {}
                 }
             }
-            log_outcome(&key, &outcome);
-            self.statuses.insert(key, outcome.status);
         }
+    }
+
+    /// Stops the runs in progress (the controller is stopping or lost its
+    /// Lease). Safe: applying is idempotent, and the next run applies the
+    /// revision again.
+    pub fn abort(&mut self) {
+        self.tasks.abort_all();
+        self.running.clear();
+    }
+
+    /// Records a finished run: status, metrics, the next run, and an event for
+    /// each applied revision and each new failure.
+    pub async fn complete(
+        &mut self,
+        finished: Finished,
+        objects: &ObjectSet,
+        snapshot: &Snapshot,
+        events: &EventSink,
+    ) {
+        let Finished {
+            key,
+            previous,
+            outcome,
+            elapsed,
+        } = finished;
+        self.running.remove(&key);
+        let Some(entry) = objects.syncs.get(&key) else {
+            self.rerun.remove(&key);
+            return; // Deleted while it ran.
+        };
+        record_metrics(&self.metrics, &key, &outcome.status, elapsed);
+        let wait = if outcome.retry_soon {
+            let failures = self.failures.entry(key.clone()).or_insert(0);
+            *failures += 1;
+            backoff(*failures, entry.interval)
+        } else {
+            self.failures.remove(&key);
+            entry.interval
+        };
+        let at = if self.rerun.remove(&key) {
+            Instant::now()
+        } else {
+            Instant::now() + wait
+        };
+        if !entry.suspend {
+            self.next.insert(key.clone(), at);
+        }
+        if let Some(info) = snapshot.infos.get(&(Kind::Sync, key.clone())) {
+            let reference = info.reference(&key);
+            match announcement(&previous, &outcome) {
+                Some(Announcement::Applied(note)) => {
+                    self.announced.remove(&key);
+                    events.normal(&reference, EVENT_SYNC_APPLIED, note).await;
+                }
+                Some(Announcement::Failed(note)) if self.announced.get(&key) != Some(&note) => {
+                    self.announced.insert(key.clone(), note.clone());
+                    events.warning(&reference, EVENT_SYNC_FAILED, note).await;
+                }
+                Some(Announcement::Failed(_)) | None => {}
+            }
+        }
+        log_outcome(&key, &outcome);
+        self.statuses.insert(key, outcome.status);
     }
 
     /// The health and status body of every Sync in `snapshot`.
@@ -224,7 +348,7 @@ impl SyncDriver {
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| health(status, suspended));
-            let mut resource = status.map(to_resource).unwrap_or_default();
+            let mut resource = status.map(SyncResourceStatus::from).unwrap_or_default();
             resource.conditions = health.conditions(info.generation, &info.conditions);
             resource.observed_generation = info.generation;
             let body = serde_json::to_value(resource).map_err(StatusError::Serialize)?;
@@ -298,47 +422,6 @@ fn failure_reason(text: &str) -> &'static str {
     .unwrap_or(REASON_APPLY_FAILED)
 }
 
-fn to_resource(status: &SyncStatus) -> SyncResourceStatus {
-    SyncResourceStatus {
-        last_applied_revision: status.last_applied_revision.clone(),
-        last_attempted_revision: status.last_attempted_revision.clone(),
-        last_attempt_time: status.last_attempt_time.and_then(rfc3339),
-        inventory: status
-            .inventory
-            .iter()
-            .map(|o| InventoryEntry {
-                api_version: o.api_version.clone(),
-                kind: o.kind.clone(),
-                namespace: o.namespace.clone(),
-                name: o.name.clone(),
-            })
-            .collect(),
-        drift_corrected: i64::try_from(status.drift_corrected).unwrap_or(i64::MAX),
-        drift_corrected_total: i64::try_from(status.drift_corrected_total).unwrap_or(i64::MAX),
-        ..SyncResourceStatus::default()
-    }
-}
-
-/// The part of a written status the next run needs (no Ready: it is re-decided).
-fn from_resource(resource: &SyncResourceStatus) -> SyncStatus {
-    SyncStatus {
-        last_applied_revision: resource.last_applied_revision.clone(),
-        last_attempted_revision: resource.last_attempted_revision.clone(),
-        inventory: resource
-            .inventory
-            .iter()
-            .map(|o| ObjectRef {
-                api_version: o.api_version.clone(),
-                kind: o.kind.clone(),
-                namespace: o.namespace.clone(),
-                name: o.name.clone(),
-            })
-            .collect(),
-        drift_corrected_total: u64::try_from(resource.drift_corrected_total).unwrap_or(0),
-        ..SyncStatus::default()
-    }
-}
-
 fn log_outcome(key: &ObjectKey, outcome: &SyncOutcome) {
     let Some(ready) = &outcome.status.ready else {
         return;
@@ -361,6 +444,7 @@ fn backoff(failures: u32, interval: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::ObjectRef;
     use crate::apply::sync::ReadyCondition;
 
     fn status(ready: bool, reason: &str) -> SyncStatus {
@@ -382,24 +466,6 @@ mod tests {
             drift_corrected_total: 5,
             ..SyncStatus::default()
         }
-    }
-
-    #[test]
-    fn the_status_round_trips_through_the_resource_and_keeps_the_inventory() {
-        let original = status(true, reason::RECONCILIATION_SUCCEEDED);
-        let resource = to_resource(&original);
-        assert_eq!(resource.inventory[0].kind, "ConfigMap");
-        assert_eq!(resource.drift_corrected, 2);
-        let json = serde_json::to_value(&resource).unwrap();
-        assert_eq!(json["lastAppliedRevision"], "main@sha1:abc");
-        let back = from_resource(&serde_json::from_value(json).unwrap());
-        assert_eq!(back.inventory, original.inventory);
-        assert_eq!(back.last_applied_revision, original.last_applied_revision);
-        assert_eq!(back.drift_corrected_total, 5);
-        assert!(
-            back.ready.is_none(),
-            "Ready is decided again by the next run"
-        );
     }
 
     #[test]

@@ -316,8 +316,10 @@ fn controller_sync_needs_the_opt_in_rbac_to_apply() {
 
 /// The whole pipeline in one cluster: a new tag is scanned, the automation
 /// pushes the bump, and the push itself makes the Sync apply it (its own
-/// interval and the GitRepository's are an hour). An invalid Sync spec is
-/// Stalled with the field named.
+/// interval and the GitRepository's are an hour). Meanwhile another Sync of the
+/// same source waits for a Deployment that never rolls out (no
+/// controller-manager runs here): its run holds neither the scan, the push,
+/// nor the other Sync. An invalid Sync spec is Stalled with the field named.
 #[test]
 fn controller_sync_applies_the_automations_push_at_once() {
     let cluster = Cluster::start();
@@ -341,6 +343,11 @@ fn controller_sync_applies_the_automations_push_at_once() {
     cluster.apply(&shop_objects(&world, &server.url(&world.bare), "^1\\."));
     cluster.apply(&sync_yaml("apps", "./apps", "1h"));
     cluster.apply(&sync_yaml("outside", "../elsewhere", "1h"));
+    cluster.namespace("waiting");
+    cluster.apply(&format!(
+        "{}  targetNamespace: waiting\n  wait: true\n  timeout: 1h\n",
+        sync_yaml("waits", "./apps", "1h")
+    ));
     let controller = cluster.spawn_controller("sync-push", cluster.kubeconfig(), &[]);
     let log = || controller.log_text();
     let api_image = || {
@@ -409,5 +416,24 @@ fn controller_sync_applies_the_automations_push_at_once() {
         log,
     );
     assert_eq!(api_image(), Some(format!("{image}:1.1.0")));
+    // The waiting Sync applied its Deployment and is still in its first run.
+    cluster.wait_for_object(
+        "the waiting Sync's Deployment",
+        "deployment",
+        "waiting",
+        "api",
+        |_| true,
+        log,
+    );
+    let waits = cluster.get_json("sync", "shop", "waits").unwrap();
+    assert!(
+        waits["status"]["lastAttemptedRevision"].is_null(),
+        "{waits:#}"
+    );
+    assert_eq!(
+        ready_condition(&waits).unwrap()["status"],
+        "Unknown",
+        "{waits:#}"
+    );
     controller.assert_running();
 }
