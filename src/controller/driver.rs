@@ -249,7 +249,7 @@ impl Driver {
             self.next_scan.entry(key.clone()).or_insert(now);
         }
         self.syncs.restore(&cached);
-        self.syncs.retain(&objects);
+        self.syncs.retain(&objects, &snapshot);
         self.next_run
             .retain(|key, _| objects.active_automations().any(|(k, _)| k == key));
         for (key, _) in objects.active_automations() {

@@ -147,8 +147,10 @@ impl SyncDriver {
     }
 
     /// Schedules exactly the valid Syncs that are not suspended (a new one at
-    /// once) and forgets the state of Syncs that are gone.
-    pub fn retain(&mut self, objects: &ObjectSet) {
+    /// once) and forgets the state of Syncs that are gone from `snapshot`. An
+    /// invalid Sync keeps its status: its inventory is still what the next
+    /// valid revision prunes against (and what its status shows meanwhile).
+    pub fn retain(&mut self, objects: &ObjectSet, snapshot: &Snapshot) {
         let active = |key: &ObjectKey| objects.syncs.get(key).is_some_and(|e| !e.suspend);
         self.next.retain(|key, _| active(key));
         let now = Instant::now();
@@ -157,12 +159,10 @@ impl SyncDriver {
                 self.next.entry(key.clone()).or_insert(now);
             }
         }
-        self.statuses
-            .retain(|key, _| objects.syncs.contains_key(key));
-        self.failures
-            .retain(|key, _| objects.syncs.contains_key(key));
-        self.announced
-            .retain(|key, _| objects.syncs.contains_key(key));
+        let present = |key: &ObjectKey| snapshot.infos.contains_key(&(Kind::Sync, key.clone()));
+        self.statuses.retain(|key, _| present(key));
+        self.failures.retain(|key, _| present(key));
+        self.announced.retain(|key, _| present(key));
     }
 
     /// When the next Sync that is not running is due.
@@ -481,5 +481,56 @@ mod tests {
         let suspended = health(Some(&status(true, "x")), true);
         assert!(matches!(suspended, Health::Failed { reason, .. } if reason == REASON_SUSPENDED));
         assert_eq!(failure_reason("Unheard"), REASON_APPLY_FAILED);
+    }
+
+    /// Regression: an invalid Sync's status lost its inventory (so the next
+    /// valid revision could not prune what it had applied).
+    #[tokio::test]
+    async fn an_invalid_sync_keeps_its_inventory_until_it_is_deleted() {
+        let service =
+            tower::service_fn(|_request: axum::http::Request<kube::client::Body>| async {
+                Err::<axum::http::Response<kube::client::Body>, _>(std::io::Error::other(
+                    "no server",
+                ))
+            });
+        let directory = tempfile::tempdir().unwrap();
+        let mut driver = SyncDriver::new(
+            kube::Client::new(service, "default"),
+            directory.path(),
+            Arc::new(Metrics::new()),
+        );
+        let key = ObjectKey::new("shop", "app");
+        driver
+            .statuses
+            .insert(key.clone(), status(true, reason::RECONCILIATION_SUCCEEDED));
+        let mut snapshot = Snapshot::default();
+        snapshot.infos.insert(
+            (Kind::Sync, key.clone()),
+            super::super::snapshot::ObjectInfo {
+                generation: Some(2),
+                uid: None,
+                requested_at: None,
+                conditions: Vec::new(),
+                resource: Kind::Sync.api_resource(super::super::kinds::ApiFlavor::Tagpilot),
+            },
+        );
+        snapshot.problems.insert(
+            (Kind::Sync, key.clone()),
+            Health::Stalled {
+                message: "spec.path: leads outside the repository".into(),
+            },
+        );
+        let objects = ObjectSet::default();
+        driver.retain(&objects, &snapshot);
+        assert!(driver.next_wake().is_none(), "an invalid Sync is not run");
+        let desired = driver.desired(&snapshot, &objects).unwrap();
+        let (health, body) = &desired[&(Kind::Sync, key.clone())];
+        assert!(matches!(health, Health::Stalled { .. }), "{health:?}");
+        assert_eq!(body["inventory"][0]["name"], "settings", "{body}");
+        assert_eq!(body["lastAppliedRevision"], "main@sha1:abc");
+        assert_eq!(body["observedGeneration"], 2);
+
+        driver.retain(&objects, &Snapshot::default());
+        assert!(driver.statuses.is_empty(), "a deleted Sync is forgotten");
     }
 }
