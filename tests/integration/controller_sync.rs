@@ -249,6 +249,52 @@ fn controller_sync_applies_prunes_and_refuses_invalid_revisions() {
     let table = cluster.kubectl(&["get", "syncs", "-n", "shop"]);
     assert!(table.contains("False"), "{table}");
     controller.assert_running();
+
+    // A new controller with an empty state directory prunes against the
+    // inventory in the Sync's status (as after a restart or a leader change).
+    controller.kill();
+    let fixed = commit_to(
+        &bare,
+        "Replace the settings, drop the broken files",
+        |clone| {
+            for file in [
+                "plain/broken.yaml",
+                "plain/added.yaml",
+                "plain/settings.yaml",
+            ] {
+                std::fs::remove_file(clone.join(file)).unwrap();
+            }
+            std::fs::write(
+                clone.join("plain/fresh.yaml"),
+                config_map("shop", "fresh", "1"),
+            )
+            .unwrap();
+        },
+    );
+    let fixed = format!("main@sha1:{fixed}");
+    let successor = cluster.spawn_controller(
+        "sync-successor",
+        cluster.kubeconfig(),
+        &[
+            "--leader-elect",
+            "--lease-namespace",
+            "shop",
+            "--lease-duration",
+            "4s",
+        ],
+    );
+    let plain = cluster.wait_for_object(
+        "the successor to apply and prune",
+        "sync",
+        "shop",
+        "plain",
+        |o| applied(o, &fixed),
+        || successor.log_text(),
+    );
+    assert!(message(&plain).contains("1 pruned"), "{plain:#}");
+    assert!(cluster.get_json("configmap", "shop", "settings").is_none());
+    assert!(cluster.get_json("configmap", "shop", "fresh").is_some());
+    successor.assert_running();
 }
 
 /// With `deploy/` alone the controller keeps least privilege: a Sync is
