@@ -23,6 +23,7 @@ use super::snapshot::{self, ApiReads, ObjectId, SharedSecrets, Snapshot};
 use super::status;
 use super::sync::SyncDriver;
 use super::watch::Watches;
+use crate::apply::RenderOptions;
 use crate::config::meta::ObjectKey;
 use crate::engine::cycle::{CycleMode, Engine, EngineError};
 use crate::engine::metrics::Metrics;
@@ -54,6 +55,8 @@ pub struct DriverSettings {
     pub endpoints: RegistryEndpoints,
     /// How often everything is re-read even without a watch event (Secrets are not watched).
     pub resync: Duration,
+    /// How Syncs render kustomizations.
+    pub render: RenderOptions,
 }
 
 /// The loop's state.
@@ -94,7 +97,8 @@ impl Driver {
         .build()
         .map_err(DriverError::Client)?;
         std::fs::create_dir_all(&settings.state_dir).ok();
-        let syncs = SyncDriver::new(client.clone(), &settings.state_dir, metrics.clone());
+        let syncs = SyncDriver::new(client.clone(), &settings.state_dir, metrics.clone())
+            .with_render(settings.render);
         let engine = Engine::new(ObjectSet::default(), registry, &settings.state_dir, metrics)?;
         Ok(Self {
             client,

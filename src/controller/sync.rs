@@ -36,7 +36,7 @@ use crate::apply::standalone::{fetch_source, record_metrics};
 use crate::apply::sync::{
     SyncOutcome, SyncSettings, SyncStatus, reason, reconcile, source_failed, sync_labels,
 };
-use crate::apply::{Action, Applier};
+use crate::apply::{Action, Applier, RenderOptions};
 use crate::config::meta::ObjectKey;
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
@@ -50,6 +50,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Runs the Syncs of the current snapshot.
 pub struct SyncDriver {
     applier: Arc<Applier>,
+    /// How kustomizations are rendered.
+    render: RenderOptions,
     /// `<state>/sync`: each Sync has its working copy below (`NAMESPACE/NAME`).
     workspace_root: PathBuf,
     metrics: Arc<Metrics>,
@@ -80,6 +82,7 @@ impl SyncDriver {
     pub fn new(client: kube::Client, state_dir: &Path, metrics: Arc<Metrics>) -> Self {
         Self {
             applier: Arc::new(Applier::new(client)),
+            render: RenderOptions::default(),
             workspace_root: state_dir.join("sync"),
             metrics,
             statuses: BTreeMap::new(),
@@ -90,6 +93,12 @@ impl SyncDriver {
             running: BTreeMap::new(),
             rerun: BTreeSet::new(),
         }
+    }
+
+    /// Renders kustomizations as `render` says (the kustomize binary).
+    pub fn with_render(mut self, render: RenderOptions) -> Self {
+        self.render = render;
+        self
     }
 
     /// Takes the status of Syncs this process has not run yet from the cluster
@@ -193,6 +202,7 @@ impl SyncDriver {
             let source = objects.sources.get(&entry.source).cloned();
             let previous = self.statuses.get(&key).cloned().unwrap_or_default();
             let applier = self.applier.clone();
+            let render = self.render.clone();
             // Its own working copy: a run holds the copy's lock until it is
             // done (health wait included), which must not hold other Syncs.
             let workspace =
@@ -212,6 +222,7 @@ impl SyncDriver {
                             let settings = SyncSettings {
                                 default_namespace: key.namespace.clone(),
                                 labels: sync_labels(&key.namespace, &key.name),
+                                render,
                                 ..SyncSettings::default()
                             };
                             reconcile(

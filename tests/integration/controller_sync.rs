@@ -2,8 +2,8 @@
 //! server (lighttpd + git http-backend, basic auth from a Secret), and
 //! `tagpilot controller` (leader-elected) applying a path of plain manifests
 //! and a kustomize overlay with `images:`. New commits are applied at the next
-//! interval (or at once on `reconcile.tagpilot.dev/requestedAt`), removed
-//! manifests are pruned, an invalid manifest changes nothing and names the
+//! interval (or at once on `reconcile.tagpilot.dev/requestedAt`), manual
+//! edits are reverted, removed manifests are pruned, an invalid manifest changes nothing and names the
 //! object, and `kubectl get syncs` shows the printer columns.
 //!
 //! No controller-manager runs, so Deployments never roll out: the Syncs do not
@@ -160,6 +160,28 @@ fn controller_sync_applies_prunes_and_refuses_invalid_revisions() {
     assert_eq!(plain_row[3], first, "{table}");
     let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
     assert!(events.contains("ReconciliationSucceeded"), "{events}");
+
+    // Drift: a manual edit is reverted at the next interval, and counted.
+    cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-n",
+        "shop",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"value":"edited"}}"#,
+    ]);
+    cluster.wait_for_object(
+        "the manual edit reverted and counted",
+        "sync",
+        "shop",
+        "plain",
+        |o| o["status"]["driftCorrectedTotal"].as_i64() >= Some(1),
+        log,
+    );
+    let settings = cluster.get_json("configmap", "shop", "settings").unwrap();
+    assert_eq!(settings["data"]["value"], "1", "{settings:#}");
 
     // A new commit: a removed manifest is pruned at the next interval, and the
     // overlay's tag bump is applied when requested.
