@@ -59,6 +59,14 @@ if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kub
   echo "$kube_hash" > "$TOOLS_DIR/bin/kube-apiserver-test.hash"
 fi
 
+# kubectl renders kustomize overlays for the applier (`kubectl kustomize`) and shows
+# printer columns in the controller tests. Machines of this kind carry kubectl 1.32
+# (../shared/TESTING.md); fail here, naming it, rather than in the middle of the tests.
+if ! command -v kubectl >/dev/null; then
+  log "kubectl (1.32, with its built-in kustomize) is needed by the applier and controller tests: install it from https://kubernetes.io/docs/tasks/tools/"
+  exit 1
+fi
+
 # Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz on the nightly toolchain that
 # rustup installs on machines of this kind; cargo-fuzz itself comes from crates.io.
 if ! cargo +nightly --version >/dev/null 2>&1; then

@@ -518,7 +518,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     }
                     Err(error) => {
                         tracing::warn!(automation = %key, %error, "automation failed");
-                        if error.is_push_rejected() {
+                        if error.is_refused_push() {
                             self.metrics
                                 .increment("tagpilot_pushes_total", &[("result", "failed")]);
                         }

@@ -16,6 +16,7 @@ use crate::image::ImageReference;
 use crate::policy::{ExclusionList, Policy};
 use crate::update::{
     PolicyId, PolicyResult, PolicyResults, SetterSuffix, UpdateMode, UpdateReport, apply_results,
+    write_report,
 };
 
 /// A marker that was not moved because the result is older than what it holds.
@@ -110,7 +111,10 @@ pub(crate) fn update_with_guard(
             "not moving a marker to an older version (annotate the policy with tagpilot.dev/allow-downgrade: \"true\" to allow it)"
         );
     }
-    if blocked.is_empty() && mode == UpdateMode::DryRun {
+    if blocked.is_empty() {
+        // Nothing held back: the preview is the update; write it as it is
+        // rather than reading and parsing every file a second time.
+        write_report(root, &preview, mode)?;
         return Ok((preview, held));
     }
     let report = apply_results(root, path, &inputs.results(&blocked), mode)?;

@@ -96,7 +96,7 @@ where
                     attempts: attempt,
                 });
             }
-            Err(error) if error.is_push_rejected() && attempt < attempts => {
+            Err(error) if error.is_branch_moved() && attempt < attempts => {
                 let pause = spec.retry.backoff(attempt);
                 tracing::info!(
                     namespace = %spec.automation.namespace,
@@ -111,7 +111,7 @@ where
                 attempt += 1;
                 checkout.refresh()?;
             }
-            Err(error) if error.is_push_rejected() => {
+            Err(error) if error.is_branch_moved() => {
                 return Err(GitError::RetriesExhausted {
                     url: checkout.url().to_string(),
                     branch: spec

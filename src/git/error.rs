@@ -180,8 +180,12 @@ pub enum GitError {
         url: String,
         /// The reference, e.g. `refs/heads/main`.
         reference: String,
-        /// The server's or libgit2's reason.
+        /// The server's or libgit2's reason, with what the server's hooks printed.
         reason: String,
+        /// Whether the branch moved under the push (fetching, re-applying and
+        /// pushing again can succeed), rather than a refusal such as a hook's
+        /// or a protected branch's, which would refuse the retry too.
+        branch_moved: bool,
     },
     /// The push branch moved on the remote since tagpilot last pushed it.
     #[error(
@@ -258,8 +262,24 @@ impl GitError {
         }
     }
 
-    /// Whether this is a rejection that fetching, re-applying and pushing again can resolve.
-    pub fn is_push_rejected(&self) -> bool {
-        matches!(self, Self::PushRejected { .. })
+    /// Whether this is a rejection that fetching, re-applying and pushing again
+    /// can resolve: the branch moved under the push.
+    pub fn is_branch_moved(&self) -> bool {
+        matches!(
+            self,
+            Self::PushRejected {
+                branch_moved: true,
+                ..
+            }
+        )
+    }
+
+    /// Whether the remote refused the push (whatever the reason), as opposed to
+    /// failing before it (network, credentials, the update itself).
+    pub fn is_refused_push(&self) -> bool {
+        matches!(
+            self,
+            Self::PushRejected { .. } | Self::RetriesExhausted { .. } | Self::LeaseBroken { .. }
+        )
     }
 }

@@ -203,8 +203,15 @@ impl Checkout {
         };
 
         let rejections = RefCell::new(Vec::<(String, String)>::new());
+        let remote_messages = RefCell::new(Vec::<u8>::new());
         let result = {
             let mut callbacks = self.transport.callbacks();
+            callbacks.sideband_progress(|data| {
+                let mut messages = remote_messages.borrow_mut();
+                let room = REMOTE_MESSAGE_LIMIT.saturating_sub(messages.len());
+                messages.extend_from_slice(&data[..data.len().min(room)]);
+                true
+            });
             callbacks.push_update_reference(|reference, status| {
                 if let Some(status) = status {
                     rejections
@@ -257,16 +264,23 @@ impl Checkout {
                             "the remote branch has moved since the fetch (non-fast-forward: {})",
                             source.message()
                         ),
+                        branch_moved: true,
                     }
                 }
                 other => other,
             });
         }
-        if let Some((reference, reason)) = rejections.into_inner().into_iter().next() {
+        if let Some((reference, status)) = rejections.into_inner().into_iter().next() {
+            let remote = remote_lines(&remote_messages.into_inner());
             return Err(GitError::PushRejected {
                 url: self.transport.redacted_url().to_string(),
                 reference,
-                reason,
+                branch_moved: is_branch_moved_status(&status),
+                reason: if remote.is_empty() {
+                    status
+                } else {
+                    format!("{status} (remote: {remote})")
+                },
             });
         }
         if let Some(branch) = &leased_branch {
@@ -303,6 +317,38 @@ impl Checkout {
             _ => false,
         }
     }
+}
+
+/// How much of what the server's hooks print is kept for an error message.
+const REMOTE_MESSAGE_LIMIT: usize = 1024;
+
+/// The statuses a server gives a push whose branch moved since the fetch, for
+/// which fetching, re-applying and pushing again is the answer (tagpilot never
+/// forces the checkout branch, so a non-fast-forward can only mean that). Any
+/// other status (a hook's refusal, a protected branch) would refuse the retry too.
+const BRANCH_MOVED_STATUSES: [&str; 6] = [
+    "non-fast-forward",
+    "fetch first",
+    "failed to update ref",
+    "failed to lock",
+    "stale info",
+    "incorrect old value",
+];
+
+fn is_branch_moved_status(status: &str) -> bool {
+    BRANCH_MOVED_STATUSES
+        .iter()
+        .any(|moved| status.contains(moved))
+}
+
+/// What the server printed on the side band (its hooks' output), as one line.
+fn remote_lines(messages: &[u8]) -> String {
+    String::from_utf8_lossy(messages)
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -346,5 +392,29 @@ mod tests {
         leases.save().unwrap();
         let loaded = Leases::load(dir.path()).unwrap();
         assert_eq!(loaded.replaceable("auto"), vec![seen, pending]);
+    }
+
+    #[test]
+    fn only_a_moved_branch_is_worth_a_retry() {
+        for moved in ["non-fast-forward", "failed to update ref", "fetch first"] {
+            assert!(is_branch_moved_status(moved), "{moved}");
+        }
+        for refused in [
+            "pre-receive hook declined",
+            "hook declined",
+            "protected branch hook declined",
+            "deny updating a hidden ref",
+        ] {
+            assert!(!is_branch_moved_status(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn hook_output_becomes_one_line() {
+        assert_eq!(
+            remote_lines(b"main is frozen\r\nask #release\n\n"),
+            "main is frozen; ask #release"
+        );
+        assert_eq!(remote_lines(b""), "");
     }
 }

@@ -325,6 +325,14 @@ fn prepare_identity(
         invalid("the Secret's identity is not text (expected an OpenSSH or PEM private key)".into())
     })?;
     if !text.contains("BEGIN OPENSSH PRIVATE KEY") {
+        // libssh2 reads PEM blocks (RSA, EC, PKCS#8); anything else would only
+        // surface as an unexplained failed fetch.
+        if !(text.contains("-----BEGIN ") && text.contains("PRIVATE KEY-----")) {
+            return Err(invalid(
+                "the Secret's identity is not a private key (expected an OpenSSH or PEM `-----BEGIN ... PRIVATE KEY-----` block)"
+                    .into(),
+            ));
+        }
         return Ok((Secret::new(text.to_string()), password.cloned()));
     }
     let key = super::signing::read_private_key(identity, password).map_err(invalid)?;
@@ -468,6 +476,27 @@ mod tests {
         let (other_ca, _) = certificate("another CA", None, &[]);
         let untrusted = verify_with_ca(&[other_ca], &der, "127.0.0.1").unwrap_err();
         assert!(untrusted.contains("issuer"), "{untrusted}");
+    }
+
+    #[test]
+    fn an_identity_that_is_not_a_key_is_named_without_its_content() {
+        let spec = |identity: &str| RepoSpec {
+            url: "ssh://git@example.com/repo".into(),
+            credentials: Credentials::Ssh {
+                identity: Secret::new(identity.as_bytes().to_vec()),
+                password: None,
+                known_hosts: String::new(),
+            },
+            ca_certificate: None,
+        };
+        let error = Transport::new(&spec("Garbage-S3cr3t"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("identity is not a private key"), "{error}");
+        assert!(!error.contains("Garbage-S3cr3t"), "{error}");
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
+        assert!(Transport::new(&spec(pem)).is_ok(), "PEM keys go to libssh2");
     }
 
     #[test]

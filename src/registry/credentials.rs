@@ -57,15 +57,53 @@ impl Credentials {
 /// Why a Docker `config.json` cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerConfigError {
-    /// The text is not the JSON Docker writes.
+    /// The text is not the JSON Docker writes. Carries where and what kind of
+    /// problem, not serde's message: that quotes the offending value, which
+    /// may be a password (invariant 7), so there is no `#[source]` either.
     #[error("not a Docker config.json: {0}")]
-    Json(#[source] serde_json::Error),
+    Json(JsonProblem),
     /// An `auth` field is not base64 of `user:password`.
     #[error("the `auth` entry for {host} is not base64 of `user:password`")]
     InvalidAuth {
         /// The `auths` key.
         host: String,
     },
+}
+
+/// Where a `config.json` stops being the JSON Docker writes, without any of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonProblem {
+    kind: &'static str,
+    line: usize,
+    column: usize,
+}
+
+impl JsonProblem {
+    fn from_serde(error: &serde_json::Error) -> Self {
+        let kind = match error.classify() {
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Eof => "the JSON ends too early",
+            serde_json::error::Category::Data => {
+                "a value of the wrong type (expected {\"auths\": {HOST: {\"auth\": ...}}})"
+            }
+            serde_json::error::Category::Io => "unreadable",
+        };
+        Self {
+            kind,
+            line: error.line(),
+            column: error.column(),
+        }
+    }
+}
+
+impl std::fmt::Display for JsonProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.kind, self.line, self.column
+        )
+    }
 }
 
 /// A Docker `config.json`: credentials by registry host.
@@ -100,14 +138,15 @@ struct RawAuth {
 impl DockerConfig {
     /// Parses `config.json` (`{"auths": {...}}`).
     pub fn parse(bytes: &[u8]) -> Result<Self, DockerConfigError> {
-        let raw: RawConfig = serde_json::from_slice(bytes).map_err(DockerConfigError::Json)?;
+        let raw: RawConfig = serde_json::from_slice(bytes)
+            .map_err(|e| DockerConfigError::Json(JsonProblem::from_serde(&e)))?;
         Self::from_raw(raw.auths)
     }
 
     /// Parses the legacy `.dockercfg` format (the `auths` map on its own).
     pub fn parse_legacy(bytes: &[u8]) -> Result<Self, DockerConfigError> {
-        let auths: HashMap<String, RawAuth> =
-            serde_json::from_slice(bytes).map_err(DockerConfigError::Json)?;
+        let auths: HashMap<String, RawAuth> = serde_json::from_slice(bytes)
+            .map_err(|e| DockerConfigError::Json(JsonProblem::from_serde(&e)))?;
         Self::from_raw(auths)
     }
 
@@ -257,6 +296,30 @@ mod tests {
         ));
         assert_eq!(config.credentials_for("quay.io"), None);
         assert_eq!(config.credentials_for("registry.example"), None);
+    }
+
+    #[test]
+    fn json_of_the_wrong_shape_is_located_but_not_quoted() {
+        for json in [
+            &br#"{"auths": {"ghcr.io": "hunter2-as-entry"}}"#[..],
+            br#"{"auths": "hunter2-as-auths"}"#,
+            br#"{"auths": {"ghcr.io": {"password": ["hunter2-in-a-list"]}}}"#,
+            br#"{"auths": {"ghcr.io": {"password": "hunter2-unterminated"#,
+            b"hunter2-not-json",
+        ] {
+            let error = DockerConfig::parse(json).unwrap_err();
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("line 1 column"), "{text}");
+            assert!(std::error::Error::source(&error).is_none());
+        }
+        let legacy = DockerConfig::parse_legacy(br#"{"ghcr.io": "hunter2"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            legacy.contains("wrong type") && !legacy.contains("hunter2"),
+            "{legacy}"
+        );
     }
 
     #[test]

@@ -248,6 +248,19 @@ fn run_case_with(case: &str, mode: UpdateMode) {
         again.changes
     );
     assert_eq!(read_tree(&repo), actual, "{label}: second run wrote");
+
+    // The engine's path: a dry run's report, written as it is, gives the same tree.
+    let replay = work.path().join("replay");
+    copy_tree(&dir.join("input"), &replay);
+    setup(case, &replay, outside.path());
+    let preview = apply_results(&replay, Path::new("."), &results, UpdateMode::DryRun).unwrap();
+    write_report(&replay, &preview, mode).unwrap();
+    assert_eq!(
+        read_tree(&replay),
+        actual,
+        "{label}: writing the dry run's report"
+    );
+    check_after(case, &replay, outside.path());
 }
 
 macro_rules! golden {

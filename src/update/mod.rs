@@ -165,12 +165,37 @@ pub fn apply_results(
     for skipped in &report.skipped {
         tracing::warn!(file = %skipped.file.display(), reason = %skipped.reason, "skipping file");
     }
-    match mode {
-        UpdateMode::Write => write_all(&writes, &report.files, write::write_atomically)?,
-        UpdateMode::WriteInPlace => write_all(&writes, &report.files, write::overwrite_in_place)?,
-        UpdateMode::DryRun => {}
-    }
+    write_files(&writes, &report.files, mode)?;
     Ok(report)
+}
+
+/// Writes what a dry run of [`apply_results`] over `root` reported, in `mode`,
+/// without reading and parsing the tree again: the write run of the same
+/// results over the same tree would write exactly these files.
+///
+/// The tree must not have changed since the dry run (the engine's own working
+/// copy, which nothing else touches); the report's paths are relative to the
+/// canonical root, and symlinks were resolved by the dry run.
+pub fn write_report(
+    root: &Path,
+    report: &UpdateReport,
+    mode: UpdateMode,
+) -> Result<(), UpdateError> {
+    let (root, _) = walk::resolve(root, Path::new("."))?;
+    let reals: Vec<PathBuf> = report.files.iter().map(|f| root.join(&f.file)).collect();
+    write_files(&reals, &report.files, mode)
+}
+
+fn write_files(
+    reals: &[PathBuf],
+    files: &[FileUpdate],
+    mode: UpdateMode,
+) -> Result<(), UpdateError> {
+    match mode {
+        UpdateMode::Write => write_all(reals, files, write::write_atomically),
+        UpdateMode::WriteInPlace => write_all(reals, files, write::overwrite_in_place),
+        UpdateMode::DryRun => Ok(()),
+    }
 }
 
 /// Writes every changed file with `write`, several at a time: an atomic write

@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use tagpilot::git::{
-    AutomationOutcome, ChangeSet, CheckoutSpec, CommitSpec, Credentials, GitError, GitWorkspace,
-    MessageData, PushSpec, RepoSpec, Secret, SigningKey, run_automation, run_automation_blocking,
+    AutomationOutcome, AutomationSpec, ChangeSet, CheckoutSpec, CommitSpec, Credentials, GitError,
+    GitWorkspace, MessageData, PushSpec, RepoSpec, Secret, SigningKey, run_automation,
+    run_automation_blocking,
 };
 use tempfile::TempDir;
 
@@ -324,28 +325,81 @@ fn a_lost_push_race_is_retried_by_fetching_and_reapplying_never_forcing() {
     );
 }
 
-#[test]
-fn server_side_rejections_are_seen_and_retried_up_to_the_bound() {
-    let repos = GitRepos::new();
-    let bare = config_repo(&repos);
-    let hook = bare.join("hooks/update");
-    std::fs::write(&hook, "#!/bin/sh\necho 'main is frozen' >&2\nexit 1\n").unwrap();
+fn install_hook(bare: &Path, name: &str, script: &str) {
+    let hook = bare.join("hooks").join(name);
+    std::fs::write(&hook, script).unwrap();
     std::fs::set_permissions(
         &hook,
         <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
     )
     .unwrap();
-    let server = HttpGitServer::start(&repos);
-    let state = TempDir::new().unwrap();
-    let before = git_in(&bare, &["rev-parse", "main"]);
-    let spec = automation(RepoSpec {
-        url: server.url(&bare),
+}
+
+fn basic_http_spec(server: &HttpGitServer, bare: &Path) -> AutomationSpec {
+    automation(RepoSpec {
+        url: server.url(bare),
         credentials: Credentials::Basic {
             username: GIT_USER.into(),
             password: Secret::new(GIT_PASSWORD.into()),
         },
         ca_certificate: None,
-    });
+    })
+}
+
+/// Regression: a hook's refusal was retried like a moved branch (it can only
+/// be refused again) and the error dropped what the hook printed.
+#[test]
+fn a_hook_refusal_fails_at_once_with_what_the_server_said() {
+    let repos = GitRepos::new();
+    let bare = config_repo(&repos);
+    install_hook(
+        &bare,
+        "update",
+        "#!/bin/sh\necho refused >> refusals\necho 'main is frozen' >&2\nexit 1\n",
+    );
+    let server = HttpGitServer::start(&repos);
+    let state = TempDir::new().unwrap();
+    let before = git_in(&bare, &["rev-parse", "main"]);
+    let spec = basic_http_spec(&server, &bare);
+    let error = run_automation_blocking(&GitWorkspace::new(state.path()), &spec, set_tag("v9"))
+        .unwrap_err();
+    let GitError::PushRejected {
+        reference,
+        reason,
+        branch_moved,
+        ..
+    } = &error
+    else {
+        panic!("expected a rejected push, got {error:?}");
+    };
+    assert_eq!(reference, "refs/heads/main");
+    assert!(!branch_moved);
+    assert!(reason.contains("hook declined"), "{reason}");
+    assert!(reason.contains("main is frozen"), "{reason}");
+    assert_eq!(
+        std::fs::read_to_string(bare.join("refusals")).unwrap(),
+        "refused\n",
+        "pushed once, not retried"
+    );
+    assert_eq!(git_in(&bare, &["rev-parse", "main"]), before);
+}
+
+#[test]
+fn a_branch_that_keeps_moving_is_retried_up_to_the_bound() {
+    let repos = GitRepos::new();
+    let bare = config_repo(&repos);
+    // Before each update, someone else commits to main: every push finds it moved.
+    install_hook(
+        &bare,
+        "pre-receive",
+        "#!/bin/sh\nunset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n\
+         export GIT_AUTHOR_NAME=Other GIT_AUTHOR_EMAIL=other@example.com GIT_COMMITTER_NAME=Other GIT_COMMITTER_EMAIL=other@example.com\n\
+         commit=$(git commit-tree -p refs/heads/main -m 'Someone else' 'refs/heads/main^{tree}') && \
+         git update-ref refs/heads/main \"$commit\"\n",
+    );
+    let server = HttpGitServer::start(&repos);
+    let state = TempDir::new().unwrap();
+    let spec = basic_http_spec(&server, &bare);
     let error = run_automation_blocking(&GitWorkspace::new(state.path()), &spec, set_tag("v9"))
         .unwrap_err();
     let GitError::RetriesExhausted {
@@ -356,11 +410,23 @@ fn server_side_rejections_are_seen_and_retried_up_to_the_bound() {
     };
     assert_eq!(*attempts, 3);
     assert!(
-        matches!(source.as_ref(), GitError::PushRejected { reference, .. } if reference == "refs/heads/main"),
+        matches!(source.as_ref(), GitError::PushRejected { reference, branch_moved: true, .. } if reference == "refs/heads/main"),
         "{source:?}"
     );
     assert!(error.is_transient());
-    assert_eq!(git_in(&bare, &["rev-parse", "main"]), before);
+    assert_eq!(
+        git_in(&bare, &["log", "--format=%s", "main"])
+            .lines()
+            .filter(|s| *s == "Someone else")
+            .count(),
+        3,
+        "three pushes, each refused because main had moved"
+    );
+    assert_eq!(
+        show(&bare, "main", DEPLOY_FILE),
+        deploy_yaml("main-0a0a0a0-117"),
+        "tagpilot's change never landed"
+    );
 }
 
 #[test]
