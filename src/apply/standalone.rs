@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::applier::Applier;
-use super::sync::{SyncOutcome, SyncSettings, SyncStatus, reason, reconcile};
+use super::sync::{SyncOutcome, SyncSettings, SyncStatus, reconcile};
 use crate::config::meta::ObjectKey;
 use crate::config::sync::SyncEntry;
 use crate::engine::metrics::Metrics;
@@ -207,22 +207,7 @@ impl SyncRunner {
                 )
                 .await
             }
-            Err(message) => {
-                let mut status = previous.clone();
-                status.ready = Some(super::sync::ReadyCondition {
-                    status: "False".to_string(),
-                    reason: reason::ARTIFACT_FAILED.to_string(),
-                    message,
-                    last_transition_time: crate::engine::state::epoch_seconds(
-                        std::time::SystemTime::now(),
-                    ),
-                });
-                SyncOutcome {
-                    status,
-                    objects: Vec::new(),
-                    retry_soon: true,
-                }
-            }
+            Err(message) => super::sync::source_failed(&previous, message),
         };
         self.record(key, &outcome, started.elapsed());
         Some(outcome)
@@ -237,61 +222,77 @@ impl SyncRunner {
         let source = self
             .sources
             .get(&entry.source)
-            .ok_or_else(|| format!("GitRepository {} is not defined", entry.source))?
-            .clone();
-        let workspace = self.workspace.clone();
-        let prepared = tokio::task::spawn_blocking(move || {
-            let checkout = CheckoutSpec::branch(source.branch.clone());
-            workspace
-                .prepare(&source.repo, &checkout)
-                .map(|checkout| (checkout, source.branch))
-        })
-        .await
-        .map_err(|error| format!("the fetch task failed: {error}"))?;
-        let (checkout, branch) = prepared.map_err(|error| error.to_string())?;
-        let revision = format!("{branch}@sha1:{}", checkout.base());
-        Ok((checkout.path().to_path_buf(), revision, checkout))
+            .ok_or_else(|| format!("GitRepository {} is not defined", entry.source))?;
+        fetch_source(&self.workspace, source).await
     }
 
     fn record(&mut self, key: &ObjectKey, outcome: &SyncOutcome, elapsed: Duration) {
-        let name = key.to_string();
-        let status = &outcome.status;
-        let ready = status.is_ready();
-        self.metrics.increment(
-            "tagpilot_sync_runs_total",
-            &[
-                ("sync", &name),
-                ("result", if ready { "ready" } else { "failed" }),
-            ],
-        );
-        self.metrics.set(
-            "tagpilot_sync_ready",
-            &[("sync", &name)],
-            if ready { 1.0 } else { 0.0 },
-        );
-        self.metrics.set(
-            "tagpilot_sync_objects",
-            &[("sync", &name)],
-            status.inventory.len() as f64,
-        );
-        self.metrics.add(
-            "tagpilot_sync_drift_corrected_total",
-            &[("sync", &name)],
-            status.drift_corrected as f64,
-        );
-        self.metrics.add(
-            "tagpilot_sync_duration_seconds_sum",
-            &[("sync", &name)],
-            elapsed.as_secs_f64(),
-        );
-        if !ready {
-            self.metrics
-                .increment("tagpilot_failures_total", &[("kind", "Sync")]);
-        }
-        self.status.syncs.insert(name, status.clone());
+        record_metrics(&self.metrics, key, &outcome.status, elapsed);
+        self.status
+            .syncs
+            .insert(key.to_string(), outcome.status.clone());
         if let Err(error) = self.status.save(&self.state_dir) {
             tracing::error!(%error, "cannot save the Sync status");
         }
+    }
+}
+
+/// Fetches `source` (a GitRepository) into its working copy in `workspace`;
+/// the checkout directory, the revision (`branch@sha1:...`) and the working
+/// copy's lock (hold it while the files are read). The error says what failed
+/// and never holds credentials (git errors do not).
+pub async fn fetch_source(
+    workspace: &GitWorkspace,
+    source: &SourceEntry,
+) -> Result<(PathBuf, String, crate::git::Checkout), String> {
+    let source = source.clone();
+    let workspace = workspace.clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let checkout = CheckoutSpec::branch(source.branch.clone());
+        workspace
+            .prepare(&source.repo, &checkout)
+            .map(|checkout| (checkout, source.branch))
+    })
+    .await
+    .map_err(|error| format!("the fetch task failed: {error}"))?;
+    let (checkout, branch) = prepared.map_err(|error| error.to_string())?;
+    let revision = format!("{branch}@sha1:{}", checkout.base());
+    Ok((checkout.path().to_path_buf(), revision, checkout))
+}
+
+/// Records one Sync run in the metrics (`tagpilot_sync_*`), the same in both modes.
+pub fn record_metrics(metrics: &Metrics, key: &ObjectKey, status: &SyncStatus, elapsed: Duration) {
+    let name = key.to_string();
+    let ready = status.is_ready();
+    metrics.increment(
+        "tagpilot_sync_runs_total",
+        &[
+            ("sync", &name),
+            ("result", if ready { "ready" } else { "failed" }),
+        ],
+    );
+    metrics.set(
+        "tagpilot_sync_ready",
+        &[("sync", &name)],
+        if ready { 1.0 } else { 0.0 },
+    );
+    metrics.set(
+        "tagpilot_sync_objects",
+        &[("sync", &name)],
+        status.inventory.len() as f64,
+    );
+    metrics.add(
+        "tagpilot_sync_drift_corrected_total",
+        &[("sync", &name)],
+        status.drift_corrected as f64,
+    );
+    metrics.add(
+        "tagpilot_sync_duration_seconds_sum",
+        &[("sync", &name)],
+        elapsed.as_secs_f64(),
+    );
+    if !ready {
+        metrics.increment("tagpilot_failures_total", &[("kind", "Sync")]);
     }
 }
 

@@ -117,6 +117,21 @@ pub struct SyncOutcome {
     pub retry_soon: bool,
 }
 
+/// The outcome when the Sync's source could not be fetched: Ready=False
+/// ([`reason::ARTIFACT_FAILED`]) with `message`, the rest of `previous` kept,
+/// and retried soon.
+pub fn source_failed(previous: &SyncStatus, message: String) -> SyncOutcome {
+    let mut status = previous.clone();
+    let now = crate::engine::state::epoch_seconds(SystemTime::now());
+    status.last_attempt_time = Some(now);
+    status.set_ready(false, reason::ARTIFACT_FAILED, message, now);
+    SyncOutcome {
+        status,
+        objects: Vec::new(),
+        retry_soon: true,
+    }
+}
+
 /// How a Sync applies (what the caller decides rather than the Sync's spec).
 #[derive(Debug, Clone)]
 pub struct SyncSettings {

@@ -59,6 +59,9 @@ pub struct ControllerArgs {
     /// A file holding the bearer token webhook requests must send.
     #[arg(long)]
     webhook_token_file: Option<PathBuf>,
+    /// The kustomize binary Syncs render with; `kubectl kustomize` is used when it is not on PATH.
+    #[arg(long, value_name = "BIN", default_value = "kustomize")]
+    kustomize: String,
     /// Re-read every object (and the Secrets they name) at least this often.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     resync: Duration,
@@ -177,6 +180,10 @@ pub fn run(args: ControllerArgs) -> CommandResult {
             state_dir: args.state_dir.clone().unwrap_or_else(default_state_dir),
             endpoints,
             resync: args.resync,
+            render: crate::apply::RenderOptions {
+                kustomize: args.kustomize.clone(),
+                ..crate::apply::RenderOptions::default()
+            },
         };
         let events = EventSink::new(client.clone(), &identity);
         let mut driver = Driver::new(client.clone(), settings, metrics, events)

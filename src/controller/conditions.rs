@@ -31,12 +31,25 @@ pub const REASON_GIT_OPERATION_FAILED: &str = "GitOperationFailed";
 /// `spec.suspend` is true.
 pub const REASON_SUSPENDED: &str = "Suspended";
 
+/// A Sync's path could not be rendered (kustomize, YAML).
+pub const REASON_BUILD_FAILED: &str = crate::apply::sync::reason::BUILD_FAILED;
+/// The API server refused a Sync's objects (dry-run or apply), or pruning failed.
+pub const REASON_APPLY_FAILED: &str = crate::apply::sync::reason::APPLY_FAILED;
+/// A Sync's objects were applied but did not become healthy before its timeout.
+pub const REASON_HEALTH_CHECK_FAILED: &str = crate::apply::sync::reason::HEALTH_CHECK_FAILED;
+/// A Sync's GitRepository could not be fetched (retried with backoff).
+pub const REASON_ARTIFACT_FAILED: &str = crate::apply::sync::reason::ARTIFACT_FAILED;
+
 /// Event reason: a scan found a different tag list.
 pub const EVENT_SCAN_CHANGED: &str = "NewTags";
 /// Event reason: a policy chose a new image.
 pub const EVENT_POLICY_CHANGED: &str = "NewLatestImage";
 /// Event reason: an automation pushed a commit.
 pub const EVENT_PUSHED: &str = "Pushed";
+/// Event reason: a Sync applied a revision (or corrected drift, or pruned).
+pub const EVENT_SYNC_APPLIED: &str = "ReconciliationSucceeded";
+/// Event reason: a Sync failed (the message names the objects).
+pub const EVENT_SYNC_FAILED: &str = "ReconciliationFailed";
 /// Event reason: an object's spec is invalid.
 pub const EVENT_INVALID: &str = "InvalidSpec";
 

@@ -1,8 +1,9 @@
 //! The controller's loop: rebuild the snapshot when the watched objects
 //! change, scan the ImageRepositories that are due (new or changed objects and
 //! requested reconciles at once, failures with backoff), evaluate the policies,
-//! run the automations that are due or that a changed policy feeds, publish
-//! events, and write every status that changed. Only the Lease holder runs it.
+//! run the automations that are due or that a changed policy feeds, apply the
+//! Syncs that are due ([`super::sync`]), publish events, and write every status
+//! that changed. Only the Lease holder runs it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +21,9 @@ use super::events::EventSink;
 use super::kinds::Kind;
 use super::snapshot::{self, ApiReads, ObjectId, SharedSecrets, Snapshot};
 use super::status;
+use super::sync::SyncDriver;
 use super::watch::Watches;
+use crate::apply::RenderOptions;
 use crate::config::meta::ObjectKey;
 use crate::engine::cycle::{CycleMode, Engine, EngineError};
 use crate::engine::metrics::Metrics;
@@ -52,6 +55,8 @@ pub struct DriverSettings {
     pub endpoints: RegistryEndpoints,
     /// How often everything is re-read even without a watch event (Secrets are not watched).
     pub resync: Duration,
+    /// How Syncs render kustomizations.
+    pub render: RenderOptions,
 }
 
 /// The loop's state.
@@ -72,6 +77,7 @@ pub struct Driver {
     evaluate_now: bool,
     written: BTreeMap<ObjectId, Value>,
     announced: BTreeMap<ObjectId, String>,
+    syncs: SyncDriver,
 }
 
 impl Driver {
@@ -91,6 +97,8 @@ impl Driver {
         .build()
         .map_err(DriverError::Client)?;
         std::fs::create_dir_all(&settings.state_dir).ok();
+        let syncs = SyncDriver::new(client.clone(), &settings.state_dir, metrics.clone())
+            .with_render(settings.render);
         let engine = Engine::new(ObjectSet::default(), registry, &settings.state_dir, metrics)?;
         Ok(Self {
             client,
@@ -109,6 +117,7 @@ impl Driver {
             evaluate_now: true,
             written: BTreeMap::new(),
             announced: BTreeMap::new(),
+            syncs,
         })
     }
 
@@ -123,6 +132,7 @@ impl Driver {
         let mut webhooks_open = true;
         loop {
             if *stop.borrow() {
+                self.syncs.abort();
                 return;
             }
             self.step(watches).await;
@@ -131,6 +141,7 @@ impl Driver {
                 .values()
                 .chain(self.next_run.values())
                 .copied()
+                .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.resync);
@@ -138,6 +149,11 @@ impl Driver {
                 _ = stop.changed() => {}
                 () = tokio::time::sleep_until(wake) => {}
                 () = watches.changed() => {}
+                finished = self.syncs.finished(), if self.syncs.is_running() => {
+                    self.syncs
+                        .complete(finished, self.engine.objects(), &self.snapshot, &self.events)
+                        .await;
+                }
                 pushed = pushes.recv(), if webhooks_open => match pushed {
                     Some(images) => self.webhook(&images),
                     None => webhooks_open = false,
@@ -146,13 +162,14 @@ impl Driver {
         }
     }
 
-    /// One pass: refresh, scan, evaluate, run, write status.
+    /// One pass: refresh, scan, evaluate, run, apply, write status.
     #[tracing::instrument(skip_all)]
     pub async fn step(&mut self, watches: &Watches) {
         self.refresh(watches).await;
         self.scan_due().await;
         self.evaluate().await;
         self.run_due().await;
+        self.syncs.start_due(self.engine.objects());
         self.write_statuses().await;
     }
 
@@ -222,7 +239,9 @@ impl Driver {
                             self.next_run.insert(automation.clone(), now);
                         }
                     }
+                    self.syncs.source_changed(&objects, key);
                 }
+                Kind::Sync => self.syncs.request(key),
                 Kind::ImagePolicy => {}
             }
         }
@@ -233,6 +252,8 @@ impl Driver {
         for (key, _) in objects.active_repositories() {
             self.next_scan.entry(key.clone()).or_insert(now);
         }
+        self.syncs.restore(&cached);
+        self.syncs.retain(&objects, &snapshot);
         self.next_run
             .retain(|key, _| objects.active_automations().any(|(k, _)| k == key));
         for (key, _) in objects.active_automations() {
@@ -374,6 +395,10 @@ impl Driver {
             };
             self.next_run.insert(key.clone(), Instant::now() + wait);
             if let Some(commit) = &report.commit {
+                if let Some(entry) = self.engine.objects().automations.get(key) {
+                    self.syncs
+                        .source_changed(self.engine.objects(), &entry.source);
+                }
                 let note = format!(
                     "pushed commit {commit} ({} change{})",
                     report.changes.len(),
@@ -392,12 +417,17 @@ impl Driver {
     }
 
     async fn write_statuses(&mut self) {
-        let desired = match status::desired(
+        let desired = status::desired(
             &self.snapshot,
             self.engine.objects(),
             self.engine.status(),
             self.engine.store(),
-        ) {
+        )
+        .and_then(|mut desired| {
+            desired.extend(self.syncs.desired(&self.snapshot, self.engine.objects())?);
+            Ok(desired)
+        });
+        let desired = match desired {
             Ok(desired) => desired,
             Err(error) => {
                 tracing::error!(%error, "cannot compute status");

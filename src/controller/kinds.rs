@@ -1,5 +1,6 @@
-//! The four kinds the controller watches, and where they live in the API:
-//! `tagpilot.dev/v1alpha1`, or Flux's groups with `--flux-compat`.
+//! The kinds the controller watches, and where they live in the API:
+//! `tagpilot.dev/v1alpha1`, or Flux's groups with `--flux-compat` (which has no
+//! Sync: Flux's own Kustomization does that job there).
 
 use kube::core::{ApiResource, GroupVersionKind};
 
@@ -14,6 +15,8 @@ pub enum Kind {
     GitRepository,
     /// ImageUpdateAutomation.
     ImageUpdateAutomation,
+    /// Sync (tagpilot's own kind; not watched with `--flux-compat`).
+    Sync,
 }
 
 /// Whose API group the objects are in.
@@ -27,12 +30,21 @@ pub enum ApiFlavor {
 
 impl Kind {
     /// Every kind, in the order objects are validated.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ImageRepository,
         Self::ImagePolicy,
         Self::GitRepository,
         Self::ImageUpdateAutomation,
+        Self::Sync,
     ];
+
+    /// The kinds watched for `flavor`: all of ours; Flux's four without Sync
+    /// (Flux has no such kind, and a Flux cluster need not have our CRDs).
+    pub fn watched(flavor: ApiFlavor) -> impl Iterator<Item = Self> {
+        Self::ALL
+            .into_iter()
+            .filter(move |kind| flavor == ApiFlavor::Tagpilot || *kind != Self::Sync)
+    }
 
     /// The kind's name.
     pub fn name(self) -> &'static str {
@@ -41,6 +53,7 @@ impl Kind {
             Self::ImagePolicy => "ImagePolicy",
             Self::GitRepository => "GitRepository",
             Self::ImageUpdateAutomation => "ImageUpdateAutomation",
+            Self::Sync => "Sync",
         }
     }
 
@@ -56,13 +69,16 @@ impl Kind {
             Self::ImagePolicy => "imagepolicies",
             Self::GitRepository => "gitrepositories",
             Self::ImageUpdateAutomation => "imageupdateautomations",
+            Self::Sync => "syncs",
         }
     }
 
     /// Where the kind lives for `flavor`.
     pub fn api_resource(self, flavor: ApiFlavor) -> ApiResource {
         let (group, version) = match (flavor, self) {
-            (ApiFlavor::Tagpilot, _) => ("tagpilot.dev", "v1alpha1"),
+            (ApiFlavor::Tagpilot, _) | (ApiFlavor::Flux, Self::Sync) => {
+                ("tagpilot.dev", "v1alpha1")
+            }
             (ApiFlavor::Flux, Self::GitRepository) => ("source.toolkit.fluxcd.io", "v1"),
             (ApiFlavor::Flux, _) => ("image.toolkit.fluxcd.io", "v1"),
         };
@@ -85,6 +101,8 @@ mod tests {
         let flux = Kind::GitRepository.api_resource(ApiFlavor::Flux);
         assert_eq!(flux.api_version, "source.toolkit.fluxcd.io/v1");
         assert_eq!(Kind::from_name("ImagePolicy"), Some(Kind::ImagePolicy));
+        assert_eq!(Kind::watched(ApiFlavor::Tagpilot).count(), 5);
+        assert!(!Kind::watched(ApiFlavor::Flux).any(|k| k == Kind::Sync));
         // The CRDs we generate name the same plurals.
         for crd in super::super::crd::all_crds() {
             let kind = Kind::from_name(&crd.spec.names.kind).unwrap();

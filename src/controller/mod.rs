@@ -9,7 +9,8 @@
 //! in the [`driver`] loop, and each object's result is written back as its
 //! status ([`status`], conditions in [`conditions`]) by server-side apply under
 //! one field manager. With `--leader-elect` only the holder of a
-//! `coordination.k8s.io` Lease ([`lease`]) runs the loop.
+//! `coordination.k8s.io` Lease ([`lease`]) runs the loop, Syncs included
+//! ([`sync`]: fetch, render and apply with `apply`, the same as standalone mode).
 
 pub mod conditions;
 pub mod crd;
@@ -19,6 +20,7 @@ pub mod kinds;
 pub mod lease;
 pub mod snapshot;
 pub mod status;
+pub mod sync;
 pub mod watch;
 
 /// The field manager of every server-side apply tagpilot makes.

@@ -69,6 +69,8 @@ pub fn desired(
                     .map_err(StatusError::Serialize)?,
             ),
             Kind::ImageUpdateAutomation => automation(objects, status, key)?,
+            // The Sync driver holds what Syncs did (`controller::sync`).
+            Kind::Sync => continue,
         };
         let health = snapshot.problems.get(&id).cloned().unwrap_or(computed);
         let mut body = body;

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use super::kinds::{ApiFlavor, Kind};
 use super::snapshot::CachedObject;
 
-/// The caches of the four kinds.
+/// The caches of the watched kinds.
 pub struct Watches {
     stores: Vec<(Kind, ApiResource, Store<DynamicObject>)>,
     changed: Arc<Notify>,
@@ -30,7 +30,7 @@ impl Watches {
     ) -> Self {
         let changed = Arc::new(Notify::new());
         let mut stores = Vec::new();
-        for kind in Kind::ALL {
+        for kind in Kind::watched(flavor) {
             let resource = kind.api_resource(flavor);
             let api: Api<DynamicObject> = match namespace {
                 Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),

@@ -29,7 +29,7 @@ fn sync_yaml(path: &str, interval: &str, extra: &str) -> String {
 }
 
 /// Commits a change made by `edit` (on a fresh clone) to `bare`'s `main`; returns the new head.
-fn commit_to(bare: &Path, message: &str, edit: impl FnOnce(&Path)) -> String {
+pub fn commit_to(bare: &Path, message: &str, edit: impl FnOnce(&Path)) -> String {
     let work = TempDir::new().unwrap();
     let clone = work.path().join("clone");
     run(git()
@@ -74,7 +74,8 @@ fn sync_status(tagpilot: &Tagpilot) -> serde_json::Value {
     value["syncs"]["shop/app"].clone()
 }
 
-fn head(bare: &Path) -> String {
+/// The commit `main` of `bare` points at.
+pub fn head(bare: &Path) -> String {
     git_in(bare, &["rev-parse", "main"]).trim().to_string()
 }
 

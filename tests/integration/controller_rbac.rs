@@ -11,7 +11,7 @@ use crate::harness::cluster::Cluster;
 use crate::harness::git_server::SshGitServer;
 
 /// A kubeconfig for the ServiceAccount `namespace/name`, with a token from the TokenRequest API.
-fn service_account_kubeconfig(cluster: &Cluster, namespace: &str, name: &str) -> PathBuf {
+pub fn service_account_kubeconfig(cluster: &Cluster, namespace: &str, name: &str) -> PathBuf {
     let token = cluster.kubectl(&["create", "token", name, "-n", namespace, "--duration=1h"]);
     let admin = std::fs::read_to_string(cluster.kubeconfig()).unwrap();
     let mut config: serde_json::Value = serde_saphyr::from_str(&admin).unwrap();

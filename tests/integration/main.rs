@@ -14,6 +14,7 @@ mod controller_flux;
 mod controller_leader;
 mod controller_rbac;
 mod controller_secrets;
+mod controller_sync;
 mod controller_triggers;
 mod engine;
 mod engine_output;

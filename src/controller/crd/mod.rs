@@ -20,9 +20,11 @@ use serde::{Deserialize, Serialize};
 
 mod automation;
 mod image;
+mod sync;
 
 pub use automation::*;
 pub use image::*;
+pub use sync::{InventoryEntry, Sync, SyncResourceSpec, SyncResourceStatus};
 
 /// A Go duration such as `5m`, `1h30m` or `30s` (what Flux accepts for intervals).
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
@@ -58,6 +60,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         ImagePolicy::crd(),
         GitRepository::crd(),
         ImageUpdateAutomation::crd(),
+        Sync::crd(),
     ]
 }
 
@@ -153,5 +156,58 @@ mod tests {
             .map(|c| c["name"].as_str().unwrap())
             .collect();
         assert_eq!(columns, ["Ready", "Status", "Latest Tag", "Image", "Age"]);
+    }
+
+    #[test]
+    fn the_sync_crd_wraps_the_sync_spec_with_validation_and_columns() {
+        let sync = serde_json::to_value(Sync::crd()).unwrap();
+        let version = &sync["spec"]["versions"][0];
+        let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(
+            spec["required"],
+            serde_json::json!(["sourceRef"]),
+            "{spec:#}"
+        );
+        assert_eq!(
+            spec["properties"]["sourceRef"]["required"],
+            serde_json::json!(["name"])
+        );
+        for field in ["interval", "timeout"] {
+            assert_eq!(
+                spec["properties"][field]["pattern"],
+                serde_json::json!(DURATION_PATTERN),
+                "{field}"
+            );
+        }
+        assert_eq!(version["subresources"]["status"], serde_json::json!({}));
+        let columns: Vec<&str> = version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(columns, ["Ready", "Status", "Revision", "Age"]);
+        let status = &version["schema"]["openAPIV3Schema"]["properties"]["status"];
+        for field in [
+            "lastAppliedRevision",
+            "inventory",
+            "driftCorrected",
+            "conditions",
+        ] {
+            assert!(
+                status["properties"][field].is_object(),
+                "{field}: {status:#}"
+            );
+        }
+        // The wrapper reads and writes the spec unchanged.
+        let spec: SyncResourceSpec = serde_json::from_value(
+            serde_json::json!({"sourceRef": {"name": "config"}, "path": "apps"}),
+        )
+        .unwrap();
+        assert_eq!(spec.spec.path.as_deref(), Some("apps"));
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap()["sourceRef"]["name"],
+            "config"
+        );
     }
 }

@@ -42,6 +42,7 @@ impl Cluster {
             "crd/imagepolicies.tagpilot.dev",
             "crd/gitrepositories.tagpilot.dev",
             "crd/imageupdateautomations.tagpilot.dev",
+            "crd/syncs.tagpilot.dev",
         ]);
         cluster
     }
