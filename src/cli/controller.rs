@@ -3,7 +3,6 @@
 //! account, serves `/healthz`, `/metrics` and the registry webhook, watches the
 //! objects, and (with `--leader-elect`) runs the loop only while it holds the Lease.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use tokio::sync::{mpsc, watch};
 
-use super::run::{default_state_dir, read_token, shutdown_signal};
+use super::listen::{ListenArgs, spawn_server};
+use super::run::{default_state_dir, shutdown_signal};
 use super::{CommandError, CommandResult};
 use crate::config::meta::GoDuration;
 use crate::controller::driver::{Driver, DriverSettings};
@@ -20,7 +20,7 @@ use crate::controller::events::EventSink;
 use crate::controller::kinds::ApiFlavor;
 use crate::controller::lease::LeaseLock;
 use crate::controller::watch::Watches;
-use crate::engine::http::{router, serve};
+use crate::engine::http::router;
 use crate::engine::metrics::Metrics;
 
 /// Arguments of `tagpilot controller`.
@@ -53,12 +53,8 @@ pub struct ControllerArgs {
     /// Where tag lists, git working copies and status are kept.
     #[arg(long, env = "TAGPILOT_STATE_DIR")]
     state_dir: Option<PathBuf>,
-    /// Serve `/healthz`, `/metrics` and `POST /webhook/registry` on this address.
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// A file holding the bearer token webhook requests must send.
-    #[arg(long)]
-    webhook_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    listen: ListenArgs,
     /// The kustomize binary Syncs render with; `kubectl kustomize` is used when it is not on PATH.
     #[arg(long, value_name = "BIN", default_value = "kustomize")]
     kustomize: String,
@@ -77,15 +73,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs `tagpilot controller`.
 pub fn run(args: ControllerArgs) -> CommandResult {
-    let token = match &args.webhook_token_file {
-        Some(path) => Some(read_token(path).map_err(CommandError::InvalidInput)?),
-        None => None,
-    };
-    if args.listen.is_none() && token.is_some() {
-        return Err(CommandError::InvalidInput(anyhow!(
-            "--webhook-token-file needs --listen"
-        )));
-    }
+    let listen = args.listen.resolve()?;
     let endpoints = args
         .endpoints
         .parse()
@@ -112,25 +100,10 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         metrics.set("tagpilot_controller_leader", &[], 0.0);
         let (pushes_tx, pushes_rx) = mpsc::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
-        if let Some(addr) = args.listen {
-            if token.is_none() {
-                tracing::warn!("no --webhook-token-file: webhook requests will be refused");
-            }
-            let app = router(metrics.clone(), token, pushes_tx)
+        if let Some(listen) = listen {
+            let app = router(metrics.clone(), listen.token, pushes_tx)
                 .layer(axum::middleware::from_fn(standby_refuses_webhooks(leading.clone())));
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))
-                .map_err(CommandError::Failed)?;
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let until = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(error) = serve(listener, app, until).await {
-                    tracing::error!(%error, "the HTTP server stopped");
-                }
-            });
+            spawn_server(listen.addr, app, stop_rx.clone()).await?;
         }
         let identity = args.identity.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "tagpilot".into());

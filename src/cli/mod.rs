@@ -8,6 +8,7 @@
 mod apply;
 mod controller;
 mod crds;
+mod listen;
 mod policy;
 mod run;
 mod status;

@@ -1,15 +1,15 @@
 //! `tagpilot run` and `tagpilot plan`: the standalone engine over a config directory.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use tokio::sync::mpsc;
 
+use super::listen::{ListenArgs, spawn_server};
 use super::{CommandError, CommandResult, OutputFormat};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
-use crate::engine::http::{WebhookToken, router, serve};
+use crate::engine::http::router;
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
 use crate::registry::{RegistryClient, ScanOptions};
@@ -40,12 +40,8 @@ pub struct RunArgs {
     /// Run one full cycle (scan, evaluate, commit and push) and exit: 0 when every object succeeded.
     #[arg(long)]
     once: bool,
-    /// Serve `/healthz`, `/metrics` and `POST /webhook/registry` on this address (e.g. `127.0.0.1:9090`).
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// A file holding the bearer token webhook requests must send (required for webhooks).
-    #[arg(long)]
-    webhook_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    listen: ListenArgs,
 }
 
 /// Arguments of `tagpilot plan`.
@@ -121,15 +117,7 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
 
 /// Runs `tagpilot run`.
 pub fn run(args: RunArgs) -> CommandResult {
-    let token = match &args.webhook_token_file {
-        Some(path) => Some(read_token(path).map_err(CommandError::InvalidInput)?),
-        None => None,
-    };
-    if args.listen.is_none() && token.is_some() {
-        return Err(CommandError::InvalidInput(anyhow!(
-            "--webhook-token-file needs --listen"
-        )));
-    }
+    let listen = args.listen.resolve()?;
     let Prepared {
         mut engine,
         syncs,
@@ -160,24 +148,9 @@ pub fn run(args: RunArgs) -> CommandResult {
     };
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        if let Some(addr) = args.listen {
-            if token.is_none() {
-                tracing::warn!("no --webhook-token-file: webhook requests will be refused");
-            }
-            let app = router(metrics.clone(), token, pushes_tx);
-            let mut stop = stop_rx.clone();
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))
-                .map_err(CommandError::Failed)?;
-            tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(error) = serve(listener, app, shutdown).await {
-                    tracing::error!(%error, "the HTTP server stopped");
-                }
-            });
+        if let Some(listen) = listen {
+            let app = router(metrics.clone(), listen.token, pushes_tx);
+            spawn_server(listen.addr, app, stop_rx.clone()).await?;
         }
         // One shutdown signal for both loops.
         let (quit_tx, quit_rx) = tokio::sync::watch::channel(false);
@@ -304,15 +277,6 @@ fn print_json(report: &CycleReport) -> CommandResult {
         .map_err(|e| CommandError::Failed(anyhow!("cannot encode the report: {e}")))?;
     println!("{json}");
     Ok(())
-}
-
-pub(super) fn read_token(path: &Path) -> Result<WebhookToken, anyhow::Error> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --webhook-token-file {}", path.display()))?;
-    if text.trim().is_empty() {
-        return Err(anyhow!("--webhook-token-file {} is empty", path.display()));
-    }
-    Ok(WebhookToken::new(&text))
 }
 
 /// Registers SIGINT and SIGTERM handlers now (the caller must be inside the

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::backoff::{Backoff, MAX_BACKOFF};
 use super::conditions::{
     EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED, EVENT_SCAN_CHANGED, Health,
 };
@@ -30,11 +31,6 @@ use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
 use crate::engine::webhook::PushedImage;
 use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
-
-/// The shortest wait after a failure.
-const FIRST_BACKOFF: Duration = Duration::from_secs(2);
-/// The longest wait after repeated failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Why the controller loop could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +67,9 @@ pub struct Driver {
     resync: Duration,
     seen: BTreeMap<ObjectId, (Option<i64>, Option<String>)>,
     next_scan: BTreeMap<ObjectKey, Instant>,
-    scan_failures: BTreeMap<ObjectKey, u32>,
+    scan_failures: Backoff,
     next_run: BTreeMap<ObjectKey, Instant>,
-    run_failures: BTreeMap<ObjectKey, u32>,
+    run_failures: Backoff,
     evaluate_now: bool,
     written: BTreeMap<ObjectId, Value>,
     announced: BTreeMap<ObjectId, String>,
@@ -111,9 +107,9 @@ impl Driver {
             resync: settings.resync,
             seen: BTreeMap::new(),
             next_scan: BTreeMap::new(),
-            scan_failures: BTreeMap::new(),
+            scan_failures: Backoff::default(),
             next_run: BTreeMap::new(),
-            run_failures: BTreeMap::new(),
+            run_failures: Backoff::default(),
             evaluate_now: true,
             written: BTreeMap::new(),
             announced: BTreeMap::new(),
@@ -226,11 +222,11 @@ impl Driver {
             tracing::debug!(kind = kind.name(), object = %key, "new, changed or requested");
             match kind {
                 Kind::ImageRepository => {
-                    self.scan_failures.remove(key);
+                    self.scan_failures.forget(key);
                     self.next_scan.insert(key.clone(), now);
                 }
                 Kind::ImageUpdateAutomation => {
-                    self.run_failures.remove(key);
+                    self.run_failures.forget(key);
                     self.next_run.insert(key.clone(), now);
                 }
                 Kind::GitRepository => {
@@ -307,14 +303,9 @@ impl Driver {
                 .repositories
                 .get(key)
                 .map_or(MAX_BACKOFF, |e| e.interval);
-            let wait = if report.error.is_some() {
-                let failures = self.scan_failures.entry(key.clone()).or_insert(0);
-                *failures += 1;
-                backoff(*failures, interval)
-            } else {
-                self.scan_failures.remove(key);
-                interval
-            };
+            let wait = self
+                .scan_failures
+                .after_run(key, report.error.is_some(), interval);
             self.next_scan.insert(key.clone(), Instant::now() + wait);
             let after = self.engine.store().get(key).map(|s| s.revision.clone());
             if report.error.is_none() && after != before.get(key).cloned().flatten() {
@@ -385,14 +376,9 @@ impl Driver {
                 .automations
                 .get(key)
                 .map_or(MAX_BACKOFF, |e| e.interval);
-            let wait = if report.error.is_some() {
-                let failures = self.run_failures.entry(key.clone()).or_insert(0);
-                *failures += 1;
-                backoff(*failures, interval)
-            } else {
-                self.run_failures.remove(key);
-                interval
-            };
+            let wait = self
+                .run_failures
+                .after_run(key, report.error.is_some(), interval);
             self.next_run.insert(key.clone(), Instant::now() + wait);
             if let Some(commit) = &report.commit {
                 if let Some(entry) = self.engine.objects().automations.get(key) {
@@ -486,26 +472,5 @@ fn keep_transition_times(body: &mut Value, previous: &Value) {
         {
             map.insert("lastTransitionTime".into(), time.clone());
         }
-    }
-}
-
-/// The wait after `failures` failures in a row: doubling from 2 s, at most
-/// the object's interval and at most 5 minutes.
-fn backoff(failures: u32, interval: Duration) -> Duration {
-    let doubled = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(10));
-    doubled.min(interval.max(FIRST_BACKOFF)).min(MAX_BACKOFF)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped_by_the_interval() {
-        let hour = Duration::from_secs(3600);
-        assert_eq!(backoff(1, hour), Duration::from_secs(2));
-        assert_eq!(backoff(2, hour), Duration::from_secs(4));
-        assert_eq!(backoff(30, hour), MAX_BACKOFF);
-        assert_eq!(backoff(5, Duration::from_secs(10)), Duration::from_secs(10));
     }
 }

@@ -12,6 +12,7 @@
 //! `coordination.k8s.io` Lease ([`lease`]) runs the loop, Syncs included
 //! ([`sync`]: fetch, render and apply with `apply`, the same as standalone mode).
 
+pub mod backoff;
 pub mod conditions;
 pub mod crd;
 pub mod driver;

@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::backoff::{Backoff, MAX_BACKOFF};
 use super::conditions::{
     EVENT_SYNC_APPLIED, EVENT_SYNC_FAILED, Health, REASON_APPLY_FAILED, REASON_ARTIFACT_FAILED,
     REASON_BUILD_FAILED, REASON_HEALTH_CHECK_FAILED, REASON_SUSPENDED,
@@ -42,11 +43,6 @@ use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
 use crate::git::GitWorkspace;
 
-/// The shortest wait after a failure that may pass on its own.
-const FIRST_BACKOFF: Duration = Duration::from_secs(2);
-/// The longest wait after repeated failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
 /// Runs the Syncs of the current snapshot.
 pub struct SyncDriver {
     applier: Arc<Applier>,
@@ -57,7 +53,7 @@ pub struct SyncDriver {
     metrics: Arc<Metrics>,
     statuses: BTreeMap<ObjectKey, SyncStatus>,
     next: BTreeMap<ObjectKey, Instant>,
-    failures: BTreeMap<ObjectKey, u32>,
+    failures: Backoff,
     /// The last failure message published as an event, per Sync (no repeats).
     announced: BTreeMap<ObjectKey, String>,
     /// The runs in progress.
@@ -87,7 +83,7 @@ impl SyncDriver {
             metrics,
             statuses: BTreeMap::new(),
             next: BTreeMap::new(),
-            failures: BTreeMap::new(),
+            failures: Backoff::default(),
             announced: BTreeMap::new(),
             tasks: JoinSet::new(),
             running: BTreeMap::new(),
@@ -129,7 +125,7 @@ impl SyncDriver {
     /// Runs `key` at the next step (new, changed or requested), or again as
     /// soon as the run in progress finishes.
     pub fn request(&mut self, key: &ObjectKey) {
-        self.failures.remove(key);
+        self.failures.forget(key);
         self.run_soon(key);
     }
 
@@ -170,7 +166,7 @@ impl SyncDriver {
         }
         let present = |key: &ObjectKey| snapshot.infos.contains_key(&(Kind::Sync, key.clone()));
         self.statuses.retain(|key, _| present(key));
-        self.failures.retain(|key, _| present(key));
+        self.failures.retain(present);
         self.announced.retain(|key, _| present(key));
     }
 
@@ -306,14 +302,9 @@ impl SyncDriver {
             return; // Deleted while it ran.
         };
         record_metrics(&self.metrics, &key, &outcome.status, elapsed);
-        let wait = if outcome.retry_soon {
-            let failures = self.failures.entry(key.clone()).or_insert(0);
-            *failures += 1;
-            backoff(*failures, entry.interval)
-        } else {
-            self.failures.remove(&key);
-            entry.interval
-        };
+        let wait = self
+            .failures
+            .after_run(&key, outcome.retry_soon, entry.interval);
         let at = if self.rerun.remove(&key) {
             Instant::now()
         } else {
@@ -444,12 +435,6 @@ fn log_outcome(key: &ObjectKey, outcome: &SyncOutcome) {
     } else {
         tracing::warn!(sync = %key, reason = %ready.reason, message = %ready.message, "sync not ready");
     }
-}
-
-/// Doubling from 2 s, at most the Sync's interval and at most 5 minutes.
-fn backoff(failures: u32, interval: Duration) -> Duration {
-    let doubled = FIRST_BACKOFF.saturating_mul(1 << failures.saturating_sub(1).min(10));
-    doubled.min(interval.max(FIRST_BACKOFF)).min(MAX_BACKOFF)
 }
 
 #[cfg(test)]
