@@ -9,6 +9,7 @@ mod engine;
 mod engine_output;
 mod engine_races;
 mod engine_webhook;
+mod faults;
 mod git;
 mod harness;
 mod registry;

@@ -1,0 +1,405 @@
+//! Faults of the world around the standalone engine, with the real servers:
+//! the registry process killed and started again on its port, the git server
+//! (sshd) killed and started again, a full file system under the state
+//! directory, and `tagpilot` itself SIGKILLed at random points of a cycle.
+//! Afterwards the config repository holds every bump exactly once (no lost,
+//! duplicated or half-written commit, `git fsck` clean, linear history) and the
+//! daemon's next cycle recovers. Every wait is for a condition, with a deadline.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::engine::World;
+use crate::harness::git_fixtures::git_in;
+use crate::harness::git_server::SshGitServer;
+use crate::harness::images::ImagePusher;
+use crate::harness::tagpilot::{
+    Automation, Daemon, Tagpilot, deployment, plain_source, semver_image, ssh_source, wait_for,
+};
+
+/// A config directory for `shop/api` with short intervals (so "recovers within
+/// one interval" is observable without waiting long) and the given source.
+fn quick_tagpilot(world: &World, source: &str, interval: &str) -> Tagpilot {
+    let tagpilot = Tagpilot::new();
+    tagpilot.write(
+        "images.yaml",
+        &semver_image("api", &world.image_of("api"), ">=1.0.0 <2.0.0", interval),
+    );
+    tagpilot.write("source.yaml", source);
+    let mut automation = Automation::new("apps");
+    automation.interval = interval.to_string();
+    tagpilot.write("automation.yaml", &automation.yaml());
+    tagpilot
+}
+
+/// `git fsck --strict` finds nothing, and no merge commit is in `main`.
+pub fn assert_repository_sound(bare: &Path) {
+    let fsck = Command::new("git")
+        .args(["fsck", "--strict", "--no-progress"])
+        .current_dir(bare)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success() && fsck.stdout.is_empty(),
+        "git fsck: {}{}",
+        String::from_utf8_lossy(&fsck.stdout),
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    assert_eq!(
+        git_in(bare, &["rev-list", "--min-parents=2", "main"]),
+        "",
+        "linear history"
+    );
+}
+
+/// Every bot commit on `main` changes exactly one line of `apps/api.yaml`, to
+/// a tag no other commit set: (the tags in commit order).
+fn bumps_in_history(bare: &Path) -> Vec<String> {
+    let log = git_in(
+        bare,
+        &[
+            "log",
+            "--reverse",
+            "--format=commit %H",
+            "-p",
+            "main",
+            "--",
+            "apps/api.yaml",
+        ],
+    );
+    let mut tags = Vec::new();
+    for commit in log.split("commit ").filter(|c| !c.trim().is_empty()) {
+        let added: Vec<&str> = commit
+            .lines()
+            .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+            .collect();
+        let image_lines: Vec<&str> = added
+            .iter()
+            .copied()
+            .filter(|l| l.contains("image: "))
+            .collect();
+        if added.len() > 1 {
+            continue; // the initial commit adds the whole file
+        }
+        assert_eq!(image_lines.len(), 1, "one changed line per bump:\n{commit}");
+        let image = image_lines[0].split(" # ").next().unwrap();
+        let tag = image.rsplit_once(':').unwrap().1.trim().to_string();
+        tags.push(tag);
+    }
+    let mut unique = tags.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        tags.len(),
+        "a bump was committed twice: {tags:?}"
+    );
+    tags
+}
+
+#[test]
+fn the_registry_down_then_back_keeps_the_old_tags_and_the_next_bump_lands_within_an_interval() {
+    let mut world = World::new(&["1.0.0"]);
+    let tagpilot = quick_tagpilot(
+        &world,
+        &plain_source(&format!("file://{}", world.bare.display())),
+        "2s",
+    );
+    let daemon: Daemon = tagpilot.spawn_daemon(&[]);
+    wait_for(
+        "the first scan",
+        || daemon.log_text().contains("scanned").then_some(()),
+        || daemon.log_text(),
+    );
+
+    world.registry.stop();
+    wait_for(
+        "a failed scan while the registry is down",
+        || {
+            daemon.assert_running();
+            daemon
+                .log_text()
+                .lines()
+                .any(|l| l.contains("scan failed") && l.contains("shop/api"))
+                .then_some(())
+        },
+        || daemon.log_text(),
+    );
+    let during = daemon.log_text();
+    let failure = during
+        .lines()
+        .find(|l| l.contains("scan failed"))
+        .unwrap()
+        .to_string();
+    assert!(
+        failure.contains("keeping the previous tag list") && failure.contains(&world.registry.host),
+        "the failure names the registry and says nothing is lost: {failure}"
+    );
+    assert_eq!(world.commit_count(), 1, "nothing changes while it is down");
+    assert!(world.deployed().contains(":1.0.0 #"));
+
+    world.registry.restart();
+    ImagePusher::new(&world.registry, "shop/api").push("1.1.0");
+    wait_for(
+        "the bump after the registry came back",
+        || {
+            daemon.assert_running();
+            world.deployed().contains(":1.1.0 #").then_some(())
+        },
+        || daemon.log_text(),
+    );
+    assert_eq!(world.commit_count(), 2);
+    assert_repository_sound(&world.bare);
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn the_git_server_down_then_back_gets_the_bump_exactly_once() {
+    let world = World::new(&["1.0.0"]);
+    let mut server = SshGitServer::start();
+    let tagpilot = quick_tagpilot(&world, &ssh_source(&server, &server.url(&world.bare)), "2s");
+    let daemon: Daemon = tagpilot.spawn_daemon(&[]);
+    wait_for(
+        "the first automation run",
+        || daemon.log_text().contains("no change").then_some(()),
+        || daemon.log_text(),
+    );
+
+    server.stop();
+    ImagePusher::new(&world.registry, "shop/api").push("1.1.0");
+    wait_for(
+        "a failed automation run while the git server is down",
+        || {
+            daemon.assert_running();
+            daemon
+                .log_text()
+                .lines()
+                .any(|l| l.contains("automation failed") && l.contains("shop/apps"))
+                .then_some(())
+        },
+        || daemon.log_text(),
+    );
+    let log = daemon.log_text();
+    let failure = log
+        .lines()
+        .find(|l| l.contains("automation failed"))
+        .unwrap();
+    assert!(
+        failure.contains(&format!("127.0.0.1:{}", server.port)) && failure.contains("refused"),
+        "the failure names the repository and the cause: {failure}"
+    );
+    assert_eq!(world.commit_count(), 1);
+
+    server.restart();
+    wait_for(
+        "the bump after the git server came back",
+        || {
+            daemon.assert_running();
+            world.deployed().contains(":1.1.0 #").then_some(())
+        },
+        || daemon.log_text(),
+    );
+    // Give it more cycles: the bump must not be pushed a second time.
+    let pushes = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("engine::cycle: pushed"))
+            .count()
+    };
+    wait_for(
+        "two more automation runs",
+        || {
+            let text = daemon.log_text();
+            let (_, after) = text.rsplit_once("engine::cycle: pushed")?;
+            (after.matches("no change").count() >= 2).then_some(())
+        },
+        || daemon.log_text(),
+    );
+    assert_eq!(pushes(&daemon.log_text()), 1, "{}", daemon.log_text());
+    assert_eq!(world.commit_count(), 2);
+    assert_eq!(bumps_in_history(&world.bare), ["1.1.0"]);
+    assert_repository_sound(&world.bare);
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallFileSystem {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFileSystem {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(
+            output.status.success(),
+            "the disk-full test mounts a small tmpfs and needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system to the last byte with `filler`.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write as _;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        let mut size = block.len();
+        while size > 0 {
+            match file.write(&block[..size]) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => size /= 2,
+            }
+        }
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallFileSystem {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_state_directory_fails_the_run_clearly_and_the_next_run_recovers() {
+    let world = World::new(&["1.0.0", "1.1.0"]);
+    let tagpilot = quick_tagpilot(
+        &world,
+        &plain_source(&format!("file://{}", world.bare.display())),
+        "1h",
+    );
+    tagpilot.run_once().success();
+    assert_eq!(world.commit_count(), 2);
+
+    // The state directory moves onto a small file system, which then fills up.
+    let disk = SmallFileSystem::mount("8m");
+    let state = disk.path().join("state");
+    copy_dir(tagpilot.state_dir(), &state);
+    let filler = disk.fill();
+    ImagePusher::new(&world.registry, "shop/api").push("1.2.0");
+    let run = |tagpilot: &Tagpilot| {
+        let mut command = tagpilot.command();
+        command
+            .args(["run", "--once", "--config"])
+            .arg(tagpilot.config_dir())
+            .arg("--state-dir")
+            .arg(&state);
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&tagpilot);
+    assert_eq!(
+        code,
+        Some(1),
+        "a full disk fails the run\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("No space left on device") || stderr.contains("ENOSPC"),
+        "the error says why:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(world.commit_count(), 2, "nothing half-written was pushed");
+    assert_repository_sound(&world.bare);
+
+    std::fs::remove_file(filler).unwrap();
+    let (code, stdout, stderr) = run(&tagpilot);
+    assert_eq!(
+        code,
+        Some(0),
+        "space is back: the run recovers\n{stdout}\n{stderr}"
+    );
+    assert!(
+        world.deployed().contains(":1.2.0 #"),
+        "{}",
+        world.deployed()
+    );
+    assert_eq!(world.commit_count(), 3);
+    assert_eq!(bumps_in_history(&world.bare), ["1.1.0", "1.2.0"]);
+    assert_repository_sound(&world.bare);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// SIGKILL at a random moment of a cycle that has a bump to make, ten times.
+/// After each kill a fresh `run --once` (what a restarted daemon does first)
+/// must land the bump exactly once; the repository never holds a lost,
+/// duplicated or half-written commit.
+#[test]
+fn sigkill_at_random_points_of_a_cycle_loses_and_duplicates_nothing() {
+    let world = World::new(&["1.0.0"]);
+    let tagpilot = quick_tagpilot(
+        &world,
+        &plain_source(&format!("file://{}", world.bare.display())),
+        "1h",
+    );
+    let mut pusher = ImagePusher::new(&world.registry, "shop/api");
+    // How long a cycle with a bump takes here, to spread the kills over it.
+    pusher.push("1.0.1");
+    let started = Instant::now();
+    tagpilot.run_once().success();
+    let cycle = started.elapsed();
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut expected = vec!["1.0.1".to_string()];
+    for round in 2..=11 {
+        let tag = format!("1.0.{round}");
+        pusher.push(&tag);
+        expected.push(tag.clone());
+        let delay = cycle.mul_f64(rng.f64() * 1.2);
+        let mut child = tagpilot.spawn_once();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        // The kill may have left the push done, half done or not started.
+        assert_repository_sound(&world.bare);
+        let recovered = tagpilot.run_once();
+        assert_eq!(
+            recovered.code,
+            Some(0),
+            "seed {seed}, round {round}, killed after {delay:?}: the next run recovers\n{}\n{}",
+            recovered.stdout,
+            recovered.stderr
+        );
+        assert_eq!(
+            world.deployed(),
+            deployment("api", &format!("{}:{tag}", world.image), "api"),
+            "seed {seed}, round {round}: the file is whole and current"
+        );
+        assert_eq!(
+            bumps_in_history(&world.bare),
+            expected,
+            "seed {seed}, round {round}, killed after {delay:?}"
+        );
+        assert_eq!(world.commit_count(), expected.len() + 1);
+        assert_repository_sound(&world.bare);
+    }
+}
