@@ -15,4 +15,5 @@ mod harness;
 mod registry;
 mod registry_cli;
 mod registry_faults;
+mod secrets;
 mod smoke;
