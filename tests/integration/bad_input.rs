@@ -74,6 +74,22 @@ fn malformed_yaml_unknown_kinds_and_fields_are_each_named_and_the_valid_objects_
         "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: extra\n  namespace: shop\nspec:\n  image: 127.0.0.1:1/x\n  interval: 1m\n  imagee: typo\n",
     );
     tagpilot.write("a-list.yaml", "- just\n- a list\n");
+    tagpilot.write(
+        "broken-secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: shop\nstringData:\n  password: Hunter2-Bad-Input\n   extra: [unclosed\n",
+    );
+    // "Billion laughs": ten levels of ten aliases each.
+    let mut laughs = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lol\ndata:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for level in 1..10 {
+        let previous = format!("*a{}", level - 1);
+        laughs.push_str(&format!(
+            "  a{level}: &a{level} [{}]\n",
+            [previous.as_str(); 10].join(", ")
+        ));
+    }
+    tagpilot.write("laughs.yaml", &laughs);
     std::fs::write(
         tagpilot.config_dir().join("binary.yaml"),
         [0xff, 0xfe, 0x00, 0x41, 0x80],
@@ -89,10 +105,17 @@ fn malformed_yaml_unknown_kinds_and_fields_are_each_named_and_the_valid_objects_
         ("unknown-field.yaml", "imagee"),
         ("a-list.yaml", ""),
         ("binary.yaml", ""),
+        ("broken-secret.yaml", "not valid YAML: line 8 column 9"),
+        ("laughs.yaml", "budget"),
     ] {
         let line = error_line(&output, &[&format!("{dir}/{file}"), cause]);
         assert!(!line.contains("panicked"), "{line}");
     }
+    assert!(
+        !output.stderr.contains("Hunter2"),
+        "a broken Secret file's values stay out of the log:\n{}",
+        output.stderr
+    );
     assert!(
         output.stdout.contains("automation shop/apps: pushed"),
         "the valid objects still ran:\n{}\n{}",
