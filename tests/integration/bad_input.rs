@@ -223,6 +223,40 @@ fn odd_tag_names_are_ignored_and_cannot_inject_yaml() {
     );
 }
 
+/// Regression: every invalid tag was logged on its own line, whole, so a
+/// registry listing a million of them (or one of 16 MB) flooded the log.
+#[test]
+fn a_registry_listing_a_million_invalid_tags_used_to_flood_the_log() {
+    let (world, proxy, tagpilot) = proxied_world();
+    let mut tags: Vec<String> = (0..1_000_000u32).map(|i| format!("-{i}")).collect();
+    tags.push(format!("x{}", "/".repeat(1 << 20)));
+    tags.push("1.2.0".to_string());
+    replace_tag_lists(&proxy, tag_list(tags));
+    let output = run_through(&tagpilot, &world, &proxy);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "{}",
+        &output.stderr[..output.stderr.len().min(4000)]
+    );
+    assert!(
+        world.deployed().contains(":1.2.0 #"),
+        "{}",
+        world.deployed()
+    );
+    let lines = output.stderr.lines().count();
+    assert!(lines < 100, "{lines} lines of stderr");
+    assert!(
+        output.stderr.lines().all(|l| l.len() < 2000),
+        "no line carries a whole tag"
+    );
+    assert!(
+        output.stderr.contains("ignored=1000001"),
+        "the rest are counted:\n{}",
+        output.stderr
+    );
+}
+
 #[test]
 fn registry_bodies_that_are_not_json_or_are_enormous_fail_clearly_and_change_nothing() {
     let (world, proxy, tagpilot) = proxied_world();
