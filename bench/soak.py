@@ -82,12 +82,22 @@ spec:
 
 
 def committed_tags(bare):
-    """{(app, tag): number of commits whose diff adds that image line}."""
+    """({(app, tag): number of commits whose diff adds that image line},
+    {(app, tag): commit time in whole seconds of the first such commit})."""
     counts = collections.Counter()
-    log = git("log", "-p", "--format=commit %H", "main", "--", "apps", cwd=bare)
-    for match in re.finditer(r"^\+image: \S+/soak/(app-\d+):(\S+) #", log, re.M):
-        counts[(match.group(1), match.group(2))] += 1
-    return counts
+    times = {}
+    log = git("log", "-p", "--format=commit %ct", "main", "--", "apps", cwd=bare)
+    when = 0
+    for line in log.splitlines():
+        if line.startswith("commit "):
+            when = int(line.split()[1])
+            continue
+        match = re.match(r"^\+image: \S+/soak/(app-\d+):(\S+) #", line)
+        if match:
+            key = (match.group(1), match.group(2))
+            counts[key] += 1
+            times[key] = min(times.get(key, when), when)
+    return counts, times
 
 
 def main():
@@ -182,7 +192,7 @@ notifications:
             latest[name] = (major, minor, patch + 1)
             tag = "%d.%d.%d" % latest[name]
             pushers[name].push(tag)
-            pushed.append((name, tag))
+            pushed.append((name, tag, time.time()))
             now = time.monotonic()
             if now >= next_sample:
                 rss, fds = proc_stats(daemon.pid)
@@ -205,8 +215,11 @@ notifications:
         end_rss, end_fds = proc_stats(daemon.pid)
         samples.append((int(time.monotonic() - started), end_rss, end_fds))
 
-        counts = committed_tags(bare)
-        missing = [(name, tag) for name, tag in pushed if counts[(name, tag)] == 0]
+        counts, times = committed_tags(bare)
+        missing = [(name, tag) for name, tag, _ in pushed if counts[(name, tag)] == 0]
+        # Commit times have whole-second resolution: latencies are rounded up to it.
+        latencies = sorted(max(0.0, times[(name, tag)] + 1 - at)
+                           for name, tag, at in pushed if (name, tag) in times)
         duplicated = [(key, n) for key, n in counts.items() if n > 1]
         commits = int(git("rev-list", "--count", "main", cwd=bare)) - initial_commits
         merges = git("rev-list", "--min-parents=2", "main", cwd=bare).split()
@@ -221,6 +234,11 @@ notifications:
               f"missing: {len(missing)}, committed twice: {len(duplicated)}")
         print(f"commits: {commits} (pushes are batched when they land in one cycle), merges: {len(merges)}, "
               f"git fsck: {'clean' if fsck.returncode == 0 and not fsck.stdout.strip() else fsck.stdout + fsck.stderr}")
+        if latencies:
+            median = latencies[len(latencies) // 2]
+            p90 = latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))]
+            print(f"push -> commit (1 s resolution, upper bounds): median {median:.1f} s, "
+                  f"p90 {p90:.1f} s, max {latencies[-1]:.1f} s")
         print(f"rss: start {start_rss} KiB, end {end_rss} KiB, max {max(s[1] for s in samples)} KiB")
         print(f"open fds: start {start_fds}, end {end_fds}, max {max(s[2] for s in samples)}")
         print(f"log lines: ERROR {len(errors)}, WARN {len(warnings)}")
