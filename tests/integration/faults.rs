@@ -467,3 +467,80 @@ fn a_lock_file_left_in_the_working_copy_by_a_killed_run_used_to_block_every_late
     assert!(world.deployed().contains(":1.2.0 #"));
     assert_eq!(bumps_in_history(&world.bare), ["1.1.0", "1.2.0"]);
 }
+
+/// Regression (found by `bench/soak`: a few bumps took 66 s instead of 0.1 s):
+/// a registry notifies as it stores the manifest, which can be before
+/// `tags/list` shows the tag; the webhook's scan then saw the old list, and the
+/// bump waited for the next interval.
+#[test]
+fn a_webhook_scan_that_missed_the_announced_tag_used_to_wait_for_the_interval() {
+    use crate::harness::fault_proxy::{Fault, FaultProxy};
+    let world = World::new(&["1.0.0"]);
+    let proxy = FaultProxy::start(&world.registry.host);
+    let tagpilot = quick_tagpilot(
+        &world,
+        &plain_source(&format!("file://{}", world.bare.display())),
+        "1h",
+    );
+    let token_file = tagpilot.home_dir().join("token");
+    crate::harness::process::write(&token_file, "announced-token");
+    let listen = format!("127.0.0.1:{}", crate::harness::process::free_port());
+    let endpoint = format!("{}=http://{}", world.registry.host, proxy.host);
+    let daemon = tagpilot.spawn_daemon(&[
+        "--registry-endpoint",
+        &endpoint,
+        "--listen",
+        &listen,
+        "--webhook-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    wait_for(
+        "the first automation run",
+        || daemon.log_text().contains("no change").then_some(()),
+        || daemon.log_text(),
+    );
+    ImagePusher::new(&world.registry, "shop/api").push("1.1.0");
+    // The first listing after the push still shows the old tags, as a registry
+    // that notified before linking the tag would.
+    proxy.set_rule(|line, _| {
+        static STALE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+        if line.starts_with("GET /v2/shop/api/tags/list")
+            && STALE.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            Fault::ReplaceBody(r#"{"name":"shop/api","tags":["1.0.0"]}"#.into())
+        } else {
+            Fault::Pass
+        }
+    });
+    let status = reqwest::blocking::Client::new()
+        .post(format!("http://{listen}/webhook/registry"))
+        .header("Authorization", "Bearer announced-token")
+        .body(format!(
+            r#"{{"events":[{{"action":"push","target":{{"repository":"shop/api","tag":"1.1.0"}},"request":{{"host":"{}"}}}}]}}"#,
+            world.registry.host
+        ))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 202);
+    wait_for(
+        "the bump, long before the hour-long interval",
+        || {
+            daemon.assert_running();
+            world.deployed().contains(":1.1.0 #").then_some(())
+        },
+        || format!("{:?}\n{}", proxy.requests(), daemon.log_text()),
+    );
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .filter(|l| l.contains("tags/list"))
+            .count()
+            >= 3,
+        "the stale listing was followed by another: {:?}",
+        proxy.requests()
+    );
+    assert_eq!(world.commit_count(), 2);
+    assert_eq!(daemon.terminate(), Some(0));
+}
