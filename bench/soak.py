@@ -218,8 +218,10 @@ notifications:
         counts, times = committed_tags(bare)
         missing = [(name, tag) for name, tag, _ in pushed if counts[(name, tag)] == 0]
         # Commit times have whole-second resolution: latencies are rounded up to it.
-        latencies = sorted(max(0.0, times[(name, tag)] + 1 - at)
-                           for name, tag, at in pushed if (name, tag) in times)
+        by_push = sorted(((max(0.0, times[(name, tag)] + 1 - at), name, tag)
+                          for name, tag, at in pushed if (name, tag) in times), reverse=True)
+        latencies = sorted(latency for latency, _, _ in by_push)
+        slow = [f"{name}:{tag} {latency:.0f} s" for latency, name, tag in by_push if latency > 5]
         duplicated = [(key, n) for key, n in counts.items() if n > 1]
         commits = int(git("rev-list", "--count", "main", cwd=bare)) - initial_commits
         merges = git("rev-list", "--min-parents=2", "main", cwd=bare).split()
@@ -238,7 +240,7 @@ notifications:
             median = latencies[len(latencies) // 2]
             p90 = latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))]
             print(f"push -> commit (1 s resolution, upper bounds): median {median:.1f} s, "
-                  f"p90 {p90:.1f} s, max {latencies[-1]:.1f} s")
+                  f"p90 {p90:.1f} s, max {latencies[-1]:.1f} s; over 5 s: {len(slow)} {slow[:5]}")
         print(f"rss: start {start_rss} KiB, end {end_rss} KiB, max {max(s[1] for s in samples)} KiB")
         print(f"open fds: start {start_fds}, end {end_fds}, max {max(s[2] for s in samples)}")
         print(f"log lines: ERROR {len(errors)}, WARN {len(warnings)}")
