@@ -5,7 +5,8 @@
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
 #   - the moto server (the ECR API), from PyPI in a venv;
 #   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
-#   - cargo-fuzz, from crates.io (for the bounded fuzz run).
+#   - cargo-fuzz, from crates.io (for the bounded fuzz run);
+#   - cargo-deny, from crates.io (licenses, bans, sources, advisories).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
 # (default ~/.cache/tagpilot-tools), so a second run does nothing and takes about a second.
 set -euo pipefail
@@ -76,6 +77,12 @@ fi
 if [ ! -x "$TOOLS_DIR/bin/cargo-fuzz" ] && ! command -v cargo-fuzz >/dev/null; then
   log "installing cargo-fuzz into $TOOLS_DIR"
   cargo install --quiet --locked --root "$TOOLS_DIR" cargo-fuzz
+fi
+
+# Supply-chain checks (scripts/deny.sh): cargo-deny from crates.io, cached.
+if [ ! -x "$TOOLS_DIR/bin/cargo-deny" ] && ! command -v cargo-deny >/dev/null; then
+  log "installing cargo-deny into $TOOLS_DIR (a few minutes, once)"
+  cargo install --quiet --locked --root "$TOOLS_DIR" cargo-deny
 fi
 
 log "tools ready in $TOOLS_DIR"

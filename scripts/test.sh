@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests start for real
 # (scripts/install-test-deps.sh, cached after the first run), then runs the format
-# check, clippy with -D warnings, every test, and the bounded fuzz run.
+# check, clippy with -D warnings, cargo deny, every test, and the bounded fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +22,13 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "cargo deny (licenses, bans, sources; advisories when the RustSec DB is reachable)"
+bash scripts/deny.sh
+
 step "cargo test"
 cargo test --locked --all-targets
 
-step "bounded fuzzing of the marker scanner"
-bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+step "bounded fuzzing (marker scanner, semver ranges, config loader)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 
 step "all checks passed in $((SECONDS - started)) s"

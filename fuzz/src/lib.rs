@@ -1,11 +1,16 @@
-//! The update engine's pure core (image references, setters, scanner, rewrite),
-//! compiled from tagpilot's own sources.
+//! tagpilot's pure core, compiled from its own sources: the update engine
+//! (image references, setters, scanner, rewrite), the tag policies (semver
+//! ranges), and the config loader (YAML files into objects).
 //!
 //! Depending on the `tagpilot` crate would build kube, the AWS SDK and libgit2
 //! with sanitizer instrumentation on every fuzz run; these modules need none of
 //! that, so the fuzz crate includes the files themselves. The module tree
 //! mirrors tagpilot's, so `crate::image` and `super::results` resolve the same.
 
+pub mod config;
 #[path = "../../src/image.rs"]
 pub mod image;
+#[path = "../../src/policy/mod.rs"]
+pub mod policy;
+pub mod registry;
 pub mod update;

@@ -176,7 +176,7 @@ pub fn parse_objects(path: &Path, text: &str) -> Result<Vec<RawObject>, Vec<Load
     let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|error| {
         vec![LoadError::Yaml {
             path: path.to_path_buf(),
-            message: error.to_string(),
+            message: without_snippet(&error.to_string()),
         }]
     })?;
     let mut objects = Vec::new();
@@ -195,6 +195,14 @@ pub fn parse_objects(path: &Path, text: &str) -> Result<Vec<RawObject>, Vec<Load
     } else {
         Err(errors)
     }
+}
+
+/// The parser's first line (`line 8 column 9: what is wrong`), without the
+/// excerpt of the file it adds below: that excerpt would copy the lines around
+/// the error, a Secret's values included, into the log (invariant 7).
+fn without_snippet(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
 fn raw_object(
@@ -285,6 +293,21 @@ mod tests {
         .unwrap();
         assert_eq!(ok[0].namespace(), "ns");
         assert_eq!(ok[0].origin(), "x.yaml (document 1)");
+    }
+
+    /// Regression: a YAML syntax error in a Secret file printed the lines
+    /// around it, so the password on the line above reached stderr.
+    #[test]
+    fn yaml_errors_used_to_quote_the_lines_around_them_secrets_included() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: Hunter2-Secret\n   extra: [unclosed\n";
+        let errors = parse_objects(Path::new("s.yaml"), text).unwrap_err();
+        let message = errors[0].to_string();
+        assert!(!message.contains("Hunter2"), "{message}");
+        assert!(
+            message.starts_with("s.yaml: not valid YAML: line 7 column 9: "),
+            "{message}"
+        );
+        assert_eq!(message.lines().count(), 1, "{message}");
     }
 
     #[test]

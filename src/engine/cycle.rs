@@ -27,6 +27,23 @@ use crate::image::ImageReference;
 use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
+/// An error's message followed by each cause its message does not already
+/// contain (`fetch … failed: failed to connect to 127.0.0.1: Connection
+/// refused`), so the log and `status` say why, not only what.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
 /// Whether a cycle may commit and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CycleMode {
@@ -272,7 +289,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 "the scan stopped after {} tags (the tag cap); the previous list is kept",
                 list.tags.len()
             )),
-            Err(error) => Some(error.to_string()),
+            Err(error) => Some(with_causes(&error)),
         };
         let result_label = if error.is_some() { "failed" } else { "ok" };
         self.metrics
@@ -517,12 +534,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         report.changes = changes.changes;
                     }
                     Err(error) => {
-                        tracing::warn!(automation = %key, %error, "automation failed");
+                        let message = with_causes(&error);
+                        tracing::warn!(automation = %key, error = %message, "automation failed");
                         if error.is_refused_push() {
                             self.metrics
                                 .increment("tagpilot_pushes_total", &[("result", "failed")]);
                         }
-                        report.error = Some(error.to_string());
+                        report.error = Some(message);
                     }
                 }
             }
@@ -624,5 +642,27 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         } else {
             exact
         }
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::with_causes;
+    use crate::git::GitError;
+
+    /// Regression: a failed fetch or push was logged and stored in `status`
+    /// as `fetch of branch "main" from/to URL failed`, without libgit2's reason.
+    #[test]
+    fn remote_git_errors_used_to_hide_their_cause() {
+        let error = GitError::Remote {
+            operation: "fetch",
+            url: "ssh://git@127.0.0.1:2222/config.git".into(),
+            branch: "main".into(),
+            source: git2::Error::from_str("failed to connect to 127.0.0.1: Connection refused"),
+        };
+        assert_eq!(
+            with_causes(&error),
+            "fetch of branch \"main\" from/to ssh://git@127.0.0.1:2222/config.git failed: failed to connect to 127.0.0.1: Connection refused"
+        );
     }
 }

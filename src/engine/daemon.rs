@@ -18,6 +18,9 @@ use crate::config::meta::ObjectKey;
 use crate::registry::store::next_scan_at;
 use crate::registry::{DigestResolver, TagLister};
 
+/// How many times a scan is repeated when a webhook's tag is not listed yet.
+const ANNOUNCED_TAG_RESCANS: u32 = 5;
+
 /// The longest the loop sleeps before looking again (also bounds clock drift).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
@@ -59,6 +62,11 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
     // Pushes announced while their repository's scan was already running: that
     // scan may have listed the tags before the push, so scan again when it ends.
     let mut rescan: BTreeSet<ObjectKey> = BTreeSet::new();
+    // Tags a webhook announced that no scan has listed yet, with the number of
+    // scans that missed them. Registries send the notification as the manifest
+    // is stored, which can be before `tags/list` shows the tag; such a scan is
+    // repeated shortly (0.5, 1, 2, 4, 8 s) instead of waiting for the interval.
+    let mut announced: BTreeMap<ObjectKey, (String, u32)> = BTreeMap::new();
     loop {
         let now = Instant::now();
         let due_scans: Vec<ObjectKey> = next_scan
@@ -139,9 +147,23 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                         engine.record_scan(&key, result);
                     }
                     scanning.remove(&key);
+                    let missed = announced.get(&key).and_then(|(tag, misses)| {
+                        let listed = engine
+                            .store()
+                            .get(&key)
+                            .is_some_and(|stored| stored.tags.binary_search(tag).is_ok());
+                        (!listed && *misses < ANNOUNCED_TAG_RESCANS).then_some(*misses)
+                    });
                     let due = if rescan.remove(&key) {
                         Instant::now()
+                    } else if let Some(misses) = missed {
+                        if let Some(entry) = announced.get_mut(&key) {
+                            entry.1 += 1;
+                        }
+                        tracing::debug!(repository = %key, misses, "the announced tag is not listed yet; scanning again shortly");
+                        Instant::now() + Duration::from_millis(500) * 2u32.pow(misses)
                     } else {
+                        announced.remove(&key);
                         next_due(engine.objects().repositories.get(&key).map(|e| e.interval))
                     };
                     next_scan.insert(key, due);
@@ -161,6 +183,7 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                     }
                     for key in keys {
                         tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
+                        announced.insert(key.clone(), (image.tag.clone(), 0));
                         if scanning.contains(&key) {
                             rescan.insert(key);
                         } else {

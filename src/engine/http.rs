@@ -1,12 +1,13 @@
 //! The HTTP endpoint of `--listen`: `GET /healthz`, `GET /metrics` and
 //! `POST /webhook/registry`. Webhooks need `Authorization: Bearer <token>`
-//! (compared in constant time), bodies are size-limited, and an accepted push is
+//! (compared in constant time, before any of the body is read), bodies are
+//! size-limited, and an accepted push is
 //! handed to the engine over a channel; the request never waits for a scan.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -97,7 +98,7 @@ async fn metrics_handler(
 async fn webhook_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> (StatusCode, String) {
     let authorized = match &state.token {
         Some(token) => headers
@@ -113,6 +114,19 @@ async fn webhook_handler(
             .increment("tagpilot_webhooks_total", &[("result", "unauthorized")]);
         return (StatusCode::UNAUTHORIZED, String::new());
     }
+    // Read only after the token matched, and never past the limit.
+    let body: Bytes = match axum::body::to_bytes(body, MAX_WEBHOOK_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            state
+                .metrics
+                .increment("tagpilot_webhooks_total", &[("result", "too_large")]);
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_WEBHOOK_BODY} bytes\n"),
+            );
+        }
+    };
     match pushed_images(&body) {
         Ok(images) => {
             state
@@ -203,6 +217,28 @@ mod tests {
             metrics.get("tagpilot_webhooks_total", &[("result", "unauthorized")]),
             2.0
         );
+    }
+
+    /// Regression: the body was read (up to 1 MiB) before the token was checked,
+    /// so unauthenticated clients could make the daemon buffer their bodies.
+    #[tokio::test]
+    async fn unauthenticated_webhooks_used_to_be_read_before_the_token_check() {
+        let (sender, _receiver) = mpsc::channel(1);
+        let app = router(
+            Arc::new(Metrics::new()),
+            Some(WebhookToken::new("s3cret")),
+            sender,
+        );
+        // A body that fails as soon as anyone reads it.
+        let body = Body::from_stream(futures::stream::once(async {
+            Err::<Bytes, _>(std::io::Error::other("the body was read"))
+        }));
+        let request = Request::post("/webhook/registry")
+            .header("authorization", "Bearer wrong")
+            .body(body)
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 //! creates) it, fetches the branch and hard-resets to the remote head, so the
 //! leftovers of a crashed run (dirty files, unpushed commits) are discarded.
 //! A working copy that libgit2 cannot read is deleted and cloned again. A lock
-//! file serializes runs on the same working copy, across processes too.
+//! file serializes runs on the same working copy, across processes too; holding
+//! it, `prepare` removes the `*.lock` files a killed run left in `.git`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,7 @@ impl GitWorkspace {
                 source,
             })?;
         let workdir = state_dir.join("repo");
+        remove_stale_locks(&workdir.join(".git"));
         let (repo, base) = open_or_recreate(&workdir, &transport, &branch)?;
         tracing::debug!(url = %transport.redacted_url(), %branch, head = %base, "working copy ready");
         Ok(Checkout {
@@ -206,6 +208,40 @@ fn is_local_failure(error: &git2::Error) -> bool {
             | ErrorClass::Indexer
             | ErrorClass::Zlib
     )
+}
+
+/// Removes the `*.lock` files git leaves in `git_dir` when a process is killed
+/// while it updates a ref, the index or the config. Only called with the
+/// working copy's own lock held, so no live process can own them; left in
+/// place, each would fail every later fetch or commit ("failed to lock file").
+fn remove_stale_locks(git_dir: &Path) {
+    let mut pending = vec![git_dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if file_type.is_dir() {
+                // Object directories hold no ref locks; skip their many entries.
+                if entry.file_name() != "objects" {
+                    pending.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::warn!(file = %path.display(), "removed a lock file left by an interrupted run")
+                    }
+                    Err(error) => {
+                        tracing::warn!(file = %path.display(), %error, "cannot remove a stale lock file")
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn open_or_recreate(

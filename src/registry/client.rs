@@ -186,6 +186,7 @@ impl RegistryClient {
         let mut tags: Vec<String> = Vec::new();
         let mut pages = 0;
         let mut complete = true;
+        let mut invalid = 0usize;
         loop {
             if !seen.insert(url.to_string()) {
                 return Err(ScanError::PaginationLoop {
@@ -208,7 +209,10 @@ impl RegistryClient {
             tags.extend(page.tags.unwrap_or_default().into_iter().filter(|tag| {
                 let valid = is_valid_tag(tag);
                 if !valid {
-                    tracing::warn!(tag = %tag.escape_debug(), "ignoring a tag that is not a valid tag name");
+                    invalid += 1;
+                    if invalid <= LOGGED_INVALID_TAGS {
+                        tracing::warn!(tag = %shown_tag(tag), "ignoring a tag that is not a valid tag name");
+                    }
                 }
                 valid
             }));
@@ -228,6 +232,13 @@ impl RegistryClient {
                 Some(next) => url = next,
                 None => break,
             }
+        }
+        if invalid > LOGGED_INVALID_TAGS {
+            tracing::warn!(
+                ignored = invalid,
+                logged = LOGGED_INVALID_TAGS,
+                "ignored tags that are not valid tag names (only the first ones were logged)"
+            );
         }
         tags.sort_unstable();
         tags.dedup();
@@ -750,6 +761,18 @@ fn without_query(url: &Url) -> String {
     url.to_string()
 }
 
+/// How many ignored (invalid) tags one scan logs one by one; the rest are only counted.
+const LOGGED_INVALID_TAGS: usize = 20;
+
+/// An invalid tag for a log line: escaped, and cut after 64 characters.
+fn shown_tag(tag: &str) -> String {
+    let mut shown: String = tag.chars().take(64).flat_map(char::escape_debug).collect();
+    if tag.chars().nth(64).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 pub fn is_valid_tag(tag: &str) -> bool {
     let bytes = tag.as_bytes();
@@ -778,6 +801,13 @@ mod tests {
         for tag in ["", "-x", ".x", "a b", "a\nb", "a/b", &"a".repeat(129)] {
             assert!(!is_valid_tag(tag), "{tag:?}");
         }
+    }
+
+    #[test]
+    fn invalid_tags_are_logged_escaped_and_cut() {
+        assert_eq!(shown_tag("1.0\nimage: x"), "1.0\\nimage: x");
+        let long = "x".repeat(10_000_000);
+        assert_eq!(shown_tag(&long), format!("{}…", "x".repeat(64)));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod apply;
 mod apply_sync;
+mod bad_input;
 mod cli;
 mod controller;
 mod controller_bad_input;
@@ -20,10 +21,12 @@ mod engine;
 mod engine_output;
 mod engine_races;
 mod engine_webhook;
+mod faults;
 mod git;
 mod harness;
 mod registry;
 mod registry_cli;
 mod registry_faults;
+mod secrets;
 mod smoke;
 mod update_cli;

@@ -306,7 +306,7 @@ impl EcrTokenSource for CountingEcr {
     }
 }
 
-fn moto_token_password(moto: &Moto) -> String {
+pub fn moto_token_password(moto: &Moto) -> String {
     use base64::Engine as _;
     block_on(async {
         let output = moto
@@ -332,7 +332,7 @@ pub fn ecr_host() -> String {
 }
 
 /// A basic-auth registry that accepts moto's ECR token for user `AWS`.
-fn ecr_backed_registry(moto: &Moto) -> Registry {
+pub fn ecr_backed_registry(moto: &Moto) -> Registry {
     let password = moto_token_password(moto);
     Registry::start_with(
         Distribution::V2,

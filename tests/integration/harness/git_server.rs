@@ -96,6 +96,7 @@ pub struct SshGitServer {
     /// A `known_hosts` file naming the server's host key.
     pub known_hosts_path: PathBuf,
     process: ServerProcess,
+    command: (PathBuf, PathBuf),
     _dir: TempDir,
 }
 
@@ -136,10 +137,11 @@ impl SshGitServer {
         write(&config_path, config);
         // sshd needs its privilege separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let mut command = Command::new(sshd);
+        let mut command = Command::new(&sshd);
         command.arg("-D").arg("-e").arg("-f").arg(&config_path);
         let mut process = ServerProcess::start("sshd", command, &d.join("sshd.log"));
         process.wait_for_port(port);
+        let command = (sshd, config_path);
         let host_public =
             std::fs::read_to_string(host_key.with_extension("pub")).expect("host key");
         let mut fields = host_public.split_whitespace();
@@ -157,8 +159,23 @@ impl SshGitServer {
             identity_path,
             known_hosts_path,
             process,
+            command,
             _dir: dir,
         }
+    }
+
+    /// Kills sshd (an outage of the git server); [`Self::restart`] brings it back.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts sshd again on the same port with the same keys, and waits for it.
+    pub fn restart(&mut self) {
+        let mut command = Command::new(&self.command.0);
+        command.arg("-D").arg("-e").arg("-f").arg(&self.command.1);
+        let log = self._dir.path().join("sshd-restarted.log");
+        self.process = ServerProcess::start("sshd", command, &log);
+        self.process.wait_for_port(self.port);
     }
 
     /// The `ssh://` URL of a bare repository (absolute path on this machine).

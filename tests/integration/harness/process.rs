@@ -72,6 +72,12 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Kills the server (by PID) and waits for it to exit, as a crash or an outage would.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What the server has written so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

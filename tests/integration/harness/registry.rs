@@ -47,6 +47,8 @@ pub struct Registry {
     /// The token server, in token mode.
     pub token_server: Option<TokenServer>,
     process: ServerProcess,
+    command: (PathBuf, PathBuf),
+    port: u16,
     _dir: TempDir,
 }
 
@@ -136,14 +138,7 @@ impl Registry {
         );
         let config_path: PathBuf = dir.path().join("config.yml");
         write(&config_path, config);
-        let mut command = Command::new(binary);
-        command
-            .arg("serve")
-            .arg(&config_path)
-            .env("OTEL_SDK_DISABLED", "true")
-            .env("OTEL_TRACES_EXPORTER", "none");
-        let mut process =
-            ServerProcess::start("registry", command, &dir.path().join("registry.log"));
+        let mut process = Self::spawn(&binary, &config_path, &dir.path().join("registry.log"));
         process.wait_for_port(port);
         let scheme = if options.tls.is_some() {
             "https"
@@ -168,8 +163,36 @@ impl Registry {
             auth,
             token_server,
             process,
+            command: (binary, config_path),
+            port,
             _dir: dir,
         }
+    }
+
+    fn spawn(
+        binary: &std::path::Path,
+        config: &std::path::Path,
+        log: &std::path::Path,
+    ) -> ServerProcess {
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .arg(config)
+            .env("OTEL_SDK_DISABLED", "true")
+            .env("OTEL_TRACES_EXPORTER", "none");
+        ServerProcess::start("registry", command, log)
+    }
+
+    /// Kills the registry process (an outage); its storage is kept for [`Self::restart`].
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts the registry again on the same port with the same storage, and waits for it.
+    pub fn restart(&mut self) {
+        let log = self._dir.path().join("registry-restarted.log");
+        self.process = Self::spawn(&self.command.0, &self.command.1, &log);
+        self.process.wait_for_port(self.port);
     }
 
     /// `http://127.0.0.1:PORT` (`https://` with TLS).

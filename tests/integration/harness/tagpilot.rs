@@ -328,6 +328,15 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The daemon's PID.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .borrow()
+            .as_ref()
+            .map(Child::id)
+            .unwrap_or_default()
+    }
+
     /// Fails the test with the daemon's log if it has exited.
     pub fn assert_running(&self) {
         if let Some(child) = self.child.borrow_mut().as_mut()
