@@ -10,7 +10,6 @@
 //! loops from overwriting each other's records.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use crate::config::meta::ObjectKey;
 use crate::config::sync::SyncEntry;
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::SourceEntry;
-use crate::engine::state::StateError;
+use crate::engine::state::{StateError, load_json, save_json};
 use crate::git::{CheckoutSpec, GitWorkspace};
 
 /// How soon a Sync whose failure may pass on its own (fetch, network) is tried again.
@@ -44,35 +43,12 @@ pub struct SyncStatusFile {
 impl SyncStatusFile {
     /// Reads `syncs.json` from `state_dir`; a missing file is empty.
     pub fn load(state_dir: &Path) -> Result<Self, StateError> {
-        let path = state_dir.join(SYNC_STATUS_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| StateError::Corrupt { path, source }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(StateError::Io {
-                action: "read",
-                path,
-                source,
-            }),
-        }
+        load_json(state_dir, SYNC_STATUS_FILE)
     }
 
     /// Writes `syncs.json` atomically (temporary file, fsync, rename).
     pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
-        let path = state_dir.join(SYNC_STATUS_FILE);
-        let io = |source| StateError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(state_dir).map_err(io)?;
-        let temporary = state_dir.join(format!(".{SYNC_STATUS_FILE}.{}.tmp", std::process::id()));
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        bytes.push(b'\n');
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&temporary, &path).map_err(io)
+        save_json(self, state_dir, SYNC_STATUS_FILE)
     }
 }
 

@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The file name under the state directory.
@@ -100,36 +101,51 @@ pub struct Status {
 impl Status {
     /// Reads `status.json` from `state_dir`; a missing file is an empty status.
     pub fn load(state_dir: &Path) -> Result<Self, StateError> {
-        let path = state_dir.join(STATUS_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| StateError::Corrupt { path, source }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(StateError::Io {
-                action: "read",
-                path,
-                source,
-            }),
-        }
+        load_json(state_dir, STATUS_FILE)
     }
 
     /// Writes `status.json` atomically (temporary file, fsync, rename).
     pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
-        let path = state_dir.join(STATUS_FILE);
-        let io = |source| StateError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(state_dir).map_err(io)?;
-        let temporary = state_dir.join(format!(".{STATUS_FILE}.{}.tmp", std::process::id()));
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
-        bytes.push(b'\n');
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&temporary, &path).map_err(io)
+        save_json(self, state_dir, STATUS_FILE)
     }
+}
+
+/// Reads the JSON file `name` from `state_dir`; a missing file is `T::default()`.
+pub fn load_json<T: DeserializeOwned + Default>(
+    state_dir: &Path,
+    name: &str,
+) -> Result<T, StateError> {
+    let path = state_dir.join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(source) => Err(StateError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Writes `value` as the JSON file `name` in `state_dir` atomically
+/// (temporary file, fsync, rename): a crash leaves the old or the new file.
+pub fn save_json<T: Serialize>(value: &T, state_dir: &Path, name: &str) -> Result<(), StateError> {
+    let path = state_dir.join(name);
+    let io = |source| StateError::Io {
+        action: "write",
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(state_dir).map_err(io)?;
+    let temporary = state_dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    file.write_all(&bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, &path).map_err(io)
 }
 
 /// Seconds since the Unix epoch.
