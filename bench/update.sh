@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of `tagpilot update` against `grep -rl '"$imagepolicy"'` on the same warm tree.
 #
-#   bench/update.sh [FILES] [MARKED]     (defaults: 20000 manifests, 2000 of them marked)
+#   bench/update.sh [FILES] [MARKED]     (defaults: 20000 manifests, 2000 of them marked;
+#                                         RUNS=N hyperfine runs per command, default 15)
 #
 # Generates FILES Deployment manifests of ~2,250 bytes each (~45 MB) in a temporary
 # directory, MARKED of them with two `$imagepolicy` markers, builds the release
@@ -106,7 +107,7 @@ echo "one dry run changes all $changed marked files; one in-place run writes the
 
 # One --prepare per command, in order: only the write runs need a fresh copy.
 fresh_copy="rm -rf '$work/copy' && cp -a '$tree' '$work/copy' && sync && find '$work/copy' -type f -exec cat {} + > /dev/null"
-hyperfine --warmup 3 --runs 15 --export-markdown "$work/results.md" \
+hyperfine --warmup 3 --runs "${RUNS:-15}" --export-markdown "$work/results.md" \
   --prepare true --prepare true --prepare "$fresh_copy" --prepare "$fresh_copy" \
   -n grep -n "tagpilot update --dry-run" -n "tagpilot update --in-place" -n "tagpilot update (atomic)" \
   "grep -rl '\"\$imagepolicy\"' '$tree'" \
