@@ -140,7 +140,7 @@ pub fn save_json<T: Serialize>(value: &T, state_dir: &Path, name: &str) -> Resul
     };
     std::fs::create_dir_all(state_dir).map_err(io)?;
     let temporary = state_dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| io(std::io::Error::other(e)))?;
     bytes.push(b'\n');
     let mut file = std::fs::File::create(&temporary).map_err(io)?;
     file.write_all(&bytes).map_err(io)?;
