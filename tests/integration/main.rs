@@ -14,6 +14,7 @@ mod controller_errors;
 mod controller_flux;
 mod controller_leader;
 mod controller_rbac;
+mod controller_schema;
 mod controller_secrets;
 mod controller_sync;
 mod controller_triggers;

@@ -80,6 +80,50 @@ pub struct GitRepositorySpec {
     /// Not used while true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Flux's artifact ignore rules (accepted and ignored: tagpilot makes no artifact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<String>,
+    /// Flux's submodule cloning (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurse_submodules: Option<bool>,
+    /// Flux's included repositories (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<GitRepositoryInclude>,
+    /// Flux's commit signature verification (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<GitRepositoryVerification>,
+    /// Flux's credential provider (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Flux's proxy Secret (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret_ref: Option<LocalReference>,
+}
+
+/// Flux's `spec.include[]` of a GitRepository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryInclude {
+    /// The GitRepository to include.
+    pub repository: LocalReference,
+    /// The path in that repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_path: Option<String>,
+    /// Where it goes in this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_path: Option<String>,
+}
+
+/// Flux's `spec.verify` of a GitRepository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryVerification {
+    /// `head`, `Tag`, `TagAndHEAD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The Secret with the trusted keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalReference>,
 }
 
 /// What the controller last saw of a GitRepository.

@@ -90,6 +90,12 @@ pub struct ImageRepositorySpec {
     /// Namespaces whose ImagePolicies may use this repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_from: Option<AccessFrom>,
+    /// Flux's workload-identity service account (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Flux's proxy Secret (accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret_ref: Option<LocalReference>,
 }
 
 /// The outcome of the last successful scan.
