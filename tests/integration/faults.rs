@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::engine::World;
 use crate::harness::git_fixtures::git_in;
@@ -111,7 +111,8 @@ fn bumps_in_history(bare: &Path) -> Vec<String> {
 }
 
 #[test]
-fn the_registry_down_then_back_keeps_the_old_tags_and_the_next_bump_lands_within_an_interval() {
+fn the_registry_down_for_a_minute_then_back_keeps_the_old_tags_and_the_next_bump_lands_within_an_interval()
+ {
     let mut world = World::new(&["1.0.0"]);
     let tagpilot = quick_tagpilot(
         &world,
@@ -126,6 +127,7 @@ fn the_registry_down_then_back_keeps_the_old_tags_and_the_next_bump_lands_within
     );
 
     world.registry.stop();
+    let down_since = Instant::now();
     wait_for(
         "a failed scan while the registry is down",
         || {
@@ -148,7 +150,22 @@ fn the_registry_down_then_back_keeps_the_old_tags_and_the_next_bump_lands_within
         failure.contains("keeping the previous tag list") && failure.contains(&world.registry.host),
         "the failure names the registry and says nothing is lost: {failure}"
     );
-    assert_eq!(world.commit_count(), 1, "nothing changes while it is down");
+    // Down for a minute in all: the daemon keeps running and retrying, and
+    // nothing changes in the repository meanwhile.
+    while down_since.elapsed() < Duration::from_secs(60) {
+        daemon.assert_running();
+        assert_eq!(world.commit_count(), 1, "nothing changes while it is down");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let failures = daemon
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("scan failed") && l.contains("shop/api"))
+        .count();
+    assert!(
+        failures >= 3,
+        "scans went on being retried while the registry was down ({failures} failures logged)"
+    );
     assert!(world.deployed().contains(":1.0.0 #"));
 
     world.registry.restart();
