@@ -33,7 +33,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 from oci_push import Pusher  # noqa: E402
-from webhook_latency import answers, free_port, git, wait_until, TOKEN  # noqa: E402
+from webhook_latency import answers, free_port, git, start_registry, wait_until, TOKEN  # noqa: E402
 
 
 def proc_stats(pid):
@@ -107,34 +107,13 @@ def main():
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 600
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     every = float(sys.argv[4]) if len(sys.argv) > 4 else 2.0
-    registry_bin = shutil.which("docker-registry")
-    if not registry_bin:
-        sys.exit("docker-registry is missing: apt-get install docker-registry")
     work = tempfile.mkdtemp(prefix="tagpilot-soak-")
     processes = []
     failed = False
     try:
-        registry_port, listen_port = free_port(), free_port()
-        registry = f"127.0.0.1:{registry_port}"
-        with open(f"{work}/registry.yml", "w") as f:
-            f.write(f"""version: 0.1
-log: {{level: error, accesslog: {{disabled: true}}}}
-storage: {{filesystem: {{rootdirectory: {work}/registry}}, delete: {{enabled: true}}}}
-http: {{addr: {registry}, secret: soak}}
-notifications:
-  endpoints:
-    - name: tagpilot
-      url: http://127.0.0.1:{listen_port}/webhook/registry
-      headers: {{Authorization: [Bearer {TOKEN}]}}
-      timeout: 2s
-      threshold: 5
-      backoff: 1s
-      ignoredmediatypes: [application/octet-stream]
-""")
-        log = open(f"{work}/registry.log", "w")
-        processes.append(subprocess.Popen([registry_bin, "serve", f"{work}/registry.yml"],
-                                          stdout=log, stderr=log))
-        wait_until("the registry", lambda: answers(f"http://{registry}/v2/"))
+        listen_port = free_port()
+        process, registry = start_registry(work, listen_port, "2s")
+        processes.append(process)
 
         names = [f"app-{index:03}" for index in range(count)]
         pushers = {name: Pusher(registry, f"soak/{name}") for name in names}

@@ -59,21 +59,16 @@ def git(*args, cwd=None):
                           capture_output=True, text=True).stdout
 
 
-def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    tagpilot = os.path.abspath(sys.argv[1])
-    pushes = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+def start_registry(work, listen_port, notify_timeout):
+    """Starts distribution 2.8 on a free port with its data under `work`, sending
+    push notifications to tagpilot's webhook on `listen_port`; returns the
+    process and its `host:port` once it answers."""
     registry_bin = shutil.which("docker-registry")
     if not registry_bin:
         sys.exit("docker-registry is missing: apt-get install docker-registry")
-    work = tempfile.mkdtemp(prefix="tagpilot-webhook-bench-")
-    processes = []
-    try:
-        registry_port, listen_port = free_port(), free_port()
-        registry = f"127.0.0.1:{registry_port}"
-        with open(f"{work}/registry.yml", "w") as f:
-            f.write(f"""version: 0.1
+    registry = f"127.0.0.1:{free_port()}"
+    with open(f"{work}/registry.yml", "w") as f:
+        f.write(f"""version: 0.1
 log: {{level: error, accesslog: {{disabled: true}}}}
 storage: {{filesystem: {{rootdirectory: {work}/registry}}, delete: {{enabled: true}}}}
 http: {{addr: {registry}, secret: bench}}
@@ -82,15 +77,29 @@ notifications:
     - name: tagpilot
       url: http://127.0.0.1:{listen_port}/webhook/registry
       headers: {{Authorization: [Bearer {TOKEN}]}}
-      timeout: 1s
+      timeout: {notify_timeout}
       threshold: 5
       backoff: 1s
       ignoredmediatypes: [application/octet-stream]
 """)
-        log = open(f"{work}/registry.log", "w")
-        processes.append(subprocess.Popen([registry_bin, "serve", f"{work}/registry.yml"],
-                                          stdout=log, stderr=log))
-        wait_until("the registry", lambda: answers(f"http://{registry}/v2/"))
+    log = open(f"{work}/registry.log", "w")
+    process = subprocess.Popen([registry_bin, "serve", f"{work}/registry.yml"],
+                               stdout=log, stderr=log)
+    wait_until("the registry", lambda: answers(f"http://{registry}/v2/"))
+    return process, registry
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    tagpilot = os.path.abspath(sys.argv[1])
+    pushes = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    work = tempfile.mkdtemp(prefix="tagpilot-webhook-bench-")
+    processes = []
+    try:
+        listen_port = free_port()
+        process, registry = start_registry(work, listen_port, "1s")
+        processes.append(process)
 
         bare, seed = f"{work}/config.git", f"{work}/seed"
         git("init", "-q", "--bare", "-b", "main", bare)
