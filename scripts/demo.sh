@@ -5,6 +5,7 @@
 #   3. runs `tagpilot run --once` with Flux-style YAML, and shows the bot commit,
 #   4. pushes a newer build and runs again: a second commit; a third run is a no-op.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1   # leave no __pycache__ behind in scripts/
 cd "$(dirname "$0")/.."
 repo_root="$PWD"
 
@@ -22,13 +23,22 @@ echo "[demo] building tagpilot" >&2
 cargo build --quiet --bin tagpilot
 tagpilot="$repo_root/target/debug/tagpilot"
 
-work="$(mktemp -d)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/tagpilot-demo.XXXXXX")"
 registry_pid=""
+# Everything the demo creates lives under $work, and the registry is its only
+# background process: cleanup stops it and removes $work, whatever the exit
+# (success, a failed step, Ctrl-C or SIGTERM). It never changes the exit status.
 cleanup() {
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    registry_pid=""
+  fi
   rm -rf "$work"
 }
-trap cleanup EXIT
+trap 'status=$?; trap - EXIT; cleanup; exit "$status"' EXIT
+trap 'trap - EXIT; cleanup; echo "[demo] interrupted; removed $work" >&2; exit 130' INT
+trap 'trap - EXIT; cleanup; exit 143' TERM
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 registry="127.0.0.1:$port"
