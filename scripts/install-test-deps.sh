@@ -14,8 +14,32 @@ set -euo pipefail
 TOOLS_DIR="${TAGPILOT_TOOLS_DIR:-$HOME/.cache/tagpilot-tools}"
 DISTRIBUTION_V3_VERSION="v3.1.2"
 MOTO_VERSION="5.2.5"
+CARGO_FUZZ_VERSION="0.13.2"
+CARGO_DENY_VERSION="0.20.2"
 
 log() { printf '[install] %s\n' "$*" >&2; }
+
+# What must already be on the machine (docs/testing.md, "Prerequisites"): everything
+# is checked first and reported together, so a fresh machine learns it in one run.
+missing_prerequisites=()
+command -v cargo >/dev/null || missing_prerequisites+=("Rust (stable >= 1.89, by rustup: https://rustup.rs)")
+cargo +nightly --version >/dev/null 2>&1 ||
+  missing_prerequisites+=("a nightly Rust toolchain for cargo-fuzz: rustup toolchain install nightly")
+if ! command -v go >/dev/null; then
+  missing_prerequisites+=("Go >= 1.23 (https://go.dev/doc/install): it builds distribution v3 and the test kube-apiserver")
+elif ! printf '%s\n' "go1.23" "$(go env GOVERSION)" | sort -V -C; then
+  missing_prerequisites+=("Go >= 1.23; this machine has $(go env GOVERSION)")
+fi
+# kubectl renders kustomize overlays for the applier (`kubectl kustomize`) and shows
+# printer columns in the controller tests; machines of this kind carry kubectl 1.32.
+command -v kubectl >/dev/null ||
+  missing_prerequisites+=("kubectl 1.32 (with its built-in kustomize): https://kubernetes.io/docs/tasks/tools/")
+command -v python3 >/dev/null || missing_prerequisites+=("python3 >= 3.9 (moto, the demo's image pusher)")
+command -v apt-get >/dev/null || missing_prerequisites+=("apt-get (Debian 12): the test servers come from Debian's packages")
+if ((${#missing_prerequisites[@]})); then
+  for prerequisite in "${missing_prerequisites[@]}"; do log "missing: $prerequisite"; done
+  exit 1
+fi
 
 apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd skopeo git
   openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
@@ -60,29 +84,18 @@ if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kub
   echo "$kube_hash" > "$TOOLS_DIR/bin/kube-apiserver-test.hash"
 fi
 
-# kubectl renders kustomize overlays for the applier (`kubectl kustomize`) and shows
-# printer columns in the controller tests. Machines of this kind carry kubectl 1.32
-# (../shared/TESTING.md); fail here, naming it, rather than in the middle of the tests.
-if ! command -v kubectl >/dev/null; then
-  log "kubectl (1.32, with its built-in kustomize) is needed by the applier and controller tests: install it from https://kubernetes.io/docs/tasks/tools/"
-  exit 1
-fi
-
-# Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz on the nightly toolchain that
-# rustup installs on machines of this kind; cargo-fuzz itself comes from crates.io.
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  log "a nightly Rust toolchain is needed for scripts/fuzz.sh (rustup toolchain install nightly)"
-  exit 1
-fi
-if [ ! -x "$TOOLS_DIR/bin/cargo-fuzz" ] && ! command -v cargo-fuzz >/dev/null; then
-  log "installing cargo-fuzz into $TOOLS_DIR"
-  cargo install --quiet --locked --root "$TOOLS_DIR" cargo-fuzz
+# Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz (from crates.io) on the nightly toolchain.
+if [ "$(cat "$TOOLS_DIR/bin/cargo-fuzz.version" 2>/dev/null)" != "$CARGO_FUZZ_VERSION" ] || [ ! -x "$TOOLS_DIR/bin/cargo-fuzz" ]; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION into $TOOLS_DIR"
+  cargo install --quiet --locked --force --root "$TOOLS_DIR" cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+  echo "$CARGO_FUZZ_VERSION" > "$TOOLS_DIR/bin/cargo-fuzz.version"
 fi
 
 # Supply-chain checks (scripts/deny.sh): cargo-deny from crates.io, cached.
-if [ ! -x "$TOOLS_DIR/bin/cargo-deny" ] && ! command -v cargo-deny >/dev/null; then
-  log "installing cargo-deny into $TOOLS_DIR (a few minutes, once)"
-  cargo install --quiet --locked --root "$TOOLS_DIR" cargo-deny
+if [ "$(cat "$TOOLS_DIR/bin/cargo-deny.version" 2>/dev/null)" != "$CARGO_DENY_VERSION" ] || [ ! -x "$TOOLS_DIR/bin/cargo-deny" ]; then
+  log "installing cargo-deny $CARGO_DENY_VERSION into $TOOLS_DIR (a few minutes, once)"
+  cargo install --quiet --locked --force --root "$TOOLS_DIR" cargo-deny --version "$CARGO_DENY_VERSION"
+  echo "$CARGO_DENY_VERSION" > "$TOOLS_DIR/bin/cargo-deny.version"
 fi
 
 log "tools ready in $TOOLS_DIR"
