@@ -5,7 +5,7 @@
 //! optionally followed by `apply` (server-side apply to a cluster). `engine`
 //! schedules that loop for both ways of running: standalone from YAML files
 //! (`config`) and as a Kubernetes controller (`controller`). `cli` is the
-//! command line. See `DESIGN.md` for the module boundaries: the core modules
+//! command line. See `docs/design.md` for the module boundaries: the core modules
 //! (`image`, `policy`, `update`, `registry`, `git`, `config`, `engine`) never
 //! use `kube`.
 

@@ -1,7 +1,7 @@
 //! The command line: clap commands (doc comments are the `--help` text), log
 //! setup, and the mapping of outcomes to exit codes.
 //!
-//! Exit codes are a contract (DESIGN.md): 0 ok, 1 nothing matched or the
+//! Exit codes are a contract (docs/design.md): 0 ok, 1 nothing matched or the
 //! operation failed, 2 invalid input. stdout carries data only; logs and error
 //! messages go to stderr.
 
