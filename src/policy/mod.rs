@@ -24,6 +24,7 @@ mod filter;
 mod go_regex;
 mod numerical;
 mod range;
+mod range_syntax;
 mod select;
 mod semver;
 mod template;
