@@ -175,22 +175,23 @@ fn ascii_digits_in_patterns() {
 
 #[test]
 fn numerical_rules() {
-    let tags = ["1.9", "1.10", "-3", "abc", "inf", "NaN", "1e1", "0x10"];
+    let tags = ["1.9", "1.10", "-3", "abc", "1e1", "0x10"];
     let asc = OrderingSpec::Numerical { order: Some("asc") };
     let desc = OrderingSpec::Numerical {
         order: Some("desc"),
     };
     assert_eq!(chosen(None, None, asc, &tags), "1e1");
     assert_eq!(chosen(None, None, desc, &tags), "-3");
+    // `abc` and `0x10` (a Go hex float needs a `p` exponent) are skipped.
     let selection = pick(None, None, asc, &tags).unwrap();
-    assert_eq!(selection.explanation.counts.not_a_value, 4);
+    assert_eq!(selection.explanation.counts.not_a_value, 2);
     // `1.10` is 1.1, less than `1.9`.
     assert_eq!(chosen(None, None, asc, &["1.10", "1.9"]), "1.9");
 }
 
-/// The rules where Flux (fluxcd/pkg/version, Masterminds v3.5) differs from
-/// strict SemVer; tests/policy_vs_flux checks them against Flux's code on
-/// random cases.
+/// The rules where Flux (fluxcd/pkg/version, Masterminds v3.5, Go's
+/// `strconv.ParseFloat`) differs from strict SemVer and Rust's float parsing;
+/// tests/policy_vs_flux checks them against Flux's code on random cases.
 #[test]
 fn flux_parity_rules() {
     let cases: &[(&str, &[&str], &str)] = &[
@@ -230,6 +231,25 @@ fn flux_parity_rules() {
             *expected,
             "{range} {tags:?}"
         );
+    }
+    let asc = OrderingSpec::Numerical { order: None };
+    let desc = OrderingSpec::Numerical {
+        order: Some("desc"),
+    };
+    let numbers: &[(OrderingSpec<'_>, &[&str], &str)] = &[
+        // Go's float syntax: digit separators, hex floats, infinities.
+        (asc, &["999", "1_000"], "1_000"),
+        (asc, &["15", "0x1p4"], "0x1p4"),
+        (asc, &["0x1.8p3", "11"], "0x1.8p3"),
+        (asc, &["12", "Inf"], "Inf"),
+        (desc, &["-infinity", "-1e300"], "-infinity"),
+        // Not numbers in Go: skipped here (Flux fails the policy).
+        (asc, &["5", "1e400", "1__0", "0x10", "+nan"], "5"),
+        // NaN is skipped (Flux's pick would depend on the tag order).
+        (asc, &["NaN", "3"], "3"),
+    ];
+    for (ordering, tags, expected) in numbers {
+        assert_eq!(chosen(None, None, *ordering, tags), *expected, "{tags:?}");
     }
 }
 
