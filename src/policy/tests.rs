@@ -343,7 +343,7 @@ fn invalid_policies_name_the_field() {
         ),
         (Some(r"(?<!x)y"), semver("*"), "look-behind"),
         (Some(r"(a)\1"), semver("*"), "backreference"),
-        (Some(r"\Qa\E"), semver("*"), "\\Q"),
+        (Some(r"a\E"), semver("*"), "\\E"),
         (Some("("), semver("*"), "spec.filterTags.pattern"),
         (None, semver(">= bar"), "spec.policy.semver.range"),
         (None, semver(""), "spec.policy.semver.range"),
