@@ -182,9 +182,12 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
-    /// `(tag, Some((major, minor, patch, pre)))` or `(tag, None)`: Flux's
-    /// `version.ParseVersion` (checked against it by tests/policy_vs_flux).
-    const PARSES: &[(&str, Option<(u64, u64, u64, &str)>)] = &[
+    /// Major, minor, patch and pre-release.
+    type Parts = (u64, u64, u64, &'static str);
+
+    /// `(tag, Some(parts))` or `(tag, None)`: Flux's `version.ParseVersion`
+    /// (checked against it by tests/policy_vs_flux).
+    const PARSES: &[(&str, Option<Parts>)] = &[
         ("1.2.3", Some((1, 2, 3, ""))),
         ("v1.2.3", Some((1, 2, 3, ""))),
         ("0.0.0", Some((0, 0, 0, ""))),
