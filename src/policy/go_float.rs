@@ -198,7 +198,8 @@ fn hex_value(body: &[u8]) -> Option<f64> {
     }
     let mut binary: i64 = 0;
     let mut negative = false;
-    for &b in &body[i + 1..] {
+    // After the `p` that `scan` found.
+    for &b in body.get(i + 1..).unwrap_or_default() {
         match b {
             b'-' => negative = true,
             b'0'..=b'9' => binary = (binary * 10 + i64::from(b - b'0')).min(1 << 40),
