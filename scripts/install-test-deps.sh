@@ -5,6 +5,7 @@
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
 #   - the moto server (the ECR API), from PyPI in a venv;
 #   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
+#   - the Flux policy oracle (tests/policy-oracle), built from the Go module proxy;
 #   - cargo-fuzz, from crates.io (for the bounded fuzz run);
 #   - cargo-deny, from crates.io (licenses, bans, sources, advisories).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
@@ -82,6 +83,17 @@ if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kub
   log "building the test kube-apiserver (k8s.io/kubernetes v1.32, embedded etcd; ~4 min cold)"
   sh "$kube_src/build.sh" "$TOOLS_DIR/bin/kube-apiserver-test"
   echo "$kube_hash" > "$TOOLS_DIR/bin/kube-apiserver-test.hash"
+fi
+
+# Flux's policy code as an oracle for tests/policy_vs_flux (fluxcd/pkg/version and
+# Masterminds/semver v3.5, pinned in tests/policy-oracle/go.mod), rebuilt when its sources change.
+oracle_src="$(cd "$(dirname "$0")/.." && pwd)/tests/policy-oracle"
+oracle_hash="$(cat "$oracle_src/main.go" "$oracle_src/go.mod" "$oracle_src/go.sum" | sha256sum | cut -c1-16)"
+if [ ! -x "$TOOLS_DIR/bin/policy-oracle" ] || [ "$(cat "$TOOLS_DIR/bin/policy-oracle.hash" 2>/dev/null)" != "$oracle_hash" ]; then
+  log "building the Flux policy oracle (tests/policy-oracle)"
+  command -v go >/dev/null || { log "Go is required to build the policy oracle (https://go.dev/doc/install)"; exit 1; }
+  (cd "$oracle_src" && go build -trimpath -o "$TOOLS_DIR/bin/policy-oracle" .)
+  echo "$oracle_hash" > "$TOOLS_DIR/bin/policy-oracle.hash"
 fi
 
 # Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz (from crates.io) on the nightly toolchain.

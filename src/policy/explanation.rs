@@ -15,7 +15,7 @@ pub struct StepCounts {
     /// Dropped because `filterTags.pattern` did not match.
     pub pattern_mismatch: usize,
     /// Dropped because the (extracted) value is not a version (semver) or
-    /// not a finite number (numerical).
+    /// not a number, or NaN (numerical).
     pub not_a_value: usize,
     /// Dropped because the version is outside `semver.range`.
     pub out_of_range: usize,

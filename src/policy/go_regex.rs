@@ -10,8 +10,9 @@
 //!   read nested classes and set operations, so they are escaped.
 //! - `{` that does not start a valid repetition is a literal in Go.
 //! - Octal escapes (`\012`) become `\x{..}`.
+//! - `\Q…\E` (literal text, up to `\E` or the end) is escaped.
 //! - Rejected with a reason: look-around, backreferences (`\1`, `(?P=n)`),
-//!   `\Q…\E`, `\C`, `\Z`, flags other than `imsU`, repetition counts over
+//!   `\C`, `\Z`, flags other than `imsU`, repetition counts over
 //!   1000, and escapes Go does not know (`\e`, `\<`-like letters).
 //!
 //! `(?P<name>…)` and `(?<name>…)` pass through unchanged.
@@ -165,11 +166,17 @@ fn escape(chars: &[char], i: usize, in_class: bool, out: &mut String) -> Result<
             out.push('\\');
             out.push(c);
         }
+        'Q' if !in_class => {
+            // `\Q…\E`: literal text up to `\E` or the end of the pattern.
+            let end = find_from(chars, i + 2, "\\E");
+            let literal: String = chars[i + 2..end.unwrap_or(chars.len())].iter().collect();
+            out.push_str(&regex::escape(&literal));
+            return Ok(end.map_or(chars.len() - 1, |end| end + 1));
+        }
         'Q' | 'E' => {
-            return Err(
-                "`\\Q…\\E` quoting is not supported; escape each special character with `\\`"
-                    .to_string(),
-            );
+            return Err(format!(
+                "`\\{c}` is only allowed as `\\Q…\\E` quoting, outside a character class"
+            ));
         }
         'p' | 'P' | 'x' => {
             // `\pL`, `\p{Greek}`, `\x7F`, `\x{10FFFF}`: copy the operand.

@@ -67,6 +67,13 @@ fn literal_syntax_go_accepts() {
     assert!(is_match(r"(?i)^ABC$", "abc"));
     assert!(is_match(r"(?s:.)", "\n"));
     assert!(is_match(r"\Av\d\z", "v1"));
+    // `\Q…\E` quotes literal text, up to `\E` or the end of the pattern.
+    assert!(is_match(r"^\Qa.b*\E$", "a.b*"));
+    assert!(!is_match(r"^\Qa.b\E$", "axb"));
+    assert!(is_match(r"^\Qv1.(\E\d+$", "v1.(42"));
+    assert!(is_match(r"^x\Q[a]{2}", "x[a]{2}"));
+    assert!(is_match(r"^\Qab\E+$", "abbb"));
+    assert!(is_match(r"^a\Q\E$", "a"));
 }
 
 #[test]
@@ -78,7 +85,8 @@ fn unsupported_syntax_is_rejected_with_a_reason() {
         (r"(?<!v)\d", "look-behind"),
         (r"(a)\1", "backreference"),
         (r"(?P<n>a)(?P=n)", "backreference"),
-        (r"\Qa.b\E", "\\Q"),
+        (r"\Ea", "\\E"),
+        (r"[\Qa\E]", "\\Q"),
         (r"(?x) a", "flag"),
         (r"a{1001}", "1000"),
         (r"\e", "unknown escape"),

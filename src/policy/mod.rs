@@ -8,8 +8,9 @@
 //! 1. the [`ExclusionList`] (default `^.*\.sig$`) drops tags;
 //! 2. the [`TagFilter`] pattern (Go RE2 syntax, unanchored) keeps matching tags
 //!    and its extract template turns each into the value to order;
-//! 3. the [`Ordering`] classifies values (semver: a version inside the
-//!    Masterminds range; numerical: a finite number) and picks the best;
+//! 3. the [`Ordering`] classifies values (semver: a version as Flux parses it,
+//!    inside the Masterminds range; numerical: a number as Go parses it, not
+//!    NaN) and picks the best;
 //! 4. ties (equal versions, numbers or values) go to the greatest original
 //!    tag, byte-wise, so the result never depends on input order (invariant 9).
 //!
@@ -21,9 +22,11 @@ mod error;
 mod exclusion;
 mod explanation;
 mod filter;
+mod go_float;
 mod go_regex;
 mod numerical;
 mod range;
+mod range_syntax;
 mod select;
 mod semver;
 mod template;

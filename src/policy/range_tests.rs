@@ -1,5 +1,7 @@
-//! Table tests pinning Masterminds/semver v3 constraint behaviour (cases from
-//! its `constraints_test.go`: `TestConstraintCheck` and `TestConstraintsCheck`).
+//! Table tests pinning Masterminds/semver v3.5 constraint behaviour (cases from
+//! its `constraints_test.go`: `TestConstraintCheck` and `TestConstraintsCheck`,
+//! and the pre-release and limit rules of v3.5, each checked against Flux's
+//! code by tests/policy_vs_flux).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
@@ -36,6 +38,7 @@ const CASES: &[(&str, &str, bool)] = &[
     ("!=4.1", "4.1.0", false),
     ("!=4.1", "4.1.1", false),
     ("!=4.1", "5.1.0-alpha.1", false),
+    ("!=4.1.0", "5.1.0-alpha.1", false),
     ("!=4.1-alpha", "4.1.0", true),
     ("!=4.1", "5.1.0", true),
     ("<11", "0.1.0", true),
@@ -240,6 +243,119 @@ fn masterminds_constraint_table() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A pre-release satisfies an AND group only when some comparator of that
+/// group names a pre-release; `!=` is no exception.
+const GROUP_PRERELEASES: &[(&str, &str, bool)] = &[
+    (">=1.0.0-0 <2.0.0", "1.5.0-rc.1", true),
+    (">=1.0.0 <2.0.0-0", "1.5.0-rc.1", true),
+    (">=1.0.0, <2.0.0-0", "1.5.0-rc.1", true),
+    (">=1.0.0 <2.0.0", "1.5.0-rc.1", false),
+    ("1.0.0-0 - 2.0.0", "1.5.0-rc.1", true),
+    (">=1.0.0-0 <2.0.0 || >=3", "3.1.0-rc.1", false),
+    (">=3 || >=1.0.0-0 <2.0.0", "1.5.0-rc.1", true),
+    ("^1.0.0 !=1.2.0-0", "1.3.0-beta", true),
+    ("~1.2 >=0.0.0-0", "1.2.5-rc.1", true),
+    ("* >=0-0", "1.2.3-alpha", true),
+    ("!=1.2.3", "1.5.0-rc.1", false),
+    ("!=1.2.3", "1.5.0", true),
+    ("!=1.2.3", "1.2.3", false),
+    ("!=1.2.3-rc.1", "1.5.0-rc.1", true),
+    ("!=1.2.3-rc.1", "1.2.3-rc.1", false),
+    ("!=1.2.3 >=1.0.0-0", "1.5.0-rc.1", true),
+    ("!=1.x", "2.0.0-rc.1", false),
+    ("!=1.x >=0-0", "2.0.0-rc.1", true),
+];
+
+#[test]
+fn prereleases_are_admitted_per_and_group() {
+    let mut failures = Vec::new();
+    for &(range, version, expected) in GROUP_PRERELEASES {
+        if check(range, version) != expected {
+            failures.push(format!("{range:?} with {version:?} should be {expected}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Masterminds' syntax, quirks included: `None` where Flux rejects the range.
+#[test]
+fn masterminds_syntax_quirks() {
+    let cases: &[(&str, &str, Option<bool>)] = &[
+        // A hyphen range is rewritten with the whitespace around it, so after
+        // another comparator it needs a comma.
+        ("<3 1 - 2", "1.5.0", None),
+        ("<3, 1 - 2", "1.5.0", Some(true)),
+        ("1 - 2 <3", "1.5.0", Some(true)),
+        ("1.0.0 - 2.0.0,<=1.5", "1.4.0", Some(true)),
+        // Its upper bound may swallow `||` and what follows it.
+        ("1 - 2||3", "3.1.0", Some(true)),
+        ("1 - 2 || 3 - 4", "3.5.0", Some(true)),
+        ("1 - 2||3 - 4", "3.5.0", None),
+        // Parts after a wildcard are not read.
+        ("2.x.99999999999999999999", "2.5.0", Some(true)),
+        ("1.x.5x", "1.9.0", Some(true)),
+        ("x.18446744073709551616", "7.0.0", Some(true)),
+        ("1.18446744073709551616", "1.0.0", None),
+        // Go's `\s` is whitespace, without `\v`.
+        ("\t>=1.0\n<2", "1.5.0", Some(true)),
+        (">=1.0\u{b}<2", "1.5.0", None),
+    ];
+    let mut failures = Vec::new();
+    for &(range, version, expected) in cases {
+        let got = Range::parse(range).ok().map(|_| check(range, version));
+        if got != expected {
+            failures.push(format!(
+                "{range:?} with {version:?}: {got:?}, Flux: {expected:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn versions_in_ranges_have_at_most_256_bytes() {
+    // The version Masterminds builds from the operand: as written, or padded
+    // with `.0` up to the wildcard, plus the pre-release.
+    let cases = [
+        (format!(">=1.0.0-{}", "a".repeat(250)), true),
+        (format!(">=1.0.0-{}", "a".repeat(251)), false),
+        (format!(">=v1.0.0+{}", "b".repeat(249)), true),
+        (format!(">=v1.0.0+{}", "b".repeat(250)), false),
+        (format!(">=1.x-{}", "a".repeat(250)), true),
+        (format!(">=1.x-{}", "a".repeat(251)), false),
+        (format!(">=1.2.x-{}", "a".repeat(250)), true),
+        (format!(">=1.2.x-{}", "a".repeat(251)), false),
+        (format!(">=*-{}", "a".repeat(250)), true),
+        (format!(">=*-{}", "a".repeat(251)), false),
+    ];
+    for (range, valid) in cases {
+        assert_eq!(Range::parse(&range).is_ok(), valid, "{} bytes", range.len());
+    }
+}
+
+#[test]
+fn ranges_longer_than_512_bytes_or_with_more_than_32_alternatives_are_rejected() {
+    let at_limit = format!(">=1.0.0 {}", "1".repeat(504));
+    assert_eq!(at_limit.len(), 512);
+    assert!(
+        Range::parse(&at_limit).is_err(),
+        "a huge number is invalid anyway"
+    );
+    let spaces = format!(">=1.0.0{}", " ".repeat(505));
+    assert_eq!(spaces.len(), 512);
+    assert!(Range::parse(&spaces).is_ok());
+    let error = Range::parse(&format!("{spaces} ")).unwrap_err();
+    assert!(error.reason.contains("longer than 512 bytes"), "{error}");
+
+    let alternatives = |n: usize| vec![">=1"; n].join("||");
+    assert!(Range::parse(&alternatives(32)).is_ok());
+    let error = Range::parse(&alternatives(33)).unwrap_err();
+    assert!(
+        error.reason.contains("more than 32 alternatives"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The semver ordering: values that are versions (one optional `v`, then strict
-//! SemVer 2.0) inside the range; the highest precedence wins.
+//! The semver ordering: values that are versions (as Flux's
+//! `version.ParseVersion` reads them, see [`super::version`]) inside the range;
+//! the highest precedence wins.
 
 use std::cmp::Ordering;
 
@@ -47,8 +48,9 @@ fn prerelease<'v>((key, value): (&SemverKey, &'v str)) -> &'v str {
     if !key.has_prerelease {
         return "";
     }
-    // In a strict version the first `-` starts the pre-release (a `+` before
-    // any `-` would mean no pre-release, which `has_prerelease` ruled out).
+    // Before the pre-release there are only digits, dots and a `v`, so the
+    // first `-` starts it (a `+` before any `-` would mean no pre-release,
+    // which `has_prerelease` ruled out).
     let start = value.find('-').map_or(value.len(), |i| i + 1);
     let end = value[start..].find('+').map_or(value.len(), |i| start + i);
     &value[start..end]

@@ -63,15 +63,17 @@ fn semver_rules() {
     let cases: &[(&str, &str)] = &[
         (">=1.0.0", "1.10.0"),
         ("1.0.0", "1.0.0"),
-        ("<1.5", "v1.2.0"),
+        // `01.2.3` is 1.2.3: Flux reads zero-padded parts.
+        ("<1.5", "01.2.3"),
+        ("<1.2.1", "v1.2.0"),
         ("^1.2", "1.10.0"),
         ("~1.9", "1.9.9"),
         (">=1.0.0-0", "2.0.0-rc.1"),
         ("*", "1.10.0"),
         ("1.2 - 1.9.9", "1.9.9"),
         ("<1.1 || >=1.9 <1.10", "1.9.9"),
-        // Masterminds quirk, kept: a plain `!=` does not reject pre-releases.
-        ("!=1.10.0", "2.0.0-rc.1"),
+        // `!=` names no pre-release, so it admits none.
+        ("!=1.10.0", "1.9.9"),
         ("!=1.10.0 <2", "1.9.9"),
     ];
     for (range, expected) in cases {
@@ -173,17 +175,82 @@ fn ascii_digits_in_patterns() {
 
 #[test]
 fn numerical_rules() {
-    let tags = ["1.9", "1.10", "-3", "abc", "inf", "NaN", "1e1", "0x10"];
+    let tags = ["1.9", "1.10", "-3", "abc", "1e1", "0x10"];
     let asc = OrderingSpec::Numerical { order: Some("asc") };
     let desc = OrderingSpec::Numerical {
         order: Some("desc"),
     };
     assert_eq!(chosen(None, None, asc, &tags), "1e1");
     assert_eq!(chosen(None, None, desc, &tags), "-3");
+    // `abc` and `0x10` (a Go hex float needs a `p` exponent) are skipped.
     let selection = pick(None, None, asc, &tags).unwrap();
-    assert_eq!(selection.explanation.counts.not_a_value, 4);
+    assert_eq!(selection.explanation.counts.not_a_value, 2);
     // `1.10` is 1.1, less than `1.9`.
     assert_eq!(chosen(None, None, asc, &["1.10", "1.9"]), "1.9");
+}
+
+/// The rules where Flux (fluxcd/pkg/version, Masterminds v3.5, Go's
+/// `strconv.ParseFloat`) differs from strict SemVer and Rust's float parsing;
+/// tests/policy_vs_flux checks them against Flux's code on random cases.
+#[test]
+fn flux_parity_rules() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        // Calendar tags: zero-padded parts are numbers.
+        (
+            ">=2025.1.0",
+            &["v2025.02.03", "2025.1.15", "v2024.12.31", "2025.02.03-rc.1"],
+            "v2025.02.03",
+        ),
+        // Two dots anywhere, then the loose grammar: `1.2-rc.1` is 1.2.0-rc.1.
+        (">=1.0.0-0", &["1.1.9", "1.2-rc.1", "1.3"], "1.2-rc.1"),
+        // A pre-release in any comparator admits pre-releases for its group.
+        (">=1.0.0-0 <2.0.0", &["1.4.0", "1.5.0-rc.1"], "1.5.0-rc.1"),
+        // ... and a pre-release of the upper bound is below it.
+        (
+            ">=1.0.0-0 <2.0.0",
+            &["1.5.0-rc.1", "2.0.0-rc.1"],
+            "2.0.0-rc.1",
+        ),
+        (">=1.0.0 <2.0.0", &["1.4.0", "1.5.0-rc.1"], "1.4.0"),
+        // `!=` alone admits no pre-release.
+        ("!=1.4.0", &["1.3.0", "1.5.0-rc.1"], "1.3.0"),
+        // Pre-release numbers past 64 bits compare as text, above numbers.
+        (
+            ">=1.0.0-0",
+            &[
+                "1.0.0-99999999999999999999",
+                "1.0.0-100000000000000000000",
+                "1.0.0-5",
+            ],
+            "1.0.0-99999999999999999999",
+        ),
+    ];
+    for (range, tags, expected) in cases {
+        assert_eq!(
+            chosen(None, None, semver(range), tags),
+            *expected,
+            "{range} {tags:?}"
+        );
+    }
+    let asc = OrderingSpec::Numerical { order: None };
+    let desc = OrderingSpec::Numerical {
+        order: Some("desc"),
+    };
+    let numbers: &[(OrderingSpec<'_>, &[&str], &str)] = &[
+        // Go's float syntax: digit separators, hex floats, infinities.
+        (asc, &["999", "1_000"], "1_000"),
+        (asc, &["15", "0x1p4"], "0x1p4"),
+        (asc, &["0x1.8p3", "11"], "0x1.8p3"),
+        (asc, &["12", "Inf"], "Inf"),
+        (desc, &["-infinity", "-1e300"], "-infinity"),
+        // Not numbers in Go: skipped here (Flux fails the policy).
+        (asc, &["5", "1e400", "1__0", "0x10", "+nan"], "5"),
+        // NaN is skipped (Flux's pick would depend on the tag order).
+        (asc, &["NaN", "3"], "3"),
+    ];
+    for (ordering, tags, expected) in numbers {
+        assert_eq!(chosen(None, None, *ordering, tags), *expected, "{tags:?}");
+    }
 }
 
 #[test]
@@ -276,7 +343,7 @@ fn invalid_policies_name_the_field() {
         ),
         (Some(r"(?<!x)y"), semver("*"), "look-behind"),
         (Some(r"(a)\1"), semver("*"), "backreference"),
-        (Some(r"\Qa\E"), semver("*"), "\\Q"),
+        (Some(r"a\E"), semver("*"), "\\E"),
         (Some("("), semver("*"), "spec.filterTags.pattern"),
         (None, semver(">= bar"), "spec.policy.semver.range"),
         (None, semver(""), "spec.policy.semver.range"),

@@ -1,16 +1,26 @@
-//! SemVer 2.0 versions as image tags carry them.
+//! Versions as Flux reads image tags for a semver policy.
 //!
-//! A tag (or an extracted value) is a version when, after removing one leading
-//! `v`, it is strict SemVer 2.0: exactly `MAJOR.MINOR.PATCH`, no leading zeros,
-//! optional `-pre.release` and `+build` parts made of non-empty
-//! `[0-9A-Za-z-]` identifiers. This is Masterminds' `StrictNewVersion` after
-//! `strings.TrimPrefix(v, "v")`, which is how Flux's `version.ParseVersion`
-//! reads tags for a semver policy. (Masterminds also lets an empty pre-release
-//! like `1.2.3-` through; SemVer 2.0 does not, and neither do we.)
+//! Flux parses with `fluxcd/pkg/version.ParseVersion`: the text must have at
+//! least two dots, then Masterminds' loose `NewVersion` reads it. So a tag (or
+//! an extracted value) is a version when it is at most 256 bytes, contains two
+//! or more `.`, and is: one optional lowercase `v`; a major number, then an
+//! optional `.minor` and `.patch` (decimal digits, leading zeros allowed:
+//! `v2025.02.03` is 2025.2.3; each fits in 64 bits; missing parts are 0); an
+//! optional `-pre.release` of non-empty `[0-9A-Za-z-]` identifiers, numeric
+//! ones without leading zeros; an optional `+build` of non-empty
+//! `[0-9A-Za-z-]` identifiers. The dots may be in the pre-release or build
+//! part: `1.2-rc.1` is 1.2.0-rc.1; `1.2.3.4` and `1.2` are not versions.
+//!
+//! Precedence is Masterminds' `Compare`: numbers, then the pre-release, where
+//! an identifier is numeric when it parses as a 64-bit unsigned number (longer
+//! digit strings compare as text, as Masterminds does).
 //!
 //! Parsing borrows from the input: no allocation per tag.
 
 use std::cmp::Ordering;
+
+/// The longest text Masterminds parses as a version (`MaxVersionLen`).
+const MAX_VERSION_LEN: usize = 256;
 
 /// A parsed version borrowing its pre-release text from the value it came from.
 #[derive(Debug, Clone, Copy)]
@@ -23,9 +33,15 @@ pub(crate) struct VersionRef<'a> {
 }
 
 impl<'a> VersionRef<'a> {
-    /// Parses a tag: one optional leading `v`, then strict SemVer 2.0.
+    /// Parses a tag as Flux's `version.ParseVersion` does (see the module docs).
     pub(crate) fn parse_tag(tag: &'a str) -> Option<Self> {
-        parse_strict(tag.strip_prefix('v').unwrap_or(tag))
+        if tag.len() > MAX_VERSION_LEN {
+            return None;
+        }
+        let version = parse_loose(tag)?;
+        // Checked after parsing: most non-versions fail earlier and cheaper.
+        let mut dots = tag.bytes().filter(|&b| b == b'.');
+        (dots.next().is_some() && dots.next().is_some()).then_some(version)
     }
 
     /// Whether this is a pre-release.
@@ -33,7 +49,7 @@ impl<'a> VersionRef<'a> {
         !self.pre.is_empty()
     }
 
-    /// SemVer precedence (build metadata ignored).
+    /// Masterminds precedence (build metadata ignored).
     pub(crate) fn precedence(&self, other: &VersionRef<'_>) -> Ordering {
         (self.major, self.minor, self.patch)
             .cmp(&(other.major, other.minor, other.patch))
@@ -41,16 +57,22 @@ impl<'a> VersionRef<'a> {
     }
 }
 
-/// Strict SemVer 2.0, no `v` prefix: one pass over the bytes (this runs for
+/// `v?N(.N)?(.N)?(-pre)?(+build)?` in one pass over the bytes (this runs for
 /// every tag, so no splitting into intermediate strings).
-fn parse_strict(text: &str) -> Option<VersionRef<'_>> {
+fn parse_loose(text: &str) -> Option<VersionRef<'_>> {
     let bytes = text.as_bytes();
-    let mut i = 0;
+    let mut i = usize::from(bytes.first() == Some(&b'v'));
     let major = parse_number(bytes, &mut i)?;
-    expect(bytes, &mut i, b'.')?;
-    let minor = parse_number(bytes, &mut i)?;
-    expect(bytes, &mut i, b'.')?;
-    let patch = parse_number(bytes, &mut i)?;
+    let mut minor = 0;
+    let mut patch = 0;
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        minor = parse_number(bytes, &mut i)?;
+        if bytes.get(i) == Some(&b'.') {
+            i += 1;
+            patch = parse_number(bytes, &mut i)?;
+        }
+    }
     let mut pre = "";
     if bytes.get(i) == Some(&b'-') {
         let start = i + 1;
@@ -78,11 +100,8 @@ fn parse_strict(text: &str) -> Option<VersionRef<'_>> {
     })
 }
 
-fn expect(bytes: &[u8], i: &mut usize, byte: u8) -> Option<()> {
-    (bytes.get(*i) == Some(&byte)).then(|| *i += 1)
-}
-
-/// A numeric part: digits, no leading zero, fits in u64.
+/// A numeric part: one or more ASCII digits (leading zeros allowed) that fit
+/// in a u64.
 fn parse_number(bytes: &[u8], i: &mut usize) -> Option<u64> {
     let start = *i;
     let mut value: u64 = 0;
@@ -93,11 +112,7 @@ fn parse_number(bytes: &[u8], i: &mut usize) -> Option<u64> {
         value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
         *i += 1;
     }
-    let len = *i - start;
-    if len == 0 || (len > 1 && bytes[start] == b'0') {
-        return None;
-    }
-    Some(value)
+    (*i > start).then_some(value)
 }
 
 /// A non-empty `[0-9A-Za-z-]+` identifier.
@@ -113,7 +128,7 @@ pub(crate) fn valid_prerelease(pre: &str) -> bool {
     })
 }
 
-/// SemVer 2.0 pre-release precedence; an empty pre-release (a release) is
+/// Masterminds' pre-release precedence; an empty pre-release (a release) is
 /// greater than any pre-release.
 pub(crate) fn compare_prerelease(a: &str, b: &str) -> Ordering {
     match (a.is_empty(), b.is_empty()) {
@@ -139,18 +154,26 @@ pub(crate) fn compare_prerelease(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// An identifier that Go's `strconv.ParseUint(id, 10, 64)` reads.
+fn numeric(id: &str) -> Option<u64> {
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        id.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// One identifier against another: numbers (that fit in a u64) by value and
+/// below any text; text byte-wise. A longer run of digits is text.
 fn compare_identifier(a: &str, b: &str) -> Ordering {
-    let numeric = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if a == b {
+        return Ordering::Equal;
+    }
     match (numeric(a), numeric(b)) {
-        // Numbers compare by value: strip leading zeros, then longer is larger.
-        (true, true) => {
-            let a = a.trim_start_matches('0');
-            let b = b.trim_start_matches('0');
-            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-        }
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => a.cmp(b),
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
     }
 }
 
@@ -159,50 +182,79 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// Major, minor, patch and pre-release.
+    type Parts = (u64, u64, u64, &'static str);
+
+    /// `(tag, Some(parts))` or `(tag, None)`: Flux's `version.ParseVersion`
+    /// (checked against it by tests/policy_vs_flux).
+    const PARSES: &[(&str, Option<Parts>)] = &[
+        ("1.2.3", Some((1, 2, 3, ""))),
+        ("v1.2.3", Some((1, 2, 3, ""))),
+        ("0.0.0", Some((0, 0, 0, ""))),
+        ("1.2.3-rc.1", Some((1, 2, 3, "rc.1"))),
+        ("1.2.3+build.5", Some((1, 2, 3, ""))),
+        ("1.2.3-alpha-1.x+b", Some((1, 2, 3, "alpha-1.x"))),
+        ("18446744073709551615.0.0", Some((u64::MAX, 0, 0, ""))),
+        // Zero padding: calendar tags.
+        ("v2025.02.03", Some((2025, 2, 3, ""))),
+        ("2025.02.03-rc.1", Some((2025, 2, 3, "rc.1"))),
+        ("01.2.3", Some((1, 2, 3, ""))),
+        ("1.02.3", Some((1, 2, 3, ""))),
+        ("1.2.03", Some((1, 2, 3, ""))),
+        ("000.000.000", Some((0, 0, 0, ""))),
+        // Two dots anywhere, then the loose grammar: missing parts are 0.
+        ("1.2-rc.1", Some((1, 2, 0, "rc.1"))),
+        ("1-rc.1.2", Some((1, 0, 0, "rc.1.2"))),
+        ("1.2+build.7", Some((1, 2, 0, ""))),
+        ("v1+a.b.c", Some((1, 0, 0, ""))),
+        ("1.2.3-0", Some((1, 2, 3, "0"))),
+        ("1.2.3--", Some((1, 2, 3, "-"))),
+        ("1.2.3+01", Some((1, 2, 3, ""))),
+        ("1.2", None),
+        ("v1", None),
+        ("1.2-rc", None),
+        ("1.2.3.4", None),
+        ("vv1.2.3", None),
+        ("V1.2.3", None),
+        ("1.2.3-", None),
+        ("1.2.3+", None),
+        ("1.2.3-a..b", None),
+        ("1.2.3-01", None),
+        ("1.2.3-rc_1", None),
+        ("1.2.3 ", None),
+        (" 1.2.3", None),
+        ("1.2.3\n", None),
+        ("", None),
+        ("latest", None),
+        ("v.1.2", None),
+        ("1..2", None),
+        ("18446744073709551616.0.0", None),
+        ("١.٢.٣", None),
+    ];
+
     #[test]
-    fn versions_and_non_versions() {
-        let versions = [
-            "1.2.3",
-            "v1.2.3",
-            "0.0.0",
-            "1.2.3-rc.1",
-            "1.2.3+build.5",
-            "1.2.3-alpha-1.x+b",
-            "18446744073709551615.0.0",
-        ];
-        for tag in versions {
-            assert!(VersionRef::parse_tag(tag).is_some(), "{tag} is a version");
+    fn versions_as_flux_parses_them() {
+        let mut failures = Vec::new();
+        for &(tag, expected) in PARSES {
+            let got = VersionRef::parse_tag(tag).map(|v| (v.major, v.minor, v.patch, v.pre));
+            if got != expected {
+                failures.push(format!("{tag:?}: {got:?}, expected {expected:?}"));
+            }
         }
-        let not_versions = [
-            "1.2",
-            "v1",
-            "1.2.3.4",
-            "01.2.3",
-            "1.02.3",
-            "1.2.03",
-            "vv1.2.3",
-            "V1.2.3",
-            "1.2.3-",
-            "1.2.3+",
-            "1.2.3-a..b",
-            "1.2.3-01",
-            "1.2.3-rc_1",
-            "1.2.3 ",
-            "",
-            "latest",
-            "18446744073709551616.0.0",
-            "١.٢.٣",
-        ];
-        for tag in not_versions {
-            assert!(
-                VersionRef::parse_tag(tag).is_none(),
-                "{tag} is not a version"
-            );
-        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]
-    fn precedence_follows_semver() {
+    fn versions_longer_than_256_bytes_are_not_versions() {
+        let at_limit = format!("1.2.3-{}", "a".repeat(250));
+        assert_eq!(at_limit.len(), 256);
+        assert!(VersionRef::parse_tag(&at_limit).is_some());
+        let over = format!("{at_limit}a");
+        assert!(VersionRef::parse_tag(&over).is_none());
+    }
+
+    #[test]
+    fn precedence_follows_masterminds() {
         let ordered = [
             "1.0.0-alpha",
             "1.0.0-alpha.1",
@@ -210,6 +262,11 @@ mod tests {
             "1.0.0-beta",
             "1.0.0-beta.2",
             "1.0.0-beta.11",
+            "1.0.0-beta.18446744073709551615",
+            // Past u64, digits compare as text, and above every number.
+            "1.0.0-beta.100000000000000000000",
+            "1.0.0-beta.99999999999999999999",
+            "1.0.0-beta.a",
             "1.0.0-rc.1",
             "1.0.0",
             "1.0.1",
@@ -225,8 +282,17 @@ mod tests {
             assert_eq!(va.precedence(&vb), Ordering::Less, "{a} < {b}");
             assert_eq!(vb.precedence(&va), Ordering::Greater, "{b} > {a}");
         }
-        let a = VersionRef::parse_tag("1.0.0+a").unwrap();
-        let b = VersionRef::parse_tag("v1.0.0+b").unwrap();
-        assert_eq!(a.precedence(&b), Ordering::Equal);
+        let equal = [
+            ("1.0.0+a", "v1.0.0+b"),
+            ("v2025.02.03", "2025.2.3"),
+            ("1.2-rc.1", "1.2.0-rc.1"),
+        ];
+        for (a, b) in equal {
+            let (va, vb) = (
+                VersionRef::parse_tag(a).unwrap(),
+                VersionRef::parse_tag(b).unwrap(),
+            );
+            assert_eq!(va.precedence(&vb), Ordering::Equal, "{a} = {b}");
+        }
     }
 }
