@@ -16,7 +16,8 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::auth::{AuthCache, Challenge, HostScheme, TokenKey, TokenResponse, parse_challenge};
+use super::auth::{AuthCache, HostScheme, TokenKey};
+use super::challenge::{Challenge, parse_challenge};
 use super::credentials::{Credentials, credentials_from_secret};
 use super::ecr::{EcrCredentialCache, EcrRegistry, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
@@ -588,10 +589,8 @@ impl RegistryClient {
                 ));
             }
         }
-        serde_json::from_slice::<TokenResponse>(&fetched.body)
-            .ok()
-            .and_then(TokenResponse::into_token)
-            .ok_or_else(|| token_error("the answer holds no token".into(), false))
+        super::token::parse_token_answer(&fetched.body)
+            .map_err(|problem| token_error(problem.to_string(), false))
     }
 }
 

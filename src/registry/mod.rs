@@ -17,8 +17,9 @@
 //!   the tag cap) and manifest digests for digest reflection.
 //! - [`transport`]: HTTP clients per TLS setting, retries with jittered
 //!   backoff, `Retry-After`, per-host concurrency and slow-down.
-//! - [`auth`]: `WWW-Authenticate` challenges, basic auth, bearer tokens and
-//!   their cache.
+//! - [`auth`]: basic auth, bearer tokens and their cache; [`challenge`]
+//!   parses `WWW-Authenticate`, [`token`] a token server's answer (peer
+//!   numbers clamped).
 //! - [`credentials`]: [`Credentials`], Docker `config.json`.
 //! - [`ecr`]: Amazon ECR authorization tokens and their cache.
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
@@ -26,12 +27,14 @@
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
+pub mod challenge;
 pub mod client;
 pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
 pub mod store;
+pub mod token;
 pub mod transport;
 
 use std::collections::BTreeMap;

@@ -116,7 +116,8 @@ impl HostGate {
 
     /// Pauses the host for everyone for `delay` from now (a longer pause wins).
     pub fn pause_for(&self, delay: Duration) {
-        let until = Instant::now() + delay;
+        let now = Instant::now();
+        let until = now.checked_add(delay).unwrap_or(now);
         if let Ok(mut paused) = self.paused_until.lock() {
             *paused = Some(paused.map_or(until, |p| p.max(until)));
         }
