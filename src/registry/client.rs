@@ -192,7 +192,7 @@ impl RegistryClient {
             if !seen.insert(url.to_string()) {
                 return Err(ScanError::PaginationLoop {
                     image: session.image,
-                    url: url.to_string(),
+                    url: shown(&url),
                 });
             }
             let fetched = self
@@ -203,7 +203,7 @@ impl RegistryClient {
             let page: TagsPage =
                 serde_json::from_slice(&fetched.body).map_err(|e| ScanError::InvalidResponse {
                     image: session.image.clone(),
-                    url: url.to_string(),
+                    url: shown(&url),
                     reason: format!("not a tag list ({e})"),
                 })?;
             let before = tags.len();
@@ -217,7 +217,7 @@ impl RegistryClient {
                 }
                 valid
             }));
-            tracing::debug!(url = %url, page = pages, tags = tags.len() - before, "tags page");
+            tracing::debug!(url = %shown(&url), page = pages, tags = tags.len() - before, "tags page");
             progress(tags.len());
             let next = next_link(&session, &url, &fetched.headers)?;
             if tags.len() > options.max_tags || (tags.len() == options.max_tags && next.is_some()) {
@@ -443,7 +443,7 @@ impl RegistryClient {
                     .join(&realm)
                     .map_err(|_| ScanError::InvalidResponse {
                         image: session.image.clone(),
-                        url: session.base.to_string(),
+                        url: shown(&session.base),
                         reason: "the Bearer challenge's realm is not a URL".into(),
                     })?;
                 // Credentials go to the token server: only over HTTPS, unless the
@@ -451,7 +451,7 @@ impl RegistryClient {
                 if realm.scheme() != "https" && session.base.scheme() == "https" {
                     return Err(ScanError::InvalidResponse {
                         image: session.image.clone(),
-                        url: session.base.to_string(),
+                        url: shown(&session.base),
                         reason: format!(
                             "the token realm {} is not HTTPS; refusing to send credentials over plain HTTP",
                             without_query(&realm)
@@ -652,7 +652,7 @@ fn expect_ok(session: &Session<'_>, url: &Url, fetched: &Fetched) -> Result<(), 
         }),
         status => Err(ScanError::Status {
             image: session.image.clone(),
-            url: url.to_string(),
+            url: shown(url),
             status,
             detail: registry_error_detail(&fetched.body)
                 .map(|d| format!(": {d}"))
@@ -715,7 +715,7 @@ fn next_link(
                 .join(target)
                 .map_err(|_| ScanError::InvalidResponse {
                     image: session.image.clone(),
-                    url: current.to_string(),
+                    url: shown(current),
                     reason: format!("the Link header's target {target:?} is not a URL"),
                 })?;
             if next.scheme() != session.base.scheme() || authority(&next) != session.authority {
@@ -735,12 +735,12 @@ fn execute_error(image: &str, url: &Url, error: ExecuteError) -> ScanError {
     match error {
         ExecuteError::Transport(source) => ScanError::Transport {
             image: image.to_string(),
-            url: url.to_string(),
+            url: shown(url),
             source: source.without_url(),
         },
         ExecuteError::TooLarge => ScanError::InvalidResponse {
             image: image.to_string(),
-            url: url.to_string(),
+            url: shown(url),
             reason: "the body is larger than 16 MiB".into(),
         },
     }
@@ -753,11 +753,17 @@ fn invalid_target(image: &str, reason: impl std::fmt::Display) -> ScanError {
     }
 }
 
+/// A URL for an error or a log line, without query or fragment, credentials masked.
 fn without_query(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.set_fragment(None);
-    url.to_string()
+    shown(&url)
+}
+
+/// A URL for an error or a log line: credentials masked ([`crate::redact::url`]).
+fn shown(url: &Url) -> String {
+    crate::redact::url(url.as_str())
 }
 
 /// How many ignored (invalid) tags one scan logs one by one; the rest are only counted.

@@ -24,6 +24,7 @@ mod engine_races;
 mod engine_webhook;
 mod faults;
 mod git;
+mod hardening_git;
 mod hardening_registry;
 mod harness;
 mod registry;
