@@ -13,8 +13,10 @@
 //! that never print.
 //!
 //! Submodules, by concern:
-//! - [`client`]: the tag listing itself (pagination, the SSRF guard on `Link`,
-//!   the tag cap) and manifest digests for digest reflection.
+//! - [`client`]: requests with credentials and challenges, manifest digests
+//!   for digest reflection; [`listing`]: the tag listing itself (the SSRF
+//!   guard on `Link`, the tag cap) within the scan budget of [`pagination`]
+//!   (pages, bytes, empty pages, loops, wall time).
 //! - [`transport`]: HTTP clients per TLS setting, retries with jittered
 //!   backoff, `Retry-After`, per-host concurrency and slow-down.
 //! - [`auth`]: basic auth, bearer tokens and their cache; [`challenge`]
@@ -33,6 +35,8 @@ pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
+pub mod listing;
+pub mod pagination;
 pub mod store;
 pub mod token;
 pub mod transport;
@@ -50,6 +54,7 @@ pub use client::{RegistryClient, ScanOptions};
 pub use credentials::{Credentials, DockerConfig};
 pub use endpoints::RegistryEndpoints;
 pub use error::ScanError;
+pub use pagination::ScanBudget;
 pub use store::{StoredTags, TagStore};
 pub use transport::RetryPolicy;
 

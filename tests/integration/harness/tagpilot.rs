@@ -267,6 +267,13 @@ impl Tagpilot {
         RunOutput::from(command.output().unwrap())
     }
 
+    /// The command of `tagpilot run --once`, not started.
+    pub fn run_once_command(&self) -> Command {
+        let mut command = self.command();
+        self.engine_args(&mut command, &["run", "--once"]);
+        command
+    }
+
     /// `tagpilot run --once`.
     pub fn run_once(&self) -> RunOutput {
         self.run_once_with(&[])
