@@ -26,6 +26,7 @@ mod faults;
 mod git;
 mod hardening_git;
 mod hardening_registry;
+mod hardening_update;
 mod harness;
 mod registry;
 mod registry_cli;

@@ -1,0 +1,62 @@
+//! The update engine's limits (issue 17): marked files above the size limit,
+//! in-place writes and hard links, and the sweep of crashed runs' temporary
+//! files.
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+use crate::image::ImageReference;
+
+const MARKED: &str = "image: ghcr.io/org/app:1.0.0 # {\"$imagepolicy\": \"ns:app\"}\n";
+
+fn results() -> PolicyResults {
+    let mut results = PolicyResults::new();
+    results.insert(
+        PolicyId::parse("ns:app").unwrap(),
+        PolicyResult::new(ImageReference::parse("ghcr.io/org/app:2.0.0").unwrap()).unwrap(),
+    );
+    results
+}
+
+/// `size` bytes of YAML comments with the marked line at `marker_at` (or none).
+fn big_file(path: &Path, size: usize, marker_at: Option<usize>) {
+    let mut text = String::with_capacity(size + MARKED.len());
+    let line = format!("# {}\n", "x".repeat(77));
+    let mut marker_at = marker_at;
+    while text.len() < size {
+        if marker_at.is_some_and(|at| text.len() >= at) {
+            text.push_str(MARKED);
+            marker_at = None;
+        }
+        text.push_str(&line);
+    }
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn marked_files_above_the_limit_are_skipped_by_size_and_unmarked_ones_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = usize::try_from(MAX_MARKED_FILE_BYTES).unwrap();
+    // The marker right after the limit, so it straddles a 64 KiB read chunk somewhere.
+    big_file(
+        &dir.path().join("big.yaml"),
+        limit + 300_000,
+        Some(limit + 65_530),
+    );
+    big_file(&dir.path().join("big-unmarked.yaml"), limit + 300_000, None);
+    fs::write(dir.path().join("small.yaml"), MARKED).unwrap();
+    let before = fs::read(dir.path().join("big.yaml")).unwrap();
+
+    let report = apply_results(dir.path(), Path::new("."), &results(), UpdateMode::Write).unwrap();
+    assert_eq!(report.changes.len(), 1, "the small file is updated");
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert_eq!(report.skipped[0].file, Path::new("big.yaml"));
+    let reason = report.skipped[0].reason.to_string();
+    assert!(
+        matches!(report.skipped[0].reason, SkipReason::TooLarge { bytes } if bytes > MAX_MARKED_FILE_BYTES),
+        "{reason}"
+    );
+    assert!(reason.contains("8 MiB limit"), "{reason}");
+    assert_eq!(fs::read(dir.path().join("big.yaml")).unwrap(), before);
+}
