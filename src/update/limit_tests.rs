@@ -60,3 +60,47 @@ fn marked_files_above_the_limit_are_skipped_by_size_and_unmarked_ones_ignored() 
     assert!(reason.contains("8 MiB limit"), "{reason}");
     assert_eq!(fs::read(dir.path().join("big.yaml")).unwrap(), before);
 }
+
+#[cfg(unix)]
+#[test]
+fn in_place_runs_skip_hard_linked_files_and_atomic_runs_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fs::create_dir(&repo).unwrap();
+    let outside = dir.path().join("outside.yaml");
+    fs::write(&outside, MARKED).unwrap();
+    fs::hard_link(&outside, repo.join("linked.yaml")).unwrap();
+    fs::write(repo.join("plain.yaml"), MARKED).unwrap();
+
+    let report =
+        apply_results(&repo, Path::new("."), &results(), UpdateMode::WriteInPlace).unwrap();
+    assert_eq!(report.changes.len(), 1, "plain.yaml is written in place");
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].file, Path::new("linked.yaml"));
+    assert_eq!(
+        report.skipped[0].reason,
+        SkipReason::HardLinked { links: 2 }
+    );
+    assert!(
+        report.skipped[0]
+            .reason
+            .to_string()
+            .contains("without --in-place"),
+        "the message says what to do"
+    );
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        MARKED,
+        "the file outside is untouched"
+    );
+
+    // An atomic run replaces the name inside the repository; the other name keeps its content.
+    let report = apply_results(&repo, Path::new("."), &results(), UpdateMode::Write).unwrap();
+    assert_eq!(report.changes.len(), 1);
+    assert!(
+        fs::read_to_string(repo.join("linked.yaml"))
+            .unwrap()
+            .contains("2.0.0")
+    );
+    assert_eq!(fs::read_to_string(&outside).unwrap(), MARKED);
+}

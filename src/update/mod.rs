@@ -12,7 +12,9 @@
 //!    in parallel. A file that is not valid YAML is skipped with its parse error.
 //!    Memory stays bounded whatever the tree holds: a file larger than
 //!    [`MAX_MARKED_FILE_BYTES`] is screened in small chunks and, if marked,
-//!    skipped (listed with its size) instead of being read whole.
+//!    skipped (listed with its size) instead of being read whole. In-place
+//!    runs skip files with other hard links (writing them would change files
+//!    elsewhere).
 //! 3. Only when every file has been read without error, the changed files are
 //!    written, only if their content changed: each atomically, or overwritten
 //!    in place for working copies that git can restore (`write`).
@@ -140,7 +142,7 @@ pub fn apply_results(
 ) -> Result<UpdateReport, UpdateError> {
     let (root, target) = walk::resolve(root, path)?;
     let mut report = UpdateReport::default();
-    let processed = walk_and_process(&root, &target, results, &mut report.skipped)?;
+    let processed = walk_and_process(&root, &target, results, mode, &mut report.skipped)?;
     let mut writes = Vec::new();
     for (candidate, outcome) in processed {
         match outcome {
@@ -273,8 +275,10 @@ fn walk_and_process(
     root: &Path,
     target: &Path,
     results: &PolicyResults,
+    mode: UpdateMode,
     skipped: &mut Vec<SkippedFile>,
 ) -> Result<Vec<(walk::Candidate, FileOutcome)>, UpdateError> {
+    let refuse_hard_links = mode == UpdateMode::WriteInPlace;
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8);
@@ -295,7 +299,7 @@ fn walk_and_process(
                 return done;
             };
             for candidate in batch {
-                let outcome = process_file(&candidate, results, &mut buffer);
+                let outcome = process_file(&candidate, results, refuse_hard_links, &mut buffer);
                 done.push((candidate, outcome));
             }
         }
@@ -332,6 +336,7 @@ fn walk_and_process(
 fn process_file(
     candidate: &walk::Candidate,
     results: &PolicyResults,
+    refuse_hard_links: bool,
     buffer: &mut Vec<u8>,
 ) -> Result<FileOutcome, UpdateError> {
     let read_error = |source| UpdateError::Read {
@@ -369,6 +374,9 @@ fn process_file(
             bytes: buffer.len() as u64,
         }));
     }
+    if refuse_hard_links && let Some(links) = other_links(&metadata) {
+        return Ok(FileOutcome::Skipped(SkipReason::HardLinked { links }));
+    }
     // The worker's buffer becomes the text (no copy); the next file regrows it.
     let original = match String::from_utf8(std::mem::take(buffer)) {
         Ok(original) => original,
@@ -381,6 +389,18 @@ fn process_file(
         Ok(rewrite) => Ok(FileOutcome::Rewritten { original, rewrite }),
         Err(error) => Ok(FileOutcome::Skipped(SkipReason::InvalidYaml(error))),
     }
+}
+
+/// The number of links of a file that has more than one.
+#[cfg(unix)]
+fn other_links(metadata: &std::fs::Metadata) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.nlink() > 1).then(|| metadata.nlink())
+}
+
+#[cfg(not(unix))]
+fn other_links(_metadata: &std::fs::Metadata) -> Option<u64> {
+    None
 }
 
 /// Whether the rest of `file` holds the marker token, reading 64 KiB at a time.

@@ -66,6 +66,12 @@ pub enum SkipReason {
         /// Its size in bytes.
         bytes: u64,
     },
+    /// In-place mode: the file has other hard links, so writing it in place
+    /// would change files elsewhere (possibly outside the repository).
+    HardLinked {
+        /// Its number of links.
+        links: u64,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -84,6 +90,10 @@ impl fmt::Display for SkipReason {
                 f,
                 "marked file of {bytes} bytes is larger than the {} MiB limit; not updated",
                 super::MAX_MARKED_FILE_BYTES / (1024 * 1024)
+            ),
+            Self::HardLinked { links } => write!(
+                f,
+                "file has {links} hard links; an in-place write would change the other names too, so it is not updated (run without --in-place to replace it instead)"
             ),
         }
     }

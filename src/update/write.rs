@@ -16,7 +16,10 @@
 //! mounts) and ext4's flush of every file renamed over another
 //! (`auto_da_alloc`, which also fires on truncation to zero — hence the
 //! truncation to the final length after writing, never to zero before). See
-//! `bench/update.sh`.
+//! `bench/update.sh`. It writes only a regular file with a single link, the
+//! one the walk resolved: a file with other hard links is refused (the write
+//! would change files elsewhere, possibly outside the repository), and so is
+//! a path that became something else in the meantime.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -37,12 +40,43 @@ pub(crate) fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Overwrites the existing file `path` with `content` in place: same inode,
-/// permissions and links; not atomic and not flushed (see the module docs).
+/// Overwrites the existing file `path` with `content` in place: same inode
+/// and permissions; not atomic and not flushed (see the module docs). Refuses
+/// anything but a regular file with one link.
 pub(crate) fn overwrite_in_place(path: &Path, content: &[u8]) -> io::Result<()> {
+    let before = fs::symlink_metadata(path)?;
+    if !before.file_type().is_file() {
+        return Err(io::Error::other(
+            "it is not a regular file; refusing to write through it",
+        ));
+    }
     let mut file = OpenOptions::new().write(true).open(path)?;
+    check_single_link(&before, &file.metadata()?)?;
     file.write_all(content)?;
     file.set_len(content.len() as u64)
+}
+
+/// The opened file must be the one looked at, and have no other hard link.
+#[cfg(unix)]
+fn check_single_link(before: &fs::Metadata, opened: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if (before.dev(), before.ino()) != (opened.dev(), opened.ino()) {
+        return Err(io::Error::other(
+            "it was replaced while being written; refusing to write through it",
+        ));
+    }
+    if opened.nlink() > 1 {
+        return Err(io::Error::other(format!(
+            "it has {} hard links; an in-place write would change the other names too",
+            opened.nlink()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_single_link(_before: &fs::Metadata, _opened: &fs::Metadata) -> io::Result<()> {
+    Ok(())
 }
 
 fn create_temporary(path: &Path) -> io::Result<(PathBuf, fs::File)> {
@@ -85,6 +119,28 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Regression (issue 17, finding 8): in-place writes went through hard
+    /// links, changing files outside the tree.
+    #[cfg(unix)]
+    #[test]
+    fn in_place_writes_used_to_go_through_hard_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.yaml");
+        fs::write(&outside, "image: app:1\n").unwrap();
+        let inside = dir.path().join("inside.yaml");
+        fs::hard_link(&outside, &inside).unwrap();
+        let error = overwrite_in_place(&inside, b"image: app:2\n").unwrap_err();
+        assert!(error.to_string().contains("2 hard links"), "{error}");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "image: app:1\n");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.yaml");
+            std::os::unix::fs::symlink(&outside, &link).unwrap();
+            let error = overwrite_in_place(&link, b"x").unwrap_err();
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
     }
 
     #[cfg(unix)]

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::hardening_registry::run_measured;
@@ -24,6 +24,46 @@ fn update_command(dir: &Path, tag: &str, extra: &[&str]) -> Command {
         .args(extra)
         .env("NO_COLOR", "1");
     command
+}
+
+fn update(dir: &Path, tag: &str, extra: &[&str]) -> Output {
+    update_command(dir, tag, extra).output().unwrap()
+}
+
+/// Regression (finding 8): `update --in-place` wrote through hard links, so a
+/// file inside the tree linked to one outside changed the outside file. Such
+/// a file is now listed as skipped (what `--in-place` promises: no file
+/// outside the tree is written) and the rest is updated.
+#[cfg(unix)]
+#[test]
+fn in_place_updates_skip_hard_linked_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("apps")).unwrap();
+    let outside = dir.path().join("outside.yaml");
+    fs::write(&outside, format!("spec:\n{MARKED_LINE}")).unwrap();
+    fs::hard_link(&outside, tree.join("apps/linked.yaml")).unwrap();
+    fs::write(
+        tree.join("apps/plain.yaml"),
+        format!("spec:\n{MARKED_LINE}"),
+    )
+    .unwrap();
+
+    let output = update(&tree, "2.0.0", &["--in-place", "-o", "json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["changes"][0]["file"], "apps/plain.yaml");
+    assert_eq!(json["skipped"][0]["file"], "apps/linked.yaml", "{json}");
+    let reason = json["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("2 hard links"), "{reason}");
+    assert!(stderr.contains("apps/linked.yaml"), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        format!("spec:\n{MARKED_LINE}"),
+        "the file outside the tree is untouched"
+    );
 }
 
 /// Regression (finding 9): one marked 150 MB file took 464 MB of memory at
