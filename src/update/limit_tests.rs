@@ -104,3 +104,33 @@ fn in_place_runs_skip_hard_linked_files_and_atomic_runs_replace_them() {
     );
     assert_eq!(fs::read_to_string(&outside).unwrap(), MARKED);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn atomic_runs_sweep_stale_temporary_files_and_dry_runs_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("apps")).unwrap();
+    fs::write(dir.path().join("apps/app.yaml"), MARKED).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let leftover = dir
+        .path()
+        .join(format!("apps/.app.yaml.tagpilot-{dead}-0.tmp"));
+    let live = dir.path().join(format!(
+        "apps/.app.yaml.tagpilot-{}-0.tmp",
+        std::os::unix::process::parent_id()
+    ));
+    let foreign = dir
+        .path()
+        .join(format!("apps/.notes.txt.tagpilot-{dead}-0.tmp"));
+    for path in [&leftover, &live, &foreign] {
+        fs::write(path, "half-writ").unwrap();
+    }
+    apply_results(dir.path(), Path::new("."), &results(), UpdateMode::DryRun).unwrap();
+    assert!(leftover.exists(), "a dry run writes and removes nothing");
+    apply_results(dir.path(), Path::new("."), &results(), UpdateMode::Write).unwrap();
+    assert!(!leftover.exists(), "the crashed run's file is removed");
+    assert!(live.exists(), "a running process's file is kept");
+    assert!(foreign.exists(), "a name that is not ours is kept");
+}

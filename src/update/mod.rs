@@ -14,7 +14,8 @@
 //!    [`MAX_MARKED_FILE_BYTES`] is screened in small chunks and, if marked,
 //!    skipped (listed with its size) instead of being read whole. In-place
 //!    runs skip files with other hard links (writing them would change files
-//!    elsewhere).
+//!    elsewhere); atomic runs remove the stale temporary files of crashed runs
+//!    during the walk.
 //! 3. Only when every file has been read without error, the changed files are
 //!    written, only if their content changed: each atomically, or overwritten
 //!    in place for working copies that git can restore (`write`).
@@ -308,7 +309,8 @@ fn walk_and_process(
         let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
         let mut batch = Vec::with_capacity(BATCH);
         // Workers only stop once the sender is dropped, so sending cannot fail.
-        let walked = walk::walk(root, target, skipped, &mut |candidate| {
+        let sweep = mode == UpdateMode::Write;
+        let walked = walk::walk(root, target, sweep, skipped, &mut |candidate| {
             batch.push(candidate);
             if batch.len() == BATCH {
                 let _ = sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));

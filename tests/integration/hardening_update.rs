@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::hardening_registry::run_measured;
 
@@ -28,6 +28,89 @@ fn update_command(dir: &Path, tag: &str, extra: &[&str]) -> Command {
 
 fn update(dir: &Path, tag: &str, extra: &[&str]) -> Output {
     update_command(dir, tag, extra).output().unwrap()
+}
+
+/// Our temporary files anywhere under `dir`.
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in fs::read_dir(&directory).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                pending.push(path);
+            } else if name.contains(".tagpilot-") && name.ends_with(".tmp") {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+/// Regression (finding 7): `kill -9` during an atomic `tagpilot update` can
+/// leave `.NAME.tagpilot-PID-N.tmp` files, which later runs never removed.
+/// The next atomic run now sweeps them (only ours, only stale ones: the
+/// killed PID no longer runs) and updates the tree.
+#[test]
+fn a_killed_runs_temporary_files_are_swept_by_the_next_run() {
+    let tree = tempfile::tempdir().unwrap();
+    let apps = tree.path().join("apps");
+    fs::create_dir(&apps).unwrap();
+    for index in 0..3000 {
+        fs::write(
+            apps.join(format!("app-{index:04}.yaml")),
+            format!("kind: Deployment\nspec:\n{MARKED_LINE}"),
+        )
+        .unwrap();
+    }
+    // Kill runs until one is caught between creating and renaming a temporary file.
+    let mut caught = Vec::new();
+    for attempt in 0..20 {
+        let mut child = update_command(tree.path(), &format!("2.0.{attempt}"), &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if !leftovers(&apps).is_empty() || Instant::now() > deadline {
+                child.kill().unwrap(); // SIGKILL
+                break;
+            }
+        }
+        child.wait().unwrap();
+        caught = leftovers(&apps);
+        if !caught.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !caught.is_empty(),
+        "no run was killed while a temporary file existed"
+    );
+    assert!(
+        caught
+            .iter()
+            .all(|name| name.starts_with(".app-") && name.contains(".yaml.tagpilot-")),
+        "{caught:?}"
+    );
+
+    let output = update(tree.path(), "3.0.0", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("removed a temporary file left by an interrupted run"),
+        "{stderr}"
+    );
+    assert_eq!(leftovers(tree.path()), Vec::<String>::new());
+    for entry in fs::read_dir(&apps).unwrap() {
+        let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(text.contains("app:3.0.0"), "{text}");
+    }
 }
 
 /// Regression (finding 8): `update --in-place` wrote through hard links, so a
