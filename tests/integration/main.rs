@@ -25,6 +25,7 @@ mod engine_webhook;
 mod faults;
 mod git;
 mod hardening_git;
+mod hardening_listen;
 mod hardening_registry;
 mod hardening_update;
 mod harness;

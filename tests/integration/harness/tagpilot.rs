@@ -307,9 +307,32 @@ impl Tagpilot {
 
     /// `tagpilot run` (no `--once`) with `extra` arguments, logging at info to a file.
     pub fn spawn_daemon(&self, extra: &[&str]) -> Daemon {
+        self.spawn_daemon_with(self.command(), extra)
+    }
+
+    /// [`Self::spawn_daemon`] with at most `files` open file descriptors
+    /// (`prlimit --nofile`, the way `ulimit -n` or a container runtime sets it).
+    pub fn spawn_daemon_with_fd_limit(&self, files: u64, extra: &[&str]) -> Daemon {
+        let prlimit = super::process::require_program("prlimit", "apt-get install util-linux");
+        let tagpilot = self.command();
+        let mut command = Command::new(prlimit);
+        command
+            .arg(format!("--nofile={files}:{files}"))
+            .arg("--")
+            .arg(tagpilot.get_program())
+            .env_clear()
+            .envs(
+                tagpilot
+                    .get_envs()
+                    .filter_map(|(key, value)| value.map(|value| (key, value))),
+            )
+            .stdin(Stdio::null());
+        self.spawn_daemon_with(command, extra)
+    }
+
+    fn spawn_daemon_with(&self, mut command: Command, extra: &[&str]) -> Daemon {
         let log = self.home.path().join("daemon.log");
         let file = std::fs::File::create(&log).unwrap();
-        let mut command = self.command();
         command.args(["--log-level", "info"]);
         self.engine_args(&mut command, &["run"]);
         command
