@@ -92,6 +92,19 @@ pub enum GitError {
         /// What to check.
         hint: &'static str,
     },
+    /// The server redirected to another origin; credentials go to the
+    /// configured origin only, so the redirect was not followed.
+    #[error(
+        "{url} redirected to {to}, another origin than the configured {origin}: tagpilot sends the repository's credentials only to the configured origin, so it did not follow; if you trust {to}, set the GitRepository's spec.url to the address it redirects to"
+    )]
+    Redirected {
+        /// The repository URL.
+        url: String,
+        /// The origin the redirect led to.
+        to: String,
+        /// The configured origin.
+        origin: String,
+    },
     /// The branch to check out does not exist on the remote.
     #[error("branch {branch:?} does not exist in {url}: create it or fix git.checkout.ref.branch")]
     BranchNotFound {
@@ -251,6 +264,7 @@ impl GitError {
             | Self::HostKeyMismatch { .. }
             | Self::UntrustedCertificate { .. }
             | Self::Authentication { .. }
+            | Self::Redirected { .. }
             | Self::BranchNotFound { .. }
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }

@@ -2,6 +2,12 @@
 //! host key checks against the Secret's known_hosts (no trust on first use),
 //! https certificates against a configured CA, and turning libgit2's failures
 //! into [`GitError`]s that name the repository and never carry a secret.
+//!
+//! Credentials go to the configured origin only (invariant 10): every http(s)
+//! operation runs through an [`OriginGuard`] that connects to that origin and
+//! nowhere else, so a redirect to another origin is refused (and named in the
+//! error) before any request — with its bearer header or basic credentials —
+//! leaves; the credential callback also refuses to answer another origin.
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
@@ -9,11 +15,12 @@ use std::net::IpAddr;
 use git2::cert::Cert;
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
-    FetchOptions, RemoteCallbacks,
+    FetchOptions, ProxyOptions, RemoteCallbacks,
 };
 
 use super::error::GitError;
 use super::known_hosts::{HostKeyVerdict, KnownHosts};
+use super::origin_guard::{Origin, OriginGuard};
 use super::spec::{Credentials, RepoSpec};
 use super::url::{RepoUrl, Transport as Scheme};
 use crate::secret::Secret;
@@ -49,6 +56,10 @@ pub(crate) struct Transport {
     ca: Option<Vec<openssl::x509::X509>>,
     /// The precise reason a callback failed the current operation.
     failure: RefCell<Option<GitError>>,
+    /// Where an http(s) remote's credentials may go (`None` for ssh and local paths).
+    origin: Option<Origin>,
+    /// The current operation's guard (http(s) only).
+    guard: RefCell<Option<OriginGuard>>,
 }
 
 impl Transport {
@@ -102,6 +113,17 @@ impl Transport {
                 Some(certificates)
             }
         };
+        let origin = match url.transport {
+            Scheme::Http => {
+                Some(
+                    Origin::of_url(&spec.url).ok_or_else(|| GitError::InvalidUrl {
+                        url: url.redacted.clone(),
+                        reason: "its host or port cannot be read".to_string(),
+                    })?,
+                )
+            }
+            Scheme::Ssh | Scheme::Local => None,
+        };
         Ok(Self {
             raw_url: spec.url.clone(),
             url,
@@ -109,12 +131,9 @@ impl Transport {
             known_hosts,
             ca,
             failure: RefCell::new(None),
+            origin,
+            guard: RefCell::new(None),
         })
-    }
-
-    /// The URL as libgit2 takes it.
-    pub fn raw_url(&self) -> &str {
-        &self.raw_url
     }
 
     /// The URL without credentials.
@@ -127,20 +146,81 @@ impl Transport {
         self.failure.borrow_mut().take();
         let mut callbacks = RemoteCallbacks::new();
         let attempts = Cell::new(0_u32);
-        callbacks.credentials(move |_url, _user, allowed| self.credential(&attempts, allowed));
+        callbacks.credentials(move |url, _user, allowed| {
+            self.refuse_other_origin(url)?;
+            self.credential(&attempts, allowed)
+        });
         callbacks.certificate_check(|cert, host| self.check_certificate(cert, host));
         callbacks
     }
 
-    /// Fetch options with these callbacks and no tags.
+    /// Starts a remote operation: for http(s), a new [`OriginGuard`] (kept
+    /// until the next operation) through which libgit2 reaches the configured
+    /// origin only. Returns the URL to give libgit2 (the guard's address for
+    /// http, the configured URL otherwise).
+    pub fn connect(&self) -> Result<String, GitError> {
+        // Stop the previous operation's guard before starting this one's.
+        self.guard.borrow_mut().take();
+        let Some(origin) = &self.origin else {
+            return Ok(self.raw_url.clone());
+        };
+        let guard = OriginGuard::start(origin.clone()).map_err(|source| GitError::Io {
+            action: "starting the local origin guard on",
+            path: "127.0.0.1".into(),
+            source,
+        })?;
+        let url = guard.remote_url(&self.raw_url);
+        *self.guard.borrow_mut() = Some(guard);
+        Ok(url)
+    }
+
+    /// Proxy options for the operation [`Self::connect`] started: the guard
+    /// for https, none otherwise.
+    pub fn proxy_options(&self) -> ProxyOptions<'static> {
+        let mut options = ProxyOptions::new();
+        if let Some(proxy) = self
+            .guard
+            .borrow()
+            .as_ref()
+            .and_then(OriginGuard::proxy_url)
+        {
+            options.url(&proxy);
+        }
+        options
+    }
+
+    /// Fetch options with these callbacks, the origin guard and no tags.
     pub fn fetch_options(&self) -> FetchOptions<'_> {
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.callbacks());
+        options.proxy_options(self.proxy_options());
         options.download_tags(AutotagOption::None);
         if let PreparedCredentials::Bearer { header } = &self.credentials {
             options.custom_headers(&[header.expose()]);
         }
         options
+    }
+
+    /// Fails the operation when libgit2 asks for credentials for another
+    /// origin than the configured one (after a redirect).
+    fn refuse_other_origin(&self, url: &str) -> Result<(), git2::Error> {
+        let Some(origin) = &self.origin else {
+            return Ok(());
+        };
+        let own = self
+            .guard
+            .borrow()
+            .as_ref()
+            .is_some_and(|guard| guard.is_own_url(url));
+        match Origin::of_url(url) {
+            _ if own => Ok(()),
+            Some(asking) if &asking == origin => Ok(()),
+            asking => Err(self.fail(GitError::Redirected {
+                url: self.url.redacted.clone(),
+                to: asking.map_or_else(|| crate::redact::url(url), |o| o.to_string()),
+                origin: origin.to_string(),
+            })),
+        }
     }
 
     /// The extra headers a push needs (a bearer token).
@@ -168,6 +248,36 @@ impl Transport {
     ) -> GitError {
         if let Some(failure) = self.failure.borrow_mut().take() {
             return failure;
+        }
+        // A failed http(s) operation may be the guard's refusal reaching
+        // libgit2 as a garbled answer on a reused connection; the guard records
+        // it a moment later at most.
+        let settle = if error.class() == ErrorClass::Http || error.class() == ErrorClass::Net {
+            std::time::Duration::from_secs(1)
+        } else {
+            std::time::Duration::ZERO
+        };
+        let refused = self
+            .guard
+            .borrow()
+            .as_ref()
+            .and_then(|guard| guard.refused_within(settle));
+        if let (Some(origin), Some(refused)) = (&self.origin, refused) {
+            return GitError::Redirected {
+                url: self.url.redacted.clone(),
+                to: refused.to_string(),
+                origin: origin.to_string(),
+            };
+        }
+        if let Some(to) = refused_redirect(error.message()) {
+            return GitError::Redirected {
+                url: self.url.redacted.clone(),
+                to,
+                origin: self
+                    .origin
+                    .as_ref()
+                    .map_or_else(|| self.url.host.clone(), ToString::to_string),
+            };
         }
         if error.code() == ErrorCode::Auth {
             return self.authentication_error("the server refused the credentials");
@@ -306,6 +416,13 @@ impl Transport {
         }
         Ok(CertificateCheckStatus::CertificatePassthrough)
     }
+}
+
+/// The target of a redirect libgit2 refused itself (`cannot redirect from 'a' to 'b'`).
+fn refused_redirect(message: &str) -> Option<String> {
+    let rest = message.split("cannot redirect from ").nth(1)?;
+    let target = rest.split(" to ").nth(1)?;
+    Some(crate::redact::text(target.trim().trim_matches('\'')).into_owned())
 }
 
 /// Decrypts an OpenSSH identity here (so a wrong password gets its own error)
@@ -497,6 +614,15 @@ mod tests {
         assert!(!error.contains("Garbage-S3cr3t"), "{error}");
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
         assert!(Transport::new(&spec(pem)).is_ok(), "PEM keys go to libssh2");
+    }
+
+    #[test]
+    fn redirects_libgit2_refused_itself_are_recognised() {
+        assert_eq!(
+            refused_redirect("cannot redirect from '127.0.0.1' to 'evil.example'").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(refused_redirect("unexpected http status code: 404"), None);
     }
 
     #[test]

@@ -85,6 +85,32 @@ pub fn http_source(url: &str, username: &str, password: &str) -> String {
     )
 }
 
+/// A GitRepository `shop/config` at `url` over https, with a basic-auth
+/// Secret that also holds the CA certificate (`ca.crt`).
+pub fn https_source(url: &str, username: &str, password: &str, ca: &[u8]) -> String {
+    format!(
+        "{}---\n{}",
+        secret(
+            "git-https",
+            &[
+                ("username", username.as_bytes()),
+                ("password", password.as_bytes()),
+                ("ca.crt", ca)
+            ]
+        ),
+        git_repository(url, Some("git-https"))
+    )
+}
+
+/// A GitRepository `shop/config` at `url` over http, with a Secret holding a bearer token.
+pub fn bearer_source(url: &str, token: &str) -> String {
+    format!(
+        "{}---\n{}",
+        secret("git-bearer", &[("bearerToken", token.as_bytes())]),
+        git_repository(url, Some("git-bearer"))
+    )
+}
+
 /// A GitRepository `shop/config` at `url` without credentials (local paths).
 pub fn plain_source(url: &str) -> String {
     git_repository(url, None)
