@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{
-    Activity, FORBIDDEN, IDLE_CHECK, IDLE_TIMEOUT, Origin, Refusals, Relay, connect_to, pump,
-    read_head, record_refusal,
+    Activity, FORBIDDEN, Origin, Refusals, Relay, connect_to, idle_check, pump, read_head,
+    record_refusal,
 };
 
 /// http: forward one request to the configured origin and its answer back,
@@ -21,7 +21,7 @@ pub(super) fn serve_forward(
     refused: &Refusals,
 ) -> io::Result<()> {
     let origin = &relay_to.origin;
-    client.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    client.set_read_timeout(Some(relay_to.idle))?;
     let mut reader = BufReader::new(client.try_clone()?);
     let head = read_head(&mut reader)?;
     let mut request = String::with_capacity(head.len() + 64);
@@ -45,13 +45,13 @@ pub(super) fn serve_forward(
         origin.host_header()
     ));
     let upstream = connect_to(origin)?;
-    upstream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    upstream.set_read_timeout(Some(relay_to.idle))?;
     let mut to_upstream = upstream.try_clone()?;
     to_upstream.write_all(request.as_bytes())?;
     to_upstream.write_all(reader.buffer())?;
     let from_client = reader.into_inner();
-    from_client.set_read_timeout(Some(IDLE_CHECK))?;
-    let activity = Arc::new(Activity::new());
+    from_client.set_read_timeout(Some(idle_check(relay_to.idle)))?;
+    let activity = Arc::new(Activity::new(relay_to.idle));
     let upload_activity = activity.clone();
     let upload = std::thread::Builder::new()
         .name("git-origin-guard-up".into())
@@ -71,7 +71,7 @@ pub(super) fn serve_forward(
         Ok(head) => {
             client.write_all(head.as_bytes())?;
             client.write_all(response_reader.buffer())?;
-            upstream.set_read_timeout(Some(IDLE_CHECK))?;
+            upstream.set_read_timeout(Some(idle_check(relay_to.idle)))?;
             pump(response_reader.into_inner(), client, &activity);
         }
         Err(other) => {

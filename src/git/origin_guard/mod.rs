@@ -49,6 +49,11 @@ use tunnel::serve_tunnel;
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How often a silent connection checks whether it has been idle too long.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// How often a connection allowed to be silent for `idle` checks its silence.
+fn idle_check(idle: Duration) -> Duration {
+    IDLE_CHECK.min(idle).max(Duration::from_millis(10))
+}
 /// How long connecting to the origin may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest request or response head read.
@@ -159,12 +164,21 @@ pub(crate) struct OriginGuard {
 impl OriginGuard {
     /// Listens on a free port of 127.0.0.1 and lets connections through to `origin` only.
     pub fn start(origin: Origin) -> io::Result<Self> {
+        Self::start_with_idle(origin, IDLE_TIMEOUT)
+    }
+
+    /// [`Self::start`], closing connections idle for `idle` (tests use a short one).
+    pub fn start_with_idle(origin: Origin, idle: Duration) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
         let refused = Arc::new(Refusals::default());
         let stop = Arc::new(AtomicBool::new(false));
         let guarded = origin.clone();
-        let origin = Arc::new(Relay { origin, address });
+        let origin = Arc::new(Relay {
+            origin,
+            address,
+            idle,
+        });
         let (refused_log, stopping) = (refused.clone(), stop.clone());
         let accepting = std::thread::Builder::new()
             .name("git-origin-guard".into())
@@ -258,12 +272,14 @@ impl Drop for OriginGuard {
 struct Relay {
     origin: Origin,
     address: SocketAddr,
+    /// How long a connection may stay silent both ways.
+    idle: Duration,
 }
 
 /// One client connection, by the origin's scheme.
 fn serve(client: TcpStream, relay: &Relay, refused: &Refusals) -> io::Result<()> {
     if relay.origin.scheme == "https" {
-        serve_tunnel(client, &relay.origin, refused)
+        serve_tunnel(client, relay, refused)
     } else {
         serve_forward(client, relay, refused)
     }
@@ -334,14 +350,16 @@ fn connect_to(origin: &Origin) -> io::Result<TcpStream> {
 
 /// When bytes last moved on a relayed connection, and whether one side is done.
 struct Activity {
+    idle: Duration,
     started: Instant,
     last_millis: AtomicU64,
     done: AtomicBool,
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(idle: Duration) -> Self {
         Self {
+            idle,
             started: Instant::now(),
             last_millis: AtomicU64::new(0),
             done: AtomicBool::new(false),
@@ -355,7 +373,7 @@ impl Activity {
 
     fn idle_too_long(&self) -> bool {
         let last = Duration::from_millis(self.last_millis.load(Ordering::Acquire));
-        self.started.elapsed().saturating_sub(last) > IDLE_TIMEOUT
+        self.started.elapsed().saturating_sub(last) > self.idle
     }
 }
 

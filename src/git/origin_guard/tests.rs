@@ -136,6 +136,7 @@ fn an_http_redirect_within_the_origin_comes_back_through_the_guard() {
         let relay = Relay {
             origin: origin.clone(),
             address: "127.0.0.1:1".parse().unwrap(),
+            idle: IDLE_TIMEOUT,
         };
         let head =
             format!("HTTP/1.1 301 Moved\r\nLocation: {location}\r\nConnection: keep-alive\r\n\r\n");
@@ -153,6 +154,7 @@ fn an_http_redirect_within_the_origin_comes_back_through_the_guard() {
     let relay = Relay {
         origin: placeholder,
         address: "127.0.0.1:1".parse().unwrap(),
+        idle: IDLE_TIMEOUT,
     };
     for location in ["//evil.example/x", "https://127.0.0.1:1/x", "gopher://x"] {
         let head = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n");
@@ -278,4 +280,31 @@ fn a_connect_inside_a_tunnel_is_refused_too() {
     assert_eq!(answer, String::from_utf8_lossy(FORBIDDEN));
     assert_eq!(guard.refused(), Some(other));
     assert!(other_received.try_recv().is_err());
+}
+
+/// A server that accepts and then says nothing no longer holds an operation
+/// forever: the guard closes a connection silent both ways for its idle limit.
+#[test]
+fn a_silent_server_is_cut_off_after_the_idle_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<TcpStream> = listener.incoming().flatten().collect();
+        drop(held);
+    });
+    let origin = Origin {
+        scheme: "http".into(),
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let guard = OriginGuard::start_with_idle(origin, Duration::from_millis(200)).unwrap();
+    let mut stream = TcpStream::connect(guard.address).unwrap();
+    stream.write_all(REQUEST.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    assert!(read.is_ok(), "the guard closed the connection: {read:?}");
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
 }

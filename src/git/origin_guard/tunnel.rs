@@ -8,18 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Activity, FORBIDDEN, IDLE_CHECK, IDLE_TIMEOUT, MAX_HEAD_BYTES, Origin, Refusals, connect_to,
+    Activity, FORBIDDEN, MAX_HEAD_BYTES, Origin, Refusals, Relay, connect_to, idle_check,
     pump_muted, read_head, record_refusal,
 };
 
 /// https: answer libgit2's `CONNECT` with a tunnel to the configured origin,
 /// refuse any other.
-pub(super) fn serve_tunnel(
-    client: TcpStream,
-    origin: &Origin,
-    refused: &Refusals,
-) -> io::Result<()> {
-    client.set_read_timeout(Some(IDLE_TIMEOUT))?;
+pub(super) fn serve_tunnel(client: TcpStream, relay: &Relay, refused: &Refusals) -> io::Result<()> {
+    let origin = &relay.origin;
+    client.set_read_timeout(Some(relay.idle))?;
     // Nothing of the head stays in memory beyond it; the relay below reads in chunks.
     let mut reader = BufReader::new(client.try_clone()?);
     let head = read_head(&mut reader)?;
@@ -49,9 +46,9 @@ pub(super) fn serve_tunnel(
     // Bytes libgit2 sent after the head (its TLS hello).
     let early = reader.buffer().to_vec();
     let from_client = reader.into_inner();
-    from_client.set_read_timeout(Some(IDLE_CHECK))?;
-    upstream.set_read_timeout(Some(IDLE_CHECK))?;
-    let activity = Arc::new(Activity::new());
+    from_client.set_read_timeout(Some(idle_check(relay.idle)))?;
+    upstream.set_read_timeout(Some(idle_check(relay.idle)))?;
+    let activity = Arc::new(Activity::new(relay.idle));
     let download_activity = activity.clone();
     let (download_from, download_to) = (upstream.try_clone()?, client.try_clone()?);
     let mute = Arc::new(AtomicBool::new(false));
