@@ -105,6 +105,16 @@ pub enum GitError {
         /// The configured origin.
         origin: String,
     },
+    /// A fetch received more, or took longer, than its budget allows.
+    #[error(
+        "fetch from {url} stopped: {reason}, beyond the fetch budget; the server is misbehaving or the repository is far larger than a config repository should be"
+    )]
+    FetchBudget {
+        /// The repository URL.
+        url: String,
+        /// Which limit.
+        reason: String,
+    },
     /// The branch to check out does not exist on the remote.
     #[error("branch {branch:?} does not exist in {url}: create it or fix git.checkout.ref.branch")]
     BranchNotFound {
@@ -265,6 +275,7 @@ impl GitError {
             | Self::UntrustedCertificate { .. }
             | Self::Authentication { .. }
             | Self::Redirected { .. }
+            | Self::FetchBudget { .. }
             | Self::BranchNotFound { .. }
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }

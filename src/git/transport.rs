@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use git2::cert::Cert;
 use git2::{
@@ -60,6 +61,27 @@ pub(crate) struct Transport {
     origin: Option<Origin>,
     /// The current operation's guard (http(s) only).
     guard: RefCell<Option<OriginGuard>>,
+    /// The most one fetch may receive, and take.
+    fetch_budget: FetchBudget,
+}
+
+/// The limits of one fetch: what the server sends is bounded in bytes and
+/// time, whatever it does (invariant 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FetchBudget {
+    /// Pack bytes received (4 GiB: config repositories are far smaller).
+    pub max_bytes: u64,
+    /// Time from the start of the operation (1 hour).
+    pub max_time: Duration,
+}
+
+impl Default for FetchBudget {
+    fn default() -> Self {
+        Self {
+            max_bytes: 4 * 1024 * 1024 * 1024,
+            max_time: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 impl Transport {
@@ -133,7 +155,15 @@ impl Transport {
             failure: RefCell::new(None),
             origin,
             guard: RefCell::new(None),
+            fetch_budget: FetchBudget::default(),
         })
+    }
+
+    /// This transport with another fetch budget (tests use a tiny one).
+    #[cfg(test)]
+    pub fn with_fetch_budget(mut self, budget: FetchBudget) -> Self {
+        self.fetch_budget = budget;
+        self
     }
 
     /// The URL without credentials.
@@ -141,7 +171,8 @@ impl Transport {
         &self.url.redacted
     }
 
-    /// Callbacks for one remote operation: credentials and certificate checks.
+    /// Callbacks for one remote operation: credentials, certificate checks,
+    /// and the fetch budget (a server cannot send without end).
     pub fn callbacks(&self) -> RemoteCallbacks<'_> {
         self.failure.borrow_mut().take();
         let mut callbacks = RemoteCallbacks::new();
@@ -151,6 +182,33 @@ impl Transport {
             self.credential(&attempts, allowed)
         });
         callbacks.certificate_check(|cert, host| self.check_certificate(cert, host));
+        let started = Instant::now();
+        callbacks.transfer_progress(move |progress| {
+            let bytes = u64::try_from(progress.received_bytes()).unwrap_or(u64::MAX);
+            let over = if bytes > self.fetch_budget.max_bytes {
+                Some(format!(
+                    "the server sent more than {} bytes",
+                    self.fetch_budget.max_bytes
+                ))
+            } else if started.elapsed() > self.fetch_budget.max_time {
+                Some(format!(
+                    "the fetch took longer than {} minutes",
+                    self.fetch_budget.max_time.as_secs() / 60
+                ))
+            } else {
+                None
+            };
+            match over {
+                Some(reason) => {
+                    *self.failure.borrow_mut() = Some(GitError::FetchBudget {
+                        url: self.url.redacted.clone(),
+                        reason,
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
         callbacks
     }
 
@@ -614,6 +672,55 @@ mod tests {
         assert!(!error.contains("Garbage-S3cr3t"), "{error}");
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
         assert!(Transport::new(&spec(pem)).is_ok(), "PEM keys go to libssh2");
+    }
+
+    /// A server that keeps sending is stopped at the fetch budget, with a
+    /// clear error (here a local repository and a budget of 1 KiB).
+    #[test]
+    fn a_fetch_beyond_its_byte_budget_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = git2::Repository::init_bare(dir.path().join("origin.git")).unwrap();
+        let mut random = fastrand::Rng::with_seed(17);
+        let content: Vec<u8> = (0..256 * 1024).map(|_| random.u8(..)).collect();
+        let blob = origin.blob(&content).unwrap();
+        let mut tree = origin.treebuilder(None).unwrap();
+        tree.insert("big", blob, 0o100644).unwrap();
+        let tree = origin.find_tree(tree.write().unwrap()).unwrap();
+        let signature = git2::Signature::now("t", "t@example.com").unwrap();
+        origin
+            .commit(
+                Some("refs/heads/main"),
+                &signature,
+                &signature,
+                "big",
+                &tree,
+                &[],
+            )
+            .unwrap();
+        let url = format!("file://{}", dir.path().join("origin.git").display());
+        let transport = Transport::new(&RepoSpec::anonymous(&url))
+            .unwrap()
+            .with_fetch_budget(FetchBudget {
+                max_bytes: 1024,
+                max_time: Duration::from_secs(60),
+            });
+        let local = git2::Repository::init(dir.path().join("work")).unwrap();
+        let mut remote = local
+            .remote_anonymous(&transport.connect().unwrap())
+            .unwrap();
+        let error = remote
+            .fetch(
+                &["+refs/heads/main:refs/remotes/origin/main"],
+                Some(&mut transport.fetch_options()),
+                None,
+            )
+            .unwrap_err();
+        let error = transport.remote_error("fetch", "main", error).to_string();
+        assert!(
+            error
+                .contains("stopped: the server sent more than 1024 bytes, beyond the fetch budget"),
+            "{error}"
+        );
     }
 
     #[test]
