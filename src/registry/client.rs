@@ -3,8 +3,8 @@
 //! Listing tags page by page, within the scan budget, is in
 //! [`super::listing`] ([`super::TagLister`]).
 //!
-//! A scan resolves its credentials and TLS settings once ([`Session`]); every
-//! request then goes through [`RegistryClient::get`], which answers one `401`
+//! A scan resolves its credentials and TLS settings once (a `Session`); every
+//! request then goes through `RegistryClient::get`, which answers one `401`
 //! challenge. Credentials go to the registry's own origin (and, as docker
 //! does, to the token realm it names), never elsewhere (invariant 10).
 
@@ -17,17 +17,17 @@ use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthCache, HostScheme, TokenKey};
 use super::challenge::{Challenge, parse_challenge};
-use super::credentials::{Credentials, credentials_from_secret};
-use super::ecr::{EcrCredentialCache, EcrRegistry, EcrTokenSource};
+use super::credentials::Credentials;
+use super::ecr::{EcrCredentialCache, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
 use super::error::ScanError;
 use super::listing::is_valid_tag;
 use super::pagination::ScanBudget;
+pub(super) use super::session::Session;
 use super::transport::{
-    ExecuteError, Fetched, HttpClients, RetryPolicy, Sleeper, TlsSettings, TokioSleeper, Transport,
-    authority,
+    ExecuteError, Fetched, HttpClients, RetryPolicy, Sleeper, TokioSleeper, Transport,
 };
-use super::{CredentialSource, DigestResolver, NoSecrets, ScanTarget, SecretSource};
+use super::{DigestResolver, NoSecrets, ScanTarget, SecretSource};
 use crate::secret::Secret;
 
 /// The manifest media types a digest lookup accepts (OCI and Docker, single and multi-arch).
@@ -69,15 +69,16 @@ impl Default for ScanOptions {
 /// Lists tags and resolves digests; cheap to clone (shared caches and pools).
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    options: ScanOptions,
-    transport: Transport,
+/// What every clone of a client shares.
+pub(super) struct Inner {
+    pub(super) options: ScanOptions,
+    pub(super) transport: Transport,
     auth: AuthCache,
-    ecr: EcrCredentialCache,
-    secrets: Arc<dyn SecretSource>,
+    pub(super) ecr: EcrCredentialCache,
+    pub(super) secrets: Arc<dyn SecretSource>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -136,22 +137,6 @@ impl RegistryClientBuilder {
     }
 }
 
-/// One scan's resolved settings.
-pub(super) struct Session<'a> {
-    target: &'a ScanTarget,
-    /// The image's name, for errors.
-    pub image: String,
-    /// The registry's base URL.
-    pub base: Url,
-    /// `host:port` of [`Self::base`].
-    pub authority: String,
-    /// The repository path on the registry.
-    pub repository: String,
-    credentials: Option<Credentials>,
-    hint: String,
-    http: reqwest::Client,
-}
-
 impl RegistryClient {
     /// A builder with `options`.
     pub fn builder(options: ScanOptions) -> RegistryClientBuilder {
@@ -171,131 +156,6 @@ impl RegistryClient {
     /// The client's tunables.
     pub fn options(&self) -> &ScanOptions {
         &self.inner.options
-    }
-
-    /// Resolves `target`'s endpoint, TLS settings and credentials for one scan.
-    pub(super) async fn session<'a>(
-        &self,
-        target: &'a ScanTarget,
-    ) -> Result<Session<'a>, ScanError> {
-        let image = target.image.name().to_string();
-        let registry_host = target.image.registry().to_string();
-        let base = self
-            .inner
-            .options
-            .endpoints
-            .base_url(target.image.api_host(), target.insecure)
-            .map_err(|e| invalid_target(&image, e))?;
-        let tls =
-            match &target.cert_secret {
-                None => TlsSettings::default(),
-                Some(key) => {
-                    let secret = self.inner.secrets.secret(key).ok_or_else(|| {
-                        ScanError::SecretNotFound {
-                            image: image.clone(),
-                            secret: key.to_string(),
-                        }
-                    })?;
-                    TlsSettings::from_secret(&secret).map_err(|reason| ScanError::Tls {
-                        image: image.clone(),
-                        secret: key.to_string(),
-                        reason,
-                    })?
-                }
-            };
-        let http = self
-            .inner
-            .transport
-            .clients
-            .client(&tls)
-            .map_err(|reason| ScanError::Tls {
-                image: image.clone(),
-                secret: target
-                    .cert_secret
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                reason,
-            })?;
-        let host_without_port = registry_host.split(':').next().unwrap_or_default();
-        let ecr = EcrRegistry::from_host(host_without_port);
-        let (mut credentials, mut hint) = match &target.credentials {
-            CredentialSource::Anonymous => (
-                None,
-                format!(
-                    "the repository may be private: set spec.secretRef to a Secret with credentials for {registry_host}"
-                ),
-            ),
-            CredentialSource::Secret(key) => {
-                let secret =
-                    self.inner
-                        .secrets
-                        .secret(key)
-                        .ok_or_else(|| ScanError::SecretNotFound {
-                            image: image.clone(),
-                            secret: key.to_string(),
-                        })?;
-                let credentials =
-                    credentials_from_secret(&secret, &registry_host).map_err(|reason| {
-                        ScanError::InvalidSecret {
-                            image: image.clone(),
-                            secret: key.to_string(),
-                            reason,
-                        }
-                    })?;
-                if credentials.is_none() {
-                    tracing::debug!(secret = %key, "the Secret has no entry for this registry; scanning anonymously");
-                }
-                (
-                    credentials,
-                    format!("check the credentials in Secret {key}"),
-                )
-            }
-            CredentialSource::DockerConfig(config) => (
-                config.credentials_for(&registry_host).cloned(),
-                format!(
-                    "check the credentials for {registry_host} in the Docker config (docker login {registry_host})"
-                ),
-            ),
-            CredentialSource::Aws => {
-                if ecr.is_none() {
-                    return Err(ScanError::InvalidTarget {
-                        image,
-                        reason: format!(
-                            "provider aws needs an ECR host (ACCOUNT.dkr.ecr.REGION.amazonaws.com), not {registry_host}"
-                        ),
-                    });
-                }
-                (None, String::new())
-            }
-        };
-        if credentials.is_none()
-            && let Some(ecr) = &ecr
-        {
-            let from_ecr =
-                self.inner
-                    .ecr
-                    .credentials(ecr)
-                    .await
-                    .map_err(|source| ScanError::Ecr {
-                        image: image.clone(),
-                        source,
-                    })?;
-            credentials = Some(from_ecr);
-            hint = format!(
-                "check that the AWS identity may pull from {registry_host} (ecr:ListImages, ecr:BatchGetImage)"
-            );
-        }
-        Ok(Session {
-            target,
-            authority: authority(&base),
-            base,
-            repository: target.image.repository(),
-            credentials,
-            hint,
-            http,
-            image,
-        })
     }
 
     /// Sends a request with the credentials the host's scheme needs, answering

@@ -14,7 +14,8 @@
 //!
 //! Submodules, by concern:
 //! - [`client`]: requests with credentials and challenges, manifest digests
-//!   for digest reflection; [`listing`]: the tag listing itself (the SSRF
+//!   for digest reflection (one scan's endpoint, TLS and credentials are
+//!   resolved in `session`); [`listing`]: the tag listing itself (the SSRF
 //!   guard on `Link`, the tag cap) within the scan budget of [`pagination`]
 //!   (pages, bytes, empty pages, loops, wall time).
 //! - [`transport`]: HTTP clients per TLS setting, retries with jittered
@@ -37,6 +38,7 @@ pub mod endpoints;
 pub mod error;
 pub mod listing;
 pub mod pagination;
+mod session;
 pub mod store;
 pub mod token;
 pub mod transport;
