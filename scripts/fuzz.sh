@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Bounded fuzzing (CI calls this from scripts/test.sh) of three targets:
+# Bounded fuzzing (CI calls this from scripts/test.sh) of five targets:
 #   scan   — the marker scanner and rewrite (seeds: the golden trees' inputs);
 #   range  — the semver range parser and semver policy (seeds: typical ranges);
-#   config — the config loader, YAML to objects (seeds: policies/*.yaml).
-#   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 2:1:2)
+#   config — the config loader, YAML to objects (seeds: policies/*.yaml);
+#   auth   — WWW-Authenticate challenges and token answers (seeds: registries' shapes);
+#   link   — Link headers, the page budget and URL redaction (seeds: registries' shapes).
+#   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 6:3:5:3:3)
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
 set -euo pipefail
@@ -40,6 +42,14 @@ for range in '>=1.0.0 <2.0.0' '^1.2.x' '~1.2.3' '1.2 - 2.3.4 || >=3.0.0-0' '!=1.
   n=$((n + 1))
 done
 
+mkdir -p fuzz/corpus/auth fuzz/corpus/link
+printf '%s\n%s' 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:team/app:pull"' \
+  '{"token":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln","expires_in":300,"issued_at":"2026-01-01T00:00:00Z"}' > fuzz/corpus/auth/seed-0
+printf '%s\n%s' 'Basic realm="registry", Bearer realm="/token"' '{"access_token":"t","expires_in":18446744073709551615}' > fuzz/corpus/auth/seed-1
+printf '%s\n%s' 'Bearer realm="a\"b",error="insufficient_scope"' '{"token":"t","expires_in":-1e300}' > fuzz/corpus/auth/seed-2
+printf '%s\n' '</v2/team/app/tags/list?n=100&last=v1.9>; rel="next"' 'ghp_T0ken:x-oauth-basic' > fuzz/corpus/link/seed-0
+printf '%s\n' '<https://r.example/v2/a/tags/list?last=a,b>; rel=prev, <https://r.example/p3>; title="x, y"; rel="first next"' 'http://user:p%40ss@h/r?access_token=abc' > fuzz/corpus/link/seed-1
+
 # Build everything first, so the time below is spent fuzzing.
 cargo +nightly fuzz build
 run() { # run TARGET SECONDS MAX_LEN
@@ -47,6 +57,8 @@ run() { # run TARGET SECONDS MAX_LEN
   cargo +nightly fuzz run "$1" "fuzz/corpus/$1" -- \
     -max_total_time="$2" -max_len="$3" -timeout=10 -print_final_stats=1
 }
-run scan $((seconds * 2 / 5)) 4096
-run range $((seconds / 5)) 512
-run config $((seconds * 2 / 5)) 4096
+run scan $((seconds * 3 / 10)) 4096
+run range $((seconds * 3 / 20)) 512
+run config $((seconds / 4)) 4096
+run auth $((seconds * 3 / 20)) 2048
+run link $((seconds * 3 / 20)) 2048

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything tagpilot's tests start for real, on a Debian 12 machine (root):
 #   - Debian packages: docker-registry (distribution 2.8), apache2-utils (htpasswd),
-#     openssh-server, lighttpd, skopeo, git, openssl, the -dev libraries git2 links against;
+#     openssh-server, lighttpd (+ mod-openssl for git over https), skopeo, git, openssl,
+#     the -dev libraries git2 links against;
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
 #   - the moto server (the ECR API), from PyPI in a venv;
 #   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
@@ -42,7 +43,7 @@ if ((${#missing_prerequisites[@]})); then
   exit 1
 fi
 
-apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd skopeo git
+apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd lighttpd-mod-openssl skopeo git
   openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
 missing=()
 for package in "${apt_packages[@]}"; do

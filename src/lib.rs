@@ -17,6 +17,7 @@ pub mod engine;
 pub mod git;
 pub mod image;
 pub mod policy;
+pub mod redact;
 pub mod registry;
 pub mod secret;
 pub mod update;

@@ -1,6 +1,8 @@
 //! tagpilot's pure core, compiled from its own sources: the update engine
 //! (image references, setters, scanner, rewrite), the tag policies (semver
-//! ranges), and the config loader (YAML files into objects).
+//! ranges), the config loader (YAML files into objects), and what registries
+//! send that is parsed without I/O (challenges, token answers, `Link`
+//! headers and the page budget) with the URL redaction.
 //!
 //! Depending on the `tagpilot` crate would build kube, the AWS SDK and libgit2
 //! with sanitizer instrumentation on every fuzz run; these modules need none of
@@ -12,5 +14,9 @@ pub mod config;
 pub mod image;
 #[path = "../../src/policy/mod.rs"]
 pub mod policy;
+#[path = "../../src/redact.rs"]
+pub mod redact;
 pub mod registry;
+#[path = "../../src/secret.rs"]
+pub mod secret;
 pub mod update;

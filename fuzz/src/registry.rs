@@ -1,7 +1,15 @@
 //! The one item of `tagpilot::registry` the config loader names: `ObjectKey`
-//! (the same fields, constructor and `Display` as `src/registry/mod.rs`).
+//! (the same fields, constructor and `Display` as `src/registry/mod.rs`), and
+//! the registry's pure parsers, compiled from their own sources.
 
 use std::fmt;
+
+#[path = "../../src/registry/challenge.rs"]
+pub mod challenge;
+#[path = "../../src/registry/pagination.rs"]
+pub mod pagination;
+#[path = "../../src/registry/token.rs"]
+pub mod token;
 
 /// The namespace and name of an object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

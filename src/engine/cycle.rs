@@ -41,7 +41,8 @@ pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    message
+    // Causes come from libraries (libgit2, HTTP clients) that may print a URL as given.
+    crate::redact::text(&message).into_owned()
 }
 
 /// Whether a cycle may commit and push.

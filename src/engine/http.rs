@@ -1,10 +1,12 @@
 //! The HTTP endpoint of `--listen`: `GET /healthz`, `GET /metrics` and
 //! `POST /webhook/registry`. Webhooks need `Authorization: Bearer <token>`
 //! (compared in constant time, before any of the body is read), bodies are
-//! size-limited, and an accepted push is
-//! handed to the engine over a channel; the request never waits for a scan.
+//! size- and time-limited, and an accepted push is handed to the engine over
+//! a channel; the request never waits for a scan. Connections are bounded in
+//! number and time by [`super::http_server`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,11 +15,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use tokio::sync::mpsc;
 
+use super::http_server::{ServerLimits, serve_bounded};
 use super::metrics::Metrics;
 use super::webhook::{PushedImage, pushed_images};
 
 /// The largest webhook body accepted (larger bodies get 413 and are not read further).
 pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+/// The longest a webhook body may take to arrive (slower bodies get 408).
+pub const WEBHOOK_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A secret token whose `Debug` never shows it.
 #[derive(Clone)]
@@ -72,18 +77,23 @@ pub fn router(
         })
 }
 
-/// Serves the router on a bound listener until `shutdown` resolves.
+/// Serves the router on a bound listener until `shutdown` resolves, within
+/// the connection limits of [`ServerLimits::for_this_process`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = ServerLimits::for_this_process();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "listening");
+        tracing::info!(
+            %addr,
+            max_connections = limits.max_connections,
+            header_read_timeout = ?limits.header_read,
+            "listening"
+        );
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_bounded(listener, app, limits, shutdown).await
 }
 
 async fn metrics_handler(
@@ -114,10 +124,26 @@ async fn webhook_handler(
             .increment("tagpilot_webhooks_total", &[("result", "unauthorized")]);
         return (StatusCode::UNAUTHORIZED, String::new());
     }
-    // Read only after the token matched, and never past the limit.
-    let body: Bytes = match axum::body::to_bytes(body, MAX_WEBHOOK_BODY).await {
-        Ok(body) => body,
+    // Read only after the token matched, and never past the limits.
+    let read = tokio::time::timeout(
+        WEBHOOK_BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_WEBHOOK_BODY),
+    );
+    let body: Bytes = match read.await {
+        Ok(Ok(body)) => body,
         Err(_) => {
+            state
+                .metrics
+                .increment("tagpilot_webhooks_total", &[("result", "too_slow")]);
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s\n",
+                    WEBHOOK_BODY_TIMEOUT.as_secs()
+                ),
+            );
+        }
+        Ok(Err(_)) => {
             state
                 .metrics
                 .increment("tagpilot_webhooks_total", &[("result", "too_large")]);
@@ -239,6 +265,27 @@ mod tests {
             .unwrap();
         let response = app.oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    /// A client that sends the token and then trickles (or never sends) its
+    /// body gets 408 after [`WEBHOOK_BODY_TIMEOUT`] instead of holding the
+    /// handler (issue 17, finding 4). Virtual time: the timeout fires at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_webhook_body_that_never_arrives_gets_408() {
+        let metrics = Arc::new(Metrics::new());
+        let (sender, _receiver) = mpsc::channel(1);
+        let app = router(metrics.clone(), Some(WebhookToken::new("s3cret")), sender);
+        let body = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let request = Request::post("/webhook/registry")
+            .header("authorization", "Bearer s3cret")
+            .body(body)
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            metrics.get("tagpilot_webhooks_total", &[("result", "too_slow")]),
+            1.0
+        );
     }
 
     #[tokio::test]

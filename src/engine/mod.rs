@@ -5,6 +5,7 @@ pub mod cycle;
 pub mod daemon;
 mod guard;
 pub mod http;
+pub mod http_server;
 pub mod metrics;
 pub mod objects;
 pub mod state;

@@ -92,6 +92,29 @@ pub enum GitError {
         /// What to check.
         hint: &'static str,
     },
+    /// The server redirected to another origin; credentials go to the
+    /// configured origin only, so the redirect was not followed.
+    #[error(
+        "{url} redirected to {to}, another origin than the configured {origin}: tagpilot sends the repository's credentials only to the configured origin, so it did not follow; if you trust {to}, set the GitRepository's spec.url to the address it redirects to"
+    )]
+    Redirected {
+        /// The repository URL.
+        url: String,
+        /// The origin the redirect led to.
+        to: String,
+        /// The configured origin.
+        origin: String,
+    },
+    /// A fetch received more, or took longer, than its budget allows.
+    #[error(
+        "fetch from {url} stopped: {reason}, beyond the fetch budget; the server is misbehaving or the repository is far larger than a config repository should be"
+    )]
+    FetchBudget {
+        /// The repository URL.
+        url: String,
+        /// Which limit.
+        reason: String,
+    },
     /// The branch to check out does not exist on the remote.
     #[error("branch {branch:?} does not exist in {url}: create it or fix git.checkout.ref.branch")]
     BranchNotFound {
@@ -251,6 +274,8 @@ impl GitError {
             | Self::HostKeyMismatch { .. }
             | Self::UntrustedCertificate { .. }
             | Self::Authentication { .. }
+            | Self::Redirected { .. }
+            | Self::FetchBudget { .. }
             | Self::BranchNotFound { .. }
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }

@@ -20,6 +20,7 @@ mod commit;
 mod error;
 mod known_hosts;
 pub mod message;
+mod origin_guard;
 mod push;
 mod signing;
 mod spec;

@@ -244,10 +244,12 @@ impl Checkout {
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
+            let url = self.transport.connect()?;
+            options.proxy_options(self.transport.proxy_options());
             options.custom_headers(&self.transport.custom_headers());
             let mut remote = self
                 .repo
-                .remote_anonymous(self.transport.raw_url())
+                .remote_anonymous(&url)
                 .map_err(|source| self.local_error("setting up the remote", source))?;
             let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
             remote.push(&refs, Some(&mut options))

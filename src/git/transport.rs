@@ -2,18 +2,26 @@
 //! host key checks against the Secret's known_hosts (no trust on first use),
 //! https certificates against a configured CA, and turning libgit2's failures
 //! into [`GitError`]s that name the repository and never carry a secret.
+//!
+//! Credentials go to the configured origin only (invariant 10): every http(s)
+//! operation runs through an [`OriginGuard`] that connects to that origin and
+//! nowhere else, so a redirect to another origin is refused (and named in the
+//! error) before any request — with its bearer header or basic credentials —
+//! leaves; the credential callback also refuses to answer another origin.
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use git2::cert::Cert;
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
-    FetchOptions, RemoteCallbacks,
+    FetchOptions, ProxyOptions, RemoteCallbacks,
 };
 
 use super::error::GitError;
 use super::known_hosts::{HostKeyVerdict, KnownHosts};
+use super::origin_guard::{Origin, OriginGuard};
 use super::spec::{Credentials, RepoSpec};
 use super::url::{RepoUrl, Transport as Scheme};
 use crate::secret::Secret;
@@ -49,6 +57,31 @@ pub(crate) struct Transport {
     ca: Option<Vec<openssl::x509::X509>>,
     /// The precise reason a callback failed the current operation.
     failure: RefCell<Option<GitError>>,
+    /// Where an http(s) remote's credentials may go (`None` for ssh and local paths).
+    origin: Option<Origin>,
+    /// The current operation's guard (http(s) only).
+    guard: RefCell<Option<OriginGuard>>,
+    /// The most one fetch may receive, and take.
+    fetch_budget: FetchBudget,
+}
+
+/// The limits of one fetch: what the server sends is bounded in bytes and
+/// time, whatever it does (invariant 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FetchBudget {
+    /// Pack bytes received (4 GiB: config repositories are far smaller).
+    pub max_bytes: u64,
+    /// Time from the start of the operation (1 hour).
+    pub max_time: Duration,
+}
+
+impl Default for FetchBudget {
+    fn default() -> Self {
+        Self {
+            max_bytes: 4 * 1024 * 1024 * 1024,
+            max_time: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 impl Transport {
@@ -102,6 +135,17 @@ impl Transport {
                 Some(certificates)
             }
         };
+        let origin = match url.transport {
+            Scheme::Http => {
+                Some(
+                    Origin::of_url(&spec.url).ok_or_else(|| GitError::InvalidUrl {
+                        url: url.redacted.clone(),
+                        reason: "its host or port cannot be read".to_string(),
+                    })?,
+                )
+            }
+            Scheme::Ssh | Scheme::Local => None,
+        };
         Ok(Self {
             raw_url: spec.url.clone(),
             url,
@@ -109,12 +153,17 @@ impl Transport {
             known_hosts,
             ca,
             failure: RefCell::new(None),
+            origin,
+            guard: RefCell::new(None),
+            fetch_budget: FetchBudget::default(),
         })
     }
 
-    /// The URL as libgit2 takes it.
-    pub fn raw_url(&self) -> &str {
-        &self.raw_url
+    /// This transport with another fetch budget (tests use a tiny one).
+    #[cfg(test)]
+    pub fn with_fetch_budget(mut self, budget: FetchBudget) -> Self {
+        self.fetch_budget = budget;
+        self
     }
 
     /// The URL without credentials.
@@ -122,25 +171,114 @@ impl Transport {
         &self.url.redacted
     }
 
-    /// Callbacks for one remote operation: credentials and certificate checks.
+    /// Callbacks for one remote operation: credentials, certificate checks,
+    /// and the fetch budget (a server cannot send without end).
     pub fn callbacks(&self) -> RemoteCallbacks<'_> {
         self.failure.borrow_mut().take();
         let mut callbacks = RemoteCallbacks::new();
         let attempts = Cell::new(0_u32);
-        callbacks.credentials(move |_url, _user, allowed| self.credential(&attempts, allowed));
+        callbacks.credentials(move |url, _user, allowed| {
+            self.refuse_other_origin(url)?;
+            self.credential(&attempts, allowed)
+        });
         callbacks.certificate_check(|cert, host| self.check_certificate(cert, host));
+        let started = Instant::now();
+        callbacks.transfer_progress(move |progress| {
+            let bytes = u64::try_from(progress.received_bytes()).unwrap_or(u64::MAX);
+            let over = if bytes > self.fetch_budget.max_bytes {
+                Some(format!(
+                    "the server sent more than {} bytes",
+                    self.fetch_budget.max_bytes
+                ))
+            } else if started.elapsed() > self.fetch_budget.max_time {
+                Some(format!(
+                    "the fetch took longer than {} minutes",
+                    self.fetch_budget.max_time.as_secs() / 60
+                ))
+            } else {
+                None
+            };
+            match over {
+                Some(reason) => {
+                    *self.failure.borrow_mut() = Some(GitError::FetchBudget {
+                        url: self.url.redacted.clone(),
+                        reason,
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
         callbacks
     }
 
-    /// Fetch options with these callbacks and no tags.
+    /// Starts a remote operation: for http(s), a new [`OriginGuard`] (kept
+    /// until the next operation) through which libgit2 reaches the configured
+    /// origin only. Returns the URL to give libgit2 (the guard's address for
+    /// http, the configured URL otherwise).
+    pub fn connect(&self) -> Result<String, GitError> {
+        // Stop the previous operation's guard before starting this one's.
+        self.guard.borrow_mut().take();
+        let Some(origin) = &self.origin else {
+            return Ok(self.raw_url.clone());
+        };
+        let guard = OriginGuard::start(origin.clone()).map_err(|source| GitError::Io {
+            action: "starting the local origin guard on",
+            path: "127.0.0.1".into(),
+            source,
+        })?;
+        let url = guard.remote_url(&self.raw_url);
+        *self.guard.borrow_mut() = Some(guard);
+        Ok(url)
+    }
+
+    /// Proxy options for the operation [`Self::connect`] started: the guard
+    /// for https, none otherwise.
+    pub fn proxy_options(&self) -> ProxyOptions<'static> {
+        let mut options = ProxyOptions::new();
+        if let Some(proxy) = self
+            .guard
+            .borrow()
+            .as_ref()
+            .and_then(OriginGuard::proxy_url)
+        {
+            options.url(&proxy);
+        }
+        options
+    }
+
+    /// Fetch options with these callbacks, the origin guard and no tags.
     pub fn fetch_options(&self) -> FetchOptions<'_> {
         let mut options = FetchOptions::new();
         options.remote_callbacks(self.callbacks());
+        options.proxy_options(self.proxy_options());
         options.download_tags(AutotagOption::None);
         if let PreparedCredentials::Bearer { header } = &self.credentials {
             options.custom_headers(&[header.expose()]);
         }
         options
+    }
+
+    /// Fails the operation when libgit2 asks for credentials for another
+    /// origin than the configured one (after a redirect).
+    fn refuse_other_origin(&self, url: &str) -> Result<(), git2::Error> {
+        let Some(origin) = &self.origin else {
+            return Ok(());
+        };
+        let own = self
+            .guard
+            .borrow()
+            .as_ref()
+            .is_some_and(|guard| guard.is_own_url(url));
+        match Origin::of_url(url) {
+            _ if own => Ok(()),
+            Some(asking) if &asking == origin => Ok(()),
+            asking => Err(self.fail(GitError::Redirected {
+                url: self.url.redacted.clone(),
+                to: asking.map_or_else(|| crate::redact::url(url), |o| o.to_string()),
+                origin: origin.to_string(),
+            })),
+        }
     }
 
     /// The extra headers a push needs (a bearer token).
@@ -168,6 +306,36 @@ impl Transport {
     ) -> GitError {
         if let Some(failure) = self.failure.borrow_mut().take() {
             return failure;
+        }
+        // A failed http(s) operation may be the guard's refusal reaching
+        // libgit2 as a garbled answer on a reused connection; the guard records
+        // it a moment later at most.
+        let settle = if error.class() == ErrorClass::Http || error.class() == ErrorClass::Net {
+            std::time::Duration::from_secs(1)
+        } else {
+            std::time::Duration::ZERO
+        };
+        let refused = self
+            .guard
+            .borrow()
+            .as_ref()
+            .and_then(|guard| guard.refused_within(settle));
+        if let (Some(origin), Some(refused)) = (&self.origin, refused) {
+            return GitError::Redirected {
+                url: self.url.redacted.clone(),
+                to: refused.to_string(),
+                origin: origin.to_string(),
+            };
+        }
+        if let Some(to) = refused_redirect(error.message()) {
+            return GitError::Redirected {
+                url: self.url.redacted.clone(),
+                to,
+                origin: self
+                    .origin
+                    .as_ref()
+                    .map_or_else(|| self.url.host.clone(), ToString::to_string),
+            };
         }
         if error.code() == ErrorCode::Auth {
             return self.authentication_error("the server refused the credentials");
@@ -308,6 +476,13 @@ impl Transport {
     }
 }
 
+/// The target of a redirect libgit2 refused itself (`cannot redirect from 'a' to 'b'`).
+fn refused_redirect(message: &str) -> Option<String> {
+    let rest = message.split("cannot redirect from ").nth(1)?;
+    let target = rest.split(" to ").nth(1)?;
+    Some(crate::redact::text(target.trim().trim_matches('\'')).into_owned())
+}
+
 /// Decrypts an OpenSSH identity here (so a wrong password gets its own error)
 /// and hands libssh2 an unencrypted key; other formats (PEM) go to libssh2 as
 /// they are, with the password.
@@ -375,135 +550,5 @@ fn verify_with_ca(ca: &[openssl::x509::X509], leaf_der: &[u8], host: &str) -> Re
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bad_known_hosts_is_reported_with_its_line() {
-        let spec = RepoSpec {
-            url: "ssh://git@example.com/repo".into(),
-            credentials: Credentials::Ssh {
-                identity: Secret::new(Vec::new()),
-                password: None,
-                known_hosts: "example.com ssh-ed25519\n".into(),
-            },
-            ca_certificate: None,
-        };
-        let error = Transport::new(&spec).err().unwrap().to_string();
-        assert!(error.contains("line 1"), "{error}");
-    }
-
-    fn certificate(
-        subject: &str,
-        issuer: Option<(
-            &openssl::x509::X509,
-            &openssl::pkey::PKey<openssl::pkey::Private>,
-        )>,
-        alt_names: &[&str],
-    ) -> (
-        openssl::x509::X509,
-        openssl::pkey::PKey<openssl::pkey::Private>,
-    ) {
-        use openssl::asn1::Asn1Time;
-        use openssl::bn::BigNum;
-        use openssl::ec::{EcGroup, EcKey};
-        use openssl::hash::MessageDigest;
-        use openssl::nid::Nid;
-        use openssl::pkey::PKey;
-        use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
-        use openssl::x509::{X509, X509NameBuilder};
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", subject).unwrap();
-        let name = name.build();
-        let mut builder = X509::builder().unwrap();
-        builder.set_version(2).unwrap();
-        let serial = BigNum::from_u32(u32::from(subject.len() as u8))
-            .unwrap()
-            .to_asn1_integer()
-            .unwrap();
-        builder.set_serial_number(&serial).unwrap();
-        builder.set_subject_name(&name).unwrap();
-        builder.set_pubkey(&key).unwrap();
-        builder
-            .set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        builder
-            .set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        match issuer {
-            None => {
-                builder.set_issuer_name(&name).unwrap();
-                builder
-                    .append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-                    .unwrap();
-            }
-            Some((issuer_cert, _)) => {
-                builder.set_issuer_name(issuer_cert.subject_name()).unwrap();
-                let mut san = SubjectAlternativeName::new();
-                for alt in alt_names {
-                    if alt.parse::<IpAddr>().is_ok() {
-                        san.ip(alt);
-                    } else {
-                        san.dns(alt);
-                    }
-                }
-                let san = san
-                    .build(&builder.x509v3_context(Some(issuer_cert), None))
-                    .unwrap();
-                builder.append_extension(san).unwrap();
-            }
-        }
-        let signing_key = issuer.map_or(&key, |(_, issuer_key)| issuer_key);
-        builder.sign(signing_key, MessageDigest::sha256()).unwrap();
-        (builder.build(), key)
-    }
-
-    #[test]
-    fn server_certificates_are_checked_against_the_configured_ca_and_host() {
-        let (ca, ca_key) = certificate("tagpilot test CA", None, &[]);
-        let (leaf, _) = certificate(
-            "git server",
-            Some((&ca, &ca_key)),
-            &["127.0.0.1", "git.test"],
-        );
-        let der = leaf.to_der().unwrap();
-        verify_with_ca(std::slice::from_ref(&ca), &der, "127.0.0.1").unwrap();
-        verify_with_ca(std::slice::from_ref(&ca), &der, "git.test").unwrap();
-        let wrong_host = verify_with_ca(std::slice::from_ref(&ca), &der, "other.test").unwrap_err();
-        assert!(wrong_host.contains("mismatch"), "{wrong_host}");
-        let (other_ca, _) = certificate("another CA", None, &[]);
-        let untrusted = verify_with_ca(&[other_ca], &der, "127.0.0.1").unwrap_err();
-        assert!(untrusted.contains("issuer"), "{untrusted}");
-    }
-
-    #[test]
-    fn an_identity_that_is_not_a_key_is_named_without_its_content() {
-        let spec = |identity: &str| RepoSpec {
-            url: "ssh://git@example.com/repo".into(),
-            credentials: Credentials::Ssh {
-                identity: Secret::new(identity.as_bytes().to_vec()),
-                password: None,
-                known_hosts: String::new(),
-            },
-            ca_certificate: None,
-        };
-        let error = Transport::new(&spec("Garbage-S3cr3t"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(error.contains("identity is not a private key"), "{error}");
-        assert!(!error.contains("Garbage-S3cr3t"), "{error}");
-        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
-        assert!(Transport::new(&spec(pem)).is_ok(), "PEM keys go to libssh2");
-    }
-
-    #[test]
-    fn a_bad_ca_certificate_is_reported() {
-        let mut spec = RepoSpec::anonymous("https://example.com/repo");
-        spec.ca_certificate = Some(b"not pem".to_vec());
-        let error = Transport::new(&spec).err().unwrap().to_string();
-        assert!(error.contains("CA certificate"), "{error}");
-    }
-}
+#[path = "transport_tests.rs"]
+mod tests;

@@ -19,7 +19,7 @@ pub(crate) enum Transport {
 pub(crate) struct RepoUrl {
     /// The transport.
     pub transport: Transport,
-    /// The user in the URL (`git` in `ssh://git@host/…`).
+    /// The ssh user in the URL (`git` in `ssh://git@host/…`); `None` for http(s).
     pub user: Option<String>,
     /// The host (without brackets for IPv6), empty for local repositories.
     pub host: String,
@@ -79,7 +79,10 @@ impl RepoUrl {
                     .map_err(|_| invalid(&format!("the port {port:?} is not a number")))?,
             ),
         };
+        // Only ssh takes its user from the URL; an http userinfo is a credential
+        // that libgit2 reads from the URL itself, never kept here.
         let user = userinfo
+            .filter(|_| transport == Transport::Ssh)
             .map(|info| info.split(':').next().unwrap_or_default().to_string())
             .filter(|user| !user.is_empty());
         Ok(Self {
@@ -118,20 +121,10 @@ impl RepoUrl {
     }
 }
 
-/// `url` with any password in its userinfo replaced by `***`.
+/// `url` without credentials, for messages and logs: every userinfo shape
+/// (a token alone included) masked by the one redaction function.
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    crate::redact::url(url)
 }
 
 #[cfg(test)]
@@ -156,11 +149,24 @@ mod tests {
     }
 
     #[test]
-    fn http_passwords_are_redacted() {
+    fn http_credentials_are_redacted() {
         let url = RepoUrl::parse("https://bot:s3cret@example.com/org/repo.git").unwrap();
         assert_eq!(url.transport, Transport::Http);
-        assert_eq!(url.redacted, "https://bot:***@example.com/org/repo.git");
+        assert_eq!(url.redacted, "https://***@example.com/org/repo.git");
         assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    /// Regression (issue 17, finding 2): a token alone as userinfo was printed
+    /// in full in errors, status.json, `tagpilot status` and `plan`.
+    #[test]
+    fn a_token_alone_as_userinfo_used_to_be_printed() {
+        let url = RepoUrl::parse("http://ghp_T0kenOnly@127.0.0.1:8080/git/config.git").unwrap();
+        assert_eq!(url.redacted, "http://***@127.0.0.1:8080/git/config.git");
+        assert!(!format!("{url:?}").contains("T0kenOnly"));
+        let invalid = RepoUrl::parse("http://ghp_T0kenOnly@127.0.0.1:port/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!invalid.contains("T0kenOnly"), "{invalid}");
     }
 
     #[test]

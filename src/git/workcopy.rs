@@ -306,7 +306,7 @@ pub(crate) fn fetch_branch(
         Err(source) => return Err(local("reading the remote head", source)),
     }
     let mut remote = repo
-        .remote_anonymous(transport.raw_url())
+        .remote_anonymous(&transport.connect()?)
         .map_err(|source| local("setting up the remote", source))?;
     let refspec = format!("+refs/heads/{branch}:{tracking}");
     remote

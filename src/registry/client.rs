@@ -1,33 +1,33 @@
-//! [`RegistryClient`]: lists tags over the OCI distribution API and resolves
-//! manifest digests, implementing [`TagLister`] and [`DigestResolver`].
+//! [`RegistryClient`]: the registry client's requests — credentials, auth
+//! challenges, bearer tokens — and manifest digests ([`DigestResolver`]).
+//! Listing tags page by page, within the scan budget, is in
+//! [`super::listing`] ([`super::TagLister`]).
 //!
-//! A scan resolves its credentials and TLS settings once ([`Session`]), then
-//! pages through `GET /v2/NAME/tags/list?n=PAGE`, following
-//! `Link: <…>; rel="next"` exactly as given (relative or absolute, opaque
-//! `last` tokens included) but never to another scheme, host or port — a
-//! registry must not be able to point the scanner at arbitrary URLs. A scan
-//! that reaches the tag cap returns what it has with `complete: false`.
+//! A scan resolves its credentials and TLS settings once (a `Session`); every
+//! request then goes through `RegistryClient::get`, which answers one `401`
+//! challenge. Credentials go to the registry's own origin (and, as docker
+//! does, to the token realm it names), never elsewhere (invariant 10).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::auth::{AuthCache, Challenge, HostScheme, TokenKey, TokenResponse, parse_challenge};
-use super::credentials::{Credentials, credentials_from_secret};
-use super::ecr::{EcrCredentialCache, EcrRegistry, EcrTokenSource};
+use super::auth::{AuthCache, HostScheme, TokenKey};
+use super::challenge::{Challenge, parse_challenge};
+use super::credentials::Credentials;
+use super::ecr::{EcrCredentialCache, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
 use super::error::ScanError;
+use super::listing::is_valid_tag;
+use super::pagination::ScanBudget;
+pub(super) use super::session::Session;
 use super::transport::{
-    ExecuteError, Fetched, HttpClients, RetryPolicy, Sleeper, TlsSettings, TokioSleeper, Transport,
-    authority,
+    ExecuteError, Fetched, HttpClients, RetryPolicy, Sleeper, TokioSleeper, Transport,
 };
-use super::{
-    CredentialSource, DigestResolver, NoSecrets, ScanTarget, SecretSource, TagList, TagLister,
-};
+use super::{DigestResolver, NoSecrets, ScanTarget, SecretSource};
 use crate::secret::Secret;
 
 /// The manifest media types a digest lookup accepts (OCI and Docker, single and multi-arch).
@@ -48,6 +48,8 @@ pub struct ScanOptions {
     pub endpoints: RegistryEndpoints,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// The limits of one scan: pages, bytes, empty pages, wall time.
+    pub budget: ScanBudget,
 }
 
 impl Default for ScanOptions {
@@ -59,6 +61,7 @@ impl Default for ScanOptions {
             per_host_concurrency: 8,
             endpoints: RegistryEndpoints::default(),
             user_agent: format!("tagpilot/{}", env!("CARGO_PKG_VERSION")),
+            budget: ScanBudget::default(),
         }
     }
 }
@@ -66,15 +69,16 @@ impl Default for ScanOptions {
 /// Lists tags and resolves digests; cheap to clone (shared caches and pools).
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    options: ScanOptions,
-    transport: Transport,
+/// What every clone of a client shares.
+pub(super) struct Inner {
+    pub(super) options: ScanOptions,
+    pub(super) transport: Transport,
     auth: AuthCache,
-    ecr: EcrCredentialCache,
-    secrets: Arc<dyn SecretSource>,
+    pub(super) ecr: EcrCredentialCache,
+    pub(super) secrets: Arc<dyn SecretSource>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -133,24 +137,6 @@ impl RegistryClientBuilder {
     }
 }
 
-/// One scan's resolved settings.
-struct Session<'a> {
-    target: &'a ScanTarget,
-    image: String,
-    base: Url,
-    authority: String,
-    repository: String,
-    credentials: Option<Credentials>,
-    hint: String,
-    http: reqwest::Client,
-}
-
-#[derive(Deserialize)]
-struct TagsPage {
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-}
-
 impl RegistryClient {
     /// A builder with `options`.
     pub fn builder(options: ScanOptions) -> RegistryClientBuilder {
@@ -167,212 +153,14 @@ impl RegistryClient {
         self.inner.transport.request_count()
     }
 
-    /// Lists the tags of `target`, calling `progress` with the running count after each page.
-    #[tracing::instrument(skip_all, fields(image = %target.image.name(), object = %target.id))]
-    pub async fn list_tags_with_progress(
-        &self,
-        target: &ScanTarget,
-        progress: &(dyn Fn(usize) + Send + Sync),
-    ) -> Result<TagList, ScanError> {
-        let session = self.session(target).await?;
-        let options = &self.inner.options;
-        let mut url = session
-            .base
-            .join(&format!("v2/{}/tags/list", session.repository))
-            .map_err(|e| invalid_target(&session.image, e))?;
-        url.query_pairs_mut()
-            .append_pair("n", &options.page_size.max(1).to_string());
-        let mut seen = HashSet::new();
-        let mut tags: Vec<String> = Vec::new();
-        let mut pages = 0;
-        let mut complete = true;
-        let mut invalid = 0usize;
-        loop {
-            if !seen.insert(url.to_string()) {
-                return Err(ScanError::PaginationLoop {
-                    image: session.image,
-                    url: url.to_string(),
-                });
-            }
-            let fetched = self
-                .get(&session, Method::GET, &url, "application/json")
-                .await?;
-            pages += 1;
-            expect_ok(&session, &url, &fetched)?;
-            let page: TagsPage =
-                serde_json::from_slice(&fetched.body).map_err(|e| ScanError::InvalidResponse {
-                    image: session.image.clone(),
-                    url: url.to_string(),
-                    reason: format!("not a tag list ({e})"),
-                })?;
-            let before = tags.len();
-            tags.extend(page.tags.unwrap_or_default().into_iter().filter(|tag| {
-                let valid = is_valid_tag(tag);
-                if !valid {
-                    invalid += 1;
-                    if invalid <= LOGGED_INVALID_TAGS {
-                        tracing::warn!(tag = %shown_tag(tag), "ignoring a tag that is not a valid tag name");
-                    }
-                }
-                valid
-            }));
-            tracing::debug!(url = %url, page = pages, tags = tags.len() - before, "tags page");
-            progress(tags.len());
-            let next = next_link(&session, &url, &fetched.headers)?;
-            if tags.len() > options.max_tags || (tags.len() == options.max_tags && next.is_some()) {
-                tracing::warn!(
-                    max_tags = options.max_tags,
-                    "tag cap reached; the scan is partial and will not replace the stored list"
-                );
-                tags.truncate(options.max_tags);
-                complete = false;
-                break;
-            }
-            match next {
-                Some(next) => url = next,
-                None => break,
-            }
-        }
-        if invalid > LOGGED_INVALID_TAGS {
-            tracing::warn!(
-                ignored = invalid,
-                logged = LOGGED_INVALID_TAGS,
-                "ignored tags that are not valid tag names (only the first ones were logged)"
-            );
-        }
-        tags.sort_unstable();
-        tags.dedup();
-        Ok(TagList {
-            tags,
-            complete,
-            pages,
-        })
-    }
-
-    async fn session<'a>(&self, target: &'a ScanTarget) -> Result<Session<'a>, ScanError> {
-        let image = target.image.name().to_string();
-        let registry_host = target.image.registry().to_string();
-        let base = self
-            .inner
-            .options
-            .endpoints
-            .base_url(target.image.api_host(), target.insecure)
-            .map_err(|e| invalid_target(&image, e))?;
-        let tls =
-            match &target.cert_secret {
-                None => TlsSettings::default(),
-                Some(key) => {
-                    let secret = self.inner.secrets.secret(key).ok_or_else(|| {
-                        ScanError::SecretNotFound {
-                            image: image.clone(),
-                            secret: key.to_string(),
-                        }
-                    })?;
-                    TlsSettings::from_secret(&secret).map_err(|reason| ScanError::Tls {
-                        image: image.clone(),
-                        secret: key.to_string(),
-                        reason,
-                    })?
-                }
-            };
-        let http = self
-            .inner
-            .transport
-            .clients
-            .client(&tls)
-            .map_err(|reason| ScanError::Tls {
-                image: image.clone(),
-                secret: target
-                    .cert_secret
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                reason,
-            })?;
-        let host_without_port = registry_host.split(':').next().unwrap_or_default();
-        let ecr = EcrRegistry::from_host(host_without_port);
-        let (mut credentials, mut hint) = match &target.credentials {
-            CredentialSource::Anonymous => (
-                None,
-                format!(
-                    "the repository may be private: set spec.secretRef to a Secret with credentials for {registry_host}"
-                ),
-            ),
-            CredentialSource::Secret(key) => {
-                let secret =
-                    self.inner
-                        .secrets
-                        .secret(key)
-                        .ok_or_else(|| ScanError::SecretNotFound {
-                            image: image.clone(),
-                            secret: key.to_string(),
-                        })?;
-                let credentials =
-                    credentials_from_secret(&secret, &registry_host).map_err(|reason| {
-                        ScanError::InvalidSecret {
-                            image: image.clone(),
-                            secret: key.to_string(),
-                            reason,
-                        }
-                    })?;
-                if credentials.is_none() {
-                    tracing::debug!(secret = %key, "the Secret has no entry for this registry; scanning anonymously");
-                }
-                (
-                    credentials,
-                    format!("check the credentials in Secret {key}"),
-                )
-            }
-            CredentialSource::DockerConfig(config) => (
-                config.credentials_for(&registry_host).cloned(),
-                format!(
-                    "check the credentials for {registry_host} in the Docker config (docker login {registry_host})"
-                ),
-            ),
-            CredentialSource::Aws => {
-                if ecr.is_none() {
-                    return Err(ScanError::InvalidTarget {
-                        image,
-                        reason: format!(
-                            "provider aws needs an ECR host (ACCOUNT.dkr.ecr.REGION.amazonaws.com), not {registry_host}"
-                        ),
-                    });
-                }
-                (None, String::new())
-            }
-        };
-        if credentials.is_none()
-            && let Some(ecr) = &ecr
-        {
-            let from_ecr =
-                self.inner
-                    .ecr
-                    .credentials(ecr)
-                    .await
-                    .map_err(|source| ScanError::Ecr {
-                        image: image.clone(),
-                        source,
-                    })?;
-            credentials = Some(from_ecr);
-            hint = format!(
-                "check that the AWS identity may pull from {registry_host} (ecr:ListImages, ecr:BatchGetImage)"
-            );
-        }
-        Ok(Session {
-            target,
-            authority: authority(&base),
-            base,
-            repository: target.image.repository(),
-            credentials,
-            hint,
-            http,
-            image,
-        })
+    /// The client's tunables.
+    pub fn options(&self) -> &ScanOptions {
+        &self.inner.options
     }
 
     /// Sends a request with the credentials the host's scheme needs, answering
     /// one `401` challenge; a second refusal is [`ScanError::Unauthorized`].
-    async fn get(
+    pub(super) async fn get(
         &self,
         session: &Session<'_>,
         method: Method,
@@ -442,7 +230,7 @@ impl RegistryClient {
                     .join(&realm)
                     .map_err(|_| ScanError::InvalidResponse {
                         image: session.image.clone(),
-                        url: session.base.to_string(),
+                        url: shown(&session.base),
                         reason: "the Bearer challenge's realm is not a URL".into(),
                     })?;
                 // Credentials go to the token server: only over HTTPS, unless the
@@ -450,7 +238,7 @@ impl RegistryClient {
                 if realm.scheme() != "https" && session.base.scheme() == "https" {
                     return Err(ScanError::InvalidResponse {
                         image: session.image.clone(),
-                        url: session.base.to_string(),
+                        url: shown(&session.base),
                         reason: format!(
                             "the token realm {} is not HTTPS; refusing to send credentials over plain HTTP",
                             without_query(&realm)
@@ -588,22 +376,34 @@ impl RegistryClient {
                 ));
             }
         }
-        serde_json::from_slice::<TokenResponse>(&fetched.body)
-            .ok()
-            .and_then(TokenResponse::into_token)
-            .ok_or_else(|| token_error("the answer holds no token".into(), false))
-    }
-}
-
-impl TagLister for RegistryClient {
-    async fn list_tags(&self, target: &ScanTarget) -> Result<TagList, ScanError> {
-        self.list_tags_with_progress(target, &|_| {}).await
+        super::token::parse_token_answer(&fetched.body)
+            .map_err(|problem| token_error(problem.to_string(), false))
     }
 }
 
 impl DigestResolver for RegistryClient {
     #[tracing::instrument(skip_all, fields(image = %target.image.name(), tag = %tag))]
     async fn manifest_digest(&self, target: &ScanTarget, tag: &str) -> Result<String, ScanError> {
+        let max_time = self.options().budget.max_time;
+        tokio::time::timeout(max_time, self.resolve_digest(target, tag))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ScanError::Budget {
+                    image: target.image.name().to_string(),
+                    pages: 0,
+                    tags: 0,
+                    reason: format!(
+                        "resolving the digest of {tag} took longer than {} s",
+                        max_time.as_secs_f64()
+                    ),
+                    transient: true,
+                })
+            })
+    }
+}
+
+impl RegistryClient {
+    async fn resolve_digest(&self, target: &ScanTarget, tag: &str) -> Result<String, ScanError> {
         let session = self.session(target).await?;
         if !is_valid_tag(tag) {
             return Err(invalid_target(
@@ -643,7 +443,12 @@ fn pull_scope(session: &Session<'_>) -> String {
     format!("repository:{}:pull", session.repository)
 }
 
-fn expect_ok(session: &Session<'_>, url: &Url, fetched: &Fetched) -> Result<(), ScanError> {
+/// Fails unless the answer is `200`: `404` is [`ScanError::NotFound`], anything else [`ScanError::Status`].
+pub(super) fn expect_ok(
+    session: &Session<'_>,
+    url: &Url,
+    fetched: &Fetched,
+) -> Result<(), ScanError> {
     match fetched.status {
         200 => Ok(()),
         404 => Err(ScanError::NotFound {
@@ -653,7 +458,7 @@ fn expect_ok(session: &Session<'_>, url: &Url, fetched: &Fetched) -> Result<(), 
         }),
         status => Err(ScanError::Status {
             image: session.image.clone(),
-            url: url.to_string(),
+            url: shown(url),
             status,
             detail: registry_error_detail(&fetched.body)
                 .map(|d| format!(": {d}"))
@@ -688,100 +493,40 @@ fn registry_error_detail(body: &[u8]) -> Option<String> {
     Some(detail)
 }
 
-/// The `rel="next"` target of the `Link` headers, resolved against `current`
-/// and refused unless it stays on the registry's scheme, host and port.
-fn next_link(
-    session: &Session<'_>,
-    current: &Url,
-    headers: &HeaderMap,
-) -> Result<Option<Url>, ScanError> {
-    for value in headers.get_all(LINK) {
-        let Ok(value) = value.to_str() else { continue };
-        for link in value.split(',') {
-            let Some((target, params)) = link
-                .trim()
-                .strip_prefix('<')
-                .and_then(|l| l.split_once('>'))
-            else {
-                continue;
-            };
-            let is_next = params.split(';').any(|p| {
-                let p = p.trim().replace(' ', "");
-                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
-            });
-            if !is_next {
-                continue;
-            }
-            let next = current
-                .join(target)
-                .map_err(|_| ScanError::InvalidResponse {
-                    image: session.image.clone(),
-                    url: current.to_string(),
-                    reason: format!("the Link header's target {target:?} is not a URL"),
-                })?;
-            if next.scheme() != session.base.scheme() || authority(&next) != session.authority {
-                return Err(ScanError::ForeignLink {
-                    image: session.image.clone(),
-                    link_host: format!("{}://{}", next.scheme(), authority(&next)),
-                    registry_host: format!("{}://{}", session.base.scheme(), session.authority),
-                });
-            }
-            return Ok(Some(next));
-        }
-    }
-    Ok(None)
-}
-
 fn execute_error(image: &str, url: &Url, error: ExecuteError) -> ScanError {
     match error {
         ExecuteError::Transport(source) => ScanError::Transport {
             image: image.to_string(),
-            url: url.to_string(),
+            url: shown(url),
             source: source.without_url(),
         },
         ExecuteError::TooLarge => ScanError::InvalidResponse {
             image: image.to_string(),
-            url: url.to_string(),
+            url: shown(url),
             reason: "the body is larger than 16 MiB".into(),
         },
     }
 }
 
-fn invalid_target(image: &str, reason: impl std::fmt::Display) -> ScanError {
+/// [`ScanError::InvalidTarget`] for `image`.
+pub(super) fn invalid_target(image: &str, reason: impl std::fmt::Display) -> ScanError {
     ScanError::InvalidTarget {
         image: image.to_string(),
         reason: reason.to_string(),
     }
 }
 
+/// A URL for an error or a log line, without query or fragment, credentials masked.
 fn without_query(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.set_fragment(None);
-    url.to_string()
+    shown(&url)
 }
 
-/// How many ignored (invalid) tags one scan logs one by one; the rest are only counted.
-const LOGGED_INVALID_TAGS: usize = 20;
-
-/// An invalid tag for a log line: escaped, and cut after 64 characters.
-fn shown_tag(tag: &str) -> String {
-    let mut shown: String = tag.chars().take(64).flat_map(char::escape_debug).collect();
-    if tag.chars().nth(64).is_some() {
-        shown.push('…');
-    }
-    shown
-}
-
-/// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn is_valid_tag(tag: &str) -> bool {
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+/// A URL for an error or a log line: credentials masked ([`crate::redact::url`]).
+pub(super) fn shown(url: &Url) -> String {
+    crate::redact::url(url.as_str())
 }
 
 fn is_sha256_digest(text: &str) -> bool {
@@ -792,23 +537,6 @@ fn is_sha256_digest(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tag_names_follow_the_distribution_spec() {
-        for tag in ["v1.2.3", "latest", "_x", "main-abc123-7", &"a".repeat(128)] {
-            assert!(is_valid_tag(tag), "{tag}");
-        }
-        for tag in ["", "-x", ".x", "a b", "a\nb", "a/b", &"a".repeat(129)] {
-            assert!(!is_valid_tag(tag), "{tag:?}");
-        }
-    }
-
-    #[test]
-    fn invalid_tags_are_logged_escaped_and_cut() {
-        assert_eq!(shown_tag("1.0\nimage: x"), "1.0\\nimage: x");
-        let long = "x".repeat(10_000_000);
-        assert_eq!(shown_tag(&long), format!("{}…", "x".repeat(64)));
-    }
 
     #[test]
     fn registry_errors_are_summarized() {

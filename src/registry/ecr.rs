@@ -26,6 +26,8 @@ use crate::secret::Secret;
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// How long before `expiresAt` a token is replaced.
 pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+/// The longest a token is used, whatever `expiresAt` says (ECR tokens last 12 hours).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// An ECR registry host: `ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -219,14 +221,16 @@ impl EcrTokenSource for AwsEcrTokenSource {
     }
 }
 
-/// How long to use a token fetched at `now` that expires at `expires_at`.
+/// How long to use a token fetched at `now` that expires at `expires_at`:
+/// between [`MIN_TOKEN_LIFETIME`] and [`MAX_TOKEN_LIFETIME`], whatever the
+/// (peer-supplied) expiry says.
 pub fn token_lifetime(expires_at: Option<SystemTime>, now: SystemTime) -> Duration {
     let remaining = expires_at
         .and_then(|at| at.duration_since(now).ok())
         .unwrap_or(Duration::ZERO);
     remaining
         .saturating_sub(REFRESH_BEFORE_EXPIRY)
-        .max(MIN_TOKEN_LIFETIME)
+        .clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)
 }
 
 /// ECR credentials cached per (region, account).
@@ -278,9 +282,13 @@ impl EcrCredentialCache {
             username: token.username,
             password: token.password,
         };
+        let now = Instant::now();
         entries.insert(
             registry.clone(),
-            (credentials.clone(), Instant::now() + lifetime),
+            (
+                credentials.clone(),
+                now.checked_add(lifetime).unwrap_or(now),
+            ),
         );
         Ok(credentials)
     }
@@ -327,5 +335,8 @@ mod tests {
             token_lifetime(Some(now + Duration::from_secs(12 * 3600)), now),
             Duration::from_secs(12 * 3600) - REFRESH_BEFORE_EXPIRY
         );
+        // An expiry centuries away (peer data) is clamped, never added as is.
+        let far = now + Duration::from_secs(400 * 365 * 24 * 3600);
+        assert_eq!(token_lifetime(Some(far), now), MAX_TOKEN_LIFETIME);
     }
 }

@@ -44,12 +44,15 @@ impl RegistryEndpoints {
             }
             let (host, url) = entry
                 .split_once('=')
-                .ok_or_else(|| EndpointError::Syntax(entry.to_string()))?;
+                .ok_or_else(|| EndpointError::Syntax(crate::redact::text(entry).into_owned()))?;
             let host = host.trim().to_ascii_lowercase();
             if host.is_empty() || host.contains('/') {
-                return Err(EndpointError::Syntax(entry.to_string()));
+                return Err(EndpointError::Syntax(
+                    crate::redact::text(entry).into_owned(),
+                ));
             }
-            let parsed = Url::parse(url.trim()).map_err(|_| EndpointError::Url(url.to_string()))?;
+            let refused = || EndpointError::Url(crate::redact::url(url.trim()));
+            let parsed = Url::parse(url.trim()).map_err(|_| refused())?;
             let valid = matches!(parsed.scheme(), "http" | "https")
                 && parsed.host_str().is_some()
                 && parsed.path() == "/"
@@ -57,7 +60,7 @@ impl RegistryEndpoints {
                 && parsed.username().is_empty()
                 && parsed.password().is_none();
             if !valid {
-                return Err(EndpointError::Url(url.to_string()));
+                return Err(refused());
             }
             by_host.insert(host, parsed);
         }

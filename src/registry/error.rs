@@ -113,6 +113,23 @@ pub enum ScanError {
         /// The URL seen twice.
         url: String,
     },
+    /// The scan reached a limit of its budget (pages, bytes, empty pages, wall
+    /// time): what it read is not used, and the stored list is kept.
+    #[error(
+        "scanning {image}: stopped after {pages} pages and {tags} tags: {reason}; a partial scan changes nothing, so the previous tag list is kept"
+    )]
+    Budget {
+        /// The image being scanned.
+        image: String,
+        /// Pages read.
+        pages: u32,
+        /// Tags read.
+        tags: usize,
+        /// Which limit, and its value.
+        reason: String,
+        /// Whether a later try may succeed (the time limit: a slow registry).
+        transient: bool,
+    },
     /// The token server did not give a token.
     #[error("scanning {image}: token request to {realm} failed: {reason}")]
     Token {
@@ -154,7 +171,7 @@ impl ScanError {
         match self {
             Self::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Self::Transport { .. } => true,
-            Self::Token { transient, .. } => *transient,
+            Self::Token { transient, .. } | Self::Budget { transient, .. } => *transient,
             Self::Ecr { source, .. } => source.is_transient(),
             Self::SecretNotFound { .. }
             | Self::InvalidSecret { .. }

@@ -13,12 +13,16 @@
 //! that never print.
 //!
 //! Submodules, by concern:
-//! - [`client`]: the tag listing itself (pagination, the SSRF guard on `Link`,
-//!   the tag cap) and manifest digests for digest reflection.
+//! - [`client`]: requests with credentials and challenges, manifest digests
+//!   for digest reflection (one scan's endpoint, TLS and credentials are
+//!   resolved in `session`); [`listing`]: the tag listing itself (the SSRF
+//!   guard on `Link`, the tag cap) within the scan budget of [`pagination`]
+//!   (pages, bytes, empty pages, loops, wall time).
 //! - [`transport`]: HTTP clients per TLS setting, retries with jittered
 //!   backoff, `Retry-After`, per-host concurrency and slow-down.
-//! - [`auth`]: `WWW-Authenticate` challenges, basic auth, bearer tokens and
-//!   their cache.
+//! - [`auth`]: basic auth, bearer tokens and their cache; [`challenge`]
+//!   parses `WWW-Authenticate`, [`token`] a token server's answer (peer
+//!   numbers clamped).
 //! - [`credentials`]: [`Credentials`], Docker `config.json`.
 //! - [`ecr`]: Amazon ECR authorization tokens and their cache.
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
@@ -26,12 +30,17 @@
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
+pub mod challenge;
 pub mod client;
 pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
+pub mod listing;
+pub mod pagination;
+mod session;
 pub mod store;
+pub mod token;
 pub mod transport;
 
 use std::collections::BTreeMap;
@@ -47,6 +56,7 @@ pub use client::{RegistryClient, ScanOptions};
 pub use credentials::{Credentials, DockerConfig};
 pub use endpoints::RegistryEndpoints;
 pub use error::ScanError;
+pub use pagination::ScanBudget;
 pub use store::{StoredTags, TagStore};
 pub use transport::RetryPolicy;
 

@@ -66,9 +66,11 @@ pub struct StoredTags {
 }
 
 impl StoredTags {
-    /// The scan time.
+    /// The scan time (a value from a damaged file that no clock can hold reads as the epoch).
     pub fn scan_time(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.scanned_at)
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.scanned_at))
+            .unwrap_or(UNIX_EPOCH)
     }
 }
 
@@ -271,11 +273,12 @@ pub fn next_scan_at(
     interval: Duration,
     now: SystemTime,
 ) -> SystemTime {
-    if let Some(stored) = stored {
-        let due = stored.scan_time() + interval;
-        if due > now {
-            return due;
-        }
+    if let Some(stored) = stored
+        && let Some(due) = stored.scan_time().checked_add(interval)
+        && due > now
+    {
+        // A scan time in the future (a clock set back, a damaged file) waits one interval at most.
+        return due.min(now.checked_add(interval).unwrap_or(due));
     }
     let window = interval.min(Duration::from_secs(300));
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);

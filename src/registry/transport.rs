@@ -116,7 +116,8 @@ impl HostGate {
 
     /// Pauses the host for everyone for `delay` from now (a longer pause wins).
     pub fn pause_for(&self, delay: Duration) {
-        let until = Instant::now() + delay;
+        let now = Instant::now();
+        let until = now.checked_add(delay).unwrap_or(now);
         if let Ok(mut paused) = self.paused_until.lock() {
             *paused = Some(paused.map_or(until, |p| p.max(until)));
         }
@@ -377,7 +378,7 @@ impl Transport {
                     let delay = retry_after(&fetched.headers, SystemTime::now())
                         .unwrap_or_else(|| self.retry.backoff(attempt));
                     if delay > self.retry.max_retry_after {
-                        tracing::warn!(url = %url, ?delay, "registry asks to wait longer than allowed; giving up for now");
+                        tracing::warn!(url = %crate::redact::url(url.as_str()), ?delay, "registry asks to wait longer than allowed; giving up for now");
                         return Ok(fetched);
                     }
                     tracing::info!(host = %authority(url), ?delay, "registry rate-limits us (429); pausing requests to this host");
@@ -387,13 +388,19 @@ impl Transport {
                     if is_retryable_status(fetched.status) && fetched.status != 429 && !last =>
                 {
                     let delay = self.retry.backoff(attempt);
-                    tracing::debug!(url = %url, status = fetched.status, attempt, ?delay, "retrying");
+                    tracing::debug!(url = %crate::redact::url(url.as_str()), status = fetched.status, attempt, ?delay, "retrying");
                     self.sleeper.sleep(delay).await;
                 }
                 Ok(fetched) => return Ok(fetched),
                 Err(ExecuteError::Transport(error)) if !last => {
                     let delay = self.retry.backoff(attempt);
-                    tracing::debug!(url = %url, %error, attempt, ?delay, "request failed; retrying");
+                    tracing::debug!(
+                        url = %crate::redact::url(url.as_str()),
+                        error = %crate::redact::text(&error.to_string()),
+                        attempt,
+                        ?delay,
+                        "request failed; retrying"
+                    );
                     self.sleeper.sleep(delay).await;
                 }
                 Err(error) => return Err(error),

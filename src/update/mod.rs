@@ -10,6 +10,12 @@
 //! 2. Each file is read and screened for the literal `"$imagepolicy"`; only
 //!    files that contain it are parsed ([`scan`]) and rewritten ([`rewrite`]),
 //!    in parallel. A file that is not valid YAML is skipped with its parse error.
+//!    Memory stays bounded whatever the tree holds: a file larger than
+//!    [`MAX_MARKED_FILE_BYTES`] is screened in small chunks and, if marked,
+//!    skipped (listed with its size) instead of being read whole. In-place
+//!    runs skip files with other hard links (writing them would change files
+//!    elsewhere); atomic runs remove the stale temporary files of crashed runs
+//!    during the walk.
 //! 3. Only when every file has been read without error, the changed files are
 //!    written, only if their content changed: each atomically, or overwritten
 //!    in place for working copies that git can restore (`write`).
@@ -18,6 +24,8 @@
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod prop_tests;
 pub mod report;
@@ -36,6 +44,12 @@ pub use report::{Change, FileUpdate, SkipReason, SkippedFile, UpdateReport};
 pub use results::{PolicyId, PolicyResult, PolicyResults, ResultsError, Setter, SetterSuffix};
 pub use rewrite::{MarkerRewrite, Rewrite, rewrite};
 pub use scan::{MARKER_TOKEN, YamlError, scan};
+
+/// The largest marked file that is read and updated (8 MiB; a Kubernetes
+/// manifest is rarely above a few hundred KiB). Above it a marked file is
+/// listed as skipped: reading, parsing and rewriting it would take about three
+/// times its size in memory (a 150 MB file used to take 464 MB).
+pub const MAX_MARKED_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Whether and how an update run writes files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +143,7 @@ pub fn apply_results(
 ) -> Result<UpdateReport, UpdateError> {
     let (root, target) = walk::resolve(root, path)?;
     let mut report = UpdateReport::default();
-    let processed = walk_and_process(&root, &target, results, &mut report.skipped)?;
+    let processed = walk_and_process(&root, &target, results, mode, &mut report.skipped)?;
     let mut writes = Vec::new();
     for (candidate, outcome) in processed {
         match outcome {
@@ -262,8 +276,10 @@ fn walk_and_process(
     root: &Path,
     target: &Path,
     results: &PolicyResults,
+    mode: UpdateMode,
     skipped: &mut Vec<SkippedFile>,
 ) -> Result<Vec<(walk::Candidate, FileOutcome)>, UpdateError> {
+    let refuse_hard_links = mode == UpdateMode::WriteInPlace;
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8);
@@ -284,7 +300,7 @@ fn walk_and_process(
                 return done;
             };
             for candidate in batch {
-                let outcome = process_file(&candidate, results, &mut buffer);
+                let outcome = process_file(&candidate, results, refuse_hard_links, &mut buffer);
                 done.push((candidate, outcome));
             }
         }
@@ -293,7 +309,8 @@ fn walk_and_process(
         let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
         let mut batch = Vec::with_capacity(BATCH);
         // Workers only stop once the sender is dropped, so sending cannot fail.
-        let walked = walk::walk(root, target, skipped, &mut |candidate| {
+        let sweep = mode == UpdateMode::Write;
+        let walked = walk::walk(root, target, sweep, skipped, &mut |candidate| {
             batch.push(candidate);
             if batch.len() == BATCH {
                 let _ = sender.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
@@ -321,24 +338,94 @@ fn walk_and_process(
 fn process_file(
     candidate: &walk::Candidate,
     results: &PolicyResults,
+    refuse_hard_links: bool,
     buffer: &mut Vec<u8>,
 ) -> Result<FileOutcome, UpdateError> {
+    let read_error = |source| UpdateError::Read {
+        path: candidate.relative.clone(),
+        source,
+    };
+    let mut file = std::fs::File::open(&candidate.real).map_err(read_error)?;
+    let metadata = file.metadata().map_err(read_error)?;
+    if metadata.len() > MAX_MARKED_FILE_BYTES {
+        let marked = contains_marker(&mut file, buffer).map_err(read_error)?;
+        return Ok(if marked {
+            FileOutcome::Skipped(SkipReason::TooLarge {
+                bytes: metadata.len(),
+            })
+        } else {
+            FileOutcome::Unmarked
+        });
+    }
     buffer.clear();
-    std::fs::File::open(&candidate.real)
-        .and_then(|mut file| file.read_to_end(buffer))
-        .map_err(|source| UpdateError::Read {
-            path: candidate.relative.clone(),
-            source,
-        })?;
+    buffer.reserve(
+        usize::try_from(metadata.len())
+            .unwrap_or(0)
+            .saturating_add(1),
+    );
+    (&mut file)
+        .take(MAX_MARKED_FILE_BYTES + 1)
+        .read_to_end(buffer)
+        .map_err(read_error)?;
     if memchr::memmem::find(buffer, MARKER_TOKEN.as_bytes()).is_none() {
         return Ok(FileOutcome::Unmarked);
     }
-    let Ok(original) = String::from_utf8(buffer.clone()) else {
-        return Ok(FileOutcome::Skipped(SkipReason::NotUtf8));
+    if buffer.len() as u64 > MAX_MARKED_FILE_BYTES {
+        // It grew while being read.
+        return Ok(FileOutcome::Skipped(SkipReason::TooLarge {
+            bytes: buffer.len() as u64,
+        }));
+    }
+    if refuse_hard_links && let Some(links) = other_links(&metadata) {
+        return Ok(FileOutcome::Skipped(SkipReason::HardLinked { links }));
+    }
+    // The worker's buffer becomes the text (no copy); the next file regrows it.
+    let original = match String::from_utf8(std::mem::take(buffer)) {
+        Ok(original) => original,
+        Err(error) => {
+            *buffer = error.into_bytes();
+            return Ok(FileOutcome::Skipped(SkipReason::NotUtf8));
+        }
     };
     match rewrite(&original, results) {
         Ok(rewrite) => Ok(FileOutcome::Rewritten { original, rewrite }),
         Err(error) => Ok(FileOutcome::Skipped(SkipReason::InvalidYaml(error))),
+    }
+}
+
+/// The number of links of a file that has more than one.
+#[cfg(unix)]
+fn other_links(metadata: &std::fs::Metadata) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.nlink() > 1).then(|| metadata.nlink())
+}
+
+#[cfg(not(unix))]
+fn other_links(_metadata: &std::fs::Metadata) -> Option<u64> {
+    None
+}
+
+/// Whether the rest of `file` holds the marker token, reading 64 KiB at a time.
+fn contains_marker(file: &mut std::fs::File, buffer: &mut Vec<u8>) -> io::Result<bool> {
+    const CHUNK: usize = 64 * 1024;
+    let token = MARKER_TOKEN.as_bytes();
+    let keep = token.len() - 1;
+    buffer.clear();
+    buffer.resize(CHUNK + keep, 0);
+    let mut carried = 0;
+    loop {
+        let read = match file.read(&mut buffer[carried..]) {
+            Ok(0) => return Ok(false),
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        let filled = carried + read;
+        if memchr::memmem::find(&buffer[..filled], token).is_some() {
+            return Ok(true);
+        }
+        carried = keep.min(filled);
+        buffer.copy_within(filled - carried..filled, 0);
     }
 }
 

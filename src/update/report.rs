@@ -60,6 +60,18 @@ pub enum SkipReason {
     SymlinkIntoGit,
     /// A symbolic link that dangles or loops.
     BrokenSymlink(String),
+    /// A marked file larger than [`super::MAX_MARKED_FILE_BYTES`]: not read
+    /// whole, so memory stays bounded whatever the repository holds.
+    TooLarge {
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// In-place mode: the file has other hard links, so writing it in place
+    /// would change files elsewhere (possibly outside the repository).
+    HardLinked {
+        /// Its number of links.
+        links: u64,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -74,6 +86,15 @@ impl fmt::Display for SkipReason {
                 f.write_str("symbolic link leads into a .git directory; not followed")
             }
             Self::BrokenSymlink(error) => write!(f, "symbolic link cannot be resolved: {error}"),
+            Self::TooLarge { bytes } => write!(
+                f,
+                "marked file of {bytes} bytes is larger than the {} MiB limit; not updated",
+                super::MAX_MARKED_FILE_BYTES / (1024 * 1024)
+            ),
+            Self::HardLinked { links } => write!(
+                f,
+                "file has {links} hard links; an in-place write would change the other names too, so it is not updated (run without --in-place to replace it instead)"
+            ),
         }
     }
 }

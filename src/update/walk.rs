@@ -7,6 +7,10 @@
 //! loop. A symlink to a file is read through its target only when the target is
 //! inside the root and outside `.git` (and each real file is read once); one
 //! that leads outside, into `.git`, dangles or loops is listed as skipped.
+//!
+//! With `sweep` (atomic write runs), the walk also removes the stale
+//! temporary files a crashed run left in the directories it lists
+//! ([`super::write::remove_if_stale`]: only ours, only stale ones).
 
 use std::collections::HashSet;
 use std::fs;
@@ -56,6 +60,7 @@ pub(crate) fn is_candidate_name(name: &str) -> bool {
 pub(crate) fn walk(
     root: &Path,
     target: &Path,
+    sweep: bool,
     skipped: &mut Vec<SkippedFile>,
     found: &mut dyn FnMut(Candidate),
 ) -> Result<(), UpdateError> {
@@ -97,6 +102,9 @@ pub(crate) fn walk(
                     directories.push(path);
                 }
             } else if !is_candidate_name(&name) {
+                if sweep && file_type.is_file() {
+                    sweep_leftover(root, &path, &name);
+                }
                 continue;
             } else if file_type.is_file() {
                 add(path);
@@ -126,6 +134,23 @@ pub(crate) fn walk(
         }
     }
     Ok(())
+}
+
+/// Removes `path` if it is a stale temporary file of a crashed run, and says so.
+fn sweep_leftover(root: &Path, path: &Path, name: &str) {
+    match super::write::remove_if_stale(path, name) {
+        Ok(Some(pid)) => tracing::warn!(
+            file = %relative_to(root, path).display(),
+            pid,
+            "removed a temporary file left by an interrupted run"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(
+            file = %relative_to(root, path).display(),
+            %error,
+            "cannot remove a temporary file left by an interrupted run"
+        ),
+    }
 }
 
 /// Whether the walk reads a file of this name itself.

@@ -16,11 +16,26 @@
 //! mounts) and ext4's flush of every file renamed over another
 //! (`auto_da_alloc`, which also fires on truncation to zero — hence the
 //! truncation to the final length after writing, never to zero before). See
-//! `bench/update.sh`.
+//! `bench/update.sh`. It writes only a regular file with a single link, the
+//! one the walk resolved: a file with other hard links is refused (the write
+//! would change files elsewhere, possibly outside the repository), and so is
+//! a path that became something else in the meantime.
+//!
+//! Temporary files are recognisable: `.NAME.tagpilot-PID-N.tmp` next to the
+//! file NAME. A crash (`kill -9`) between creating and renaming one leaves it
+//! behind; the next atomic run's walk removes the stale ones
+//! ([`remove_if_stale`]): only names of exactly that shape, only regular
+//! files, and only when process PID is not running or the file is older than
+//! [`STALE_AFTER`].
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A leftover temporary file is removed once this old, even if a process with
+/// its PID runs (PIDs are reused; a live write takes milliseconds).
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// Replaces the content of the existing file `path` with `content`.
 pub(crate) fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
@@ -37,12 +52,87 @@ pub(crate) fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Overwrites the existing file `path` with `content` in place: same inode,
-/// permissions and links; not atomic and not flushed (see the module docs).
+/// Overwrites the existing file `path` with `content` in place: same inode
+/// and permissions; not atomic and not flushed (see the module docs). Refuses
+/// anything but a regular file with one link.
 pub(crate) fn overwrite_in_place(path: &Path, content: &[u8]) -> io::Result<()> {
+    let before = fs::symlink_metadata(path)?;
+    if !before.file_type().is_file() {
+        return Err(io::Error::other(
+            "it is not a regular file; refusing to write through it",
+        ));
+    }
     let mut file = OpenOptions::new().write(true).open(path)?;
+    check_single_link(&before, &file.metadata()?)?;
     file.write_all(content)?;
     file.set_len(content.len() as u64)
+}
+
+/// The opened file must be the one looked at, and have no other hard link.
+#[cfg(unix)]
+fn check_single_link(before: &fs::Metadata, opened: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if (before.dev(), before.ino()) != (opened.dev(), opened.ino()) {
+        return Err(io::Error::other(
+            "it was replaced while being written; refusing to write through it",
+        ));
+    }
+    if opened.nlink() > 1 {
+        return Err(io::Error::other(format!(
+            "it has {} hard links; an in-place write would change the other names too",
+            opened.nlink()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_single_link(_before: &fs::Metadata, _opened: &fs::Metadata) -> io::Result<()> {
+    Ok(())
+}
+
+/// The PID in the name of one of our temporary files
+/// (`.NAME.tagpilot-PID-N.tmp`, NAME a file the walk reads), if it is one.
+pub(crate) fn temporary_owner(file_name: &str) -> Option<u32> {
+    let inner = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (name, owner) = inner.rsplit_once(".tagpilot-")?;
+    let (pid, attempt) = owner.split_once('-')?;
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !super::walk::is_candidate_name(name) || !digits(attempt) || !digits(pid) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes `path` if it is a stale temporary file of ours: named by
+/// [`temporary_owner`], a regular file, and its process is not running (when
+/// `/proc` can tell) or it is older than [`STALE_AFTER`]. Returns the PID of
+/// the crashed run when it removed the file.
+pub(crate) fn remove_if_stale(path: &Path, file_name: &str) -> io::Result<Option<u32>> {
+    let Some(pid) = temporary_owner(file_name) else {
+        return Ok(None);
+    };
+    let metadata = fs::symlink_metadata(path)?;
+    if !metadata.file_type().is_file() || pid == std::process::id() {
+        return Ok(None);
+    }
+    let old = metadata
+        .modified()
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age > STALE_AFTER);
+    if !old && process_may_run(pid) {
+        return Ok(None);
+    }
+    fs::remove_file(path)?;
+    Ok(Some(pid))
+}
+
+/// Whether process `pid` may be running: false only when `/proc` is mounted
+/// and has no entry for it.
+fn process_may_run(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 fn create_temporary(path: &Path) -> io::Result<(PathBuf, fs::File)> {
@@ -85,6 +175,69 @@ mod tests {
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn our_temporary_names_are_recognised_and_nothing_else() {
+        assert_eq!(temporary_owner(".app.yaml.tagpilot-4242-0.tmp"), Some(4242));
+        assert_eq!(temporary_owner(".Kustomization.tagpilot-7-63.tmp"), Some(7));
+        for other in [
+            "app.yaml.tagpilot-4242-0.tmp",
+            ".app.yaml.tagpilot-4242-0.tmp.bak",
+            ".app.txt.tagpilot-4242-0.tmp",
+            ".app.yaml.tagpilot--0.tmp",
+            ".app.yaml.tagpilot-42x-0.tmp",
+            ".app.yaml.tagpilot-4242-.tmp",
+            ".app.yaml.tmp",
+            ".tagpilot-1-1.tmp",
+        ] {
+            assert_eq!(temporary_owner(other), None, "{other}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_stale_leftovers_of_ours_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has ended: its PID is free (until reused, which the age bound covers).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let alive = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        for (name, removed) in [
+            (format!(".a.yaml.tagpilot-{dead}-0.tmp"), Some(dead)),
+            (format!(".a.yaml.tagpilot-{alive}-0.tmp"), None),
+            (format!(".a.yaml.tagpilot-{parent}-1.tmp"), None),
+            (format!(".a.txt.tagpilot-{dead}-0.tmp"), None),
+        ] {
+            let path = dir.path().join(&name);
+            fs::write(&path, "half").unwrap();
+            assert_eq!(remove_if_stale(&path, &name).unwrap(), removed, "{name}");
+            assert_eq!(path.exists(), removed.is_none(), "{name}");
+        }
+    }
+
+    /// Regression (issue 17, finding 8): in-place writes went through hard
+    /// links, changing files outside the tree.
+    #[cfg(unix)]
+    #[test]
+    fn in_place_writes_used_to_go_through_hard_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.yaml");
+        fs::write(&outside, "image: app:1\n").unwrap();
+        let inside = dir.path().join("inside.yaml");
+        fs::hard_link(&outside, &inside).unwrap();
+        let error = overwrite_in_place(&inside, b"image: app:2\n").unwrap_err();
+        assert!(error.to_string().contains("2 hard links"), "{error}");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "image: app:1\n");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.yaml");
+            std::os::unix::fs::symlink(&outside, &link).unwrap();
+            let error = overwrite_in_place(&link, b"x").unwrap_err();
+            assert!(error.to_string().contains("not a regular file"), "{error}");
+        }
     }
 
     #[cfg(unix)]

@@ -20,16 +20,16 @@ use crate::registry::{RecordingSleeper, block_on, client_with, target, test_opti
 
 /// A registry with `team/app` (three tags) behind a proxy, a store holding the
 /// good list, and the target through the proxy.
-struct Setup {
+pub(crate) struct Setup {
     _registry: Registry,
-    proxy: FaultProxy,
+    pub(crate) proxy: FaultProxy,
     store: TagStore,
     _state: tempfile::TempDir,
-    target: ScanTarget,
+    pub(crate) target: ScanTarget,
     stored: Arc<StoredTags>,
 }
 
-fn setup(distribution: Distribution) -> Setup {
+pub(crate) fn setup(distribution: Distribution) -> Setup {
     let registry = Registry::start(distribution, AuthMode::Anonymous);
     ImagePusher::new(&registry, "team/app").push_all(["v1", "v2", "v3"]);
     ImagePusher::new(&registry, "team/other").push_all(["x"]);
@@ -57,7 +57,10 @@ fn setup(distribution: Distribution) -> Setup {
 
 impl Setup {
     /// Scans and offers the result to the store as the engine does: errors never reach it.
-    fn scan_and_record(&self, client: &RegistryClient) -> Result<RecordOutcome, ScanError> {
+    pub(crate) fn scan_and_record(
+        &self,
+        client: &RegistryClient,
+    ) -> Result<RecordOutcome, ScanError> {
         let list = block_on(client.list_tags(&self.target))?;
         Ok(self
             .store
@@ -72,7 +75,7 @@ impl Setup {
 
     /// The stored list is the setup's (a successful scan in between may only
     /// have refreshed its scan time, so that is not compared).
-    fn assert_store_kept(&self) {
+    pub(crate) fn assert_store_kept(&self) {
         let stored = self.store.get(&self.target.id).unwrap();
         assert_eq!(
             (&stored.tags, &stored.revision, stored.complete),
@@ -85,7 +88,7 @@ impl Setup {
     }
 }
 
-fn is_tags_request(line: &str, repository: &str) -> bool {
+pub(crate) fn is_tags_request(line: &str, repository: &str) -> bool {
     line.starts_with(&format!("GET /v2/{repository}/tags/list"))
 }
 

@@ -8,6 +8,7 @@ use std::process::Command;
 use tempfile::TempDir;
 
 use super::process::{ServerProcess, free_port, require_program, run, write};
+use super::tls::TestCertificates;
 
 /// The http user the git server accepts.
 pub const GIT_USER: &str = "tagpilot-bot";
@@ -203,17 +204,42 @@ impl SshGitServer {
     }
 }
 
-/// lighttpd serving `git http-backend` under `/git/` with basic auth.
+/// lighttpd serving `git http-backend` under `/git/` with basic auth. Its
+/// access log records every request with its `Authorization` header, so a
+/// test can tell which credentials reached this server.
 pub struct HttpGitServer {
     /// The port lighttpd listens on.
     pub port: u16,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     process: ServerProcess,
+    access_log: PathBuf,
     _dir: TempDir,
+}
+
+/// lighttpd's TLS settings for `certificates` (none without).
+fn tls_config(certificates: Option<&TestCertificates>) -> String {
+    certificates.map_or_else(String::new, |certs| {
+        format!(
+            "server.modules += (\"mod_openssl\")\nssl.engine = \"enable\"\nssl.pemfile = \"{}\"\nssl.privkey = \"{}\"\n",
+            certs.server_cert.display(),
+            certs.server_key.display()
+        )
+    })
 }
 
 impl HttpGitServer {
     /// Starts lighttpd on a free port, serving the repositories under `repos`.
     pub fn start(repos: &GitRepos) -> Self {
+        Self::start_with(repos, None)
+    }
+
+    /// Starts lighttpd serving https with `certificates` (needs lighttpd-mod-openssl).
+    pub fn start_tls(repos: &GitRepos, certificates: &TestCertificates) -> Self {
+        Self::start_with(repos, Some(certificates))
+    }
+
+    fn start_with(repos: &GitRepos, certificates: Option<&TestCertificates>) -> Self {
         let lighttpd = require_program("/usr/sbin/lighttpd", "apt-get install lighttpd");
         let htpasswd = require_program("htpasswd", "apt-get install apache2-utils");
         let exec_path = run(git().arg("--exec-path"));
@@ -231,13 +257,16 @@ impl HttpGitServer {
             run(Command::new(htpasswd).args(["-Bbn", GIT_USER, GIT_PASSWORD])),
         );
         let port = free_port();
+        let access_log = d.join("access.log");
         let config = format!(
-            r#"server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi")
+            r#"server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi", "mod_accesslog")
 server.document-root = "{root}"
 server.bind = "127.0.0.1"
 server.port = {port}
 server.errorlog = "{log}"
 server.upload-dirs = ("{root}")
+accesslog.filename = "{access}"
+accesslog.format = "%r %>s authorization=[%{{Authorization}}i]"
 alias.url = ("/git" => "{backend}")
 $HTTP["url"] =~ "^/git" {{
   cgi.assign = ("" => "")
@@ -246,9 +275,11 @@ $HTTP["url"] =~ "^/git" {{
 auth.backend = "htpasswd"
 auth.backend.htpasswd.userfile = "{users}"
 auth.require = ("/git" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
-"#,
+{tls}"#,
+            tls = tls_config(certificates),
             root = d.display(),
             log = d.join("error.log").display(),
+            access = access_log.display(),
             backend = backend.display(),
             repos = repos.root().display(),
             users = users.display(),
@@ -261,23 +292,155 @@ auth.require = ("/git" => ("method" => "basic", "realm" => "git", "require" => "
         process.wait_for_port(port);
         Self {
             port,
+            scheme: if certificates.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             process,
+            access_log,
             _dir: dir,
         }
     }
 
-    /// The `http://` URL of the bare repository `NAME.git` (no credentials in it).
+    /// Every request line this server received, with its status and its
+    /// `Authorization` header (`authorization=[-]` when there was none).
+    pub fn requests(&self) -> Vec<String> {
+        flushed_access_log(self.scheme, self.port, &self.access_log)
+    }
+
+    /// The `http(s)://` URL of the bare repository `NAME.git` (no credentials in it).
     pub fn url(&self, bare: &Path) -> String {
         let name = bare
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        format!("http://127.0.0.1:{}/git/{name}", self.port)
+        format!("{}://127.0.0.1:{}/git/{name}", self.scheme, self.port)
     }
 
     /// What lighttpd has logged.
     pub fn log_text(&self) -> String {
         self.process.log_text()
+    }
+}
+
+/// lighttpd answering every request with `302 Found` to the same path on
+/// `target` (`http://HOST:PORT`, another origin), and logging each request
+/// with its `Authorization` header.
+pub struct RedirectingServer {
+    /// The port lighttpd listens on.
+    pub port: u16,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    process: ServerProcess,
+    access_log: PathBuf,
+    _dir: TempDir,
+}
+
+impl RedirectingServer {
+    /// Starts lighttpd on a free port, redirecting to `target`.
+    pub fn start(target: &str) -> Self {
+        Self::start_with(target, None)
+    }
+
+    /// Starts lighttpd serving https with `certificates`, redirecting to `target`.
+    pub fn start_tls(target: &str, certificates: &TestCertificates) -> Self {
+        Self::start_with(target, Some(certificates))
+    }
+
+    fn start_with(target: &str, certificates: Option<&TestCertificates>) -> Self {
+        let lighttpd = require_program("/usr/sbin/lighttpd", "apt-get install lighttpd");
+        let dir = TempDir::new().expect("temp dir");
+        let d = dir.path();
+        let port = free_port();
+        let access_log = d.join("access.log");
+        let config = format!(
+            r#"server.modules = ("mod_redirect", "mod_accesslog")
+server.document-root = "{root}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{log}"
+accesslog.filename = "{access}"
+accesslog.format = "%r %>s authorization=[%{{Authorization}}i]"
+url.redirect = ("^/(.*)$" => "{target}/$1")
+url.redirect-code = 302
+{tls}"#,
+            tls = tls_config(certificates),
+            root = d.display(),
+            log = d.join("error.log").display(),
+            access = access_log.display(),
+        );
+        let config_path = d.join("lighttpd.conf");
+        write(&config_path, config);
+        let mut command = Command::new(lighttpd);
+        command.arg("-D").arg("-f").arg(&config_path);
+        let mut process = ServerProcess::start("lighttpd", command, &d.join("lighttpd.log"));
+        process.wait_for_port(port);
+        Self {
+            port,
+            scheme: if certificates.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            process,
+            access_log,
+            _dir: dir,
+        }
+    }
+
+    /// Every request line this server received, with its status and `Authorization` header.
+    pub fn requests(&self) -> Vec<String> {
+        flushed_access_log(self.scheme, self.port, &self.access_log)
+    }
+
+    /// What lighttpd has logged.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
+    }
+}
+
+/// lighttpd's access log, once everything it received so far is in it: the
+/// log is written in batches (about once a second), so a marker request is
+/// sent and waited for; marker lines are left out.
+fn flushed_access_log(scheme: &str, port: u16, path: &Path) -> Vec<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static MARKERS: AtomicUsize = AtomicUsize::new(0);
+    let marker = format!(
+        "/tagpilot-log-marker-{}-{}",
+        std::process::id(),
+        MARKERS.fetch_add(1, Ordering::SeqCst)
+    );
+    let curl = require_program("curl", "apt-get install curl");
+    // -k: the marker only needs to reach the server, whatever its certificate.
+    let _ = Command::new(curl)
+        .args([
+            "-s",
+            "-k",
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "10",
+        ])
+        .arg(format!("{scheme}://127.0.0.1:{port}{marker}"))
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(&marker) {
+            return text
+                .lines()
+                .filter(|line| !line.contains("/tagpilot-log-marker-"))
+                .map(str::to_string)
+                .collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lighttpd did not log the marker request to {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

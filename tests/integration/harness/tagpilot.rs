@@ -85,6 +85,32 @@ pub fn http_source(url: &str, username: &str, password: &str) -> String {
     )
 }
 
+/// A GitRepository `shop/config` at `url` over https, with a basic-auth
+/// Secret that also holds the CA certificate (`ca.crt`).
+pub fn https_source(url: &str, username: &str, password: &str, ca: &[u8]) -> String {
+    format!(
+        "{}---\n{}",
+        secret(
+            "git-https",
+            &[
+                ("username", username.as_bytes()),
+                ("password", password.as_bytes()),
+                ("ca.crt", ca)
+            ]
+        ),
+        git_repository(url, Some("git-https"))
+    )
+}
+
+/// A GitRepository `shop/config` at `url` over http, with a Secret holding a bearer token.
+pub fn bearer_source(url: &str, token: &str) -> String {
+    format!(
+        "{}---\n{}",
+        secret("git-bearer", &[("bearerToken", token.as_bytes())]),
+        git_repository(url, Some("git-bearer"))
+    )
+}
+
 /// A GitRepository `shop/config` at `url` without credentials (local paths).
 pub fn plain_source(url: &str) -> String {
     git_repository(url, None)
@@ -267,6 +293,13 @@ impl Tagpilot {
         RunOutput::from(command.output().unwrap())
     }
 
+    /// The command of `tagpilot run --once`, not started.
+    pub fn run_once_command(&self) -> Command {
+        let mut command = self.command();
+        self.engine_args(&mut command, &["run", "--once"]);
+        command
+    }
+
     /// `tagpilot run --once`.
     pub fn run_once(&self) -> RunOutput {
         self.run_once_with(&[])
@@ -300,9 +333,32 @@ impl Tagpilot {
 
     /// `tagpilot run` (no `--once`) with `extra` arguments, logging at info to a file.
     pub fn spawn_daemon(&self, extra: &[&str]) -> Daemon {
+        self.spawn_daemon_with(self.command(), extra)
+    }
+
+    /// [`Self::spawn_daemon`] with at most `files` open file descriptors
+    /// (`prlimit --nofile`, the way `ulimit -n` or a container runtime sets it).
+    pub fn spawn_daemon_with_fd_limit(&self, files: u64, extra: &[&str]) -> Daemon {
+        let prlimit = super::process::require_program("prlimit", "apt-get install util-linux");
+        let tagpilot = self.command();
+        let mut command = Command::new(prlimit);
+        command
+            .arg(format!("--nofile={files}:{files}"))
+            .arg("--")
+            .arg(tagpilot.get_program())
+            .env_clear()
+            .envs(
+                tagpilot
+                    .get_envs()
+                    .filter_map(|(key, value)| value.map(|value| (key, value))),
+            )
+            .stdin(Stdio::null());
+        self.spawn_daemon_with(command, extra)
+    }
+
+    fn spawn_daemon_with(&self, mut command: Command, extra: &[&str]) -> Daemon {
         let log = self.home.path().join("daemon.log");
         let file = std::fs::File::create(&log).unwrap();
-        let mut command = self.command();
         command.args(["--log-level", "info"]);
         self.engine_args(&mut command, &["run"]);
         command

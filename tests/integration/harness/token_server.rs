@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -32,6 +32,7 @@ pub struct TokenServer {
     /// The certificate the registry must trust (PEM file).
     pub cert_path: PathBuf,
     requests: Arc<AtomicUsize>,
+    signer: Arc<Signer>,
 }
 
 struct Signer {
@@ -40,6 +41,8 @@ struct Signer {
     users: HashMap<String, String>,
     anonymous_pull: bool,
     expires_in: u64,
+    /// The `expires_in` the JSON answer claims (the JWT's `exp` stays `expires_in`).
+    answered_expires_in: AtomicU64,
 }
 
 impl TokenServer {
@@ -79,15 +82,17 @@ impl TokenServer {
                 .collect(),
             anonymous_pull,
             expires_in: 300,
+            answered_expires_in: AtomicU64::new(300),
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind token server");
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
+        let serving = signer.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 counter.fetch_add(1, Ordering::SeqCst);
-                let signer = signer.clone();
+                let signer = serving.clone();
                 std::thread::spawn(move || {
                     let _ = serve(stream, &signer);
                 });
@@ -97,7 +102,16 @@ impl TokenServer {
             port,
             cert_path,
             requests,
+            signer,
         }
+    }
+
+    /// Makes the JSON answers claim `expires_in` (a hostile server's number);
+    /// the tokens themselves stay valid for 300 s.
+    pub fn answer_expires_in(&self, expires_in: u64) {
+        self.signer
+            .answered_expires_in
+            .store(expires_in, Ordering::SeqCst);
     }
 
     /// The realm URL for the registry's `auth.token.realm`.
@@ -197,7 +211,7 @@ fn serve(stream: TcpStream, signer: &Signer) -> std::io::Result<()> {
         "iss": ISSUER,
         "sub": user.clone().unwrap_or_default(),
         "aud": service,
-        "exp": now + signer.expires_in,
+        "exp": now.saturating_add(signer.expires_in),
         "nbf": now.saturating_sub(10),
         "iat": now,
         "jti": format!("{now}-{}", rand_suffix()),
@@ -209,7 +223,7 @@ fn serve(stream: TcpStream, signer: &Signer) -> std::io::Result<()> {
     let body = serde_json::json!({
         "token": token,
         "access_token": token,
-        "expires_in": signer.expires_in,
+        "expires_in": signer.answered_expires_in.load(Ordering::SeqCst),
         "issued_at": "2026-01-01T00:00:00Z",
     });
     respond(stream, "200 OK", &body.to_string())

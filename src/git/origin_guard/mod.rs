@@ -1,0 +1,413 @@
+//! The origin guard: libgit2's http(s) transport reaches the network only
+//! through a one-operation relay on 127.0.0.1 that connects to the configured
+//! origin (scheme, host, port) and nowhere else (invariant 10).
+//!
+//! libgit2 follows a redirect on the first request of an operation to any
+//! host, and, whatever the policy, to another port of the same host; the
+//! bearer token travels in a custom header on every request, and basic
+//! credentials are handed to whichever server challenges. A git server
+//! answering `302` to another host:port therefore received the
+//! GitRepository Secret's credentials (issue 17, finding 1). Checking the
+//! host in the credential callback covers basic auth only, so the guard makes
+//! the rule structural: every byte libgit2 sends goes to the configured
+//! origin or nowhere. Two modes, one per scheme:
+//!
+//! - https: the guard is libgit2's proxy. libgit2 asks it for a `CONNECT`
+//!   tunnel to each server it talks to; only the configured origin gets one
+//!   (TLS stays end to end, certificates are checked by libgit2 as before),
+//!   any other is answered `403` and recorded, so the error can say where the
+//!   redirect led.
+//! - http: libgit2 1.9 formats requests for an http proxy but connects to the
+//!   server itself, so there the guard is the server libgit2 is given
+//!   (`http://127.0.0.1:PORT/path`, the userinfo kept). It forwards each
+//!   request to the configured origin with the origin's `Host` and
+//!   `Connection: close` (one request per connection), and reads each
+//!   response head: a redirect within the origin is passed on (pointed back
+//!   at the guard), a redirect to another origin is replaced by `403` and
+//!   recorded, so libgit2 never learns the other address.
+//!
+//! The guard also bounds a stalled server: a connection on which nothing
+//! arrives for [`IDLE_TIMEOUT`] is closed (libgit2 has no such timeout that a
+//! program can set without `unsafe`).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+mod forward;
+#[cfg(test)]
+mod tests;
+mod tunnel;
+
+use forward::serve_forward;
+use tunnel::serve_tunnel;
+
+/// A connection on which nothing moves, either way, for this long is closed.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How often a silent connection checks whether it has been idle too long.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// How often a connection allowed to be silent for `idle` checks its silence.
+fn idle_check(idle: Duration) -> Duration {
+    IDLE_CHECK.min(idle).max(Duration::from_millis(10))
+}
+/// How long connecting to the origin may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request or response head read.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// What a refused connection or redirect is answered with.
+const FORBIDDEN: &[u8] =
+    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Where credentials may go: a scheme, a host and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The host, lower-case, without IPv6 brackets.
+    pub host: String,
+    /// The port (the scheme's default when the URL names none).
+    pub port: u16,
+}
+
+impl Origin {
+    /// The origin of an `http://` or `https://` URL (`None` for other schemes).
+    pub fn of_url(url: &str) -> Option<Self> {
+        let (scheme, rest) = url.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = split_host_port(host_port)?;
+        Some(Self {
+            scheme,
+            host,
+            port: port.unwrap_or(default_port),
+        })
+    }
+
+    /// The origin a `CONNECT host:port` asks for (always https: libgit2 tunnels only TLS).
+    fn of_connect(authority: &str) -> Option<Self> {
+        let (host, port) = split_host_port(authority)?;
+        Some(Self {
+            scheme: "https".to_string(),
+            host,
+            port: port.unwrap_or(443),
+        })
+    }
+}
+
+impl Origin {
+    /// `host[:port]` as a `Host` header writes it (the port when not the default).
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+/// `host[:port]` or `[v6][:port]` → lower-case host and the port, if valid.
+fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        None | Some("") => None,
+        Some(port) => Some(port.parse().ok()?),
+    };
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// A running guard for one remote operation; stops when dropped.
+pub(crate) struct OriginGuard {
+    origin: Origin,
+    address: SocketAddr,
+    refused: Arc<Refusals>,
+    stop: Arc<AtomicBool>,
+    accepting: Option<JoinHandle<()>>,
+}
+
+impl OriginGuard {
+    /// Listens on a free port of 127.0.0.1 and lets connections through to `origin` only.
+    pub fn start(origin: Origin) -> io::Result<Self> {
+        Self::start_with_idle(origin, IDLE_TIMEOUT)
+    }
+
+    /// [`Self::start`], closing connections idle for `idle` (tests use a short one).
+    pub fn start_with_idle(origin: Origin, idle: Duration) -> io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let address = listener.local_addr()?;
+        let refused = Arc::new(Refusals::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let guarded = origin.clone();
+        let origin = Arc::new(Relay {
+            origin,
+            address,
+            idle,
+        });
+        let (refused_log, stopping) = (refused.clone(), stop.clone());
+        let accepting = std::thread::Builder::new()
+            .name("git-origin-guard".into())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let (relay, refused) = (origin.clone(), refused_log.clone());
+                    let _ = std::thread::Builder::new()
+                        .name("git-origin-guard-conn".into())
+                        .spawn(move || {
+                            if let Err(error) = serve(client, &relay, &refused) {
+                                tracing::debug!(%error, "git origin guard: connection ended");
+                            }
+                        });
+                }
+            })?;
+        Ok(Self {
+            origin: guarded,
+            address,
+            refused,
+            stop,
+            accepting: Some(accepting),
+        })
+    }
+
+    /// The proxy URL to give libgit2 (https), or `None` (http: see [`Self::remote_url`]).
+    pub fn proxy_url(&self) -> Option<String> {
+        (self.origin.scheme == "https").then(|| format!("http://{}", self.address))
+    }
+
+    /// The URL to give libgit2 for `url` (the configured one): unchanged for
+    /// https, and for http the guard's address in place of the origin's,
+    /// userinfo, path and query kept.
+    pub fn remote_url(&self, url: &str) -> String {
+        if self.origin.scheme == "https" {
+            return url.to_string();
+        }
+        let Some((_, rest)) = url.split_once("://") else {
+            return url.to_string();
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let userinfo = authority
+            .rsplit_once('@')
+            .map(|(info, _)| format!("{info}@"));
+        format!(
+            "http://{}{}{tail}",
+            userinfo.unwrap_or_default(),
+            self.address
+        )
+    }
+
+    /// Whether `url` is the guard's own address (what libgit2 sees in http mode).
+    pub fn is_own_url(&self, url: &str) -> bool {
+        Origin::of_url(url).is_some_and(|o| {
+            o.scheme == "http"
+                && o.port == self.address.port()
+                && o.host == self.address.ip().to_string()
+        })
+    }
+
+    /// The other origin a connection was refused to, if any.
+    #[cfg(test)]
+    pub fn refused(&self) -> Option<Origin> {
+        self.refused.wait(Duration::ZERO)
+    }
+
+    /// [`Self::refused`], waiting up to `limit` for a refusal in progress:
+    /// libgit2 may fail on stale bytes of a reused connection a moment before
+    /// the guard has read the CONNECT it sent on it.
+    pub fn refused_within(&self, limit: Duration) -> Option<Origin> {
+        self.refused.wait(limit)
+    }
+}
+
+impl Drop for OriginGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake the accepting thread so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+    }
+}
+
+/// What a connection thread needs: the configured origin and the guard's own address.
+struct Relay {
+    origin: Origin,
+    address: SocketAddr,
+    /// How long a connection may stay silent both ways.
+    idle: Duration,
+}
+
+/// One client connection, by the origin's scheme.
+fn serve(client: TcpStream, relay: &Relay, refused: &Refusals) -> io::Result<()> {
+    if relay.origin.scheme == "https" {
+        serve_tunnel(client, relay, refused)
+    } else {
+        serve_forward(client, relay, refused)
+    }
+}
+
+fn record_refusal(origin: &Origin, wanted: Option<Origin>, refused: &Refusals) {
+    if let Some(wanted) = wanted {
+        tracing::warn!(configured = %origin, refused = %wanted, "git: refusing to reach another origin than the configured one (a redirect?)");
+        refused.record(wanted);
+    }
+}
+
+/// The first origin the guard refused, and a way to wait for one.
+#[derive(Default)]
+struct Refusals {
+    first: Mutex<Option<Origin>>,
+    recorded: Condvar,
+}
+
+impl Refusals {
+    fn record(&self, origin: Origin) {
+        if let Ok(mut first) = self.first.lock() {
+            first.get_or_insert(origin);
+            self.recorded.notify_all();
+        }
+    }
+
+    fn wait(&self, limit: Duration) -> Option<Origin> {
+        let first = self.first.lock().ok()?;
+        let (first, _) = self
+            .recorded
+            .wait_timeout_while(first, limit, |first| first.is_none())
+            .ok()?;
+        first.clone()
+    }
+}
+
+/// Reads up to the blank line that ends a request head.
+fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<String> {
+    let mut head = Vec::new();
+    loop {
+        let before = head.len();
+        let read = reader
+            .by_ref()
+            .take((MAX_HEAD_BYTES + 1 - head.len()) as u64)
+            .read_until(b'\n', &mut head)?;
+        if read == 0 || head.len() > MAX_HEAD_BYTES {
+            return Err(io::Error::other("no complete request head"));
+        }
+        let line = &head[before..];
+        if line == b"\r\n" || line == b"\n" {
+            return String::from_utf8(head)
+                .map_err(|_| io::Error::other("a request head that is not text"));
+        }
+    }
+}
+
+fn connect_to(origin: &Origin) -> io::Result<TcpStream> {
+    let mut last = io::Error::other("the origin's host name resolves to no address");
+    for address in (origin.host.as_str(), origin.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
+/// When bytes last moved on a relayed connection, and whether one side is done.
+struct Activity {
+    idle: Duration,
+    started: Instant,
+    last_millis: AtomicU64,
+    done: AtomicBool,
+}
+
+impl Activity {
+    fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            started: Instant::now(),
+            last_millis: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_millis.store(now, Ordering::Release);
+    }
+
+    fn idle_too_long(&self) -> bool {
+        let last = Duration::from_millis(self.last_millis.load(Ordering::Acquire));
+        self.started.elapsed().saturating_sub(last) > self.idle
+    }
+}
+
+/// Copies `from` to `to` until EOF, an error, the other direction ending, or idleness.
+fn pump(from: TcpStream, to: TcpStream, activity: &Activity) {
+    pump_muted(from, to, activity, &AtomicBool::new(false));
+}
+
+/// [`pump`], dropping what arrives once `mute` is set.
+fn pump_muted(mut from: TcpStream, mut to: TcpStream, activity: &Activity, mute: &AtomicBool) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                if !mute.load(Ordering::Acquire) && to.write_all(&buffer[..read]).is_err() {
+                    break;
+                }
+                activity.touch();
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if activity.done.load(Ordering::Acquire) || activity.idle_too_long() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    activity.done.store(true, Ordering::Release);
+    let _ = to.shutdown(Shutdown::Write);
+}
