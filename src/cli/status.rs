@@ -40,9 +40,8 @@ pub fn run(args: StatusArgs) -> CommandResult {
                 value["syncs"] = serde_json::to_value(&syncs.syncs)
                     .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
             }
-            let json = serde_json::to_string_pretty(&value)
-                .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
-            println!("{json}");
+            super::output::epoch_times_to_rfc3339(&mut value);
+            super::output::print_json(&value)?;
         }
         OutputFormat::Text => {
             print!("{}", render_status(&status));

@@ -13,7 +13,7 @@
 //! A scan stopped by `--max-tags` prints what it has, says so on stderr, and
 //! reports `"complete": false`.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -107,22 +107,32 @@ pub fn run(args: TagsArgs) -> CommandResult {
             list.tags.len()
         );
     }
-    let mut stdout = std::io::stdout().lock();
-    let written = match args.output {
-        OutputFormat::Text => list
-            .tags
-            .iter()
-            .try_for_each(|tag| writeln!(stdout, "{tag}")),
-        OutputFormat::Json => {
-            let json = serde_json::json!({
-                "image": target.image.name(),
-                "tags": list.tags,
-                "complete": list.complete,
-            });
-            writeln!(stdout, "{json}")
+    match args.output {
+        OutputFormat::Text => {
+            let mut text = String::new();
+            for tag in &list.tags {
+                text.push_str(tag);
+                text.push('\n');
+            }
+            super::output::print_text(&text)
         }
-    };
-    written.map_err(|e| CommandError::Failed(anyhow!("writing to stdout: {e}")))
+        OutputFormat::Json => super::output::print_json(&TagsOutput {
+            image: target.image.name(),
+            tags: &list.tags,
+            complete: list.complete,
+        }),
+    }
+}
+
+/// The `-o json` document of `tagpilot tags`.
+#[derive(serde::Serialize)]
+struct TagsOutput<'a> {
+    /// The image's name, without tag or digest.
+    image: &'a str,
+    /// The tags, sorted byte-wise.
+    tags: &'a [String],
+    /// False when the listing stopped at `--max-tags`.
+    complete: bool,
 }
 
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, if present and readable.

@@ -55,6 +55,7 @@ pub enum CycleMode {
 
 /// The outcome of scanning one ImageRepository.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScanReport {
     /// `namespace/name`.
     pub repository: String,
@@ -66,6 +67,7 @@ pub struct ScanReport {
 
 /// The outcome of evaluating one ImagePolicy.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyReport {
     /// `namespace/name`.
     pub policy: String,
@@ -81,6 +83,7 @@ pub struct PolicyReport {
 
 /// The outcome of one automation.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AutomationReport {
     /// `namespace/name`.
     pub automation: String,
@@ -100,6 +103,7 @@ pub struct AutomationReport {
 
 /// Everything one cycle did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CycleReport {
     /// Scans.
     pub scans: Vec<ScanReport>,
