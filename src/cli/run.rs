@@ -44,6 +44,13 @@ pub struct RunArgs {
     listen: ListenArgs,
 }
 
+impl RunArgs {
+    /// Whether this is `run --once` (one cycle) rather than the daemon.
+    pub fn is_once(&self) -> bool {
+        self.once
+    }
+}
+
 /// Arguments of `tagpilot plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
@@ -89,7 +96,20 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
         .map_err(CommandError::Failed)?;
     let (objects, errors) = ObjectSet::load(&args.config);
     for error in &errors {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", super::error_text(error));
+    }
+    if has_no_work(&objects) {
+        let valid = if errors.is_empty() { "" } else { "valid " };
+        return Err(CommandError::InvalidInput(anyhow!(
+            "--config {} holds no {valid}ImageRepository, ImagePolicy, GitRepository, \
+             ImageUpdateAutomation or Sync objects: nothing to run{}",
+            args.config.display(),
+            if errors.is_empty() {
+                " (give the directory of your YAML files)"
+            } else {
+                " (see the errors above)"
+            }
+        )));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,6 +133,15 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
         load_errors: errors.len(),
         runtime,
     })
+}
+
+/// Whether `objects` gives the engine nothing to do (no objects, or Secrets only).
+fn has_no_work(objects: &ObjectSet) -> bool {
+    objects.repositories.is_empty()
+        && objects.policies.is_empty()
+        && objects.sources.is_empty()
+        && objects.automations.is_empty()
+        && objects.syncs.is_empty()
 }
 
 /// Runs `tagpilot run`.
@@ -273,10 +302,7 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
 }
 
 fn print_json(report: &CycleReport) -> CommandResult {
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| CommandError::Failed(anyhow!("cannot encode the report: {e}")))?;
-    println!("{json}");
-    Ok(())
+    super::output::print_json(report)
 }
 
 /// Registers SIGINT and SIGTERM handlers now (the caller must be inside the
