@@ -734,6 +734,12 @@ fn next_link(
 
 fn execute_error(image: &str, url: &Url, error: ExecuteError) -> ScanError {
     match error {
+        ExecuteError::Transport(source) if super::error::is_plain_http_answer(&source) => {
+            ScanError::PlainHttp {
+                image: image.to_string(),
+                host: authority(url),
+            }
+        }
         ExecuteError::Transport(source) => ScanError::Transport {
             image: image.to_string(),
             url: url.to_string(),
