@@ -25,7 +25,8 @@ use crate::config::secrets::SecretSet;
 use crate::engine::objects::ObjectSet;
 use crate::image::ImageReference;
 use crate::registry::{
-    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanOptions, ScanTarget, TagList,
+    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanError, ScanOptions, ScanTarget,
+    TagList,
 };
 
 /// Arguments of `tagpilot tags`.
@@ -212,8 +213,39 @@ pub(super) fn list_image_tags(
     if show_progress {
         eprint!("\r\x1b[K");
     }
-    let list = result.map_err(|e| CommandError::Failed(e.into()))?;
+    let list = result.map_err(|error| {
+        CommandError::Failed(command_line_error(error, &target, matching.is_some()))
+    })?;
     Ok((target, list))
+}
+
+/// A scan error as the command line says it: without an ImageRepository
+/// there is no `spec.image` or `spec.secretRef` to point at, so the hints name
+/// what the user of `tags` and `policy eval --image` can change.
+fn command_line_error(error: ScanError, target: &ScanTarget, from_object: bool) -> anyhow::Error {
+    if from_object {
+        return error.into();
+    }
+    match error {
+        ScanError::NotFound {
+            image,
+            host,
+            detail,
+        } => anyhow!(
+            "scanning {image}: repository not found at {host} ({detail}); check the image name"
+        ),
+        ScanError::Unauthorized {
+            image,
+            host,
+            status,
+            ..
+        } if matches!(target.credentials, CredentialSource::Anonymous) => anyhow!(
+            "scanning {image}: {host} answered {status}: not authorized; the repository may be \
+             private: log in with `docker login {host}`, or give --config DIR with a Secret \
+             holding credentials for {host}"
+        ),
+        other => other.into(),
+    }
 }
 
 /// Loads the config directory with the shared loader. Objects that do not
