@@ -8,6 +8,7 @@
 mod apply;
 mod controller;
 mod crds;
+mod kubeconfig;
 mod listen;
 pub mod logging;
 mod output;
