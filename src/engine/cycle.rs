@@ -24,6 +24,7 @@ use crate::git::{
     RetryPolicy, render_message,
 };
 use crate::image::ImageReference;
+use crate::registry::store::RecordOutcome;
 use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
@@ -42,6 +43,39 @@ pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// The tags of `new` not in `old`, and those of `old` not in `new` (both sorted).
+fn tag_changes<'a>(old: &'a [String], new: &'a [String]) -> (Vec<&'a str>, Vec<&'a str>) {
+    let added = new
+        .iter()
+        .filter(|tag| old.binary_search(tag).is_err())
+        .map(String::as_str)
+        .collect();
+    let removed = old
+        .iter()
+        .filter(|tag| new.binary_search(tag).is_err())
+        .map(String::as_str)
+        .collect();
+    (added, removed)
+}
+
+/// Up to five tags, then how many more: `1.2.0, 1.3.0 and 12 more`.
+fn summarize(tags: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = tags
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tags.len() > SHOWN {
+        text.push_str(&format!(" and {} more", tags.len() - SHOWN));
+    }
+    if text.is_empty() {
+        text.push_str("none");
+    }
+    text
 }
 
 /// Whether a cycle may commit and push.
@@ -278,13 +312,16 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             .get(key)
             .map(|entry| entry.target.image.name().to_string())
             .unwrap_or_default();
+        let previous = self.store.get(key);
         let status = self.status.repositories.entry(key.to_string()).or_default();
         status.image = image.clone();
+        let mut outcome = None;
         let error = match result {
             Ok(list) if list.complete => match self.store.record(key, &image, &list, now) {
-                Ok(_) => {
+                Ok(recorded) => {
                     status.tag_count = list.tags.len();
                     status.last_scan_time = Some(epoch_seconds(now));
+                    outcome = Some((recorded, list));
                     None
                 }
                 Err(error) => Some(format!("cannot store the tag list: {error}")),
@@ -298,10 +335,26 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let result_label = if error.is_some() { "failed" } else { "ok" };
         self.metrics
             .increment("tagpilot_scans_total", &[("result", result_label)]);
-        if let Some(message) = &error {
-            tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
-        } else {
-            tracing::info!(repository = %key, tags = status.tag_count, "scanned");
+        match (&error, &outcome) {
+            (Some(message), _) => {
+                tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
+            }
+            // One line per scan that changed the list (a person watching the
+            // daemon sees work happen); none for the unchanged ones.
+            (None, Some((RecordOutcome::Updated { .. }, list))) => {
+                let (added, removed) =
+                    tag_changes(previous.as_ref().map_or(&[][..], |p| &p.tags), &list.tags);
+                tracing::info!(
+                    repository = %key,
+                    tags = status.tag_count,
+                    added = %summarize(&added),
+                    removed = removed.len(),
+                    "scanned: the tag list changed"
+                );
+            }
+            (None, _) => {
+                tracing::debug!(repository = %key, tags = status.tag_count, "scanned: no new tags");
+            }
         }
         let key_text = key.to_string();
         self.metrics.set(
@@ -329,6 +382,14 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
                     if changed {
+                        if mode == CycleMode::Commit {
+                            tracing::info!(
+                                policy = %key,
+                                from = %status.latest_ref.as_deref().unwrap_or("none"),
+                                to = %latest,
+                                "policy result changed"
+                            );
+                        }
                         // In Plan mode too: the automations of this cycle read the
                         // result from here. Plan mode never saves it (see below).
                         status.previous_ref = status.latest_ref.take();
@@ -349,7 +410,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     }
                 }
                 Err(message) => {
-                    tracing::warn!(policy = %key, error = %message, "policy has no result");
+                    if self.store.get(&entry.repository).is_some() {
+                        tracing::warn!(policy = %key, error = %message, "policy has no result");
+                    } else {
+                        // Its repository's scan failed (that was warned about) or
+                        // has not finished yet (the daemon's first evaluation).
+                        tracing::debug!(policy = %key, error = %message, "policy has no result yet");
+                    }
                     if mode == CycleMode::Commit {
                         status.last_error = Some(message.clone());
                     }
@@ -521,7 +588,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
                 match outcome {
                     Ok(AutomationOutcome::NoChange { .. }) => {
-                        tracing::info!(automation = %key, "no change");
+                        tracing::debug!(automation = %key, "no change");
                     }
                     Ok(AutomationOutcome::Pushed {
                         commit,
@@ -529,7 +596,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         attempts,
                         ..
                     }) => {
-                        tracing::info!(automation = %key, commit = %commit, attempts, "pushed");
+                        tracing::info!(
+                            automation = %key,
+                            commit = %commit,
+                            changes = changes.changes.len(),
+                            attempts,
+                            "pushed"
+                        );
                         self.metrics.increment("tagpilot_commits_total", &[]);
                         let label = if attempts > 1 { "retried" } else { "ok" };
                         self.metrics

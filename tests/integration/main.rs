@@ -18,6 +18,7 @@ mod controller_schema;
 mod controller_secrets;
 mod controller_sync;
 mod controller_triggers;
+mod daemon_output;
 mod engine;
 mod engine_output;
 mod engine_races;
