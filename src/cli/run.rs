@@ -7,6 +7,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::mpsc;
 
 use super::listen::{ListenArgs, spawn_server};
+use super::logging::escape_controls;
 use super::{CommandError, CommandResult, OutputFormat};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
 use crate::engine::http::router;
@@ -235,14 +236,15 @@ pub fn render_plan(report: &CycleReport) -> String {
             automation.automation
         ));
         if let Some(error) = &automation.error {
-            out.push_str(&format!("error: {error}\n\n"));
+            out.push_str(&format!("error: {}\n\n", escape_controls(error)));
             continue;
         }
         for held in &automation.held_downgrades {
-            out.push_str(&format!(
-                "held back (downgrade): {} {} holds {}, the policy says {}\n",
+            out.push_str(&escape_controls(&format!(
+                "held back (downgrade): {} {} holds {}, the policy says {}",
                 held.location, held.setter, held.current, held.result
-            ));
+            )));
+            out.push('\n');
         }
         match (&automation.message, &automation.diff) {
             (Some(message), Some(diff)) => {
@@ -265,19 +267,31 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
     for scan in &report.scans {
         match &scan.error {
             None => println!("scanned {}: {} tags", scan.repository, scan.tags),
-            Some(error) => eprintln!("error: scan of {} failed: {error}", scan.repository),
+            Some(error) => eprintln!(
+                "error: scan of {} failed: {}",
+                scan.repository,
+                escape_controls(error)
+            ),
         }
     }
     for policy in &report.policies {
         match (&policy.latest, &policy.error) {
-            (_, Some(error)) => eprintln!("error: policy {}: {error}", policy.policy),
+            (_, Some(error)) => eprintln!(
+                "error: policy {}: {}",
+                policy.policy,
+                escape_controls(error)
+            ),
             (Some(latest), None) => println!("policy {}: {latest}", policy.policy),
             (None, None) => {}
         }
     }
     for automation in &report.automations {
         match (&automation.commit, &automation.error) {
-            (_, Some(error)) => eprintln!("error: automation {}: {error}", automation.automation),
+            (_, Some(error)) => eprintln!(
+                "error: automation {}: {}",
+                automation.automation,
+                escape_controls(error)
+            ),
             (Some(commit), None) => println!(
                 "automation {}: pushed {} ({} change{})",
                 automation.automation,
@@ -292,10 +306,11 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
             (None, None) => println!("automation {}: no change", automation.automation),
         }
         for held in &automation.held_downgrades {
-            eprintln!(
-                "warning: automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
+            let text = format!(
+                "automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
                 automation.automation, held.location, held.setter, held.current, held.result
             );
+            eprintln!("warning: {}", escape_controls(&text));
         }
     }
     Ok(())
