@@ -162,7 +162,18 @@ pub fn render_status(status: &Status) -> String {
     out
 }
 
+/// Left-aligned columns; cells are escaped, so an error text from outside
+/// cannot break the table with a newline or a terminal escape.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| super::logging::escape_controls(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (index, cell) in row.iter().enumerate() {
