@@ -45,39 +45,6 @@ pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// The tags of `new` not in `old`, and those of `old` not in `new` (both sorted).
-fn tag_changes<'a>(old: &'a [String], new: &'a [String]) -> (Vec<&'a str>, Vec<&'a str>) {
-    let added = new
-        .iter()
-        .filter(|tag| old.binary_search(tag).is_err())
-        .map(String::as_str)
-        .collect();
-    let removed = old
-        .iter()
-        .filter(|tag| new.binary_search(tag).is_err())
-        .map(String::as_str)
-        .collect();
-    (added, removed)
-}
-
-/// Up to five tags, then how many more: `1.2.0, 1.3.0 and 12 more`.
-fn summarize(tags: &[&str]) -> String {
-    const SHOWN: usize = 5;
-    let mut text = tags
-        .iter()
-        .take(SHOWN)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if tags.len() > SHOWN {
-        text.push_str(&format!(" and {} more", tags.len() - SHOWN));
-    }
-    if text.is_empty() {
-        text.push_str("none");
-    }
-    text
-}
-
 /// Whether a cycle may commit and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CycleMode {
@@ -339,18 +306,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             (Some(message), _) => {
                 tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
             }
-            // One line per scan that changed the list (a person watching the
-            // daemon sees work happen); none for the unchanged ones.
             (None, Some((RecordOutcome::Updated { .. }, list))) => {
-                let (added, removed) =
-                    tag_changes(previous.as_ref().map_or(&[][..], |p| &p.tags), &list.tags);
-                tracing::info!(
-                    repository = %key,
-                    tags = status.tag_count,
-                    added = %summarize(&added),
-                    removed = removed.len(),
-                    "scanned: the tag list changed"
-                );
+                let before = previous.as_ref().map_or(&[][..], |p| &p.tags[..]);
+                super::progress::log_changed_scan(key, before, &list.tags);
             }
             (None, _) => {
                 tracing::debug!(repository = %key, tags = status.tag_count, "scanned: no new tags");

@@ -7,5 +7,6 @@ mod guard;
 pub mod http;
 pub mod metrics;
 pub mod objects;
+mod progress;
 pub mod state;
 pub mod webhook;
