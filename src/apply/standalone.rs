@@ -277,8 +277,16 @@ fn log_outcome(key: &ObjectKey, outcome: &SyncOutcome) {
     let Some(ready) = &outcome.status.ready else {
         return;
     };
-    if ready.status == "True" {
-        tracing::info!(sync = %key, drift_corrected = outcome.status.drift_corrected, message = %ready.message, "sync ready");
+    let changed = outcome
+        .objects
+        .iter()
+        .filter(|object| object.action != crate::apply::Action::Unchanged)
+        .count();
+    if ready.status == "True" && changed == 0 {
+        // Like a scan that finds nothing new: no line at the daemon's level.
+        tracing::debug!(sync = %key, message = %ready.message, "sync ready, nothing changed");
+    } else if ready.status == "True" {
+        tracing::info!(sync = %key, changed, drift_corrected = outcome.status.drift_corrected, message = %ready.message, "sync ready");
     } else {
         tracing::warn!(sync = %key, reason = %ready.reason, message = %ready.message, "sync not ready");
     }

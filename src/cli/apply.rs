@@ -84,11 +84,7 @@ async fn apply(args: ApplyArgs) -> CommandResult {
         .await
         .map_err(|e| CommandError::Failed(anyhow!("the render task failed: {e}")))?
         .map_err(classify)?;
-    let client = kube::Client::try_default().await.map_err(|e| {
-        CommandError::Failed(anyhow!(
-            "cannot reach a cluster: {e} (set KUBECONFIG or the current context)"
-        ))
-    })?;
+    let client = super::kubeconfig::client().await?;
     let default_namespace = args
         .namespace
         .clone()

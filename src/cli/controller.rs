@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use tokio::sync::{mpsc, watch};
 
 use super::listen::{ListenArgs, spawn_server};
@@ -87,13 +87,7 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         shutdown_signal()?
     };
     let result = runtime.block_on(async move {
-        let config = kube::Config::infer()
-            .await
-            .context("cannot find a cluster: set KUBECONFIG or run in a pod")
-            .map_err(CommandError::Failed)?;
-        let client = kube::Client::try_from(config)
-            .context("cannot build the Kubernetes client")
-            .map_err(CommandError::Failed)?;
+        let client = super::kubeconfig::client().await?;
         let metrics = Arc::new(Metrics::new());
         // Without leader election this replica always acts.
         let leading = Arc::new(AtomicBool::new(!args.leader_elect));

@@ -8,7 +8,10 @@
 mod apply;
 mod controller;
 mod crds;
+mod kubeconfig;
 mod listen;
+pub mod logging;
+mod output;
 mod policy;
 mod run;
 mod status;
@@ -20,6 +23,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use logging::{ColorChoice, LogFormat};
+
 /// Keeps the image tags in a GitOps config repository current.
 #[derive(Debug, Parser)]
 #[command(name = "tagpilot", version, about, long_about = None)]
@@ -27,20 +32,21 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TAGPILOT_LOG_FORMAT")]
     log_format: LogFormat,
-    /// Log filter (a tracing `EnvFilter`, e.g. `info`, `tagpilot=debug`).
-    #[arg(long, global = true, default_value = "warn", env = "TAGPILOT_LOG")]
-    log_level: String,
+    /// Log filter (a tracing `EnvFilter`, e.g. `info`, `tagpilot=debug`) [default: `info` for
+    /// `run` without `--once` and `controller`, else `warn`].
+    #[arg(long, global = true, env = "TAGPILOT_LOG")]
+    log_level: Option<String>,
+    /// Colour log lines: `auto` when stderr is a terminal and `NO_COLOR` is unset.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "TAGPILOT_COLOR"
+    )]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Output format of commands that print data.
@@ -142,7 +148,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
-    if let Err(message) = init_logging(cli.log_format, &cli.log_level) {
+    let daemon = match &cli.command {
+        Command::Run(args) => !args.is_once(),
+        Command::Controller(_) => true,
+        _ => false,
+    };
+    let default_level = if daemon {
+        logging::DAEMON_LEVEL
+    } else {
+        logging::COMMAND_LEVEL
+    };
+    let level = cli.log_level.as_deref().unwrap_or(default_level);
+    if let Err(message) = logging::init(cli.log_format, level, cli.color) {
         eprintln!("error: invalid --log-level: {message}");
         return ExitCode::from(2);
     }
@@ -160,30 +177,18 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {:#}", error.error());
+            eprintln!("error: {}", error_text(error.error().as_ref()));
             ExitCode::from(error.exit_code())
         }
     }
 }
 
-fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
-    // Invariant 7: the AWS SDK's trace events print whole HTTP responses, including
-    // ECR authorization tokens; they are dropped whatever the filter asks for.
-    let no_sdk_bodies = tracing_subscriber::filter::filter_fn(|metadata| {
-        !(*metadata.level() == tracing::Level::TRACE && metadata.target().starts_with("aws_smithy"))
-    });
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let layer = match format {
-        LogFormat::Text => layer.with_filter(no_sdk_bodies).boxed(),
-        LogFormat::Json => layer.json().with_filter(no_sdk_bodies).boxed(),
-    };
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init();
-    Ok(())
+/// An error and its causes on one line, each cause once: a cause whose text the
+/// message already holds is left out (error types here put their source's text
+/// in their own message, so printing the chain as well would say it twice:
+/// `error sending request: error sending request`), and control characters
+/// from outside are escaped.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let message = crate::engine::cycle::with_causes(error);
+    logging::escape_controls(&message).into_owned()
 }

@@ -1,14 +1,21 @@
 //! `tagpilot policy eval`: read an ImagePolicy and a tag list, print the
-//! chosen tag (or the choice and its explanation as JSON).
+//! chosen tag on stdout and why on stderr (the candidates considered, the
+//! runner-up, what was filtered out), or the choice and its explanation as
+//! JSON.
+//!
+//! The policy file may hold other documents too (an ImageRepository beside
+//! it); exactly one of them must be an ImagePolicy. Every error names the file.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
+use serde_json::Value;
 
 use super::{CommandError, CommandResult, OutputFormat};
-use crate::config::image_policy::ImagePolicyObject;
+use crate::config::image_policy::{IMAGE_POLICY_KIND, ImagePolicyObject};
 use crate::image::ImageReference;
-use crate::policy::{ExclusionList, Policy, Selection};
+use crate::policy::{ExclusionList, Order, Ordering, Policy, Selection};
 use crate::registry::ScanOptions;
 
 /// Arguments of `tagpilot policy eval`.
@@ -79,7 +86,10 @@ pub fn eval(args: EvalArgs) -> CommandResult {
         }
     };
     let selection = evaluate(&policy, &text, &exclusions)?;
-    print!("{}", render(&selection, args.output)?);
+    super::output::print_text(&render(&selection, args.output)?)?;
+    if args.output == OutputFormat::Text {
+        eprint!("{}", why(&selection));
+    }
     Ok(())
 }
 
@@ -88,14 +98,130 @@ fn read_policy(path: &Path) -> Result<Policy, CommandError> {
         .with_context(|| format!("cannot read the policy file {}", path.display()))
         .map_err(CommandError::InvalidInput)?;
     parse_policy(&text)
-        .with_context(|| format!("in {}", path.display()))
-        .map_err(CommandError::InvalidInput)
+        .map_err(|error| CommandError::InvalidInput(anyhow!("{}: {error:#}", path.display())))
 }
 
-/// Reads and validates an ImagePolicy from YAML text.
+/// Reads and validates the one ImagePolicy in YAML text. Messages do not name
+/// the file (the caller does) and never quote its lines.
 fn parse_policy(text: &str) -> anyhow::Result<Policy> {
-    let object = ImagePolicyObject::from_yaml(text)?;
+    let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|error| {
+        // The parser's first line (`line 2 column 6: ...`); the excerpt it adds
+        // below would be labelled `<input>` instead of the file.
+        let message = error.to_string();
+        let first = message.lines().next().unwrap_or_default();
+        anyhow!(
+            "not valid YAML: {}",
+            first.strip_prefix("error: ").unwrap_or(first)
+        )
+    })?;
+    let documents: Vec<Value> = documents.into_iter().filter(|d| !d.is_null()).collect();
+    let kind_of = |document: &Value| {
+        document
+            .get("kind")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let policies: Vec<&Value> = documents
+        .iter()
+        .filter(|d| kind_of(d).as_deref() == Some(IMAGE_POLICY_KIND))
+        .collect();
+    let document = match (policies.as_slice(), documents.as_slice()) {
+        ([one], _) => *one,
+        ([], []) => bail!("the file is empty; give a file holding one ImagePolicy"),
+        ([], [only]) => match kind_of(only) {
+            Some(kind) => bail!("this is a {kind}, not an ImagePolicy"),
+            None => bail!("this document has no `kind`; an ImagePolicy has `kind: ImagePolicy`"),
+        },
+        ([], many) => {
+            let kinds: Vec<String> = many
+                .iter()
+                .map(|d| kind_of(d).unwrap_or_else(|| "(no kind)".into()))
+                .collect();
+            bail!(
+                "none of its {} documents is an ImagePolicy (found {})",
+                many.len(),
+                kinds.join(", ")
+            )
+        }
+        (several, _) => bail!(
+            "it holds {} ImagePolicies; give a file holding one",
+            several.len()
+        ),
+    };
+    let object: ImagePolicyObject =
+        serde_path_to_error::deserialize(document).map_err(|error| {
+            let path = error.path().to_string();
+            if path == "." {
+                anyhow!("not a valid ImagePolicy: {}", error.inner())
+            } else {
+                anyhow!("not a valid ImagePolicy: {path}: {}", error.inner())
+            }
+        })?;
+    object.check_type()?;
     Ok(Policy::try_from(&object)?)
+}
+
+/// A few lines on why the tag was chosen (printed on stderr with `-o text`).
+fn why(selection: &Selection) -> String {
+    let explanation = &selection.explanation;
+    let counts = &explanation.counts;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let rule = match &explanation.ordering {
+        Ordering::Semver(range) => format!("the highest version in {:?}", range.as_str()),
+        Ordering::Numerical(Order::Asc) => "the largest number".to_string(),
+        Ordering::Numerical(Order::Desc) => "the smallest number".to_string(),
+        Ordering::Alphabetical(Order::Asc) => "the last in alphabetical order".to_string(),
+        Ordering::Alphabetical(Order::Desc) => "the first in alphabetical order".to_string(),
+    };
+    let mut out = format!(
+        "why: {rule} among {} (of {})\n",
+        plural(counts.candidates, "candidate", "candidates"),
+        plural(counts.tags, "tag", "tags"),
+    );
+    let shown = |candidate: &crate::policy::Candidate| {
+        if candidate.value == candidate.tag {
+            candidate.tag.clone()
+        } else {
+            format!("{} (value {})", candidate.tag, candidate.value)
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  chosen: {}",
+        super::logging::escape_controls(&shown(&explanation.chosen))
+    );
+    match explanation.runners_up.first() {
+        Some(runner_up) => {
+            let _ = writeln!(
+                out,
+                "  runner-up: {}",
+                super::logging::escape_controls(&shown(runner_up))
+            );
+        }
+        None => out.push_str("  runner-up: none (the only candidate)\n"),
+    }
+    let not_a_value = match explanation.ordering {
+        Ordering::Semver(_) => "not a version",
+        _ => "not a number",
+    };
+    let dropped: Vec<String> = [
+        (counts.excluded, "excluded by the exclusion list"),
+        (counts.pattern_mismatch, "not matching filterTags.pattern"),
+        (counts.not_a_value, not_a_value),
+        (counts.out_of_range, "outside the range"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let dropped = if dropped.is_empty() {
+        "nothing".to_string()
+    } else {
+        dropped.join(", ")
+    };
+    let _ = writeln!(out, "  filtered out: {dropped}");
+    out
 }
 
 /// `--exclude` patterns replace the default list.
@@ -128,9 +254,7 @@ fn evaluate(
 fn render(selection: &Selection, format: OutputFormat) -> Result<String, CommandError> {
     match format {
         OutputFormat::Text => Ok(format!("{}\n", selection.tag)),
-        OutputFormat::Json => serde_json::to_string_pretty(selection)
-            .map(|json| json + "\n")
-            .map_err(|e| CommandError::Failed(e.into())),
+        OutputFormat::Json => super::output::json_text(selection),
     }
 }
 
@@ -167,6 +291,62 @@ spec:
     }
 
     #[test]
+    fn the_why_names_the_candidates_the_runner_up_and_what_was_dropped() {
+        let policy = parse_policy(POLICY).unwrap();
+        let selection = evaluate(&policy, TAGS, &ExclusionList::default()).unwrap();
+        assert_eq!(
+            why(&selection),
+            "why: the highest version in \">=1.0.0 <3\" among 4 candidates (of 9 tags)\n  \
+             chosen: app-v2.1.0 (value v2.1.0)\n  \
+             runner-up: app-2.1.0 (value 2.1.0)\n  \
+             filtered out: 1 excluded by the exclusion list, 1 not matching filterTags.pattern, \
+             1 not a version, 2 outside the range\n"
+        );
+        let alphabetical = POLICY
+            .replace("semver: {range: '>=1.0.0 <3'}", "alphabetical: {}")
+            .replace(
+                "  filterTags:\n    pattern: '^app-(?P<version>.*)$'\n    extract: '$version'\n",
+                "",
+            );
+        let policy = parse_policy(&alphabetical).unwrap();
+        let selection = evaluate(&policy, "b\n", &ExclusionList::default()).unwrap();
+        assert_eq!(
+            why(&selection),
+            "why: the last in alphabetical order among 1 candidate (of 1 tag)\n  chosen: b\n  \
+             runner-up: none (the only candidate)\n  filtered out: nothing\n"
+        );
+    }
+
+    #[test]
+    fn file_errors_say_what_the_file_is() {
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n";
+        let message = |text: &str| format!("{:#}", parse_policy(text).unwrap_err());
+        assert_eq!(
+            message(deployment),
+            "this is a Deployment, not an ImagePolicy"
+        );
+        assert_eq!(
+            message("kind: ImagePolicy\nfoo: [\n"),
+            "not valid YAML: line 2 column 6: unclosed bracket '['"
+        );
+        assert_eq!(
+            message(&format!("{deployment}---\n{POLICY}---\n{POLICY}")),
+            "it holds 2 ImagePolicies; give a file holding one"
+        );
+        assert_eq!(
+            message(&format!("{deployment}---\nkind: Secret\n")),
+            "none of its 2 documents is an ImagePolicy (found Deployment, Secret)"
+        );
+        assert_eq!(
+            message(&POLICY.replace("range:", "rnage:")),
+            "not a valid ImagePolicy: spec.policy.semver.rnage: unknown field `rnage`, expected `range`"
+        );
+        // Beside an ImageRepository, the ImagePolicy is found.
+        let repository = "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app}\nspec: {image: x}\n";
+        assert!(parse_policy(&format!("{repository}---\n{POLICY}")).is_ok());
+    }
+
+    #[test]
     fn json_output_explains_the_choice() {
         insta::assert_snapshot!(run(OutputFormat::Json));
     }
@@ -187,7 +367,10 @@ spec:
         let text = format!("{error:#}");
         assert!(text.contains("spec.filterTags.pattern"), "{text}");
         let error = parse_policy("kind: ImagePolicy").unwrap_err();
-        assert!(format!("{error:#}").contains("not a valid ImagePolicy"));
+        assert!(
+            format!("{error:#}").starts_with("not a valid ImagePolicy: missing field"),
+            "{error:#}"
+        );
         let error = exclusions(&["(?!x)".to_string()]).unwrap_err();
         assert_eq!(error.exit_code(), 2);
         assert!(exclusions(&[]).is_ok());

@@ -7,6 +7,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::mpsc;
 
 use super::listen::{ListenArgs, spawn_server};
+use super::logging::escape_controls;
 use super::{CommandError, CommandResult, OutputFormat};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
 use crate::engine::http::router;
@@ -42,6 +43,13 @@ pub struct RunArgs {
     once: bool,
     #[command(flatten)]
     listen: ListenArgs,
+}
+
+impl RunArgs {
+    /// Whether this is `run --once` (one cycle) rather than the daemon.
+    pub fn is_once(&self) -> bool {
+        self.once
+    }
 }
 
 /// Arguments of `tagpilot plan`.
@@ -89,7 +97,20 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
         .map_err(CommandError::Failed)?;
     let (objects, errors) = ObjectSet::load(&args.config);
     for error in &errors {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", super::error_text(error));
+    }
+    if has_no_work(&objects) {
+        let valid = if errors.is_empty() { "" } else { "valid " };
+        return Err(CommandError::InvalidInput(anyhow!(
+            "--config {} holds no {valid}ImageRepository, ImagePolicy, GitRepository, \
+             ImageUpdateAutomation or Sync objects: nothing to run{}",
+            args.config.display(),
+            if errors.is_empty() {
+                " (give the directory of your YAML files)"
+            } else {
+                " (see the errors above)"
+            }
+        )));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,6 +134,15 @@ fn prepare(args: &EngineArgs) -> Result<Prepared, CommandError> {
         load_errors: errors.len(),
         runtime,
     })
+}
+
+/// Whether `objects` gives the engine nothing to do (no objects, or Secrets only).
+fn has_no_work(objects: &ObjectSet) -> bool {
+    objects.repositories.is_empty()
+        && objects.policies.is_empty()
+        && objects.sources.is_empty()
+        && objects.automations.is_empty()
+        && objects.syncs.is_empty()
 }
 
 /// Runs `tagpilot run`.
@@ -206,14 +236,15 @@ pub fn render_plan(report: &CycleReport) -> String {
             automation.automation
         ));
         if let Some(error) = &automation.error {
-            out.push_str(&format!("error: {error}\n\n"));
+            out.push_str(&format!("error: {}\n\n", escape_controls(error)));
             continue;
         }
         for held in &automation.held_downgrades {
-            out.push_str(&format!(
-                "held back (downgrade): {} {} holds {}, the policy says {}\n",
+            out.push_str(&escape_controls(&format!(
+                "held back (downgrade): {} {} holds {}, the policy says {}",
                 held.location, held.setter, held.current, held.result
-            ));
+            )));
+            out.push('\n');
         }
         match (&automation.message, &automation.diff) {
             (Some(message), Some(diff)) => {
@@ -236,19 +267,31 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
     for scan in &report.scans {
         match &scan.error {
             None => println!("scanned {}: {} tags", scan.repository, scan.tags),
-            Some(error) => eprintln!("error: scan of {} failed: {error}", scan.repository),
+            Some(error) => eprintln!(
+                "error: scan of {} failed: {}",
+                scan.repository,
+                escape_controls(error)
+            ),
         }
     }
     for policy in &report.policies {
         match (&policy.latest, &policy.error) {
-            (_, Some(error)) => eprintln!("error: policy {}: {error}", policy.policy),
+            (_, Some(error)) => eprintln!(
+                "error: policy {}: {}",
+                policy.policy,
+                escape_controls(error)
+            ),
             (Some(latest), None) => println!("policy {}: {latest}", policy.policy),
             (None, None) => {}
         }
     }
     for automation in &report.automations {
         match (&automation.commit, &automation.error) {
-            (_, Some(error)) => eprintln!("error: automation {}: {error}", automation.automation),
+            (_, Some(error)) => eprintln!(
+                "error: automation {}: {}",
+                automation.automation,
+                escape_controls(error)
+            ),
             (Some(commit), None) => println!(
                 "automation {}: pushed {} ({} change{})",
                 automation.automation,
@@ -263,20 +306,18 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
             (None, None) => println!("automation {}: no change", automation.automation),
         }
         for held in &automation.held_downgrades {
-            eprintln!(
-                "warning: automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
+            let text = format!(
+                "automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
                 automation.automation, held.location, held.setter, held.current, held.result
             );
+            eprintln!("warning: {}", escape_controls(&text));
         }
     }
     Ok(())
 }
 
 fn print_json(report: &CycleReport) -> CommandResult {
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| CommandError::Failed(anyhow!("cannot encode the report: {e}")))?;
-    println!("{json}");
-    Ok(())
+    super::output::print_json(report)
 }
 
 /// Registers SIGINT and SIGTERM handlers now (the caller must be inside the

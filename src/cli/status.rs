@@ -40,9 +40,8 @@ pub fn run(args: StatusArgs) -> CommandResult {
                 value["syncs"] = serde_json::to_value(&syncs.syncs)
                     .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
             }
-            let json = serde_json::to_string_pretty(&value)
-                .map_err(|e| CommandError::Failed(anyhow!("cannot encode the status: {e}")))?;
-            println!("{json}");
+            super::output::epoch_times_to_rfc3339(&mut value);
+            super::output::print_json(&value)?;
         }
         OutputFormat::Text => {
             print!("{}", render_status(&status));
@@ -163,7 +162,18 @@ pub fn render_status(status: &Status) -> String {
     out
 }
 
+/// Left-aligned columns; cells are escaped, so an error text from outside
+/// cannot break the table with a newline or a terminal escape.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| super::logging::escape_controls(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (index, cell) in row.iter().enumerate() {

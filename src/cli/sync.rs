@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::anyhow;
-
 use super::CommandError;
 use crate::apply::standalone::SyncRunner;
 use crate::apply::sync::SyncSettings;
@@ -48,11 +46,16 @@ impl SyncObjects {
         if self.syncs.is_empty() {
             return Ok(None);
         }
-        let client = kube::Client::try_default().await.map_err(|e| {
-            CommandError::Failed(anyhow!(
-                "the configuration has Syncs, but no cluster is reachable: {e} (set KUBECONFIG or the current context)"
-            ))
-        })?;
+        let client = super::kubeconfig::client()
+            .await
+            .map_err(|error| match error {
+                CommandError::Failed(e) => {
+                    CommandError::Failed(e.context("the configuration has Syncs"))
+                }
+                CommandError::InvalidInput(e) => {
+                    CommandError::InvalidInput(e.context("the configuration has Syncs"))
+                }
+            })?;
         let settings = SyncSettings {
             default_namespace: client.default_namespace().to_string(),
             ..SyncSettings::default()

@@ -13,7 +13,7 @@
 //! A scan stopped by `--max-tags` prints what it has, says so on stderr, and
 //! reports `"complete": false`.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ use crate::config::secrets::SecretSet;
 use crate::engine::objects::ObjectSet;
 use crate::image::ImageReference;
 use crate::registry::{
-    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanOptions, ScanTarget, TagList,
+    CredentialSource, DockerConfig, ObjectKey, RegistryClient, ScanError, ScanOptions, ScanTarget,
+    TagList,
 };
 
 /// Arguments of `tagpilot tags`.
@@ -107,22 +108,32 @@ pub fn run(args: TagsArgs) -> CommandResult {
             list.tags.len()
         );
     }
-    let mut stdout = std::io::stdout().lock();
-    let written = match args.output {
-        OutputFormat::Text => list
-            .tags
-            .iter()
-            .try_for_each(|tag| writeln!(stdout, "{tag}")),
-        OutputFormat::Json => {
-            let json = serde_json::json!({
-                "image": target.image.name(),
-                "tags": list.tags,
-                "complete": list.complete,
-            });
-            writeln!(stdout, "{json}")
+    match args.output {
+        OutputFormat::Text => {
+            let mut text = String::new();
+            for tag in &list.tags {
+                text.push_str(tag);
+                text.push('\n');
+            }
+            super::output::print_text(&text)
         }
-    };
-    written.map_err(|e| CommandError::Failed(anyhow!("writing to stdout: {e}")))
+        OutputFormat::Json => super::output::print_json(&TagsOutput {
+            image: target.image.name(),
+            tags: &list.tags,
+            complete: list.complete,
+        }),
+    }
+}
+
+/// The `-o json` document of `tagpilot tags`.
+#[derive(serde::Serialize)]
+struct TagsOutput<'a> {
+    /// The image's name, without tag or digest.
+    image: &'a str,
+    /// The tags, sorted byte-wise.
+    tags: &'a [String],
+    /// False when the listing stopped at `--max-tags`.
+    complete: bool,
 }
 
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, if present and readable.
@@ -202,8 +213,39 @@ pub(super) fn list_image_tags(
     if show_progress {
         eprint!("\r\x1b[K");
     }
-    let list = result.map_err(|e| CommandError::Failed(e.into()))?;
+    let list = result.map_err(|error| {
+        CommandError::Failed(command_line_error(error, &target, matching.is_some()))
+    })?;
     Ok((target, list))
+}
+
+/// A scan error as the command line says it: without an ImageRepository
+/// there is no `spec.image` or `spec.secretRef` to point at, so the hints name
+/// what the user of `tags` and `policy eval --image` can change.
+fn command_line_error(error: ScanError, target: &ScanTarget, from_object: bool) -> anyhow::Error {
+    if from_object {
+        return error.into();
+    }
+    match error {
+        ScanError::NotFound {
+            image,
+            host,
+            detail,
+        } => anyhow!(
+            "scanning {image}: repository not found at {host} ({detail}); check the image name"
+        ),
+        ScanError::Unauthorized {
+            image,
+            host,
+            status,
+            ..
+        } if matches!(target.credentials, CredentialSource::Anonymous) => anyhow!(
+            "scanning {image}: {host} answered {status}: not authorized; the repository may be \
+             private: log in with `docker login {host}`, or give --config DIR with a Secret \
+             holding credentials for {host}"
+        ),
+        other => other.into(),
+    }
 }
 
 /// Loads the config directory with the shared loader. Objects that do not

@@ -24,6 +24,7 @@ use crate::git::{
     RetryPolicy, render_message,
 };
 use crate::image::ImageReference;
+use crate::registry::store::RecordOutcome;
 use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
@@ -56,6 +57,7 @@ pub enum CycleMode {
 
 /// The outcome of scanning one ImageRepository.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScanReport {
     /// `namespace/name`.
     pub repository: String,
@@ -67,6 +69,7 @@ pub struct ScanReport {
 
 /// The outcome of evaluating one ImagePolicy.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyReport {
     /// `namespace/name`.
     pub policy: String,
@@ -82,6 +85,7 @@ pub struct PolicyReport {
 
 /// The outcome of one automation.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AutomationReport {
     /// `namespace/name`.
     pub automation: String,
@@ -101,6 +105,7 @@ pub struct AutomationReport {
 
 /// Everything one cycle did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CycleReport {
     /// Scans.
     pub scans: Vec<ScanReport>,
@@ -275,13 +280,16 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             .get(key)
             .map(|entry| entry.target.image.name().to_string())
             .unwrap_or_default();
+        let previous = self.store.get(key);
         let status = self.status.repositories.entry(key.to_string()).or_default();
         status.image = image.clone();
+        let mut outcome = None;
         let error = match result {
             Ok(list) if list.complete => match self.store.record(key, &image, &list, now) {
-                Ok(_) => {
+                Ok(recorded) => {
                     status.tag_count = list.tags.len();
                     status.last_scan_time = Some(epoch_seconds(now));
+                    outcome = Some((recorded, list));
                     None
                 }
                 Err(error) => Some(format!("cannot store the tag list: {error}")),
@@ -295,10 +303,17 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let result_label = if error.is_some() { "failed" } else { "ok" };
         self.metrics
             .increment("tagpilot_scans_total", &[("result", result_label)]);
-        if let Some(message) = &error {
-            tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
-        } else {
-            tracing::info!(repository = %key, tags = status.tag_count, "scanned");
+        match (&error, &outcome) {
+            (Some(message), _) => {
+                tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
+            }
+            (None, Some((RecordOutcome::Updated { .. }, list))) => {
+                let before = previous.as_ref().map_or(&[][..], |p| &p.tags[..]);
+                super::progress::log_changed_scan(key, before, &list.tags);
+            }
+            (None, _) => {
+                tracing::debug!(repository = %key, tags = status.tag_count, "scanned: no new tags");
+            }
         }
         let key_text = key.to_string();
         self.metrics.set(
@@ -326,6 +341,14 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
                     if changed {
+                        if mode == CycleMode::Commit {
+                            tracing::info!(
+                                policy = %key,
+                                from = %status.latest_ref.as_deref().unwrap_or("none"),
+                                to = %latest,
+                                "policy result changed"
+                            );
+                        }
                         // In Plan mode too: the automations of this cycle read the
                         // result from here. Plan mode never saves it (see below).
                         status.previous_ref = status.latest_ref.take();
@@ -346,7 +369,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     }
                 }
                 Err(message) => {
-                    tracing::warn!(policy = %key, error = %message, "policy has no result");
+                    if self.store.get(&entry.repository).is_some() {
+                        tracing::warn!(policy = %key, error = %message, "policy has no result");
+                    } else {
+                        // Its repository's scan failed (that was warned about) or
+                        // has not finished yet (the daemon's first evaluation).
+                        tracing::debug!(policy = %key, error = %message, "policy has no result yet");
+                    }
                     if mode == CycleMode::Commit {
                         status.last_error = Some(message.clone());
                     }
@@ -518,7 +547,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
                 match outcome {
                     Ok(AutomationOutcome::NoChange { .. }) => {
-                        tracing::info!(automation = %key, "no change");
+                        tracing::debug!(automation = %key, "no change");
                     }
                     Ok(AutomationOutcome::Pushed {
                         commit,
@@ -526,7 +555,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         attempts,
                         ..
                     }) => {
-                        tracing::info!(automation = %key, commit = %commit, attempts, "pushed");
+                        tracing::info!(
+                            automation = %key,
+                            commit = %commit,
+                            changes = changes.changes.len(),
+                            attempts,
+                            "pushed"
+                        );
                         self.metrics.increment("tagpilot_commits_total", &[]);
                         let label = if attempts > 1 { "retried" } else { "ok" };
                         self.metrics

@@ -78,6 +78,13 @@ pub(crate) fn update_with_guard(
         &inputs.results(&BTreeSet::new()),
         UpdateMode::DryRun,
     )?;
+    for skipped in &preview.skipped {
+        let file = crate::update::report::slash_path(&skipped.file);
+        match skipped.line {
+            Some(line) => tracing::warn!(%file, line, reason = %skipped.reason, "skipping marker"),
+            None => tracing::warn!(%file, reason = %skipped.reason, "skipping file"),
+        }
+    }
     let mut held = Vec::new();
     let mut blocked = BTreeSet::new();
     for change in &preview.changes {

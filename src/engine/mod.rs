@@ -8,5 +8,6 @@ pub mod http;
 pub mod http_server;
 pub mod metrics;
 pub mod objects;
+mod progress;
 pub mod state;
 pub mod webhook;

@@ -90,7 +90,7 @@ impl Checkout {
                 oid
             }
         };
-        tracing::info!(url = %self.transport.redacted_url(), branch = %self.branch, commit = %oid, "committed");
+        tracing::debug!(url = %self.transport.redacted_url(), branch = %self.branch, commit = %oid, "committed");
         Ok(Some(CommitId(oid)))
     }
 }

@@ -302,7 +302,7 @@ impl Checkout {
                 .map_err(|source| self.local_error("recording the pushed head", source))?;
             self.base = head;
         }
-        tracing::info!(url = %self.transport.redacted_url(), refspecs = ?refspecs, commit = %head, "pushed");
+        tracing::debug!(url = %self.transport.redacted_url(), refspecs = ?refspecs, commit = %head, "pushed");
         Ok(PushOutcome {
             commit: CommitId(head),
             refspecs,

@@ -495,6 +495,12 @@ fn registry_error_detail(body: &[u8]) -> Option<String> {
 
 fn execute_error(image: &str, url: &Url, error: ExecuteError) -> ScanError {
     match error {
+        ExecuteError::Transport(source) if super::error::is_plain_http_answer(&source) => {
+            ScanError::PlainHttp {
+                image: image.to_string(),
+                host: super::transport::authority(url),
+            }
+        }
         ExecuteError::Transport(source) => ScanError::Transport {
             image: image.to_string(),
             url: shown(url),

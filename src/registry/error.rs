@@ -80,6 +80,18 @@ pub enum ScanError {
         #[source]
         source: reqwest::Error,
     },
+    /// An HTTPS request was answered in plain HTTP: the registry does not
+    /// speak TLS on that port.
+    #[error(
+        "scanning {image}: {host} answered an HTTPS request in plain HTTP; if the registry serves \
+         plain HTTP, set `insecure: true` on the ImageRepository (on the command line: --insecure)"
+    )]
+    PlainHttp {
+        /// The image being scanned.
+        image: String,
+        /// The registry's `host:port`.
+        host: String,
+    },
     /// The registry answered something that is not the API's JSON.
     #[error(
         "scanning {image}: {url} answered an invalid body: {reason}; the registry or a proxy in front of it is misbehaving"
@@ -181,7 +193,34 @@ impl ScanError {
             | Self::InvalidResponse { .. }
             | Self::ForeignLink { .. }
             | Self::PaginationLoop { .. }
+            | Self::PlainHttp { .. }
             | Self::Tls { .. } => false,
         }
     }
+}
+
+/// Whether `error` is a TLS handshake that got a plain HTTP answer: rustls
+/// reads the server's `HTTP/1.1 400` as a record of an invalid content type.
+/// The rustls error sits inside `io::Error`s, whose `source()` skips the
+/// wrapped error, so each is opened with `get_ref()`.
+pub(crate) fn is_plain_http_answer(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(mut current) = cause {
+        while let Some(inner) = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            current = inner;
+        }
+        if matches!(
+            current.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType
+            ))
+        ) {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }

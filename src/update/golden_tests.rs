@@ -146,7 +146,10 @@ fn changes_json(report: &UpdateReport) -> Value {
     let skipped: Vec<String> = report
         .skipped
         .iter()
-        .map(|s| report::slash_path(&s.file))
+        .map(|s| match s.line {
+            Some(line) => format!("{}:{line}", report::slash_path(&s.file)),
+            None => report::slash_path(&s.file),
+        })
         .collect();
     json!({ "changes": report.changes, "skipped": skipped })
 }

@@ -150,10 +150,25 @@ pub fn apply_results(
             FileOutcome::Unmarked => {}
             FileOutcome::Skipped(reason) => report.skipped.push(SkippedFile {
                 file: candidate.relative.clone(),
+                line: None,
                 reason,
             }),
             FileOutcome::Rewritten { original, rewrite } => {
                 log_ignored(&candidate.relative, &rewrite);
+                report
+                    .policies_named
+                    .extend(rewrite.policies_named.iter().cloned());
+                report.skipped.extend(
+                    rewrite
+                        .ignored
+                        .iter()
+                        .filter(|ignored| ignored.reason == scan::IgnoredReason::NoDigest)
+                        .map(|ignored| SkippedFile {
+                            file: candidate.relative.clone(),
+                            line: Some(ignored.line),
+                            reason: SkipReason::NoDigest,
+                        }),
+                );
                 let Some(updated) = rewrite.content else {
                     continue;
                 };
@@ -175,9 +190,12 @@ pub fn apply_results(
             }
         }
     }
-    report.skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    report
+        .skipped
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    // Callers report the skipped files (the CLI in its summary, the engine in its log).
     for skipped in &report.skipped {
-        tracing::warn!(file = %skipped.file.display(), reason = %skipped.reason, "skipping file");
+        tracing::debug!(%skipped, "skipped");
     }
     write_files(&writes, &report.files, mode)?;
     Ok(report)
@@ -431,13 +449,11 @@ fn contains_marker(file: &mut std::fs::File, buffer: &mut Vec<u8>) -> io::Result
 
 fn log_ignored(file: &Path, rewrite: &Rewrite) {
     for ignored in &rewrite.ignored {
-        match ignored.reason {
-            scan::IgnoredReason::NoDigest => tracing::warn!(
+        // `NoDigest` markers are reported as skipped.
+        if ignored.reason != scan::IgnoredReason::NoDigest {
+            tracing::debug!(
                 file = %file.display(), line = ignored.line, reason = %ignored.reason, "marker left alone"
-            ),
-            _ => tracing::debug!(
-                file = %file.display(), line = ignored.line, reason = %ignored.reason, "marker left alone"
-            ),
+            );
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The result of an update run: changes, changed files, skipped files, and the diff.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
-use super::results::Setter;
+use super::results::{PolicyId, Setter};
 use super::scan::YamlError;
 
 /// One marked value that changed (what commit messages and `-o json` list).
@@ -36,12 +37,16 @@ pub struct FileUpdate {
     pub updated: String,
 }
 
-/// A file that contains the marker token but was not updated, and why.
+/// A file that contains the marker token but was not updated, or one marker
+/// in it that could not be applied, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedFile {
     /// The file, relative to the repository root.
     #[serde(serialize_with = "path_as_string")]
     pub file: PathBuf,
+    /// The 1-based line of the skipped marker; `None` when the whole file was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// Why it was skipped.
     #[serde(serialize_with = "display_as_string")]
     pub reason: SkipReason,
@@ -72,6 +77,9 @@ pub enum SkipReason {
         /// Its number of links.
         links: u64,
     },
+    /// A `:digest` marker, and the policy result has no digest (the file's
+    /// other markers are applied).
+    NoDigest,
 }
 
 impl fmt::Display for SkipReason {
@@ -95,6 +103,9 @@ impl fmt::Display for SkipReason {
                 f,
                 "file has {links} hard links; an in-place write would change the other names too, so it is not updated (run without --in-place to replace it instead)"
             ),
+            Self::NoDigest => {
+                f.write_str("the marker asks for a digest and the policy result has none")
+            }
         }
     }
 }
@@ -106,8 +117,21 @@ pub struct UpdateReport {
     pub changes: Vec<Change>,
     /// Every changed file with its old and new content, ordered by path.
     pub files: Vec<FileUpdate>,
-    /// Files that were skipped, ordered by path.
+    /// Files (and markers) that were skipped, ordered by path and line.
     pub skipped: Vec<SkippedFile>,
+    /// Every policy a marker names, in the files that could be read (whether
+    /// or not its value changed): a given result no marker uses is a typo.
+    pub policies_named: BTreeSet<PolicyId>,
+}
+
+impl fmt::Display for SkippedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", slash_path(&self.file))?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
 }
 
 impl UpdateReport {

@@ -7,11 +7,12 @@
 //! not read back as the same string (`1.10` would become a number, `on` a
 //! boolean); then it is double-quoted, so the file keeps meaning a string.
 
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::results::{PolicyResults, Setter, SetterSuffix};
+use super::results::{PolicyId, PolicyResults, Setter, SetterSuffix};
 use super::scan::{IgnoredMarker, IgnoredReason, QuoteStyle, YamlError, scan};
 
 /// One marked value that changed.
@@ -36,6 +37,8 @@ pub struct Rewrite {
     pub changes: Vec<MarkerRewrite>,
     /// Markers that were left alone, and why.
     pub ignored: Vec<IgnoredMarker>,
+    /// Every policy a marker names (applied, unchanged or left alone).
+    pub policies_named: BTreeSet<PolicyId>,
 }
 
 /// Applies `results` to every marker in `text`.
@@ -51,6 +54,7 @@ pub fn rewrite(text: &str, results: &PolicyResults) -> Result<Rewrite, YamlError
     let mut content = String::new();
     let mut copied = 0;
     for marked in scan.marked {
+        out.policies_named.insert(marked.setter.policy.clone());
         let Some(result) = results.get(&marked.setter.policy) else {
             out.ignored.push(IgnoredMarker {
                 line: marked.line,
@@ -191,7 +195,13 @@ mod tests {
     fn unchanged_values_give_no_content() {
         let text = "a: \"nginx:2\" # {\"$imagepolicy\": \"ns:p\"}\n";
         let out = rewrite(text, &results(&[("ns:p", "nginx:2")])).unwrap();
-        assert_eq!(out, Rewrite::default());
+        assert_eq!(out.content, None);
+        assert!(out.changes.is_empty() && out.ignored.is_empty(), "{out:?}");
+        assert_eq!(
+            out.policies_named.into_iter().collect::<Vec<_>>(),
+            [PolicyId::parse("ns:p").unwrap()],
+            "a marker whose value already matches still names its policy"
+        );
     }
 
     #[test]

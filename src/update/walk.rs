@@ -127,6 +127,7 @@ pub(crate) fn walk(
                     }
                 };
                 skipped.push(SkippedFile {
+                    line: None,
                     file: relative_to(root, &path),
                     reason,
                 });

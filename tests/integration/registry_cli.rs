@@ -209,3 +209,99 @@ fn policy_eval_picks_from_a_live_registry_with_the_config_dirs_credentials() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Each `: `-separated part of an error line at most once in a row, and no
+/// long part twice (the doubled `error sending request: error sending request`).
+fn assert_says_each_cause_once(line: &str) {
+    let parts: Vec<&str> = line.split(": ").collect();
+    for pair in parts.windows(2) {
+        assert_ne!(pair[0], pair[1], "a doubled phrase in {line}");
+    }
+    for part in parts.iter().filter(|p| p.len() > 12) {
+        assert_eq!(line.matches(part).count(), 1, "{part:?} twice in {line}");
+    }
+}
+
+/// Regression (issue 13): a refused connection said "error sending request:
+/// error sending request": the error's message holds its source's text, and
+/// the printer added the source again.
+#[test]
+fn a_refused_connection_names_each_cause_once() {
+    let home = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: connecting to it is refused.
+    let port = crate::harness::process::free_port();
+    let output = tagpilot_isolated(home.path())
+        .args(["tags", "--insecure", "--timeout", "5s"])
+        .arg(format!("127.0.0.1:{port}/team/app"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(line.contains("Connection refused"), "{line}");
+    assert!(line.contains("error sending request"), "{line}");
+    assert_says_each_cause_once(line);
+}
+
+/// Regression (issue 13): an HTTPS request to a plain-HTTP registry failed
+/// with rustls' "received corrupt message of type InvalidContentType".
+#[test]
+fn a_plain_http_registry_reached_over_https_says_to_use_insecure() {
+    let registry = Registry::start(Distribution::V2, AuthMode::Anonymous);
+    ImagePusher::new(&registry, "team/app").push("v1");
+    let home = tempfile::tempdir().unwrap();
+    let image = format!("{}/team/app", registry.host);
+    let output = tagpilot_isolated(home.path())
+        .args(["tags", &image])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: scanning {image}: {} answered an HTTPS request in plain HTTP; if the registry \
+             serves plain HTTP, set `insecure: true` on the ImageRepository (on the command line: \
+             --insecure)\n",
+            registry.host
+        )
+    );
+    // And the hint is right.
+    let output = tagpilot_isolated(home.path())
+        .args(["tags", "--insecure", &image])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "v1\n");
+}
+
+/// Regression (issue 13): `tags` said "check spec.image" and "set
+/// spec.secretRef", which a command-line user has no object for.
+#[test]
+fn tags_errors_name_what_the_command_line_user_can_change() {
+    let home = tempfile::tempdir().unwrap();
+    let open = Registry::start(Distribution::V2, AuthMode::Anonymous);
+    ImagePusher::new(&open, "team/app").push("v1");
+    let private = Registry::start(Distribution::V2, AuthMode::Basic);
+    let cases = [
+        (
+            format!("{}/team/typo", open.host),
+            "repository not found at",
+            "check the image name",
+        ),
+        (
+            format!("{}/team/app", private.host),
+            "not authorized",
+            "log in with `docker login",
+        ),
+    ];
+    for (image, what, hint) in cases {
+        let output = tagpilot_isolated(home.path())
+            .args(["tags", "--insecure", &image])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(what) && stderr.contains(hint), "{stderr}");
+        assert!(!stderr.contains("spec."), "{stderr}");
+    }
+}

@@ -120,3 +120,104 @@ fn invalid_arguments_exit_with_2_and_change_nothing() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("shop:front-end=nginx"));
     assert_eq!(read_tree(work.path()), before);
 }
+
+/// Regression (issue 13): a typo in `--set` passed silently, exit 0 and nothing changed.
+#[test]
+fn a_set_that_no_marker_uses_fails_naming_it_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&case_dir().join("input"), work.path());
+    let before = read_tree(work.path());
+    let typo = "shop:frontend=registry.shop.local:5000/shop/front-end:1.1.0";
+    for extra in [&[][..], &["--dry-run"][..], &["-o", "json"][..]] {
+        let output = update(work.path(), &[&["--set", typo][..], extra].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--set {typo}")) && stderr.contains("shop:front-end"),
+            "names the unused setter and the policies the markers name: {stderr}"
+        );
+        assert!(
+            !stderr.contains(&format!("--set {SET}")),
+            "the used one is not blamed: {stderr}"
+        );
+        assert_eq!(stdout(&output), "", "{extra:?}");
+        assert_eq!(read_tree(work.path()), before, "{extra:?}: nothing written");
+    }
+}
+
+#[test]
+fn a_file_or_a_missing_directory_is_named_for_what_it_is() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&case_dir().join("input"), work.path());
+    let file = work.path().join("kustomization.yaml");
+    let output = update(&file, &[]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} is a file, not a directory", file.display())),
+        "{stderr}"
+    );
+    let missing = work.path().join("no-such-dir");
+    let output = update(&missing, &[]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("error: directory {} does not exist\n", missing.display())
+    );
+}
+
+/// Invalid YAML and a `:digest` marker whose result has no digest were only
+/// log lines; they are listed as skipped, and `--strict` refuses the run.
+#[test]
+fn skipped_files_and_markers_are_listed_and_strict_makes_them_fail() {
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(&case_dir().join("input"), work.path());
+    fs::write(
+        work.path().join("broken.yaml"),
+        "image: x:1 # {\"$imagepolicy\": \"shop:front-end\"}\nfoo: [unclosed\n",
+    )
+    .unwrap();
+    fs::write(
+        work.path().join("pinned.yaml"),
+        "tag: 1.0.0 # {\"$imagepolicy\": \"shop:front-end:tag\"}\ndigest: sha256:0 # {\"$imagepolicy\": \"shop:front-end:digest\"}\n",
+    )
+    .unwrap();
+    let before = read_tree(work.path());
+
+    let strict = update(work.path(), &["--strict", "-o", "json"]);
+    assert_eq!(strict.status.code(), Some(1), "{strict:?}");
+    let document: serde_json::Value = serde_json::from_slice(&strict.stdout).unwrap();
+    assert_eq!(document["written"], false);
+    assert_eq!(
+        document["skipped"],
+        serde_json::json!([
+            {"file": "broken.yaml", "reason": "not valid YAML: unclosed bracket '[' at line 2 column 6"},
+            {"file": "pinned.yaml", "line": 2, "reason": "the marker asks for a digest and the policy result has none"},
+        ])
+    );
+    assert!(
+        String::from_utf8_lossy(&strict.stderr)
+            .contains("error: 2 files or markers skipped with --strict; nothing was written"),
+        "{strict:?}"
+    );
+    assert_eq!(read_tree(work.path()), before, "--strict wrote nothing");
+
+    let text = update(work.path(), &[]);
+    assert!(text.status.success(), "{text:?}");
+    assert_eq!(
+        stdout(&text),
+        "kustomization.yaml\noverlays/dev/kustomization.yml\noverlays/prod/Kustomization\npinned.yaml\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&text.stderr),
+        "skipped broken.yaml: not valid YAML: unclosed bracket '[' at line 2 column 6\n\
+         skipped pinned.yaml:2: the marker asks for a digest and the policy result has none\n\
+         updated 4 files (7 values), skipped 2\n"
+    );
+    assert!(
+        fs::read_to_string(work.path().join("pinned.yaml"))
+            .unwrap()
+            .starts_with("tag: 1.1.0 "),
+        "the file's other marker is applied"
+    );
+}

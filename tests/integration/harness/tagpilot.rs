@@ -18,6 +18,11 @@ use super::git_server::SshGitServer;
 /// How long a condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// The log filter of the daemons the tests start: the default level (info)
+/// plus the engine's lines for runs that change nothing (`no change`,
+/// `scanned: no new tags`), which tests wait for.
+pub const TEST_LOG_LEVEL: &str = "info,tagpilot::engine::cycle=debug";
+
 /// The file the engine tests' markers live in.
 pub const DEPLOY_FILE: &str = "apps/api.yaml";
 
@@ -308,7 +313,7 @@ impl Tagpilot {
     /// `tagpilot run --once`, started but not waited for.
     pub fn spawn_once(&self) -> Child {
         let mut command = self.command();
-        command.args(["--log-level", "info"]);
+        command.args(["--log-level", TEST_LOG_LEVEL]);
         self.engine_args(&mut command, &["run", "--once"]);
         command
             .stdout(Stdio::piped())
@@ -331,9 +336,10 @@ impl Tagpilot {
         RunOutput::from(command.output().unwrap())
     }
 
-    /// `tagpilot run` (no `--once`) with `extra` arguments, logging at info to a file.
+    /// `tagpilot run` (no `--once`) with `extra` arguments, logging at
+    /// [`TEST_LOG_LEVEL`] to a file.
     pub fn spawn_daemon(&self, extra: &[&str]) -> Daemon {
-        self.spawn_daemon_with(self.command(), extra)
+        self.spawn_daemon_with(&["--log-level", TEST_LOG_LEVEL], extra)
     }
 
     /// [`Self::spawn_daemon`] with at most `files` open file descriptors
@@ -353,13 +359,18 @@ impl Tagpilot {
                     .filter_map(|(key, value)| value.map(|value| (key, value))),
             )
             .stdin(Stdio::null());
-        self.spawn_daemon_with(command, extra)
+        self.spawn_daemon_command(command, &["--log-level", TEST_LOG_LEVEL], extra)
     }
 
-    fn spawn_daemon_with(&self, mut command: Command, extra: &[&str]) -> Daemon {
+    /// `tagpilot [GLOBAL] run [EXTRA]` (no `--once`), stdout and stderr to a file.
+    pub fn spawn_daemon_with(&self, global: &[&str], extra: &[&str]) -> Daemon {
+        self.spawn_daemon_command(self.command(), global, extra)
+    }
+
+    fn spawn_daemon_command(&self, mut command: Command, global: &[&str], extra: &[&str]) -> Daemon {
         let log = self.home.path().join("daemon.log");
         let file = std::fs::File::create(&log).unwrap();
-        command.args(["--log-level", "info"]);
+        command.args(global);
         self.engine_args(&mut command, &["run"]);
         command
             .args(extra)
