@@ -284,7 +284,11 @@ impl fmt::Display for Node {
                 f.write_str("{{end}}")
             }
             Node::Template { name, pipe, .. } => match pipe {
-                Some(pipe) => write!(f, "{{{{template {} {pipe}}}}}", super::format::quote(name, false)),
+                Some(pipe) => write!(
+                    f,
+                    "{{{{template {} {pipe}}}}}",
+                    super::format::quote(name, false)
+                ),
                 None => write!(f, "{{{{template {}}}}}", super::format::quote(name, false)),
             },
             Node::Break => f.write_str("{{break}}"),

@@ -39,7 +39,9 @@ impl At<'_> {
             At::Command(cmd) => Some((cmd.pos, cmd.to_string())),
             At::Pipe(pipe) => Some((pipe.pos, pipe.to_string())),
             At::Node(node) => match node {
-                Node::Action { pos, .. } | Node::Template { pos, .. } => Some((*pos, node.to_string())),
+                Node::Action { pos, .. } | Node::Template { pos, .. } => {
+                    Some((*pos, node.to_string()))
+                }
                 Node::Branch(branch) => Some((branch.pipe.pos, node.to_string())),
                 _ => None,
             },
@@ -70,7 +72,13 @@ pub struct State<'a> {
 }
 
 /// Executes template `name` of `trees` (parsed from `text` as `parse_name`) with `dot`.
-pub fn execute(parse_name: &str, text: &str, trees: &BTreeMap<String, List>, name: &str, dot: &Value) -> Result<String> {
+pub fn execute(
+    parse_name: &str,
+    text: &str,
+    trees: &BTreeMap<String, List>,
+    name: &str,
+    dot: &Value,
+) -> Result<String> {
     let mut state = State {
         parse_name,
         text,
@@ -151,12 +159,18 @@ impl<'a> State<'a> {
                     self.write(&text)?;
                 }
             }
-            Node::Branch(branch) if branch.kind == BranchKind::Range => return self.walk_range(dot, node, branch),
+            Node::Branch(branch) if branch.kind == BranchKind::Range => {
+                return self.walk_range(dot, node, branch);
+            }
             Node::Branch(branch) => {
                 let mark = self.vars.len();
                 let value = self.eval_pipeline(dot, &branch.pipe)?;
                 let flow = if value.is_true() {
-                    let dot = if branch.kind == BranchKind::With { &value } else { dot };
+                    let dot = if branch.kind == BranchKind::With {
+                        &value
+                    } else {
+                        dot
+                    };
                     self.walk_list(dot, &branch.list)
                 } else if let Some(else_list) = &branch.else_list {
                     self.walk_list(dot, else_list)
@@ -168,16 +182,22 @@ impl<'a> State<'a> {
             }
             Node::Template { name, pipe, .. } => {
                 let Some(tree) = self.trees.get(name) else {
-                    return self.error(format!("template {} not defined", format::quote(name, false)));
+                    return self.error(format!(
+                        "template {} not defined",
+                        format::quote(name, false)
+                    ));
                 };
                 if self.depth >= MAX_TEMPLATE_DEPTH {
-                    return self.error(format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"));
+                    return self.error(format!(
+                        "exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"
+                    ));
                 }
                 let new_dot = match pipe {
                     Some(pipe) => self.eval_pipeline(dot, pipe)?,
                     None => Value::Missing,
                 };
-                let saved_vars = std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
+                let saved_vars =
+                    std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
                 let saved_template = std::mem::replace(&mut self.template, name);
                 self.depth += 1;
                 let result = self.walk_list(&new_dot, tree);
@@ -205,7 +225,9 @@ impl<'a> State<'a> {
                         format::print_value(&value)
                     ));
                 }
-                (0..(*n).max(0)).map(|i| (Value::Missing, Value::Int(i, *kind))).collect()
+                (0..(*n).max(0))
+                    .map(|i| (Value::Missing, Value::Int(i, *kind)))
+                    .collect()
             }
             Value::List(list) => list
                 .items
@@ -216,7 +238,10 @@ impl<'a> State<'a> {
             Value::Map(map) => map.entries().to_vec(),
             Value::Missing => Vec::new(),
             other => {
-                return self.error(format!("range can't iterate over {}", format::print_value(other)));
+                return self.error(format!(
+                    "range can't iterate over {}",
+                    format::print_value(other)
+                ));
             }
         };
         let mut flow = Flow::Normal;
@@ -287,7 +312,12 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    fn eval_command(&mut self, dot: &Value, cmd: &'a Command, final_value: Option<Value>) -> Result<Value> {
+    fn eval_command(
+        &mut self,
+        dot: &Value,
+        cmd: &'a Command,
+        final_value: Option<Value>,
+    ) -> Result<Value> {
         self.step()?;
         let first = &cmd.args[0];
         match first {
@@ -298,7 +328,13 @@ impl<'a> State<'a> {
             Arg::Chain { .. } => return self.eval_chain(dot, first, &cmd.args, final_value),
             Arg::Identifier { name, .. } => {
                 self.at = At::Arg(first);
-                return self.eval_function(dot, name, At::Command(cmd), &cmd.args[1..], final_value);
+                return self.eval_function(
+                    dot,
+                    name,
+                    At::Command(cmd),
+                    &cmd.args[1..],
+                    final_value,
+                );
             }
             Arg::Pipe(pipe) => {
                 self.not_a_function(&cmd.args, &final_value)?;
@@ -315,7 +351,10 @@ impl<'a> State<'a> {
             Arg::Nil { .. } => self.error("nil is not a command"),
             Arg::Number { number, .. } => self.ideal_constant(number),
             Arg::String { text, .. } => Ok(Value::string(text.as_str())),
-            _ => self.error(format!("can't evaluate command {}", format::quote(&first.to_string(), false))),
+            _ => self.error(format!(
+                "can't evaluate command {}",
+                format::quote(&first.to_string(), false)
+            )),
         }
     }
 
@@ -324,7 +363,9 @@ impl<'a> State<'a> {
         if number.complex {
             return self.error(format!("complex constant {text} is not supported"));
         }
-        let hex_int = text.len() > 2 && (text.starts_with("0x") || text.starts_with("0X")) && !text.contains(['p', 'P']);
+        let hex_int = text.len() > 2
+            && (text.starts_with("0x") || text.starts_with("0X"))
+            && !text.contains(['p', 'P']);
         if let Some(f) = number.float
             && !hex_int
             && !text.starts_with('\'')
@@ -341,7 +382,13 @@ impl<'a> State<'a> {
         Ok(Value::Missing)
     }
 
-    fn eval_chain(&mut self, dot: &Value, chain: &'a Arg, args: &'a [Arg], final_value: Option<Value>) -> Result<Value> {
+    fn eval_chain(
+        &mut self,
+        dot: &Value,
+        chain: &'a Arg,
+        args: &'a [Arg],
+        final_value: Option<Value>,
+    ) -> Result<Value> {
         self.at = At::Arg(chain);
         let Arg::Chain { node, fields, .. } = chain else {
             return self.error("internal error: not a chain");
@@ -354,12 +401,24 @@ impl<'a> State<'a> {
         self.eval_field_chain(dot, receiver, fields, args, final_value)
     }
 
-    fn eval_variable(&mut self, dot: &Value, variable: &'a Arg, args: &'a [Arg], final_value: Option<Value>) -> Result<Value> {
+    fn eval_variable(
+        &mut self,
+        dot: &Value,
+        variable: &'a Arg,
+        args: &'a [Arg],
+        final_value: Option<Value>,
+    ) -> Result<Value> {
         self.at = At::Arg(variable);
         let Arg::Variable { idents, .. } = variable else {
             return self.error("internal error: not a variable");
         };
-        let Some(value) = self.vars.iter().rev().find(|(n, _)| *n == idents[0]).map(|(_, v)| v.clone()) else {
+        let Some(value) = self
+            .vars
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == idents[0])
+            .map(|(_, v)| v.clone())
+        else {
             return self.error(format!("undefined variable: {}", idents[0]));
         };
         if idents.len() == 1 {
@@ -369,7 +428,14 @@ impl<'a> State<'a> {
         self.eval_field_chain(dot, value, &idents[1..], args, final_value)
     }
 
-    fn eval_field_chain(&mut self, dot: &Value, mut receiver: Value, idents: &[String], args: &'a [Arg], final_value: Option<Value>) -> Result<Value> {
+    fn eval_field_chain(
+        &mut self,
+        dot: &Value,
+        mut receiver: Value,
+        idents: &[String],
+        args: &'a [Arg],
+        final_value: Option<Value>,
+    ) -> Result<Value> {
         let last = idents.len().saturating_sub(1);
         for ident in &idents[..last] {
             receiver = self.eval_field(dot, ident, &[], None, &receiver)?;
@@ -380,14 +446,23 @@ impl<'a> State<'a> {
         }
     }
 
-    fn eval_field(&mut self, _dot: &Value, name: &str, args: &'a [Arg], final_value: Option<Value>, receiver: &Value) -> Result<Value> {
+    fn eval_field(
+        &mut self,
+        _dot: &Value,
+        name: &str,
+        args: &'a [Arg],
+        final_value: Option<Value>,
+        receiver: &Value,
+    ) -> Result<Value> {
         if let Value::Missing = receiver {
             return Ok(Value::Missing);
         }
         if let Some(result) = receiver.method(name) {
             let given = args.len().saturating_sub(1) + usize::from(final_value.is_some());
             if given != 0 {
-                return self.error(format!("wrong number of args for {name}: want 0 got {given}"));
+                return self.error(format!(
+                    "wrong number of args for {name}: want 0 got {given}"
+                ));
             }
             return Ok(result.clone());
         }
@@ -396,7 +471,9 @@ impl<'a> State<'a> {
             Value::Struct(_) => {
                 if let Some(field) = receiver.struct_field(name) {
                     if has_args {
-                        return self.error(format!("{name} has arguments but cannot be invoked as function"));
+                        return self.error(format!(
+                            "{name} has arguments but cannot be invoked as function"
+                        ));
                     }
                     return Ok(field.clone());
                 }
@@ -409,21 +486,39 @@ impl<'a> State<'a> {
             }
             _ => {}
         }
-        self.error(format!("can't evaluate field {name} in type {}", receiver.type_name()))
+        self.error(format!(
+            "can't evaluate field {name} in type {}",
+            receiver.type_name()
+        ))
     }
 
-    fn eval_function(&mut self, dot: &Value, name: &str, node: At<'a>, args: &'a [Arg], final_value: Option<Value>) -> Result<Value> {
+    fn eval_function(
+        &mut self,
+        dot: &Value,
+        name: &str,
+        node: At<'a>,
+        args: &'a [Arg],
+        final_value: Option<Value>,
+    ) -> Result<Value> {
         let Some(function) = funcs::lookup(name) else {
-            return self.error(format!("{} is not a defined function", format::quote(name, false)));
+            return self.error(format!(
+                "{} is not a defined function",
+                format::quote(name, false)
+            ));
         };
         let given = args.len() + usize::from(final_value.is_some());
         let fixed = function.params.len();
         if function.variadic.is_some() {
             if given < fixed {
-                return self.error(format!("wrong number of args for {name}: want at least {fixed} got {}", args.len()));
+                return self.error(format!(
+                    "wrong number of args for {name}: want at least {fixed} got {}",
+                    args.len()
+                ));
             }
         } else if given != fixed {
-            return self.error(format!("wrong number of args for {name}: want {fixed} got {given}"));
+            return self.error(format!(
+                "wrong number of args for {name}: want {fixed} got {given}"
+            ));
         }
         if function.builtin && (name == "and" || name == "or") {
             let mut value = Value::Missing;
@@ -440,11 +535,21 @@ impl<'a> State<'a> {
         }
         let mut argv = Vec::with_capacity(given);
         for (i, arg) in args.iter().enumerate() {
-            let typ = function.params.get(i).copied().or(function.variadic).unwrap_or("interface {}");
+            let typ = function
+                .params
+                .get(i)
+                .copied()
+                .or(function.variadic)
+                .unwrap_or("interface {}");
             argv.push(self.eval_arg(dot, Some(typ), arg)?);
         }
         if let Some(final_value) = final_value {
-            let typ = function.params.get(args.len()).copied().or(function.variadic).unwrap_or("interface {}");
+            let typ = function
+                .params
+                .get(args.len())
+                .copied()
+                .or(function.variadic)
+                .unwrap_or("interface {}");
             argv.push(self.validate_type(final_value, Some(typ))?);
         }
         if function.builtin && name == "call" {
@@ -452,7 +557,10 @@ impl<'a> State<'a> {
             self.at = node;
             return match argv.first() {
                 Some(Value::Missing) | None => self.error("error calling call: call of nil"),
-                Some(other) => self.error(format!("error calling call: non-function {callee} of type {}", other.type_name())),
+                Some(other) => self.error(format!(
+                    "error calling call: non-function {callee} of type {}",
+                    other.type_name()
+                )),
             };
         }
         self.step()?;
@@ -478,7 +586,10 @@ impl<'a> State<'a> {
         if typ == "reflect.Value" || value.assignable_to(typ) {
             return Ok(value);
         }
-        self.error(format!("wrong type for value; expected {typ}; got {}", value.type_name()))
+        self.error(format!(
+            "wrong type for value; expected {typ}; got {}",
+            value.type_name()
+        ))
     }
 
     fn eval_arg(&mut self, dot: &Value, typ: Option<&str>, arg: &'a Arg) -> Result<Value> {
@@ -493,32 +604,50 @@ impl<'a> State<'a> {
                 };
             }
             Arg::Field { idents, .. } => {
-                let value = self.eval_field_chain(dot, dot.clone(), idents, std::slice::from_ref(arg), None)?;
+                let value = self.eval_field_chain(
+                    dot,
+                    dot.clone(),
+                    idents,
+                    std::slice::from_ref(arg),
+                    None,
+                )?;
                 self.at = At::Arg(arg);
                 value
             }
             Arg::Variable { .. } => self.eval_variable(dot, arg, &[], None)?,
             Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
-            Arg::Identifier { name, .. } => self.eval_function(dot, name, At::Arg(arg), &[], None)?,
+            Arg::Identifier { name, .. } => {
+                self.eval_function(dot, name, At::Arg(arg), &[], None)?
+            }
             Arg::Chain { .. } => self.eval_chain(dot, arg, &[], None)?,
             Arg::Bool { value, .. } => {
                 return match typ {
-                    Some("bool" | "interface {}" | "reflect.Value") | None => Ok(Value::Bool(*value)),
+                    Some("bool" | "interface {}" | "reflect.Value") | None => {
+                        Ok(Value::Bool(*value))
+                    }
                     Some(t) => self.constant_error(t, arg),
                 };
             }
             Arg::String { text, .. } => {
                 return match typ {
-                    Some("string" | "interface {}" | "reflect.Value") | None => Ok(Value::string(text.as_str())),
+                    Some("string" | "interface {}" | "reflect.Value") | None => {
+                        Ok(Value::string(text.as_str()))
+                    }
                     Some(t) => self.constant_error(t, arg),
                 };
             }
             Arg::Number { number, .. } => {
                 return match typ {
                     Some("interface {}" | "reflect.Value") | None => self.ideal_constant(number),
-                    Some("int") if number.int.is_some() => Ok(Value::Int(number.int.unwrap_or(0), IntType::Int)),
-                    Some("int64") if number.int.is_some() => Ok(Value::Int(number.int.unwrap_or(0), IntType::Int64)),
-                    Some("float64") if number.float.is_some() => Ok(Value::Float(number.float.unwrap_or(0.0))),
+                    Some("int") if number.int.is_some() => {
+                        Ok(Value::Int(number.int.unwrap_or(0), IntType::Int))
+                    }
+                    Some("int64") if number.int.is_some() => {
+                        Ok(Value::Int(number.int.unwrap_or(0), IntType::Int64))
+                    }
+                    Some("float64") if number.float.is_some() => {
+                        Ok(Value::Float(number.float.unwrap_or(0.0)))
+                    }
                     Some(t) => self.constant_error(t, arg),
                 };
             }
@@ -540,7 +669,11 @@ impl<'a> State<'a> {
 }
 
 fn can_be_nil(typ: &str) -> bool {
-    typ == "interface {}" || typ == "reflect.Value" || typ.starts_with("[]") || typ.starts_with("map[") || typ.starts_with('*')
+    typ == "interface {}"
+        || typ == "reflect.Value"
+        || typ.starts_with("[]")
+        || typ.starts_with("map[")
+        || typ.starts_with('*')
 }
 
 /// Whether `name` is a function templates may call (a builtin or a Sprig function).

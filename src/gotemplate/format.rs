@@ -308,7 +308,10 @@ fn format_string(out: &mut String, s: &str, verb: char, spec: Spec) {
     };
     match verb {
         'q' => {
-            let quoted = if spec.sharp && !truncated.contains('`') && truncated.chars().all(|c| c == '\t' || !c.is_control()) {
+            let quoted = if spec.sharp
+                && !truncated.contains('`')
+                && truncated.chars().all(|c| c == '\t' || !c.is_control())
+            {
                 format!("`{truncated}`")
             } else {
                 quote(&truncated, spec.plus)
@@ -348,12 +351,18 @@ fn format_integer(out: &mut String, value: &Value, n: i64, verb: char, spec: Spe
         'x' => (16, false),
         'X' => (16, true),
         'c' => {
-            let c = u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+            let c = u32::try_from(n)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{fffd}');
             pad(out, &c.to_string(), spec, true);
             return;
         }
         'q' => {
-            let c = u32::try_from(n).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+            let c = u32::try_from(n)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{fffd}');
             pad(out, &quote_rune(c, spec.plus), spec, true);
             return;
         }
@@ -411,7 +420,15 @@ fn format_integer(out: &mut String, value: &Value, n: i64, verb: char, spec: Spe
         _ => {}
     }
     text.push_str(&digits);
-    pad(out, &text, Spec { zero: false, ..spec }, false);
+    pad(
+        out,
+        &text,
+        Spec {
+            zero: false,
+            ..spec
+        },
+        false,
+    );
 }
 
 fn format_float(out: &mut String, value: &Value, f: f64, verb: char, spec: Spec) {
@@ -439,7 +456,15 @@ fn format_float(out: &mut String, value: &Value, f: f64, verb: char, spec: Spec)
         out.push_str(&digits);
         return;
     }
-    pad(out, &format!("{sign}{digits}"), Spec { zero: false, ..spec }, false);
+    pad(
+        out,
+        &format!("{sign}{digits}"),
+        Spec {
+            zero: false,
+            ..spec
+        },
+        false,
+    );
 }
 
 /// Decimal digits (no leading zeros) and the decimal point position.
@@ -453,7 +478,11 @@ fn decimal_digits(f: f64, significant: Option<usize>) -> (String, i32) {
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let digits = if significant.is_none() {
         let trimmed = digits.trim_end_matches('0');
-        if trimmed.is_empty() { "0".to_string() } else { trimmed.to_string() }
+        if trimmed.is_empty() {
+            "0".to_string()
+        } else {
+            trimmed.to_string()
+        }
     } else {
         digits
     };
@@ -464,7 +493,11 @@ fn special_float(f: f64) -> Option<String> {
     if f.is_nan() {
         Some("NaN".into())
     } else if f.is_infinite() {
-        Some(if f > 0.0 { "+Inf".into() } else { "-Inf".into() })
+        Some(if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        })
     } else {
         None
     }
@@ -494,7 +527,11 @@ fn e_from_digits(sign: &str, digits: &str, point: i32, precision: usize, e: char
             out.push(rest.chars().nth(i).unwrap_or('0'));
         }
     }
-    let exponent = if digits.trim_start_matches('0').is_empty() { 0 } else { point - 1 };
+    let exponent = if digits.trim_start_matches('0').is_empty() {
+        0
+    } else {
+        point - 1
+    };
     out.push(e);
     out.push(if exponent < 0 { '-' } else { '+' });
     let magnitude = exponent.unsigned_abs();
@@ -554,7 +591,11 @@ fn format_g(f: f64, precision: Option<usize>, e: char) -> String {
             let p = p.max(1);
             let (digits, point) = decimal_digits(f, Some(p));
             let trimmed = digits.trim_end_matches('0');
-            let digits = if trimmed.is_empty() { "0".to_string() } else { trimmed.to_string() };
+            let digits = if trimmed.is_empty() {
+                "0".to_string()
+            } else {
+                trimmed.to_string()
+            };
             let mut eprec = p as i32;
             if eprec > digits.len() as i32 && digits.len() as i32 >= point {
                 eprec = digits.len() as i32;
@@ -661,7 +702,15 @@ mod tests {
 
     #[test]
     fn sprint_spaces_only_between_non_strings() {
-        let args = [s("a"), Value::int(1), Value::int(2), s("b"), s("c"), Value::Float(3.0), Value::Missing];
+        let args = [
+            s("a"),
+            Value::int(1),
+            Value::int(2),
+            s("b"),
+            s("c"),
+            Value::Float(3.0),
+            Value::Missing,
+        ];
         assert_eq!(sprint(&args), "a1 2bc3 <nil>");
         assert_eq!(sprintln(&[s("a"), Value::int(1)]), "a 1\n");
     }
@@ -676,31 +725,111 @@ mod tests {
         )));
         let object = Value::Struct(Arc::new(Struct::plain(
             "main.T",
-            vec![("A", s("a")), ("B", Value::int(1)), ("C", Value::string_list(["x"])), ("D", map.clone()), ("F", Value::Missing)],
+            vec![
+                ("A", s("a")),
+                ("B", Value::int(1)),
+                ("C", Value::string_list(["x"])),
+                ("D", map.clone()),
+                ("F", Value::Missing),
+            ],
         )));
-        assert_eq!(sprintf("%v", &[object.clone()]), "{a 1 [x] map[a:1 b:2] <nil>}");
-        assert_eq!(sprintf("%+v", &[object]), "{A:a B:1 C:[x] D:map[a:1 b:2] F:<nil>}");
+        assert_eq!(
+            sprintf("%v", &[object.clone()]),
+            "{a 1 [x] map[a:1 b:2] <nil>}"
+        );
+        assert_eq!(
+            sprintf("%+v", &[object]),
+            "{A:a B:1 C:[x] D:map[a:1 b:2] F:<nil>}"
+        );
         assert_eq!(sprintf("%s", &[map]), "map[a:%!s(int=1) b:%!s(int=2)]");
-        assert_eq!(sprintf("%q", &[Value::string_list(["a", "b"])]), "[\"a\" \"b\"]");
+        assert_eq!(
+            sprintf("%q", &[Value::string_list(["a", "b"])]),
+            "[\"a\" \"b\"]"
+        );
     }
 
     #[test]
     fn verbs_flags_and_errors() {
-        assert_eq!(sprintf("%s|%d", &[Value::int(3), s("s")]), "%!s(int=3)|%!d(string=s)");
-        assert_eq!(sprintf("%x|%5.2f|%-5d|%05d|%e|%g", &[s("hi"), Value::Float(3.14159), Value::int(42), Value::int(-42), Value::Float(1234.5678), Value::Float(1e21)]), "6869| 3.14|42   |-0042|1.234568e+03|1e+21");
+        assert_eq!(
+            sprintf("%s|%d", &[Value::int(3), s("s")]),
+            "%!s(int=3)|%!d(string=s)"
+        );
+        assert_eq!(
+            sprintf(
+                "%x|%5.2f|%-5d|%05d|%e|%g",
+                &[
+                    s("hi"),
+                    Value::Float(3.14159),
+                    Value::int(42),
+                    Value::int(-42),
+                    Value::Float(1234.5678),
+                    Value::Float(1e21)
+                ]
+            ),
+            "6869| 3.14|42   |-0042|1.234568e+03|1e+21"
+        );
         assert_eq!(sprintf("%d %d", &[Value::int(1)]), "1 %!d(MISSING)");
-        assert_eq!(sprintf("%d", &[Value::int(1), s("x"), Value::int(3)]), "1%!(EXTRA string=x, int=3)");
-        assert_eq!(sprintf("[%05s][%-6s|][%6.2s][%x][% x][%#x][%#08x][%.0d][%+.2e][%g][%.3g][%G]", &[s("ab"), s("cd"), s("xyz"), Value::int(-1), s("ab"), Value::int(255), Value::int(255), Value::int(0), Value::Float(12345.678), Value::Float(1e-7), Value::Float(1234.5678), Value::Float(1e100)]),
-            "[000ab][cd    |][    xy][-1][61 62][0xff][0x000000ff][][+1.23e+04][1e-07][1.23e+03][1E+100]");
-        assert_eq!(sprintf("%6.2v|%v|%v|%.2f|%5t|%08.3f|%+d|%c|%U", &[Value::Float(3.14159), Value::Float(1e20), Value::Float(1e21), Value::Float(2.675), Value::Bool(true), Value::Float(-3.14159), Value::int(5), Value::int(65), Value::int(0x1F600)]),
-            "   3.1|1e+20|1e+21|2.67| true|-003.142|+5|A|U+1F600");
-        assert_eq!(sprint(&[Value::Float(1e6), Value::Float(100000.0), Value::Float(123456789.0), Value::Float(0.0001), Value::Float(0.00001), Value::Float(1.5), Value::Float(3.0)]),
-            "1e+06 100000 1.23456789e+08 0.0001 1e-05 1.5 3");
+        assert_eq!(
+            sprintf("%d", &[Value::int(1), s("x"), Value::int(3)]),
+            "1%!(EXTRA string=x, int=3)"
+        );
+        assert_eq!(
+            sprintf(
+                "[%05s][%-6s|][%6.2s][%x][% x][%#x][%#08x][%.0d][%+.2e][%g][%.3g][%G]",
+                &[
+                    s("ab"),
+                    s("cd"),
+                    s("xyz"),
+                    Value::int(-1),
+                    s("ab"),
+                    Value::int(255),
+                    Value::int(255),
+                    Value::int(0),
+                    Value::Float(12345.678),
+                    Value::Float(1e-7),
+                    Value::Float(1234.5678),
+                    Value::Float(1e100)
+                ]
+            ),
+            "[000ab][cd    |][    xy][-1][61 62][0xff][0x000000ff][][+1.23e+04][1e-07][1.23e+03][1E+100]"
+        );
+        assert_eq!(
+            sprintf(
+                "%6.2v|%v|%v|%.2f|%5t|%08.3f|%+d|%c|%U",
+                &[
+                    Value::Float(3.14159),
+                    Value::Float(1e20),
+                    Value::Float(1e21),
+                    Value::Float(2.675),
+                    Value::Bool(true),
+                    Value::Float(-3.14159),
+                    Value::int(5),
+                    Value::int(65),
+                    Value::int(0x1F600)
+                ]
+            ),
+            "   3.1|1e+20|1e+21|2.67| true|-003.142|+5|A|U+1F600"
+        );
+        assert_eq!(
+            sprint(&[
+                Value::Float(1e6),
+                Value::Float(100000.0),
+                Value::Float(123456789.0),
+                Value::Float(0.0001),
+                Value::Float(0.00001),
+                Value::Float(1.5),
+                Value::Float(3.0)
+            ]),
+            "1e+06 100000 1.23456789e+08 0.0001 1e-05 1.5 3"
+        );
     }
 
     #[test]
     fn quote_escapes_like_strconv() {
-        assert_eq!(quote("a\"b\\c\n\t\u{1}é\u{200b}😀\u{a0}", false), "\"a\\\"b\\\\c\\n\\t\\x01é\\u200b😀\\u00a0\"");
+        assert_eq!(
+            quote("a\"b\\c\n\t\u{1}é\u{200b}😀\u{a0}", false),
+            "\"a\\\"b\\\\c\\n\\t\\x01é\\u200b😀\\u00a0\""
+        );
         assert_eq!(quote("é", true), "\"\\u00e9\"");
     }
 }

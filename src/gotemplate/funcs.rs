@@ -26,8 +26,17 @@ pub struct Function {
 }
 
 /// Builds a [`Function`] (`f(params, variadic, call)`).
-pub const fn f(params: &'static [&'static str], variadic: Option<&'static str>, call: Call) -> Function {
-    Function { params, variadic, builtin: false, call }
+pub const fn f(
+    params: &'static [&'static str],
+    variadic: Option<&'static str>,
+    call: Call,
+) -> Function {
+    Function {
+        params,
+        variadic,
+        builtin: false,
+        call,
+    }
 }
 
 const ANY: &str = "interface {}";
@@ -39,7 +48,14 @@ pub fn lookup(name: &str) -> Option<Function> {
 }
 
 fn builtin(name: &str) -> Option<Function> {
-    let b = |params, variadic, call| Some(Function { params, variadic, builtin: true, call });
+    let b = |params, variadic, call| {
+        Some(Function {
+            params,
+            variadic,
+            builtin: true,
+            call,
+        })
+    };
     match name {
         "and" | "or" => b(&[RV], Some(RV), |_| Ok(Value::Missing)),
         "call" => b(&[RV], Some(RV), |_| Ok(Value::Missing)),
@@ -50,17 +66,32 @@ fn builtin(name: &str) -> Option<Function> {
         "print" => b(&[], Some(ANY), |a| Ok(Value::string(format::sprint(a)))),
         "println" => b(&[], Some(ANY), |a| Ok(Value::string(format::sprintln(a)))),
         "printf" => b(&["string"], Some(ANY), |a| {
-            Ok(Value::string(format::sprintf(a[0].as_str().unwrap_or_default(), &a[1..])))
+            Ok(Value::string(format::sprintf(
+                a[0].as_str().unwrap_or_default(),
+                &a[1..],
+            )))
         }),
-        "html" => b(&[], Some(ANY), |a| Ok(Value::string(html_escape(&eval_args(a))))),
-        "js" => b(&[], Some(ANY), |a| Ok(Value::string(js_escape(&eval_args(a))))),
-        "urlquery" => b(&[], Some(ANY), |a| Ok(Value::string(query_escape(&eval_args(a))))),
+        "html" => b(&[], Some(ANY), |a| {
+            Ok(Value::string(html_escape(&eval_args(a))))
+        }),
+        "js" => b(&[], Some(ANY), |a| {
+            Ok(Value::string(js_escape(&eval_args(a))))
+        }),
+        "urlquery" => b(&[], Some(ANY), |a| {
+            Ok(Value::string(query_escape(&eval_args(a))))
+        }),
         "eq" => b(&[RV], Some(RV), |a| eq(&a[0], &a[1..]).map(Value::Bool)),
-        "ne" => b(&[RV, RV], None, |a| eq(&a[0], &a[1..]).map(|e| Value::Bool(!e))),
+        "ne" => b(&[RV, RV], None, |a| {
+            eq(&a[0], &a[1..]).map(|e| Value::Bool(!e))
+        }),
         "lt" => b(&[RV, RV], None, |a| lt(&a[0], &a[1]).map(Value::Bool)),
         "le" => b(&[RV, RV], None, |a| le(&a[0], &a[1]).map(Value::Bool)),
-        "gt" => b(&[RV, RV], None, |a| le(&a[0], &a[1]).map(|x| Value::Bool(!x))),
-        "ge" => b(&[RV, RV], None, |a| lt(&a[0], &a[1]).map(|x| Value::Bool(!x))),
+        "gt" => b(&[RV, RV], None, |a| {
+            le(&a[0], &a[1]).map(|x| Value::Bool(!x))
+        }),
+        "ge" => b(&[RV, RV], None, |a| {
+            lt(&a[0], &a[1]).map(|x| Value::Bool(!x))
+        }),
         _ => None,
     }
 }
@@ -80,7 +111,12 @@ fn index_arg(index: &Value, cap: usize) -> Result<usize, String> {
     let x = match index {
         Value::Int(i, _) => *i,
         Value::Missing => return Err("cannot index slice/array with nil".into()),
-        other => return Err(format!("cannot index slice/array with type {}", other.type_name())),
+        other => {
+            return Err(format!(
+                "cannot index slice/array with type {}",
+                other.type_name()
+            ));
+        }
     };
     if x < 0 || x as u64 > cap as u64 {
         return Err(format!("index out of range: {x}"));
@@ -97,11 +133,18 @@ fn index(args: &[Value]) -> Result<Value, String> {
         item = match &item {
             Value::List(list) => {
                 let i = index_arg(index, list.items.len())?;
-                list.items.get(i).cloned().ok_or_else(|| format!("reflect: slice index out of range"))?
+                list.items
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("reflect: slice index out of range"))?
             }
             Value::String(s) => {
                 let i = index_arg(index, s.len())?;
-                Value::int(i64::from(*s.as_bytes().get(i).ok_or("reflect: string index out of range")?))
+                Value::int(i64::from(
+                    *s.as_bytes()
+                        .get(i)
+                        .ok_or("reflect: string index out of range")?,
+                ))
             }
             Value::Map(map) => {
                 let key = match index {
@@ -109,7 +152,13 @@ fn index(args: &[Value]) -> Result<Value, String> {
                         return Err(format!("value is nil; should be of type {}", map.key_type));
                     }
                     key if key.assignable_to(&map.key_type) => key,
-                    key => return Err(format!("value has type {}; should be {}", key.type_name(), map.key_type)),
+                    key => {
+                        return Err(format!(
+                            "value has type {}; should be {}",
+                            key.type_name(),
+                            map.key_type
+                        ));
+                    }
                 };
                 map.get(key).cloned().unwrap_or_else(|| map.zero.clone())
             }
@@ -156,7 +205,9 @@ fn js_escape(s: &str) -> String {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if c < ' ' => out.push_str(&format!("\\u00{:02X}", c as u32)),
-            c if (c as u32) >= 0x80 && !format::is_print(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) >= 0x80 && !format::is_print(c) => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -168,7 +219,9 @@ pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -288,8 +341,14 @@ mod tests {
 
     #[test]
     fn escapers_match_go() {
-        assert_eq!(html_escape("<a href=\"x\">'&'</a>"), "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-        assert_eq!(js_escape("a'b\"<=>\n"), "a\\'b\\\"\\u003C\\u003D\\u003E\\u000A");
+        assert_eq!(
+            html_escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(
+            js_escape("a'b\"<=>\n"),
+            "a\\'b\\\"\\u003C\\u003D\\u003E\\u000A"
+        );
         assert_eq!(query_escape("a b&c/é"), "a+b%26c%2F%C3%A9");
     }
 }

@@ -31,7 +31,11 @@ impl Parsed {
 pub type TreeSet = BTreeMap<String, List>;
 
 /// Parses `text` as template `name`; `has_function` says which identifiers are functions.
-pub fn parse(name: &str, text: &str, has_function: &dyn Fn(&str) -> bool) -> std::result::Result<TreeSet, String> {
+pub fn parse(
+    name: &str,
+    text: &str,
+    has_function: &dyn Fn(&str) -> bool,
+) -> std::result::Result<TreeSet, String> {
     let mut parser = Parser {
         name,
         lex: Lexer::new(text),
@@ -71,7 +75,9 @@ type Result<T> = std::result::Result<T, String>;
 
 fn is_empty_tree(list: &List) -> bool {
     list.iter().all(|node| match node {
-        Node::Text(text) => text.trim_matches([' ', '\t', '\n', '\r', '\u{b}', '\u{c}']).is_empty(),
+        Node::Text(text) => text
+            .trim_matches([' ', '\t', '\n', '\r', '\u{b}', '\u{c}'])
+            .is_empty(),
         _ => false,
     })
 }
@@ -126,7 +132,10 @@ impl Parser<'_> {
     }
 
     fn error<T>(&self, message: impl std::fmt::Display) -> Result<T> {
-        Err(format!("template: {}:{}: {message}", self.name, self.token[0].line))
+        Err(format!(
+            "template: {}:{}: {message}",
+            self.name, self.token[0].line
+        ))
     }
 
     fn unexpected<T>(&self, token: &Item, context: &str) -> Result<T> {
@@ -250,7 +259,11 @@ impl Parser<'_> {
         match token.typ {
             ItemType::Block => return self.block_control().map(Parsed::Node),
             ItemType::Break | ItemType::Continue => {
-                let what = if token.typ == ItemType::Break { "{{break}}" } else { "{{continue}}" };
+                let what = if token.typ == ItemType::Break {
+                    "{{break}}"
+                } else {
+                    "{{continue}}"
+                };
                 let next = self.next_non_space();
                 if next.typ != ItemType::RightDelim {
                     return self.unexpected(&next, what);
@@ -258,7 +271,11 @@ impl Parser<'_> {
                 if self.range_depth == 0 {
                     return self.error(format!("{what} outside {{{{range}}}}"));
                 }
-                return Ok(Parsed::Node(if token.typ == ItemType::Break { Node::Break } else { Node::Continue }));
+                return Ok(Parsed::Node(if token.typ == ItemType::Break {
+                    Node::Break
+                } else {
+                    Node::Continue
+                }));
             }
             ItemType::Else => {
                 let peek = self.peek_non_space();
@@ -322,7 +339,12 @@ impl Parser<'_> {
                 else_list = Some(list);
             }
         }
-        Ok(Node::Branch(Box::new(Branch { kind, pipe, list, else_list })))
+        Ok(Node::Branch(Box::new(Branch {
+            kind,
+            pipe,
+            list,
+            else_list,
+        })))
     }
 
     fn template_name(&mut self, token: &Item, context: &str) -> Result<String> {
@@ -345,7 +367,11 @@ impl Parser<'_> {
             return self.error(format!("unexpected {} in {CONTEXT}", end.describe()));
         }
         self.add(&name, list)?;
-        Ok(Node::Template { pos: token.pos, name, pipe: Some(pipe) })
+        Ok(Node::Template {
+            pos: token.pos,
+            name,
+            pipe: Some(pipe),
+        })
     }
 
     fn template_control(&mut self) -> Result<Node> {
@@ -357,12 +383,21 @@ impl Parser<'_> {
             self.backup();
             pipe = Some(self.pipeline(CONTEXT, ItemType::RightDelim)?);
         }
-        Ok(Node::Template { pos: token.pos, name, pipe })
+        Ok(Node::Template {
+            pos: token.pos,
+            name,
+            pipe,
+        })
     }
 
     fn pipeline(&mut self, context: &str, end: ItemType) -> Result<Pipe> {
         let pos = self.peek_non_space().pos;
-        let mut pipe = Pipe { pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        let mut pipe = Pipe {
+            pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
         loop {
             let v = self.peek_non_space();
             if v.typ != ItemType::Variable {
@@ -375,17 +410,25 @@ impl Parser<'_> {
                 ItemType::Assign | ItemType::Declare => {
                     pipe.is_assign = next.typ == ItemType::Assign;
                     self.next_non_space();
-                    pipe.decl.push(Variable { pos: v.pos, name: v.val.clone() });
+                    pipe.decl.push(Variable {
+                        pos: v.pos,
+                        name: v.val.clone(),
+                    });
                     self.vars.push(v.val);
                     break;
                 }
                 ItemType::Char if next.val == "," => {
                     self.next_non_space();
-                    pipe.decl.push(Variable { pos: v.pos, name: v.val.clone() });
+                    pipe.decl.push(Variable {
+                        pos: v.pos,
+                        name: v.val.clone(),
+                    });
                     self.vars.push(v.val);
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().typ {
-                            ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => continue,
+                            ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => {
+                                continue;
+                            }
                             _ => return self.error("range can only initialize variables"),
                         }
                     }
@@ -411,9 +454,18 @@ impl Parser<'_> {
                     for (i, cmd) in pipe.cmds.iter().enumerate().skip(1) {
                         if matches!(
                             cmd.args.first(),
-                            Some(Arg::Bool { .. } | Arg::Dot { .. } | Arg::Nil { .. } | Arg::Number { .. } | Arg::String { .. })
+                            Some(
+                                Arg::Bool { .. }
+                                    | Arg::Dot { .. }
+                                    | Arg::Nil { .. }
+                                    | Arg::Number { .. }
+                                    | Arg::String { .. }
+                            )
                         ) {
-                            return self.error(format!("non executable command in pipeline stage {}", i + 1));
+                            return self.error(format!(
+                                "non executable command in pipeline stage {}",
+                                i + 1
+                            ));
                         }
                     }
                     return Ok(pipe);
@@ -484,13 +536,21 @@ impl Parser<'_> {
                 idents.extend(fields);
                 Arg::Variable { pos, idents }
             }
-            Arg::Bool { .. } | Arg::String { .. } | Arg::Number { .. } | Arg::Nil { .. } | Arg::Dot { .. } => {
+            Arg::Bool { .. }
+            | Arg::String { .. }
+            | Arg::Number { .. }
+            | Arg::Nil { .. }
+            | Arg::Dot { .. } => {
                 return self.error(format!(
                     "unexpected . after term {}",
                     super::format::quote(&node.to_string(), false)
                 ));
             }
-            other => Arg::Chain { pos, node: Box::new(other), fields },
+            other => Arg::Chain {
+                pos,
+                node: Box::new(other),
+                fields,
+            },
         }))
     }
 
@@ -505,7 +565,10 @@ impl Parser<'_> {
                         super::format::quote(&token.val, false)
                     ));
                 }
-                Arg::Identifier { pos, name: token.val }
+                Arg::Identifier {
+                    pos,
+                    name: token.val,
+                }
             }
             ItemType::Dot => Arg::Dot { pos },
             ItemType::Nil => Arg::Nil { pos },
@@ -516,16 +579,25 @@ impl Parser<'_> {
                         super::format::quote(&token.val, false)
                     ));
                 }
-                Arg::Variable { pos, idents: vec![token.val] }
+                Arg::Variable {
+                    pos,
+                    idents: vec![token.val],
+                }
             }
             ItemType::Field => Arg::Field {
                 pos,
                 idents: token.val[1..].split('.').map(str::to_string).collect(),
             },
-            ItemType::Bool => Arg::Bool { pos, value: token.val == "true" },
+            ItemType::Bool => Arg::Bool {
+                pos,
+                value: token.val == "true",
+            },
             ItemType::CharConstant | ItemType::Complex | ItemType::Number => {
                 match number(&token.val, token.typ) {
-                    Ok(number) => Arg::Number { pos, number: Box::new(number) },
+                    Ok(number) => Arg::Number {
+                        pos,
+                        number: Box::new(number),
+                    },
                     Err(error) => return self.error(error),
                 }
             }
@@ -539,7 +611,11 @@ impl Parser<'_> {
                 Arg::Pipe(Box::new(pipe?))
             }
             ItemType::String | ItemType::RawString => match unquote(&token.val) {
-                Ok(text) => Arg::String { pos, quoted: token.val, text },
+                Ok(text) => Arg::String {
+                    pos,
+                    quoted: token.val,
+                    text,
+                },
                 Err(error) => return self.error(error),
             },
             _ => {
@@ -596,7 +672,10 @@ pub fn unquote(text: &str) -> std::result::Result<String, String> {
             '0'..='7' => {
                 let mut value = escape.to_digit(8).unwrap_or(0);
                 for _ in 0..2 {
-                    let digit = chars.next().and_then(|c| c.to_digit(8)).ok_or_else(syntax)?;
+                    let digit = chars
+                        .next()
+                        .and_then(|c| c.to_digit(8))
+                        .ok_or_else(syntax)?;
                     value = value * 8 + digit;
                 }
                 if value > 255 {
@@ -635,7 +714,8 @@ fn valid_underscores(text: &str) -> bool {
     let mut previous = b'^';
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'_' {
-            let after_prefix = i == 2 && matches!(bytes[1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B');
+            let after_prefix =
+                i == 2 && matches!(bytes[1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B');
             if !(previous.is_ascii_hexdigit() || after_prefix) {
                 return false;
             }
@@ -649,7 +729,13 @@ fn valid_underscores(text: &str) -> bool {
 
 /// Go's `newNumber`: every interpretation of a number literal.
 fn number(text: &str, typ: ItemType) -> std::result::Result<Number, String> {
-    let mut number = Number { text: text.to_string(), int: None, uint: None, float: None, complex: false };
+    let mut number = Number {
+        text: text.to_string(),
+        int: None,
+        uint: None,
+        float: None,
+        complex: false,
+    };
     if typ == ItemType::CharConstant {
         let value = unquote(text)?;
         let c = value.chars().next().ok_or("invalid syntax")? as i64;
@@ -688,7 +774,10 @@ fn number(text: &str, typ: ItemType) -> std::result::Result<Number, String> {
         number.float = Some(u as f64);
     } else if let Some(f) = parse_float(text) {
         if !text.contains(['.', 'e', 'E', 'p', 'P']) {
-            return Err(format!("integer overflow: {}", super::format::quote(text, false)));
+            return Err(format!(
+                "integer overflow: {}",
+                super::format::quote(text, false)
+            ));
         }
         number.float = Some(f);
         if f.fract() == 0.0 && f.abs() < 9.2e18 {
@@ -699,7 +788,10 @@ fn number(text: &str, typ: ItemType) -> std::result::Result<Number, String> {
         }
     }
     if number.int.is_none() && number.uint.is_none() && number.float.is_none() {
-        return Err(format!("illegal number syntax: {}", super::format::quote(text, false)));
+        return Err(format!(
+            "illegal number syntax: {}",
+            super::format::quote(text, false)
+        ));
     }
     Ok(number)
 }
@@ -708,7 +800,10 @@ fn parse_float(text: &str) -> Option<f64> {
     if text.contains(['x', 'X', 'p', 'P']) || text.contains("__") || text.ends_with('_') {
         return None;
     }
-    text.replace('_', "").parse::<f64>().ok().filter(|f| f.is_finite())
+    text.replace('_', "")
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
 }
 
 #[cfg(test)]
@@ -725,17 +820,38 @@ mod tests {
 
     #[test]
     fn errors_match_go() {
-        assert_eq!(error("{{foo .X}}"), "template: t:1: function \"foo\" not defined");
+        assert_eq!(
+            error("{{foo .X}}"),
+            "template: t:1: function \"foo\" not defined"
+        );
         assert_eq!(error("a\n{{end}}"), "template: t:2: unexpected {{end}}");
         assert_eq!(error("{{if .X}}"), "template: t:1: unexpected EOF");
         assert_eq!(error("{{$x}}"), "template: t:1: undefined variable \"$x\"");
-        assert_eq!(error("{{.X | 3}}"), "template: t:1: non executable command in pipeline stage 2");
-        assert_eq!(error("{{break}}"), "template: t:1: {{break}} outside {{range}}");
-        assert_eq!(error("{{range .X}}{{else}}{{break}}{{end}}"), "template: t:1: {{break}} outside {{range}}");
-        assert_eq!(error("{{.X\n}"), "template: t:2: unexpected \"}\" in operand");
+        assert_eq!(
+            error("{{.X | 3}}"),
+            "template: t:1: non executable command in pipeline stage 2"
+        );
+        assert_eq!(
+            error("{{break}}"),
+            "template: t:1: {{break}} outside {{range}}"
+        );
+        assert_eq!(
+            error("{{range .X}}{{else}}{{break}}{{end}}"),
+            "template: t:1: {{break}} outside {{range}}"
+        );
+        assert_eq!(
+            error("{{.X\n}"),
+            "template: t:2: unexpected \"}\" in operand"
+        );
         assert_eq!(error("{{ .X"), "template: t:1: unclosed action");
-        assert_eq!(error("{{\n.X"), "template: t:2: unclosed action started at t:1");
-        assert_eq!(error("{{range $a, $b, $c := .}}{{end}}"), "template: t:1: range can only initialize variables");
+        assert_eq!(
+            error("{{\n.X"),
+            "template: t:2: unclosed action started at t:1"
+        );
+        assert_eq!(
+            error("{{range $a, $b, $c := .}}{{end}}"),
+            "template: t:1: range can only initialize variables"
+        );
     }
 
     #[test]
@@ -744,12 +860,19 @@ mod tests {
         let Some(Node::Action { pipe, .. }) = trees.get("t").and_then(|l| l.first()) else {
             panic!("no action");
         };
-        assert!(matches!(&pipe.cmds[0].args[0], Arg::Field { pos: 5, idents } if idents == &["A", "B"]));
+        assert!(
+            matches!(&pipe.cmds[0].args[0], Arg::Field { pos: 5, idents } if idents == &["A", "B"])
+        );
     }
 
     #[test]
     fn definitions_and_blocks_are_separate_trees() {
-        let trees = parse("t", "{{define \"a\"}}A{{end}}{{block \"b\" .}}B{{end}}", &functions).unwrap_or_default();
+        let trees = parse(
+            "t",
+            "{{define \"a\"}}A{{end}}{{block \"b\" .}}B{{end}}",
+            &functions,
+        )
+        .unwrap_or_default();
         assert_eq!(trees.keys().collect::<Vec<_>>(), ["a", "b", "t"]);
     }
 

@@ -30,26 +30,42 @@ pub fn lookup(name: &str) -> Option<Function> {
         "abbrev" => f(&[I, S], None, text::abbrev),
         "abbrevboth" => f(&[I, I, S], None, text::abbrevboth),
         "trunc" => f(&[I, S], None, text::trunc),
-        "trim" => f(&[S], None, |a| text::map_str(a, |s| s.trim_matches(char::is_whitespace).to_string())),
+        "trim" => f(&[S], None, |a| {
+            text::map_str(a, |s| s.trim_matches(char::is_whitespace).to_string())
+        }),
         "upper" => f(&[S], None, |a| text::map_str(a, str::to_uppercase)),
         "lower" => f(&[S], None, |a| text::map_str(a, str::to_lowercase)),
         "title" => f(&[S], None, |a| text::map_str(a, text::title)),
         "untitle" => f(&[S], None, |a| text::map_str(a, text::untitle)),
         "substr" => f(&[I, I, S], None, text::substr),
         "repeat" => f(&[I, S], None, text::repeat),
-        "trimall" | "trimAll" => f(&[S, S], None, |a| text::map_str2(a, |cut, s| s.trim_matches(|c| cut.contains(c)).to_string())),
-        "trimSuffix" => f(&[S, S], None, |a| text::map_str2(a, |x, s| s.strip_suffix(x).unwrap_or(s).to_string())),
-        "trimPrefix" => f(&[S, S], None, |a| text::map_str2(a, |x, s| s.strip_prefix(x).unwrap_or(s).to_string())),
-        "nospace" => f(&[S], None, |a| text::map_str(a, |s| s.chars().filter(|c| !c.is_whitespace()).collect())),
+        "trimall" | "trimAll" => f(&[S, S], None, |a| {
+            text::map_str2(a, |cut, s| s.trim_matches(|c| cut.contains(c)).to_string())
+        }),
+        "trimSuffix" => f(&[S, S], None, |a| {
+            text::map_str2(a, |x, s| s.strip_suffix(x).unwrap_or(s).to_string())
+        }),
+        "trimPrefix" => f(&[S, S], None, |a| {
+            text::map_str2(a, |x, s| s.strip_prefix(x).unwrap_or(s).to_string())
+        }),
+        "nospace" => f(&[S], None, |a| {
+            text::map_str(a, |s| s.chars().filter(|c| !c.is_whitespace()).collect())
+        }),
         "initials" => f(&[S], None, |a| text::map_str(a, text::initials)),
         "swapcase" => f(&[S], None, |a| text::map_str(a, text::swapcase)),
-        "snakecase" => f(&[S], None, |a| text::map_str(a, |s| text::delimited_case(s, '_'))),
-        "kebabcase" => f(&[S], None, |a| text::map_str(a, |s| text::delimited_case(s, '-'))),
+        "snakecase" => f(&[S], None, |a| {
+            text::map_str(a, |s| text::delimited_case(s, '_'))
+        }),
+        "kebabcase" => f(&[S], None, |a| {
+            text::map_str(a, |s| text::delimited_case(s, '-'))
+        }),
         "camelcase" => f(&[S], None, |a| text::map_str(a, text::pascal_case)),
         "wrap" => f(&[I, S], None, text::wrap),
         "wrapWith" => f(&[I, S, S], None, text::wrap_with),
         "contains" => f(&[S, S], None, |a| text::test_str2(a, |x, s| s.contains(x))),
-        "hasPrefix" => f(&[S, S], None, |a| text::test_str2(a, |x, s| s.starts_with(x))),
+        "hasPrefix" => f(&[S, S], None, |a| {
+            text::test_str2(a, |x, s| s.starts_with(x))
+        }),
         "hasSuffix" => f(&[S, S], None, |a| text::test_str2(a, |x, s| s.ends_with(x))),
         "quote" => f(&[], Some(A), text::quote),
         "squote" => f(&[], Some(A), text::squote),
@@ -72,57 +88,158 @@ pub fn lookup(name: &str) -> Option<Function> {
         "split" => f(&[S, S], None, text::split),
         "splitList" => f(&[S, S], None, text::split_list),
         "splitn" => f(&[S, I, S], None, text::splitn),
-        "toStrings" => f(&[A], None, |a| Ok(Value::string_list(data::strslice(&a[0])))),
+        "toStrings" => f(&[A], None, |a| {
+            Ok(Value::string_list(data::strslice(&a[0])))
+        }),
         "until" => f(&[I], None, data::until),
         "untilStep" => f(&[I, I, I], None, data::until_step),
         // Arithmetic.
-        "add1" => f(&[A], None, |a| Ok(Value::int64(data::to_int64(&a[0]).wrapping_add(1)))),
-        "add" => f(&[], Some(A), |a| Ok(Value::int64(a.iter().map(data::to_int64).fold(0i64, i64::wrapping_add)))),
-        "sub" => f(&[A, A], None, |a| Ok(Value::int64(data::to_int64(&a[0]).wrapping_sub(data::to_int64(&a[1]))))),
+        "add1" => f(&[A], None, |a| {
+            Ok(Value::int64(data::to_int64(&a[0]).wrapping_add(1)))
+        }),
+        "add" => f(&[], Some(A), |a| {
+            Ok(Value::int64(
+                a.iter().map(data::to_int64).fold(0i64, i64::wrapping_add),
+            ))
+        }),
+        "sub" => f(&[A, A], None, |a| {
+            Ok(Value::int64(
+                data::to_int64(&a[0]).wrapping_sub(data::to_int64(&a[1])),
+            ))
+        }),
         "div" => f(&[A, A], None, data::div),
         "mod" => f(&[A, A], None, data::modulo),
-        "mul" => f(&[A], Some(A), |a| Ok(Value::int64(a.iter().map(data::to_int64).fold(1i64, i64::wrapping_mul)))),
-        "add1f" => f(&[A], None, |a| Ok(Value::Float(data::decimal_op(&a[0], &[Value::int(1)], |x, y| x + y)))),
-        "addf" => f(&[], Some(A), |a| Ok(Value::Float(data::decimal_op(&Value::Float(0.0), a, |x, y| x + y)))),
-        "subf" => f(&[A], Some(A), |a| Ok(Value::Float(data::decimal_op(&a[0], &a[1..], |x, y| x - y)))),
-        "divf" => f(&[A], Some(A), |a| Ok(Value::Float(data::decimal_op(&a[0], &a[1..], |x, y| x / y)))),
-        "mulf" => f(&[A], Some(A), |a| Ok(Value::Float(data::decimal_op(&a[0], &a[1..], |x, y| x * y)))),
-        "biggest" | "max" => f(&[A], Some(A), |a| Ok(Value::int64(a.iter().map(data::to_int64).max().unwrap_or(0)))),
-        "min" => f(&[A], Some(A), |a| Ok(Value::int64(a.iter().map(data::to_int64).min().unwrap_or(0)))),
-        "maxf" => f(&[A], Some(A), |a| Ok(Value::Float(a.iter().map(data::to_float64).fold(f64::NEG_INFINITY, data::go_max)))),
-        "minf" => f(&[A], Some(A), |a| Ok(Value::Float(a.iter().map(data::to_float64).fold(f64::INFINITY, data::go_min)))),
-        "ceil" => f(&[A], None, |a| Ok(Value::Float(data::to_float64(&a[0]).ceil()))),
-        "floor" => f(&[A], None, |a| Ok(Value::Float(data::to_float64(&a[0]).floor()))),
+        "mul" => f(&[A], Some(A), |a| {
+            Ok(Value::int64(
+                a.iter().map(data::to_int64).fold(1i64, i64::wrapping_mul),
+            ))
+        }),
+        "add1f" => f(&[A], None, |a| {
+            Ok(Value::Float(data::decimal_op(
+                &a[0],
+                &[Value::int(1)],
+                |x, y| x + y,
+            )))
+        }),
+        "addf" => f(&[], Some(A), |a| {
+            Ok(Value::Float(data::decimal_op(
+                &Value::Float(0.0),
+                a,
+                |x, y| x + y,
+            )))
+        }),
+        "subf" => f(&[A], Some(A), |a| {
+            Ok(Value::Float(data::decimal_op(&a[0], &a[1..], |x, y| x - y)))
+        }),
+        "divf" => f(&[A], Some(A), |a| {
+            Ok(Value::Float(data::decimal_op(&a[0], &a[1..], |x, y| x / y)))
+        }),
+        "mulf" => f(&[A], Some(A), |a| {
+            Ok(Value::Float(data::decimal_op(&a[0], &a[1..], |x, y| x * y)))
+        }),
+        "biggest" | "max" => f(&[A], Some(A), |a| {
+            Ok(Value::int64(
+                a.iter().map(data::to_int64).max().unwrap_or(0),
+            ))
+        }),
+        "min" => f(&[A], Some(A), |a| {
+            Ok(Value::int64(
+                a.iter().map(data::to_int64).min().unwrap_or(0),
+            ))
+        }),
+        "maxf" => f(&[A], Some(A), |a| {
+            Ok(Value::Float(
+                a.iter()
+                    .map(data::to_float64)
+                    .fold(f64::NEG_INFINITY, data::go_max),
+            ))
+        }),
+        "minf" => f(&[A], Some(A), |a| {
+            Ok(Value::Float(
+                a.iter()
+                    .map(data::to_float64)
+                    .fold(f64::INFINITY, data::go_min),
+            ))
+        }),
+        "ceil" => f(&[A], None, |a| {
+            Ok(Value::Float(data::to_float64(&a[0]).ceil()))
+        }),
+        "floor" => f(&[A], None, |a| {
+            Ok(Value::Float(data::to_float64(&a[0]).floor()))
+        }),
         "round" => f(&[A, I], Some("float64"), data::round),
         // String slices.
-        "join" => f(&[S, A], None, |a| Ok(Value::string(data::strslice(&a[1]).join(a[0].as_str().unwrap_or_default())))),
+        "join" => f(&[S, A], None, |a| {
+            Ok(Value::string(
+                data::strslice(&a[1]).join(a[0].as_str().unwrap_or_default()),
+            ))
+        }),
         "sortAlpha" => f(&[A], None, data::sort_alpha),
         // Defaults, JSON, flow.
         "default" => f(&[A], Some(A), data::default),
         "empty" => f(&[A], None, |a| Ok(Value::Bool(data::empty(&a[0])))),
-        "coalesce" => f(&[], Some(A), |a| Ok(a.iter().find(|v| !data::empty(v)).cloned().unwrap_or(Value::Missing))),
-        "all" => f(&[], Some(A), |a| Ok(Value::Bool(a.iter().all(|v| !data::empty(v))))),
-        "any" => f(&[], Some(A), |a| Ok(Value::Bool(a.iter().any(|v| !data::empty(v))))),
-        "compact" | "mustCompact" => f(&[A], None, |a| data::list_op(&a[0], "compact on", |items| Ok(Value::any_list(items.iter().filter(|v| !data::empty(v)).cloned().collect())))),
-        "fromJson" => f(&[S], None, |a| Ok(data::from_json(a[0].as_str().unwrap_or_default()).unwrap_or(Value::Missing))),
-        "mustFromJson" => f(&[S], None, |a| data::from_json(a[0].as_str().unwrap_or_default())),
-        "toJson" | "mustToJson" => f(&[A], None, |a| Ok(Value::string(data::to_json(&a[0], true, None)))),
-        "toPrettyJson" | "mustToPrettyJson" => f(&[A], None, |a| Ok(Value::string(data::to_json(&a[0], true, Some(""))))),
-        "toRawJson" | "mustToRawJson" => f(&[A], None, |a| Ok(Value::string(data::to_json(&a[0], false, None)))),
-        "ternary" => f(&[A, A, "bool"], None, |a| Ok(if a[2].is_true() { a[0].clone() } else { a[1].clone() })),
+        "coalesce" => f(&[], Some(A), |a| {
+            Ok(a.iter()
+                .find(|v| !data::empty(v))
+                .cloned()
+                .unwrap_or(Value::Missing))
+        }),
+        "all" => f(&[], Some(A), |a| {
+            Ok(Value::Bool(a.iter().all(|v| !data::empty(v))))
+        }),
+        "any" => f(&[], Some(A), |a| {
+            Ok(Value::Bool(a.iter().any(|v| !data::empty(v))))
+        }),
+        "compact" | "mustCompact" => f(&[A], None, |a| {
+            data::list_op(&a[0], "compact on", |items| {
+                Ok(Value::any_list(
+                    items.iter().filter(|v| !data::empty(v)).cloned().collect(),
+                ))
+            })
+        }),
+        "fromJson" => f(&[S], None, |a| {
+            Ok(data::from_json(a[0].as_str().unwrap_or_default()).unwrap_or(Value::Missing))
+        }),
+        "mustFromJson" => f(&[S], None, |a| {
+            data::from_json(a[0].as_str().unwrap_or_default())
+        }),
+        "toJson" | "mustToJson" => f(&[A], None, |a| {
+            Ok(Value::string(data::to_json(&a[0], true, None)))
+        }),
+        "toPrettyJson" | "mustToPrettyJson" => f(&[A], None, |a| {
+            Ok(Value::string(data::to_json(&a[0], true, Some(""))))
+        }),
+        "toRawJson" | "mustToRawJson" => f(&[A], None, |a| {
+            Ok(Value::string(data::to_json(&a[0], false, None)))
+        }),
+        "ternary" => f(&[A, A, "bool"], None, |a| {
+            Ok(if a[2].is_true() {
+                a[0].clone()
+            } else {
+                a[1].clone()
+            })
+        }),
         "deepCopy" | "mustDeepCopy" => f(&[A], None, |a| Ok(a[0].clone())),
-        "fail" => f(&[S], None, |a| Err(a[0].as_str().unwrap_or_default().to_string())),
+        "fail" => f(&[S], None, |a| {
+            Err(a[0].as_str().unwrap_or_default().to_string())
+        }),
         // Reflection.
         "typeOf" => f(&[A], None, |a| Ok(Value::string(a[0].type_name()))),
-        "typeIs" => f(&[S, A], None, |a| Ok(Value::Bool(a[0].as_str() == Some(&*a[1].type_name())))),
+        "typeIs" => f(&[S, A], None, |a| {
+            Ok(Value::Bool(a[0].as_str() == Some(&*a[1].type_name())))
+        }),
         "typeIsLike" => f(&[S, A], None, |a| {
             let t = a[1].type_name();
             let target = a[0].as_str().unwrap_or_default();
             Ok(Value::Bool(target == &*t || format!("*{target}") == *t))
         }),
         "kindOf" => f(&[A], None, |a| Ok(Value::string(a[0].kind_name()))),
-        "kindIs" => f(&[S, A], None, |a| Ok(Value::Bool(a[0].as_str() == Some(a[1].kind_name())))),
-        "deepEqual" => f(&[A, A], None, |a| Ok(Value::Bool(super::value::deep_equal(&a[0], &a[1])))),
+        "kindIs" => f(&[S, A], None, |a| {
+            Ok(Value::Bool(a[0].as_str() == Some(a[1].kind_name())))
+        }),
+        "deepEqual" => f(&[A, A], None, |a| {
+            Ok(Value::Bool(super::value::deep_equal(&a[0], &a[1])))
+        }),
         // Paths (Linux: `path` and `path/filepath` agree).
         "base" | "osBase" => f(&[S], None, |a| text::map_str(a, text::path_base)),
         "dir" | "osDir" => f(&[S], None, |a| text::map_str(a, text::path_dir)),
@@ -148,21 +265,47 @@ pub fn lookup(name: &str) -> Option<Function> {
         "merge" | "mustMerge" => f(&[M], Some(M), |a| data::merge(a, false)),
         "mergeOverwrite" | "mustMergeOverwrite" => f(&[M], Some(M), |a| data::merge(a, true)),
         "values" => f(&[M], None, data::values),
-        "append" | "push" | "mustAppend" | "mustPush" => f(&[A, A], None, |a| data::list_op(&a[0], "push on", |items| {
-            let mut items = items.to_vec();
-            items.push(a[1].clone());
-            Ok(Value::any_list(items))
-        })),
-        "prepend" | "mustPrepend" => f(&[A, A], None, |a| data::list_op(&a[0], "prepend on", |items| {
-            let mut all = vec![a[1].clone()];
-            all.extend_from_slice(items);
-            Ok(Value::any_list(all))
-        })),
-        "first" | "mustFirst" => f(&[A], None, |a| data::list_op(&a[0], "find first on", |items| Ok(items.first().cloned().unwrap_or(Value::Missing)))),
-        "last" | "mustLast" => f(&[A], None, |a| data::list_op(&a[0], "find last on", |items| Ok(items.last().cloned().unwrap_or(Value::Missing)))),
-        "rest" | "mustRest" => f(&[A], None, |a| data::list_op(&a[0], "find rest on", |items| Ok(Value::any_list(items.iter().skip(1).cloned().collect())))),
-        "initial" | "mustInitial" => f(&[A], None, |a| data::list_op(&a[0], "find initial on", |items| Ok(Value::any_list(items[..items.len().saturating_sub(1)].to_vec())))),
-        "reverse" | "mustReverse" => f(&[A], None, |a| data::list_op(&a[0], "find reverse on", |items| Ok(Value::any_list(items.iter().rev().cloned().collect())))),
+        "append" | "push" | "mustAppend" | "mustPush" => f(&[A, A], None, |a| {
+            data::list_op(&a[0], "push on", |items| {
+                let mut items = items.to_vec();
+                items.push(a[1].clone());
+                Ok(Value::any_list(items))
+            })
+        }),
+        "prepend" | "mustPrepend" => f(&[A, A], None, |a| {
+            data::list_op(&a[0], "prepend on", |items| {
+                let mut all = vec![a[1].clone()];
+                all.extend_from_slice(items);
+                Ok(Value::any_list(all))
+            })
+        }),
+        "first" | "mustFirst" => f(&[A], None, |a| {
+            data::list_op(&a[0], "find first on", |items| {
+                Ok(items.first().cloned().unwrap_or(Value::Missing))
+            })
+        }),
+        "last" | "mustLast" => f(&[A], None, |a| {
+            data::list_op(&a[0], "find last on", |items| {
+                Ok(items.last().cloned().unwrap_or(Value::Missing))
+            })
+        }),
+        "rest" | "mustRest" => f(&[A], None, |a| {
+            data::list_op(&a[0], "find rest on", |items| {
+                Ok(Value::any_list(items.iter().skip(1).cloned().collect()))
+            })
+        }),
+        "initial" | "mustInitial" => f(&[A], None, |a| {
+            data::list_op(&a[0], "find initial on", |items| {
+                Ok(Value::any_list(
+                    items[..items.len().saturating_sub(1)].to_vec(),
+                ))
+            })
+        }),
+        "reverse" | "mustReverse" => f(&[A], None, |a| {
+            data::list_op(&a[0], "find reverse on", |items| {
+                Ok(Value::any_list(items.iter().rev().cloned().collect()))
+            })
+        }),
         "uniq" | "mustUniq" => f(&[A], None, data::uniq),
         "without" | "mustWithout" => f(&[A], Some(A), data::without),
         "has" | "mustHas" => f(&[A, A], None, data::has),
@@ -174,8 +317,12 @@ pub fn lookup(name: &str) -> Option<Function> {
         "regexMatch" | "mustRegexMatch" => f(&[S, S], None, text::regex_match),
         "regexFindAll" | "mustRegexFindAll" => f(&[S, S, I], None, text::regex_find_all),
         "regexFind" | "mustRegexFind" => f(&[S, S], None, text::regex_find),
-        "regexReplaceAll" | "mustRegexReplaceAll" => f(&[S, S, S], None, |a| text::regex_replace(a, false)),
-        "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => f(&[S, S, S], None, |a| text::regex_replace(a, true)),
+        "regexReplaceAll" | "mustRegexReplaceAll" => {
+            f(&[S, S, S], None, |a| text::regex_replace(a, false))
+        }
+        "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => {
+            f(&[S, S, S], None, |a| text::regex_replace(a, true))
+        }
         "regexSplit" | "mustRegexSplit" => f(&[S, S, I], None, text::regex_split),
         "regexQuoteMeta" => f(&[S], None, |a| text::map_str(a, text::quote_meta)),
         // URLs.
@@ -184,12 +331,35 @@ pub fn lookup(name: &str) -> Option<Function> {
         // Durations.
         "duration" => f(&[A], None, data::duration),
         // Hermetic in Sprig's list, but not reproducible here (see the module docs).
-        "semver" | "semverCompare" | "ago" | "durationRound" | "toDate" | "mustToDate" | "unixEpoch"
-        | "mustDateModify" | "must_date_modify" | "bcrypt" | "htpasswd" | "genPrivateKey" | "derivePassword"
-        | "buildCustomCert" | "genCA" | "genCAWithKey" | "genSelfSignedCert" | "genSelfSignedCertWithKey"
-        | "genSignedCert" | "genSignedCertWithKey" | "encryptAES" | "decryptAES" | "shuffle" | "randInt" => {
-            f(&[], Some(A), |_| Err("this Sprig function is not supported by tagpilot's commit message templates".into()))
-        }
+        "semver"
+        | "semverCompare"
+        | "ago"
+        | "durationRound"
+        | "toDate"
+        | "mustToDate"
+        | "unixEpoch"
+        | "mustDateModify"
+        | "must_date_modify"
+        | "bcrypt"
+        | "htpasswd"
+        | "genPrivateKey"
+        | "derivePassword"
+        | "buildCustomCert"
+        | "genCA"
+        | "genCAWithKey"
+        | "genSelfSignedCert"
+        | "genSelfSignedCertWithKey"
+        | "genSignedCert"
+        | "genSignedCertWithKey"
+        | "encryptAES"
+        | "decryptAES"
+        | "shuffle"
+        | "randInt" => f(&[], Some(A), |_| {
+            Err(
+                "this Sprig function is not supported by tagpilot's commit message templates"
+                    .into(),
+            )
+        }),
         _ => return None,
     })
 }

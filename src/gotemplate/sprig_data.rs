@@ -73,18 +73,31 @@ pub fn to_float64(value: &Value) -> f64 {
 
 /// Go's `math.Max` (NaN wins).
 pub fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 /// Go's `math.Min` (NaN wins).
 pub fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// Sprig's `strslice`: a list's non-nil elements as strings, anything else as one string.
 pub fn strslice(value: &Value) -> Vec<String> {
     match value {
-        Value::List(list) => list.items.iter().filter(|v| !matches!(v, Value::Missing)).map(strval).collect(),
+        Value::List(list) => list
+            .items
+            .iter()
+            .filter(|v| !matches!(v, Value::Missing))
+            .map(strval)
+            .collect(),
         Value::Missing => Vec::new(),
         other => vec![strval(other)],
     }
@@ -137,11 +150,15 @@ impl Decimal {
         let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
         let digits = format!("{int}{frac}");
         let mantissa: i128 = digits.parse().ok()?;
-        Some(Self { mantissa, scale: frac.len() as u32 })
+        Some(Self {
+            mantissa,
+            scale: frac.len() as u32,
+        })
     }
 
     fn rescale(self, scale: u32) -> Option<i128> {
-        self.mantissa.checked_mul(10i128.checked_pow(scale.checked_sub(self.scale)?)?)
+        self.mantissa
+            .checked_mul(10i128.checked_pow(scale.checked_sub(self.scale)?)?)
     }
 
     fn to_f64(self) -> f64 {
@@ -149,7 +166,11 @@ impl Decimal {
         let digits = self.mantissa.unsigned_abs().to_string();
         let scale = self.scale as usize;
         let text = if digits.len() > scale {
-            format!("{}.{}", &digits[..digits.len() - scale], &digits[digits.len() - scale..])
+            format!(
+                "{}.{}",
+                &digits[..digits.len() - scale],
+                &digits[digits.len() - scale..]
+            )
         } else {
             format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
         };
@@ -163,11 +184,18 @@ fn decimal_apply(a: Decimal, b: Decimal, op: fn(f64, f64) -> f64) -> Option<Deci
     let scale = a.scale.max(b.scale);
     if sample == 9.0 || sample == 3.0 {
         let (x, y) = (a.rescale(scale)?, b.rescale(scale)?);
-        let mantissa = if sample == 9.0 { x.checked_add(y)? } else { x.checked_sub(y)? };
+        let mantissa = if sample == 9.0 {
+            x.checked_add(y)?
+        } else {
+            x.checked_sub(y)?
+        };
         return Some(Decimal { mantissa, scale });
     }
     if sample == 18.0 {
-        return Some(Decimal { mantissa: a.mantissa.checked_mul(b.mantissa)?, scale: a.scale + b.scale });
+        return Some(Decimal {
+            mantissa: a.mantissa.checked_mul(b.mantissa)?,
+            scale: a.scale + b.scale,
+        });
     }
     // Division, rounded half away from zero to 16 decimal places.
     if b.mantissa == 0 {
@@ -176,8 +204,17 @@ fn decimal_apply(a: Decimal, b: Decimal, op: fn(f64, f64) -> f64) -> Option<Deci
     let numerator = a.mantissa.checked_mul(10i128.checked_pow(17 + b.scale)?)?;
     let denominator = b.mantissa.checked_mul(10i128.checked_pow(a.scale)?)?;
     let quotient = numerator / denominator;
-    let rounded = if quotient % 10 >= 5 { quotient / 10 + 1 } else if quotient % 10 <= -5 { quotient / 10 - 1 } else { quotient / 10 };
-    Some(Decimal { mantissa: rounded, scale: 16 })
+    let rounded = if quotient % 10 >= 5 {
+        quotient / 10 + 1
+    } else if quotient % 10 <= -5 {
+        quotient / 10 - 1
+    } else {
+        quotient / 10
+    };
+    Some(Decimal {
+        mantissa: rounded,
+        scale: 16,
+    })
 }
 
 /// `addf`/`subf`/`mulf`/`divf`: decimal arithmetic on the floats' shortest forms.
@@ -187,7 +224,9 @@ pub fn decimal_op(first: &Value, rest: &[Value], op: fn(f64, f64) -> f64) -> f64
     for value in rest {
         let other = to_float64(value);
         float = op(float, other);
-        exact = exact.zip(Decimal::from_f64(other)).and_then(|(a, b)| decimal_apply(a, b, op));
+        exact = exact
+            .zip(Decimal::from_f64(other))
+            .and_then(|(a, b)| decimal_apply(a, b, op));
     }
     exact.map_or(float, Decimal::to_f64)
 }
@@ -202,7 +241,11 @@ pub fn round(args: &[Value]) -> Out {
     let pow = 10f64.powf(to_float64(&args[1]));
     let digit = pow * value;
     let fraction = digit - digit.trunc();
-    let rounded = if fraction >= round_on { digit.ceil() } else { digit.floor() };
+    let rounded = if fraction >= round_on {
+        digit.ceil()
+    } else {
+        digit.floor()
+    };
     Ok(Value::Float(rounded / pow))
 }
 
@@ -214,7 +257,11 @@ pub fn to_decimal(args: &[Value]) -> Out {
 
 fn until_step_values(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, String> {
     let count = if stop < start {
-        if step >= 0 { 0 } else { (start - stop + (-step) - 1) / (-step) }
+        if step >= 0 {
+            0
+        } else {
+            (start - stop + (-step) - 1) / (-step)
+        }
     } else if step <= 0 {
         0
     } else {
@@ -311,7 +358,13 @@ pub fn uniq(args: &[Value]) -> Out {
 /// `without LIST VALUES…`.
 pub fn without(args: &[Value]) -> Out {
     list_op(&args[0], "find without on", |items| {
-        Ok(Value::any_list(items.iter().filter(|i| !args[1..].iter().any(|o| deep_equal(o, i))).cloned().collect()))
+        Ok(Value::any_list(
+            items
+                .iter()
+                .filter(|i| !args[1..].iter().any(|o| deep_equal(o, i)))
+                .cloned()
+                .collect(),
+        ))
     })
 }
 
@@ -320,7 +373,9 @@ pub fn has(args: &[Value]) -> Out {
     if let Value::Missing = args[1] {
         return Ok(Value::Bool(false));
     }
-    list_op(&args[1], "find has on", |items| Ok(Value::Bool(items.iter().any(|i| deep_equal(&args[0], i)))))
+    list_op(&args[1], "find has on", |items| {
+        Ok(Value::Bool(items.iter().any(|i| deep_equal(&args[0], i))))
+    })
 }
 
 /// `slice LIST [START [END]]`.
@@ -335,10 +390,16 @@ pub fn slice(args: &[Value]) -> Out {
             if start < 0 || end < start || end > list.items.len() as i64 {
                 return Err("reflect: slice index out of range".into());
             }
-            Ok(Value::list(list.type_name.clone(), list.items[start as usize..end as usize].to_vec()))
+            Ok(Value::list(
+                list.type_name.clone(),
+                list.items[start as usize..end as usize].to_vec(),
+            ))
         }
         Value::Missing => Err(kind_error(&args[0])),
-        other => Err(format!("list should be type of slice or array but {}", other.kind_name())),
+        other => Err(format!(
+            "list should be type of slice or array but {}",
+            other.kind_name()
+        )),
     }
 }
 
@@ -364,7 +425,10 @@ pub fn chunk(args: &[Value]) -> Out {
         }
         Ok(Value::list(
             "[][]interface {}",
-            items.chunks(size as usize).map(|c| Value::any_list(c.to_vec())).collect(),
+            items
+                .chunks(size as usize)
+                .map(|c| Value::any_list(c.to_vec()))
+                .collect(),
         ))
     })
 }
@@ -377,25 +441,39 @@ fn dict_of(value: &Value) -> Option<&Arc<Map>> {
 }
 
 fn new_dict(entries: Vec<(Value, Value)>) -> Value {
-    Value::Map(Arc::new(Map::new("map[string]interface {}", "string", Value::Missing, entries)))
+    Value::Map(Arc::new(Map::new(
+        "map[string]interface {}",
+        "string",
+        Value::Missing,
+        entries,
+    )))
 }
 
 fn entries(value: &Value) -> Vec<(Value, Value)> {
-    dict_of(value).map(|m| m.entries().to_vec()).unwrap_or_default()
+    dict_of(value)
+        .map(|m| m.entries().to_vec())
+        .unwrap_or_default()
 }
 
 /// `dict KEY VALUE …`.
 pub fn dict(args: &[Value]) -> Out {
     let pairs = args
         .chunks(2)
-        .map(|pair| (Value::string(strval(&pair[0])), pair.get(1).cloned().unwrap_or(Value::string(""))))
+        .map(|pair| {
+            (
+                Value::string(strval(&pair[0])),
+                pair.get(1).cloned().unwrap_or(Value::string("")),
+            )
+        })
         .collect();
     Ok(new_dict(pairs))
 }
 
 /// `get DICT KEY`.
 pub fn get(args: &[Value]) -> Out {
-    Ok(dict_of(&args[0]).and_then(|m| m.get(&args[1]).cloned()).unwrap_or(Value::string("")))
+    Ok(dict_of(&args[0])
+        .and_then(|m| m.get(&args[1]).cloned())
+        .unwrap_or(Value::string("")))
 }
 
 /// `set DICT KEY VALUE`: the dict with the key set (the original is not changed).
@@ -407,37 +485,63 @@ pub fn set(args: &[Value]) -> Out {
 
 /// `unset DICT KEY`: the dict without the key (the original is not changed).
 pub fn unset(args: &[Value]) -> Out {
-    Ok(new_dict(entries(&args[0]).into_iter().filter(|(k, _)| !deep_equal(k, &args[1])).collect()))
+    Ok(new_dict(
+        entries(&args[0])
+            .into_iter()
+            .filter(|(k, _)| !deep_equal(k, &args[1]))
+            .collect(),
+    ))
 }
 
 /// `hasKey DICT KEY`.
 pub fn has_key(args: &[Value]) -> Out {
-    Ok(Value::Bool(dict_of(&args[0]).is_some_and(|m| m.get(&args[1]).is_some())))
+    Ok(Value::Bool(
+        dict_of(&args[0]).is_some_and(|m| m.get(&args[1]).is_some()),
+    ))
 }
 
 /// `pluck KEY DICTS…`.
 pub fn pluck(args: &[Value]) -> Out {
-    Ok(Value::any_list(args[1..].iter().filter_map(|d| dict_of(d).and_then(|m| m.get(&args[0]).cloned())).collect()))
+    Ok(Value::any_list(
+        args[1..]
+            .iter()
+            .filter_map(|d| dict_of(d).and_then(|m| m.get(&args[0]).cloned()))
+            .collect(),
+    ))
 }
 
 /// `keys DICTS…` (each dict's keys in sorted order).
 pub fn keys(args: &[Value]) -> Out {
-    Ok(Value::string_list(args.iter().flat_map(entries).map(|(k, _)| strval(&k))))
+    Ok(Value::string_list(
+        args.iter().flat_map(entries).map(|(k, _)| strval(&k)),
+    ))
 }
 
 /// `pick DICT KEYS…`.
 pub fn pick(args: &[Value]) -> Out {
-    Ok(new_dict(entries(&args[0]).into_iter().filter(|(k, _)| args[1..].iter().any(|x| deep_equal(x, k))).collect()))
+    Ok(new_dict(
+        entries(&args[0])
+            .into_iter()
+            .filter(|(k, _)| args[1..].iter().any(|x| deep_equal(x, k)))
+            .collect(),
+    ))
 }
 
 /// `omit DICT KEYS…`.
 pub fn omit(args: &[Value]) -> Out {
-    Ok(new_dict(entries(&args[0]).into_iter().filter(|(k, _)| !args[1..].iter().any(|x| deep_equal(x, k))).collect()))
+    Ok(new_dict(
+        entries(&args[0])
+            .into_iter()
+            .filter(|(k, _)| !args[1..].iter().any(|x| deep_equal(x, k)))
+            .collect(),
+    ))
 }
 
 /// `values DICT`.
 pub fn values(args: &[Value]) -> Out {
-    Ok(Value::any_list(entries(&args[0]).into_iter().map(|(_, v)| v).collect()))
+    Ok(Value::any_list(
+        entries(&args[0]).into_iter().map(|(_, v)| v).collect(),
+    ))
 }
 
 fn merge_into(dst: &Value, src: &Value, overwrite: bool) -> Value {
@@ -459,7 +563,9 @@ fn merge_into(dst: &Value, src: &Value, overwrite: bool) -> Value {
 
 /// `merge DST SRCS…` / `mergeOverwrite DST SRCS…`: a deep merge (the original is not changed).
 pub fn merge(args: &[Value], overwrite: bool) -> Out {
-    Ok(args[1..].iter().fold(args[0].clone(), |dst, src| merge_into(&dst, src, overwrite)))
+    Ok(args[1..]
+        .iter()
+        .fold(args[0].clone(), |dst, src| merge_into(&dst, src, overwrite)))
 }
 
 /// `dig KEYS… DEFAULT DICT`.
@@ -472,7 +578,10 @@ pub fn dig(args: &[Value]) -> Out {
     let keys = &args[..args.len() - 2];
     for (i, key) in keys.iter().enumerate() {
         let Some(map) = dict_of(&current) else {
-            return Err(format!("interface conversion: interface {{}} is {}, not map[string]interface {{}}", current.type_name()));
+            return Err(format!(
+                "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                current.type_name()
+            ));
         };
         let Some(next) = map.get(key) else {
             return Ok(default.clone());
@@ -519,8 +628,14 @@ fn from_json_value(json: serde_json::Value) -> Value {
         serde_json::Value::Bool(b) => Value::Bool(b),
         serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => Value::string(s),
-        serde_json::Value::Array(items) => Value::any_list(items.into_iter().map(from_json_value).collect()),
-        serde_json::Value::Object(map) => new_dict(map.into_iter().map(|(k, v)| (Value::string(k), from_json_value(v))).collect()),
+        serde_json::Value::Array(items) => {
+            Value::any_list(items.into_iter().map(from_json_value).collect())
+        }
+        serde_json::Value::Object(map) => new_dict(
+            map.into_iter()
+                .map(|(k, v)| (Value::string(k), from_json_value(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -649,15 +764,30 @@ mod tests {
 
     #[test]
     fn float_arithmetic_is_decimal() {
-        assert_eq!(decimal_op(&Value::Float(0.1), &[Value::Float(0.2)], |x, y| x + y), 0.3);
-        assert_eq!(decimal_op(&Value::int(1), &[Value::int(3)], |x, y| x / y), 0.3333333333333333);
+        assert_eq!(
+            decimal_op(&Value::Float(0.1), &[Value::Float(0.2)], |x, y| x + y),
+            0.3
+        );
+        assert_eq!(
+            decimal_op(&Value::int(1), &[Value::int(3)], |x, y| x / y),
+            0.3333333333333333
+        );
     }
 
     #[test]
     fn json_matches_encoding_json() {
-        let value = Value::dict([("b", Value::string("<x>")), ("a", Value::any_list(vec![Value::int(1), Value::Float(1.5)]))]);
-        assert_eq!(to_json(&value, true, None), "{\"a\":[1,1.5],\"b\":\"\\u003cx\\u003e\"}");
-        assert_eq!(to_json(&value, false, Some("")), "{\n  \"a\": [\n    1,\n    1.5\n  ],\n  \"b\": \"<x>\"\n}");
+        let value = Value::dict([
+            ("b", Value::string("<x>")),
+            ("a", Value::any_list(vec![Value::int(1), Value::Float(1.5)])),
+        ]);
+        assert_eq!(
+            to_json(&value, true, None),
+            "{\"a\":[1,1.5],\"b\":\"\\u003cx\\u003e\"}"
+        );
+        assert_eq!(
+            to_json(&value, false, Some("")),
+            "{\n  \"a\": [\n    1,\n    1.5\n  ],\n  \"b\": \"<x>\"\n}"
+        );
         assert_eq!(json_float(1e21), "1e+21");
         assert_eq!(json_float(1e-7), "1e-7");
     }

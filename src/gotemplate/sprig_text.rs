@@ -45,7 +45,9 @@ pub fn test_str2(args: &[Value], op: impl Fn(&str, &str) -> bool) -> Out {
 pub fn strval(value: &Value) -> String {
     match value {
         Value::String(s) => s.to_string(),
-        Value::Struct(object) if object.string.is_some() => object.string.as_deref().unwrap_or_default().to_string(),
+        Value::Struct(object) if object.string.is_some() => {
+            object.string.as_deref().unwrap_or_default().to_string()
+        }
         other => format::sprintf("%v", std::slice::from_ref(other)),
     }
 }
@@ -74,14 +76,21 @@ fn abbreviate_full(s: &str, offset: i64, width: i64) -> String {
         let rest = byte_slice(s, offset as usize, len as usize);
         return format!("...{}", abbreviate_full(&rest, 0, width - 3));
     }
-    format!("...{}", byte_slice(s, (len - (width - 3)) as usize, len as usize))
+    format!(
+        "...{}",
+        byte_slice(s, (len - (width - 3)) as usize, len as usize)
+    )
 }
 
 /// `abbrev WIDTH S`.
 pub fn abbrev(args: &[Value]) -> Out {
     let width = arg_int(args, 0);
     let s = arg_str(args, 1);
-    Ok(Value::string(if width < 4 { s.to_string() } else { abbreviate_full(s, 0, width) }))
+    Ok(Value::string(if width < 4 {
+        s.to_string()
+    } else {
+        abbreviate_full(s, 0, width)
+    }))
 }
 
 /// `abbrevboth LEFT RIGHT S`.
@@ -115,24 +124,32 @@ pub fn substr(args: &[Value]) -> Out {
     let len = s.len() as i64;
     let bounds = |from: i64, to: i64| -> Out {
         if from < 0 || to < from || to > len {
-            return Err(format!("runtime error: slice bounds out of range [{from}:{to}] with length {len}"));
+            return Err(format!(
+                "runtime error: slice bounds out of range [{from}:{to}] with length {len}"
+            ));
         }
         Ok(Value::string(byte_slice(s, from as usize, to as usize)))
     };
     if start < 0 {
         if end < 0 || end > len {
-            return Err(format!("runtime error: slice bounds out of range [:{end}] with length {len}"));
+            return Err(format!(
+                "runtime error: slice bounds out of range [:{end}] with length {len}"
+            ));
         }
         return bounds(0, end);
     }
     if end < 0 || end > len {
         if start > len {
-            return Err(format!("runtime error: slice bounds out of range [{start}:{len}]"));
+            return Err(format!(
+                "runtime error: slice bounds out of range [{start}:{len}]"
+            ));
         }
         return bounds(start, len);
     }
     if start > end {
-        return Err(format!("runtime error: slice bounds out of range [{start}:{end}]"));
+        return Err(format!(
+            "runtime error: slice bounds out of range [{start}:{end}]"
+        ));
     }
     bounds(start, end)
 }
@@ -145,7 +162,10 @@ pub fn repeat(args: &[Value]) -> Out {
         return Err("strings: negative Repeat count".into());
     }
     if (s.len() as u128) * (count as u128) > super::exec::MAX_OUTPUT as u128 {
-        return Err(format!("repeat would make more than {} bytes", super::exec::MAX_OUTPUT));
+        return Err(format!(
+            "repeat would make more than {} bytes",
+            super::exec::MAX_OUTPUT
+        ));
     }
     Ok(Value::string(s.repeat(count as usize)))
 }
@@ -238,7 +258,10 @@ fn words(s: &str) -> Vec<String> {
         if c.is_uppercase() && !word.is_empty() {
             let previous = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if previous.is_lowercase() || previous.is_numeric() || (previous.is_uppercase() && next_lower) {
+            if previous.is_lowercase()
+                || previous.is_numeric()
+                || (previous.is_uppercase() && next_lower)
+            {
                 words.push(std::mem::take(&mut word));
             }
         }
@@ -327,12 +350,22 @@ fn wrap_custom(s: &str, width: i64, newline: &str, wrap_long_words: bool) -> Str
 
 /// `wrap WIDTH S`.
 pub fn wrap(args: &[Value]) -> Out {
-    Ok(Value::string(wrap_custom(arg_str(args, 1), arg_int(args, 0), "\n", false)))
+    Ok(Value::string(wrap_custom(
+        arg_str(args, 1),
+        arg_int(args, 0),
+        "\n",
+        false,
+    )))
 }
 
 /// `wrapWith WIDTH SEP S`.
 pub fn wrap_with(args: &[Value]) -> Out {
-    Ok(Value::string(wrap_custom(arg_str(args, 2), arg_int(args, 0), arg_str(args, 1), true)))
+    Ok(Value::string(wrap_custom(
+        arg_str(args, 2),
+        arg_int(args, 0),
+        arg_str(args, 1),
+        true,
+    )))
 }
 
 /// `quote ARGS…`: each non-nil argument Go-quoted, joined by spaces.
@@ -368,7 +401,10 @@ pub fn cat(args: &[Value]) -> Out {
 /// `indent N S`.
 pub fn indent(args: &[Value]) -> Out {
     let pad = " ".repeat(arg_int(args, 0).clamp(0, 10_000) as usize);
-    Ok(Value::string(format!("{pad}{}", arg_str(args, 1).replace('\n', &format!("\n{pad}")))))
+    Ok(Value::string(format!(
+        "{pad}{}",
+        arg_str(args, 1).replace('\n', &format!("\n{pad}"))
+    )))
 }
 
 /// `nindent N S`.
@@ -381,12 +417,18 @@ pub fn nindent(args: &[Value]) -> Out {
 
 /// `replace OLD NEW S`.
 pub fn replace(args: &[Value]) -> Out {
-    Ok(Value::string(arg_str(args, 2).replace(arg_str(args, 0), arg_str(args, 1))))
+    Ok(Value::string(
+        arg_str(args, 2).replace(arg_str(args, 0), arg_str(args, 1)),
+    ))
 }
 
 /// `plural ONE MANY N`.
 pub fn plural(args: &[Value]) -> Out {
-    Ok(Value::string(if arg_int(args, 2) == 1 { arg_str(args, 0) } else { arg_str(args, 1) }))
+    Ok(Value::string(if arg_int(args, 2) == 1 {
+        arg_str(args, 0)
+    } else {
+        arg_str(args, 1)
+    }))
 }
 
 /// `atoi S` (0 when it is not an integer).
@@ -421,7 +463,12 @@ fn indexed_map(parts: Vec<String>) -> Value {
         .enumerate()
         .map(|(i, p)| (Value::string(format!("_{i}")), Value::string(p)))
         .collect();
-    Value::Map(std::sync::Arc::new(Map::new("map[string]string", "string", Value::string(""), entries)))
+    Value::Map(std::sync::Arc::new(Map::new(
+        "map[string]string",
+        "string",
+        Value::string(""),
+        entries,
+    )))
 }
 
 /// `split SEP S`: a map `_0`, `_1`, … of the parts.
@@ -431,12 +478,20 @@ pub fn split(args: &[Value]) -> Out {
 
 /// `splitn SEP N S`.
 pub fn splitn(args: &[Value]) -> Out {
-    Ok(indexed_map(split_n(arg_str(args, 2), arg_str(args, 0), arg_int(args, 1))))
+    Ok(indexed_map(split_n(
+        arg_str(args, 2),
+        arg_str(args, 0),
+        arg_int(args, 1),
+    )))
 }
 
 /// `splitList SEP S`.
 pub fn split_list(args: &[Value]) -> Out {
-    Ok(Value::string_list(split_n(arg_str(args, 1), arg_str(args, 0), -1)))
+    Ok(Value::string_list(split_n(
+        arg_str(args, 1),
+        arg_str(args, 0),
+        -1,
+    )))
 }
 
 /// SHA-1 as lowercase hex.
@@ -473,8 +528,13 @@ pub fn b64enc(s: &str) -> String {
 pub fn b64dec(s: &str) -> String {
     match base64::engine::general_purpose::STANDARD.decode(s.as_bytes()) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(base64::DecodeError::InvalidByte(at, _)) => format!("illegal base64 data at input byte {at}"),
-        Err(_) => format!("illegal base64 data at input byte {}", s.len().saturating_sub(s.len() % 4).min(s.len())),
+        Err(base64::DecodeError::InvalidByte(at, _)) => {
+            format!("illegal base64 data at input byte {at}")
+        }
+        Err(_) => format!(
+            "illegal base64 data at input byte {}",
+            s.len().saturating_sub(s.len() % 4).min(s.len())
+        ),
     }
 }
 
@@ -486,7 +546,9 @@ pub fn b32enc(s: &str) -> String {
     for chunk in s.as_bytes().chunks(5) {
         let mut buffer = [0u8; 5];
         buffer[..chunk.len()].copy_from_slice(chunk);
-        let bits = buffer.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        let bits = buffer
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
         let chars = (chunk.len() * 8).div_ceil(5);
         for i in 0..8 {
             if i < chars {
@@ -609,21 +671,33 @@ fn compile(pattern: &str) -> Result<regex::Regex, String> {
 
 /// `regexMatch RE S`.
 pub fn regex_match(args: &[Value]) -> Out {
-    Ok(Value::Bool(compile(arg_str(args, 0))?.is_match(arg_str(args, 1))))
+    Ok(Value::Bool(
+        compile(arg_str(args, 0))?.is_match(arg_str(args, 1)),
+    ))
 }
 
 /// `regexFindAll RE S N`.
 pub fn regex_find_all(args: &[Value]) -> Out {
     let re = compile(arg_str(args, 0))?;
     let n = arg_int(args, 2);
-    let found = re.find_iter(arg_str(args, 1)).map(|m| m.as_str().to_string());
-    Ok(Value::string_list(if n < 0 { found.collect::<Vec<_>>() } else { found.take(n as usize).collect() }))
+    let found = re
+        .find_iter(arg_str(args, 1))
+        .map(|m| m.as_str().to_string());
+    Ok(Value::string_list(if n < 0 {
+        found.collect::<Vec<_>>()
+    } else {
+        found.take(n as usize).collect()
+    }))
 }
 
 /// `regexFind RE S`.
 pub fn regex_find(args: &[Value]) -> Out {
     let re = compile(arg_str(args, 0))?;
-    Ok(Value::string(re.find(arg_str(args, 1)).map(|m| m.as_str()).unwrap_or_default()))
+    Ok(Value::string(
+        re.find(arg_str(args, 1))
+            .map(|m| m.as_str())
+            .unwrap_or_default(),
+    ))
 }
 
 /// `regexReplaceAll RE S REPL` (with `$1` expansion unless `literal`).
@@ -656,7 +730,8 @@ pub fn url_parse(args: &[Value]) -> Out {
     if let Some((s, r)) = rest.split_once(':')
         && !s.is_empty()
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
     {
         scheme = s;
         rest = r;
@@ -709,8 +784,15 @@ pub fn url_join(args: &[Value]) -> Out {
             )),
         }
     };
-    let (scheme, host, path, query, opaque, fragment, userinfo) =
-        (part("scheme")?, part("host")?, part("path")?, part("query")?, part("opaque")?, part("fragment")?, part("userinfo")?);
+    let (scheme, host, path, query, opaque, fragment, userinfo) = (
+        part("scheme")?,
+        part("host")?,
+        part("path")?,
+        part("query")?,
+        part("opaque")?,
+        part("fragment")?,
+        part("userinfo")?,
+    );
     let mut out = String::new();
     if !scheme.is_empty() {
         out.push_str(&scheme);
@@ -763,6 +845,9 @@ mod tests {
         assert_eq!(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(delimited_case("HTTPServerName2", '_'), "http_server_name2");
         assert_eq!(abbreviate_full("abcdefghij", 0, 6), "abc...");
-        assert_eq!(wrap_custom("the quick brown fox", 10, "\n", false), "the quick\nbrown fox");
+        assert_eq!(
+            wrap_custom("the quick brown fox", 10, "\n", false),
+            "the quick\nbrown fox"
+        );
     }
 }

@@ -421,7 +421,10 @@ mod tests {
             methods: vec![],
             string: None,
         }));
-        assert_eq!(outer.struct_field("Name").and_then(Value::as_str), Some("app"));
+        assert_eq!(
+            outer.struct_field("Name").and_then(Value::as_str),
+            Some("app")
+        );
         assert!(outer.struct_field("Kind").is_none());
     }
 }

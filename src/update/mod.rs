@@ -18,6 +18,7 @@
 
 #[cfg(test)]
 mod golden_tests;
+pub mod object;
 #[cfg(test)]
 mod prop_tests;
 pub mod report;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 
+pub use object::ObjectId;
 pub use report::{Change, FileUpdate, SkipReason, SkippedFile, UpdateReport};
 pub use results::{PolicyId, PolicyResult, PolicyResults, ResultsError, Setter, SetterSuffix};
 pub use rewrite::{MarkerRewrite, Rewrite, rewrite};
@@ -151,6 +153,7 @@ pub fn apply_results(
                         setter: c.setter,
                         old: c.old,
                         new: c.new,
+                        object: c.object,
                     }));
                 writes.push(candidate.real);
                 report.files.push(FileUpdate {
