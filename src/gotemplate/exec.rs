@@ -652,7 +652,6 @@ impl<'a> State<'a> {
                 };
             }
         };
-        self.at = At::Arg(arg);
         self.validate_type(value, typ)
     }
 

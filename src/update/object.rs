@@ -7,10 +7,10 @@
 //! values file, a top-level list) has no identity: Flux leaves the changes in
 //! it out of the template data, and so do tagpilot's Flux templates.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The identity of a Kubernetes object in a YAML document.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectId {
     /// `apiVersion`, or empty.
     #[serde(rename = "apiVersion")]

@@ -38,8 +38,10 @@ type Input struct {
 	} `json:"automation"`
 	Values  map[string]string `json:"values"`
 	Changes []struct {
-		File   string `json:"file"`
-		Object struct {
+		File string `json:"file"`
+		// Object is null for a YAML document without metadata: Flux leaves
+		// such changes out of the template data.
+		Object *struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
 			Name       string `json:"name"`
@@ -52,7 +54,9 @@ type Input struct {
 	Images []struct {
 		Namespace string `json:"namespace"`
 		Policy    string `json:"policy"`
-		Image     string `json:"image"`
+		Name      string `json:"name"`
+		Tag       string `json:"tag"`
+		Digest    string `json:"digest"`
 	} `json:"images"`
 }
 
@@ -69,6 +73,9 @@ func id(c Input, i int) yaml.ResourceIdentifier {
 func currentData(in Input) source.TemplateData {
 	var changed update.Result
 	for i, c := range in.Changes {
+		if c.Object == nil {
+			continue
+		}
 		changed.AddChange(c.File, update.ObjectIdentifier{ResourceIdentifier: id(in, i)},
 			update.Change{OldValue: c.Old, NewValue: c.New, Setter: c.Setter})
 	}
@@ -83,13 +90,21 @@ func legacyData(in Input) (legacysource.TemplateData, error) {
 	updated := legacyupdate.Result{Files: map[string]legacyupdate.FileResult{}}
 	var changed legacyupdate.ResultV2
 	for i, c := range in.Changes {
+		if c.Object == nil {
+			continue
+		}
 		oid := legacyupdate.ObjectIdentifier{ResourceIdentifier: id(in, i)}
 		changed.AddChange(c.File, oid, legacyupdate.Change{OldValue: c.Old, NewValue: c.New, Setter: c.Setter})
 		parts := strings.SplitN(c.Setter, ":", 3)
 		var ref legacyupdate.ImageRef
 		for _, image := range in.Images {
 			if len(parts) >= 2 && image.Namespace == parts[0] && image.Policy == parts[1] {
-				r, err := legacyupdate.NewImageRef(image.Image, types.NamespacedName{Namespace: image.Namespace, Name: image.Policy})
+				// The ImagePolicy's status.latestRef.String(), as Flux parses it.
+				text := image.Name + ":" + image.Tag
+				if image.Digest != "" {
+					text += "@" + image.Digest
+				}
+				r, err := legacyupdate.NewImageRef(text, types.NamespacedName{Namespace: image.Namespace, Name: image.Policy})
 				if err != nil {
 					return legacysource.TemplateData{}, err
 				}
