@@ -50,8 +50,13 @@ struct Image {
     digest: Option<String>,
 }
 
+/// The case tree; `TAGPILOT_FLUX_TEMPLATE_CASES` points the test at another
+/// one (for comparing more templates with the oracle while developing).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/flux-templates")
+    match std::env::var_os("TAGPILOT_FLUX_TEMPLATE_CASES") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/flux-templates"),
+    }
 }
 
 fn read(path: &Path) -> String {
@@ -102,7 +107,11 @@ fn templates_render_as_real_go_renders_them() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 20, "only {} template cases", dirs.len());
+    assert!(
+        dirs.len() >= 20 || std::env::var_os("TAGPILOT_FLUX_TEMPLATE_CASES").is_some(),
+        "only {} template cases",
+        dirs.len()
+    );
     let mut failures = Vec::new();
     for dir in &dirs {
         let case: Case = serde_json::from_str(&read(&dir.join("case.json")))

@@ -276,7 +276,7 @@ fn eq(first: &Value, others: &[Value]) -> Result<bool, String> {
                 (Value::List(_), _) | (Value::Map(_), _) => {
                     return Err(format!(
                         "non-comparable type {}: {}",
-                        format::print_value(other),
+                        format::sprintf("%s", std::slice::from_ref(other)),
                         other.type_name()
                     ));
                 }

@@ -797,13 +797,44 @@ fn number(text: &str, typ: ItemType) -> std::result::Result<Number, String> {
 }
 
 fn parse_float(text: &str) -> Option<f64> {
-    if text.contains(['x', 'X', 'p', 'P']) || text.contains("__") || text.ends_with('_') {
+    if text.contains("__") || text.ends_with('_') {
+        return None;
+    }
+    if text.contains(['x', 'X']) {
+        return parse_hex_float(text);
+    }
+    if text.contains(['p', 'P']) {
         return None;
     }
     text.replace('_', "")
         .parse::<f64>()
         .ok()
         .filter(|f| f.is_finite())
+}
+
+/// A hexadecimal float (`0x1.8p3`): hex mantissa, binary exponent.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let rest = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))?
+        .replace('_', "");
+    let (mantissa, exponent) = rest.split_once(['p', 'P'])?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let value = value * 2f64.powi(exponent - 4 * frac.len() as i32);
+    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -850,7 +881,7 @@ mod tests {
         );
         assert_eq!(
             error("{{range $a, $b, $c := .}}{{end}}"),
-            "template: t:1: range can only initialize variables"
+            "template: t:1: too many declarations in range"
         );
     }
 

@@ -33,8 +33,12 @@ pub fn lookup(name: &str) -> Option<Function> {
         "trim" => f(&[S], None, |a| {
             text::map_str(a, |s| s.trim_matches(char::is_whitespace).to_string())
         }),
-        "upper" => f(&[S], None, |a| text::map_str(a, str::to_uppercase)),
-        "lower" => f(&[S], None, |a| text::map_str(a, str::to_lowercase)),
+        "upper" => f(&[S], None, |a| {
+            text::map_str(a, |s| s.chars().map(text::upper_rune).collect())
+        }),
+        "lower" => f(&[S], None, |a| {
+            text::map_str(a, |s| s.chars().map(text::lower_rune).collect())
+        }),
         "title" => f(&[S], None, |a| text::map_str(a, text::title)),
         "untitle" => f(&[S], None, |a| text::map_str(a, text::untitle)),
         "substr" => f(&[I, I, S], None, text::substr),
@@ -314,7 +318,8 @@ pub fn lookup(name: &str) -> Option<Function> {
         "dig" => f(&[], Some(A), data::dig),
         "chunk" | "mustChunk" => f(&[I, A], None, data::chunk),
         // Regular expressions.
-        "regexMatch" | "mustRegexMatch" => f(&[S, S], None, text::regex_match),
+        "regexMatch" => f(&[S, S], None, text::regex_match),
+        "mustRegexMatch" => f(&[S, S], None, text::must_regex_match),
         "regexFindAll" | "mustRegexFindAll" => f(&[S, S, I], None, text::regex_find_all),
         "regexFind" | "mustRegexFind" => f(&[S, S], None, text::regex_find),
         "regexReplaceAll" | "mustRegexReplaceAll" => {

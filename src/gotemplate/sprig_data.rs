@@ -388,7 +388,7 @@ pub fn slice(args: &[Value]) -> Out {
             let start = args.get(1).map_or(0, to_int64);
             let end = args.get(2).map_or(list.items.len() as i64, to_int64);
             if start < 0 || end < start || end > list.items.len() as i64 {
-                return Err("reflect: slice index out of range".into());
+                return Err("reflect.Value.Slice: slice index out of bounds".into());
             }
             Ok(Value::list(
                 list.type_name.clone(),
@@ -551,7 +551,7 @@ fn merge_into(dst: &Value, src: &Value, overwrite: bool) -> Value {
             Some(slot) => {
                 if let (Value::Map(_), Value::Map(_)) = (&slot.1, &value) {
                     slot.1 = merge_into(&slot.1, &value, overwrite);
-                } else if (overwrite && !empty(&value)) || empty(&slot.1) {
+                } else if overwrite || empty(&slot.1) {
                     slot.1 = value;
                 }
             }

@@ -282,22 +282,65 @@ pub fn delimited_case(s: &str, delimiter: char) -> String {
         .join(&delimiter.to_string())
 }
 
-/// xstrings' `ToPascalCase`.
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
+}
+
+/// Go's `unicode.ToUpper` (simple case mapping: one rune to one rune).
+pub fn upper_rune(c: char) -> char {
+    let mut upper = c.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` (simple case mapping).
+pub fn lower_rune(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// xstrings' `ToPascalCase` (Sprig's `camelcase`): connectors (`-`, `_`,
+/// spaces) between words are dropped and the next letter upper-cased;
+/// leading and repeated connectors stay.
 pub fn pascal_case(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut upper_next = true;
-    for c in s.chars() {
-        if matches!(c, '_' | '-' | ' ' | '.') {
-            upper_next = true;
+    let mut chars = s.chars();
+    let mut first_upper = false;
+    let mut r0 = None;
+    for c in chars.by_ref() {
+        if !is_connector(c) {
+            first_upper = c.is_uppercase();
+            r0 = Some(upper_rune(c));
+            break;
+        }
+        out.push(c);
+    }
+    let Some(mut r0) = r0 else {
+        return out;
+    };
+    for c in chars {
+        let r1 = r0;
+        r0 = c;
+        if is_connector(r0) && is_connector(r1) {
+            out.push(r1);
             continue;
         }
-        if upper_next {
-            out.extend(c.to_uppercase());
-            upper_next = false;
+        if is_connector(r1) {
+            first_upper = r0.is_uppercase();
+            r0 = upper_rune(r0);
         } else {
-            out.push(c);
+            if first_upper {
+                if r0.is_uppercase() {
+                    r0 = lower_rune(r0);
+                } else {
+                    first_upper = false;
+                }
+            }
+            out.push(r1);
         }
     }
+    out.push(r0);
     out
 }
 
@@ -672,6 +715,13 @@ fn compile(pattern: &str) -> Result<regex::Regex, String> {
 /// `regexMatch RE S`.
 pub fn regex_match(args: &[Value]) -> Out {
     Ok(Value::Bool(
+        compile(arg_str(args, 0)).is_ok_and(|re| re.is_match(arg_str(args, 1))),
+    ))
+}
+
+/// `mustRegexMatch RE S`.
+pub fn must_regex_match(args: &[Value]) -> Out {
+    Ok(Value::Bool(
         compile(arg_str(args, 0))?.is_match(arg_str(args, 1)),
     ))
 }
@@ -769,6 +819,19 @@ pub fn url_parse(args: &[Value]) -> Out {
     ]))
 }
 
+/// Go's `url.URL.EscapedPath` for a path without escapes.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `urlJoin DICT`: a URL from its parts.
 pub fn url_join(args: &[Value]) -> Out {
     let Some(Value::Map(map)) = args.first() else {
@@ -814,7 +877,7 @@ pub fn url_join(args: &[Value]) -> Out {
         if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
             out.push('/');
         }
-        out.push_str(&path);
+        out.push_str(&escape_path(&path));
     }
     if !query.is_empty() {
         out.push('?');
