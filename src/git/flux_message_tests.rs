@@ -50,12 +50,15 @@ struct Image {
     digest: Option<String>,
 }
 
-/// The case tree; `TAGPILOT_FLUX_TEMPLATE_CASES` points the test at another
-/// one (for comparing more templates with the oracle while developing).
-fn root() -> PathBuf {
+/// A case tree under `testdata/`; `TAGPILOT_FLUX_TEMPLATE_CASES` points the
+/// tests at another one (for comparing more templates with the oracle while
+/// developing).
+fn root(tree: &str) -> PathBuf {
     match std::env::var_os("TAGPILOT_FLUX_TEMPLATE_CASES") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/flux-templates"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(tree),
     }
 }
 
@@ -63,9 +66,9 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn load_input(name: &str) -> (AutomationRef, BTreeMap<String, String>, ChangeSet) {
+fn load_input(root: &Path, name: &str) -> (AutomationRef, BTreeMap<String, String>, ChangeSet) {
     let input: Input =
-        serde_json::from_str(&read(&root().join("inputs").join(format!("{name}.json"))))
+        serde_json::from_str(&read(&root.join("inputs").join(format!("{name}.json"))))
             .unwrap_or_else(|e| panic!("input {name}: {e}"));
     let changes = ChangeSet {
         changes: input
@@ -100,9 +103,9 @@ fn load_input(name: &str) -> (AutomationRef, BTreeMap<String, String>, ChangeSet
     (automation, input.values.unwrap_or_default(), changes)
 }
 
-#[test]
-fn templates_render_as_real_go_renders_them() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("cases"))
+/// Renders every case of `root` and compares with the expected files; returns how many ran.
+fn check_tree(root: &Path) -> usize {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("cases"))
         .unwrap_or_else(|e| panic!("cases: {e}"))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
@@ -121,7 +124,7 @@ fn templates_render_as_real_go_renders_them() {
             "v1beta2" => FluxTemplateVersion::V1Beta2,
             _ => FluxTemplateVersion::V1,
         };
-        let (automation, values, changes) = load_input(&case.input);
+        let (automation, values, changes) = load_input(root, &case.input);
         let template = read(&dir.join("template.tmpl"));
         let got = match render_flux_message(&template, version, &automation, &values, &changes) {
             Ok(message) => ("expected.txt", message),
@@ -144,4 +147,17 @@ fn templates_render_as_real_go_renders_them() {
         dirs.len(),
         failures.join("\n")
     );
+    dirs.len()
+}
+
+#[test]
+fn flux_style_templates_render_as_real_go_renders_them() {
+    let count = check_tree(&root("flux-templates"));
+    assert!(count >= 20, "only {count} template cases");
+}
+
+#[test]
+fn interpreter_matches_real_go_on_conformance_cases() {
+    let count = check_tree(&root("gotemplate-conformance"));
+    assert!(count >= 100, "only {count} conformance cases");
 }
