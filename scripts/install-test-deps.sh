@@ -5,6 +5,7 @@
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
 #   - the moto server (the ECR API), from PyPI in a venv;
 #   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
+#   - the Go template oracle (tests/gotemplate-oracle: text/template + Sprig), from the Go module proxy;
 #   - cargo-fuzz, from crates.io (for the bounded fuzz run);
 #   - cargo-deny, from crates.io (licenses, bans, sources, advisories).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
@@ -58,6 +59,18 @@ if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kub
   log "building the test kube-apiserver (k8s.io/kubernetes v1.32, embedded etcd; ~4 min cold)"
   sh "$kube_src/build.sh" "$TOOLS_DIR/bin/kube-apiserver-test"
   echo "$kube_hash" > "$TOOLS_DIR/bin/kube-apiserver-test.hash"
+fi
+
+# The Go template oracle (tests/gotemplate-oracle): real text/template with Sprig v3.3.0's
+# hermetic functions over Flux-shaped data; the integration tests check the template goldens
+# under testdata/ with it. Rebuilt only when its sources change.
+oracle_src="$(cd "$(dirname "$0")/.." && pwd)/tests/gotemplate-oracle"
+oracle_hash="$(find "$oracle_src" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+if [ ! -x "$TOOLS_DIR/bin/gotemplate-oracle" ] || [ "$(cat "$TOOLS_DIR/bin/gotemplate-oracle.hash" 2>/dev/null)" != "$oracle_hash" ]; then
+  log "building the Go template oracle (text/template + Sprig v3.3.0)"
+  command -v go >/dev/null || { log "Go is required to build the template oracle (https://go.dev/doc/install)"; exit 1; }
+  (cd "$oracle_src" && go build -trimpath -o "$TOOLS_DIR/bin/gotemplate-oracle" .)
+  echo "$oracle_hash" > "$TOOLS_DIR/bin/gotemplate-oracle.hash"
 fi
 
 # kubectl renders kustomize overlays for the applier (`kubectl kustomize`) and shows
