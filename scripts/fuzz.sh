@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Bounded fuzzing (CI calls this from scripts/test.sh) of three targets:
+# Bounded fuzzing (CI calls this from scripts/test.sh) of four targets:
 #   scan   — the marker scanner and rewrite (seeds: the golden trees' inputs);
 #   range  — the semver range parser and semver policy (seeds: typical ranges);
-#   config — the config loader, YAML to objects (seeds: policies/*.yaml).
-#   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 2:1:2)
+#   config — the config loader, YAML to objects (seeds: policies/*.yaml);
+#   gotemplate — the Go template interpreter (seeds: the Flux template goldens).
+#   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 2:1:2:1)
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
 set -euo pipefail
@@ -33,6 +34,7 @@ seed() { # seed TARGET FILE...
 mapfile -d '' scan_seeds < <(find testdata/update -type f -path '*/input/*' -print0)
 seed scan "${scan_seeds[@]}"
 seed config policies/*.yaml
+seed gotemplate testdata/flux-templates/cases/*/template.tmpl
 mkdir -p fuzz/corpus/range
 n=0
 for range in '>=1.0.0 <2.0.0' '^1.2.x' '~1.2.3' '1.2 - 2.3.4 || >=3.0.0-0' '!=1.0.0, >0.1' '=> 1.x' 'v1.2.3' '*'; do
@@ -47,6 +49,7 @@ run() { # run TARGET SECONDS MAX_LEN
   cargo +nightly fuzz run "$1" "fuzz/corpus/$1" -- \
     -max_total_time="$2" -max_len="$3" -timeout=10 -print_final_stats=1
 }
-run scan $((seconds * 2 / 5)) 4096
-run range $((seconds / 5)) 512
-run config $((seconds * 2 / 5)) 4096
+run scan $((seconds * 2 / 6)) 4096
+run range $((seconds / 6)) 512
+run config $((seconds * 2 / 6)) 4096
+run gotemplate $((seconds / 6)) 2048

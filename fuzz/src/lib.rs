@@ -1,6 +1,7 @@
 //! tagpilot's pure core, compiled from its own sources: the update engine
 //! (image references, setters, scanner, rewrite), the tag policies (semver
-//! ranges), and the config loader (YAML files into objects).
+//! ranges), the config loader (YAML files into objects) and the Go template
+//! interpreter (Flux commit messages).
 //!
 //! Depending on the `tagpilot` crate would build kube, the AWS SDK and libgit2
 //! with sanitizer instrumentation on every fuzz run; these modules need none of
@@ -8,6 +9,8 @@
 //! mirrors tagpilot's, so `crate::image` and `super::results` resolve the same.
 
 pub mod config;
+#[path = "../../src/gotemplate/mod.rs"]
+pub mod gotemplate;
 #[path = "../../src/image.rs"]
 pub mod image;
 #[path = "../../src/policy/mod.rs"]

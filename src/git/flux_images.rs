@@ -123,10 +123,7 @@ fn refs_list(items: Vec<Value>) -> Value {
 }
 
 /// `.Updated` for the changes grouped by file and object.
-pub(super) fn updated(
-    files: &BTreeMap<&str, BTreeMap<&ObjectId, Vec<(&str, &str, &str)>>>,
-    changes: &ChangeSet,
-) -> Value {
+pub(super) fn updated(files: &super::flux_message::FileChanges<'_>, changes: &ChangeSet) -> Value {
     let image_for = |setter: &str| -> Option<&ImageUpdate> {
         let mut parts = setter.split(':');
         let (namespace, policy) = (parts.next()?, parts.next()?);

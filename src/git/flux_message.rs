@@ -230,7 +230,8 @@ pub(super) fn string_map(type_name: &str, zero: Value, entries: Vec<(Value, Valu
 }
 
 /// file → object → changes (in the order the update engine found them), as Flux's `AddChange` builds it.
-type FileChanges<'a> = BTreeMap<&'a str, BTreeMap<&'a ObjectId, Vec<(&'a str, &'a str, &'a str)>>>;
+pub(super) type FileChanges<'a> =
+    BTreeMap<&'a str, BTreeMap<&'a ObjectId, Vec<(&'a str, &'a str, &'a str)>>>;
 
 fn file_changes(changes: &ChangeSet) -> FileChanges<'_> {
     let mut files: FileChanges<'_> = BTreeMap::new();

@@ -11,9 +11,9 @@ use super::format;
 use super::funcs::{self, Function};
 use super::value::{IntType, Value};
 
-/// How deep `{{template}}` calls may nest (Go allows 100000; a deeper
-/// recursion here would exhaust the thread's stack first).
-pub const MAX_TEMPLATE_DEPTH: usize = 1000;
+/// How deep `{{template}}` calls may nest (Go allows 100000 on stacks that
+/// grow; here execution recurses on a fixed thread stack).
+pub const MAX_TEMPLATE_DEPTH: usize = 200;
 
 /// The largest output a template may produce, in bytes.
 pub const MAX_OUTPUT: usize = 1 << 20;

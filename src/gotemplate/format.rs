@@ -389,11 +389,13 @@ fn format_integer(out: &mut String, value: &Value, n: i64, verb: char, spec: Spe
         _ => magnitude.to_string(),
     };
     let mut min_digits = spec.precision;
-    if spec.precision.is_none() && spec.zero && !spec.minus {
-        if let Some(width) = spec.width {
-            let sign = usize::from(negative || spec.plus || spec.space);
-            min_digits = Some(width.saturating_sub(sign));
-        }
+    if spec.precision.is_none()
+        && spec.zero
+        && !spec.minus
+        && let Some(width) = spec.width
+    {
+        let sign = usize::from(negative || spec.plus || spec.space);
+        min_digits = Some(width.saturating_sub(sign));
     }
     if spec.precision == Some(0) && magnitude == 0 {
         digits.clear();
@@ -734,7 +736,7 @@ mod tests {
             ],
         )));
         assert_eq!(
-            sprintf("%v", &[object.clone()]),
+            sprintf("%v", std::slice::from_ref(&object)),
             "{a 1 [x] map[a:1 b:2] <nil>}"
         );
         assert_eq!(
@@ -759,7 +761,7 @@ mod tests {
                 "%x|%5.2f|%-5d|%05d|%e|%g",
                 &[
                     s("hi"),
-                    Value::Float(3.14159),
+                    Value::Float(3.14158),
                     Value::int(42),
                     Value::int(-42),
                     Value::Float(1234.5678),
@@ -797,12 +799,12 @@ mod tests {
             sprintf(
                 "%6.2v|%v|%v|%.2f|%5t|%08.3f|%+d|%c|%U",
                 &[
-                    Value::Float(3.14159),
+                    Value::Float(3.14158),
                     Value::Float(1e20),
                     Value::Float(1e21),
                     Value::Float(2.675),
                     Value::Bool(true),
-                    Value::Float(-3.14159),
+                    Value::Float(-3.14158),
                     Value::int(5),
                     Value::int(65),
                     Value::int(0x1F600)

@@ -136,7 +136,7 @@ fn index(args: &[Value]) -> Result<Value, String> {
                 list.items
                     .get(i)
                     .cloned()
-                    .ok_or_else(|| format!("reflect: slice index out of range"))?
+                    .ok_or_else(|| "reflect: slice index out of range".to_string())?
             }
             Value::String(s) => {
                 let i = index_arg(index, s.len())?;

@@ -16,8 +16,8 @@
 //! fail when called). Messages of parse and execution errors are Go's.
 //!
 //! Limits, because templates come from configuration: `template` calls nest
-//! at most [`exec::MAX_TEMPLATE_DEPTH`] deep (Go: 100000), the output is at
-//! most [`exec::MAX_OUTPUT`] bytes and one execution evaluates at most
+//! at most [`exec::MAX_TEMPLATE_DEPTH`] deep (Go: 100000), blocks and
+//! parentheses [`parse::MAX_NESTING`] deep, the output is at most [`exec::MAX_OUTPUT`] bytes and one execution evaluates at most
 //! [`exec::MAX_STEPS`] nodes and calls; exceeding one is an execution error.
 //!
 //! Known differences from Go: no complex numbers, no channels, functions or

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use super::ast::{Arg, Branch, BranchKind, Command, List, Node, Number, Pipe, Variable};
 use super::lex::{Item, ItemType, Lexer};
 
-/// Parenthesized expressions may nest this deep (Go's `maxStackDepth`).
-const MAX_STACK_DEPTH: usize = 10_000;
+/// Parenthesized expressions, and `if`/`range`/`with` blocks, may nest this
+/// deep (Go allows 10000 parentheses and any depth of blocks, on stacks that
+/// grow; here parsing and execution recurse on a fixed stack).
+pub const MAX_NESTING: usize = 100;
 
 /// What `textOrAction` returns: a node, or the end of a list.
 enum Parsed {
@@ -306,8 +308,13 @@ impl Parser<'_> {
             BranchKind::Range => "range",
             BranchKind::With => "with",
         };
+        if self.stack_depth >= MAX_NESTING {
+            return self.error("max expression depth exceeded");
+        }
         let saved = self.vars.len();
+        self.stack_depth += 1;
         let result = self.control_body(kind, context);
+        self.stack_depth -= 1;
         self.vars.truncate(saved);
         result
     }
@@ -573,7 +580,7 @@ impl Parser<'_> {
             ItemType::Dot => Arg::Dot { pos },
             ItemType::Nil => Arg::Nil { pos },
             ItemType::Variable => {
-                if !self.vars.iter().any(|v| *v == token.val) {
+                if !self.vars.contains(&token.val) {
                     return self.error(format!(
                         "undefined variable {}",
                         super::format::quote(&token.val, false)
@@ -602,7 +609,7 @@ impl Parser<'_> {
                 }
             }
             ItemType::LeftParen => {
-                if self.stack_depth >= MAX_STACK_DEPTH {
+                if self.stack_depth >= MAX_NESTING {
                     return self.error("max expression depth exceeded");
                 }
                 self.stack_depth += 1;

@@ -118,7 +118,7 @@ fn templates_and_blocks() {
     );
     let error = render("{{define \"r\"}}{{template \"r\" .}}{{end}}{{template \"r\" .}}");
     assert!(
-        error.contains("exceeded maximum template depth (1000)"),
+        error.contains("exceeded maximum template depth (200)"),
         "{error}"
     );
 }
@@ -224,6 +224,16 @@ fn errors_are_go_errors() {
         render("{{ .Count 1 }}"),
         "ERROR: template: t:1:3: executing \"t\" at <.Count>: wrong number of args for Count: want 0 got 1"
     );
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = format!("{}1{}", "(".repeat(200), ")".repeat(200));
+    assert!(render(&format!("{{{{ {deep} }}}}")).contains("max expression depth exceeded"));
+    let ifs = format!("{}x{}", "{{if 1}}".repeat(200), "{{end}}".repeat(200));
+    assert!(render(&ifs).contains("max expression depth exceeded"));
+    let ok = format!("{}x{}", "{{if 1}}".repeat(50), "{{end}}".repeat(50));
+    assert_eq!(render(&ok), "x");
 }
 
 #[test]

@@ -67,13 +67,14 @@ impl ObjectTracker {
     /// A mapping or sequence opens.
     pub(crate) fn start_collection(&mut self, mapping: bool) {
         let is_key = self.next_node();
-        if !is_key && self.levels.len() == 2 && self.path_is(&["metadata"]) {
-            if let Some((_, Some(key), _)) = self.levels.get(1)
-                && (key == "labels" || key == "annotations")
-                && let Some(document) = self.documents.last_mut()
-            {
-                document.has_metadata = true;
-            }
+        if !is_key
+            && self.levels.len() == 2
+            && self.path_is(&["metadata"])
+            && let Some((_, Some(key), _)) = self.levels.get(1)
+            && (key == "labels" || key == "annotations")
+            && let Some(document) = self.documents.last_mut()
+        {
+            document.has_metadata = true;
         }
         self.levels.push((mapping, None, 0));
     }
