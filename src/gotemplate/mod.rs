@@ -36,6 +36,8 @@ pub mod lex;
 pub mod parse;
 pub mod sprig;
 mod sprig_data;
+mod sprig_dict;
+mod sprig_encoding;
 mod sprig_text;
 pub mod value;
 

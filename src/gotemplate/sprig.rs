@@ -14,6 +14,8 @@
 
 use super::funcs::{Function, f};
 use super::sprig_data as data;
+use super::sprig_dict as dict;
+use super::sprig_encoding as enc;
 use super::sprig_text as text;
 use super::value::Value;
 
@@ -78,10 +80,10 @@ pub fn lookup(name: &str) -> Option<Function> {
         "nindent" => f(&[I, S], None, text::nindent),
         "replace" => f(&[S, S, S], None, text::replace),
         "plural" => f(&[S, S, I], None, text::plural),
-        "sha1sum" => f(&[S], None, |a| text::map_str(a, text::sha1_hex)),
-        "sha256sum" => f(&[S], None, |a| text::map_str(a, text::sha256_hex)),
-        "sha512sum" => f(&[S], None, |a| text::map_str(a, text::sha512_hex)),
-        "adler32sum" => f(&[S], None, |a| text::map_str(a, text::adler32)),
+        "sha1sum" => f(&[S], None, |a| text::map_str(a, enc::sha1_hex)),
+        "sha256sum" => f(&[S], None, |a| text::map_str(a, enc::sha256_hex)),
+        "sha512sum" => f(&[S], None, |a| text::map_str(a, enc::sha512_hex)),
+        "adler32sum" => f(&[S], None, |a| text::map_str(a, enc::adler32)),
         "toString" => f(&[A], None, |a| Ok(Value::string(text::strval(&a[0])))),
         "atoi" => f(&[S], None, text::atoi),
         "int64" => f(&[A], None, |a| Ok(Value::int64(data::to_int64(&a[0])))),
@@ -202,19 +204,19 @@ pub fn lookup(name: &str) -> Option<Function> {
             })
         }),
         "fromJson" => f(&[S], None, |a| {
-            Ok(data::from_json(a[0].as_str().unwrap_or_default()).unwrap_or(Value::Missing))
+            Ok(dict::from_json(a[0].as_str().unwrap_or_default()).unwrap_or(Value::Missing))
         }),
         "mustFromJson" => f(&[S], None, |a| {
-            data::from_json(a[0].as_str().unwrap_or_default())
+            dict::from_json(a[0].as_str().unwrap_or_default())
         }),
         "toJson" | "mustToJson" => f(&[A], None, |a| {
-            Ok(Value::string(data::to_json(&a[0], true, None)))
+            Ok(Value::string(dict::to_json(&a[0], true, None)))
         }),
         "toPrettyJson" | "mustToPrettyJson" => f(&[A], None, |a| {
-            Ok(Value::string(data::to_json(&a[0], true, Some(""))))
+            Ok(Value::string(dict::to_json(&a[0], true, Some(""))))
         }),
         "toRawJson" | "mustToRawJson" => f(&[A], None, |a| {
-            Ok(Value::string(data::to_json(&a[0], false, None)))
+            Ok(Value::string(dict::to_json(&a[0], false, None)))
         }),
         "ternary" => f(&[A, A, "bool"], None, |a| {
             Ok(if a[2].is_true() {
@@ -245,30 +247,30 @@ pub fn lookup(name: &str) -> Option<Function> {
             Ok(Value::Bool(super::value::deep_equal(&a[0], &a[1])))
         }),
         // Paths (Linux: `path` and `path/filepath` agree).
-        "base" | "osBase" => f(&[S], None, |a| text::map_str(a, text::path_base)),
-        "dir" | "osDir" => f(&[S], None, |a| text::map_str(a, text::path_dir)),
-        "clean" | "osClean" => f(&[S], None, |a| text::map_str(a, text::path_clean)),
-        "ext" | "osExt" => f(&[S], None, |a| text::map_str(a, text::path_ext)),
+        "base" | "osBase" => f(&[S], None, |a| text::map_str(a, enc::path_base)),
+        "dir" | "osDir" => f(&[S], None, |a| text::map_str(a, enc::path_dir)),
+        "clean" | "osClean" => f(&[S], None, |a| text::map_str(a, enc::path_clean)),
+        "ext" | "osExt" => f(&[S], None, |a| text::map_str(a, enc::path_ext)),
         "isAbs" | "osIsAbs" => f(&[S], None, |a| text::test_str(a, |s| s.starts_with('/'))),
         // Encoding.
-        "b64enc" => f(&[S], None, |a| text::map_str(a, text::b64enc)),
-        "b64dec" => f(&[S], None, |a| text::map_str(a, text::b64dec)),
-        "b32enc" => f(&[S], None, |a| text::map_str(a, text::b32enc)),
-        "b32dec" => f(&[S], None, |a| text::map_str(a, text::b32dec)),
+        "b64enc" => f(&[S], None, |a| text::map_str(a, enc::b64enc)),
+        "b64dec" => f(&[S], None, |a| text::map_str(a, enc::b64dec)),
+        "b32enc" => f(&[S], None, |a| text::map_str(a, enc::b32enc)),
+        "b32dec" => f(&[S], None, |a| text::map_str(a, enc::b32dec)),
         // Lists and dicts.
         "tuple" | "list" => f(&[], Some(A), |a| Ok(Value::any_list(a.to_vec()))),
-        "dict" => f(&[], Some(A), data::dict),
-        "get" => f(&[M, S], None, data::get),
-        "set" => f(&[M, S, A], None, data::set),
-        "unset" => f(&[M, S], None, data::unset),
-        "hasKey" => f(&[M, S], None, data::has_key),
-        "pluck" => f(&[S], Some(M), data::pluck),
-        "keys" => f(&[], Some(M), data::keys),
-        "pick" => f(&[M], Some(S), data::pick),
-        "omit" => f(&[M], Some(S), data::omit),
-        "merge" | "mustMerge" => f(&[M], Some(M), |a| data::merge(a, false)),
-        "mergeOverwrite" | "mustMergeOverwrite" => f(&[M], Some(M), |a| data::merge(a, true)),
-        "values" => f(&[M], None, data::values),
+        "dict" => f(&[], Some(A), dict::dict),
+        "get" => f(&[M, S], None, dict::get),
+        "set" => f(&[M, S, A], None, dict::set),
+        "unset" => f(&[M, S], None, dict::unset),
+        "hasKey" => f(&[M, S], None, dict::has_key),
+        "pluck" => f(&[S], Some(M), dict::pluck),
+        "keys" => f(&[], Some(M), dict::keys),
+        "pick" => f(&[M], Some(S), dict::pick),
+        "omit" => f(&[M], Some(S), dict::omit),
+        "merge" | "mustMerge" => f(&[M], Some(M), |a| dict::merge(a, false)),
+        "mergeOverwrite" | "mustMergeOverwrite" => f(&[M], Some(M), |a| dict::merge(a, true)),
+        "values" => f(&[M], None, dict::values),
         "append" | "push" | "mustAppend" | "mustPush" => f(&[A, A], None, |a| {
             data::list_op(&a[0], "push on", |items| {
                 let mut items = items.to_vec();
@@ -315,24 +317,24 @@ pub fn lookup(name: &str) -> Option<Function> {
         "has" | "mustHas" => f(&[A, A], None, data::has),
         "slice" | "mustSlice" => f(&[A], Some(A), data::slice),
         "concat" => f(&[], Some(A), data::concat),
-        "dig" => f(&[], Some(A), data::dig),
+        "dig" => f(&[], Some(A), dict::dig),
         "chunk" | "mustChunk" => f(&[I, A], None, data::chunk),
         // Regular expressions.
-        "regexMatch" => f(&[S, S], None, text::regex_match),
-        "mustRegexMatch" => f(&[S, S], None, text::must_regex_match),
-        "regexFindAll" | "mustRegexFindAll" => f(&[S, S, I], None, text::regex_find_all),
-        "regexFind" | "mustRegexFind" => f(&[S, S], None, text::regex_find),
+        "regexMatch" => f(&[S, S], None, enc::regex_match),
+        "mustRegexMatch" => f(&[S, S], None, enc::must_regex_match),
+        "regexFindAll" | "mustRegexFindAll" => f(&[S, S, I], None, enc::regex_find_all),
+        "regexFind" | "mustRegexFind" => f(&[S, S], None, enc::regex_find),
         "regexReplaceAll" | "mustRegexReplaceAll" => {
-            f(&[S, S, S], None, |a| text::regex_replace(a, false))
+            f(&[S, S, S], None, |a| enc::regex_replace(a, false))
         }
         "regexReplaceAllLiteral" | "mustRegexReplaceAllLiteral" => {
-            f(&[S, S, S], None, |a| text::regex_replace(a, true))
+            f(&[S, S, S], None, |a| enc::regex_replace(a, true))
         }
-        "regexSplit" | "mustRegexSplit" => f(&[S, S, I], None, text::regex_split),
-        "regexQuoteMeta" => f(&[S], None, |a| text::map_str(a, text::quote_meta)),
+        "regexSplit" | "mustRegexSplit" => f(&[S, S, I], None, enc::regex_split),
+        "regexQuoteMeta" => f(&[S], None, |a| text::map_str(a, enc::quote_meta)),
         // URLs.
-        "urlParse" => f(&[S], None, text::url_parse),
-        "urlJoin" => f(&[M], None, text::url_join),
+        "urlParse" => f(&[S], None, enc::url_parse),
+        "urlJoin" => f(&[M], None, enc::url_join),
         // Durations.
         "duration" => f(&[A], None, data::duration),
         // Hermetic in Sprig's list, but not reproducible here (see the module docs).
