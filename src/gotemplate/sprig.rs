@@ -209,14 +209,24 @@ pub fn lookup(name: &str) -> Option<Function> {
         "mustFromJson" => f(&[S], None, |a| {
             dict::from_json(a[0].as_str().unwrap_or_default())
         }),
-        "toJson" | "mustToJson" => f(&[A], None, |a| {
-            Ok(Value::string(dict::to_json(&a[0], true, None)))
+        "toJson" => f(&[A], None, |a| {
+            Ok(Value::string(
+                dict::to_json(&a[0], true, None).unwrap_or_default(),
+            ))
         }),
-        "toPrettyJson" | "mustToPrettyJson" => f(&[A], None, |a| {
-            Ok(Value::string(dict::to_json(&a[0], true, Some(""))))
+        "toPrettyJson" => f(&[A], None, |a| {
+            Ok(Value::string(
+                dict::to_json(&a[0], true, Some("")).unwrap_or_default(),
+            ))
+        }),
+        "mustToJson" => f(&[A], None, |a| {
+            dict::to_json(&a[0], true, None).map(Value::string)
+        }),
+        "mustToPrettyJson" => f(&[A], None, |a| {
+            dict::to_json(&a[0], true, Some("")).map(Value::string)
         }),
         "toRawJson" | "mustToRawJson" => f(&[A], None, |a| {
-            Ok(Value::string(dict::to_json(&a[0], false, None)))
+            dict::to_json(&a[0], false, None).map(Value::string)
         }),
         "ternary" => f(&[A, A, "bool"], None, |a| {
             Ok(if a[2].is_true() {

@@ -197,10 +197,32 @@ fn from_json_value(json: serde_json::Value) -> Value {
 }
 
 /// Go's `encoding/json` text of a value; `indent` is the prefix of `MarshalIndent`.
-pub fn to_json(value: &Value, escape_html: bool, indent: Option<&str>) -> String {
+/// Fails as `json.Marshal` does on maps whose keys are not strings and on NaN or infinities.
+pub fn to_json(value: &Value, escape_html: bool, indent: Option<&str>) -> Result<String, String> {
+    if let Some(error) = json_error(value) {
+        return Err(error);
+    }
     let mut out = String::new();
     write_json(&mut out, value, escape_html, indent.map(|_| 0));
-    out
+    Ok(out)
+}
+
+fn json_error(value: &Value) -> Option<String> {
+    match value {
+        Value::Float(f) if !f.is_finite() => Some(format!(
+            "json: unsupported value: {}",
+            super::format::print_value(value)
+        )),
+        Value::Map(map) => {
+            if !matches!(&*map.key_type, "string" | "int" | "int64") {
+                return Some(format!("json: unsupported type: {}", map.type_name));
+            }
+            map.entries().iter().find_map(|(_, v)| json_error(v))
+        }
+        Value::List(list) => list.items.iter().find_map(json_error),
+        Value::Struct(object) => object.fields.iter().find_map(|f| json_error(&f.value)),
+        _ => None,
+    }
 }
 
 fn newline(out: &mut String, depth: Option<usize>) {
@@ -317,11 +339,11 @@ mod tests {
             ("a", Value::any_list(vec![Value::int(1), Value::Float(1.5)])),
         ]);
         assert_eq!(
-            to_json(&value, true, None),
+            to_json(&value, true, None).unwrap_or_default(),
             "{\"a\":[1,1.5],\"b\":\"\\u003cx\\u003e\"}"
         );
         assert_eq!(
-            to_json(&value, false, Some("")),
+            to_json(&value, false, Some("")).unwrap_or_default(),
             "{\n  \"a\": [\n    1,\n    1.5\n  ],\n  \"b\": \"<x>\"\n}"
         );
         assert_eq!(json_float(1e21), "1e+21");

@@ -399,7 +399,6 @@ impl<'a> State<'a> {
             return self.error(format!("indirection through explicit nil in {chain}"));
         }
         let receiver = self.eval_arg(dot, None, node)?;
-        self.at = At::Arg(chain);
         self.eval_field_chain(dot, receiver, fields, args, final_value)
     }
 

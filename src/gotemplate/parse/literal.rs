@@ -69,6 +69,36 @@ pub fn unquote(text: &str) -> std::result::Result<String, String> {
     Ok(out)
 }
 
+/// A character constant (`'a'`, `'\\n'`, `'\\u00e9'`): Go's `UnquoteChar` then the closing quote.
+fn char_constant(text: &str) -> std::result::Result<char, String> {
+    let body = text.get(1..).unwrap_or_default();
+    let first_len = if body.starts_with('\\') {
+        let escape = body.chars().nth(1).ok_or("invalid syntax")?;
+        1 + escape.len_utf8()
+            + match escape {
+                'x' => 2,
+                'u' => 4,
+                'U' => 8,
+                '0'..='7' => 2,
+                _ => 0,
+            }
+    } else {
+        body.chars().next().map_or(0, char::len_utf8)
+    };
+    let (first, tail) = (
+        body.get(..first_len).ok_or("invalid syntax")?,
+        &body[first_len..],
+    );
+    let value = unquote(&format!("'{first}'"))?;
+    if tail != "'" {
+        return Err(format!("malformed character constant: {text}"));
+    }
+    value
+        .chars()
+        .next()
+        .ok_or_else(|| "invalid syntax".to_string())
+}
+
 /// Go's `strconv.ParseInt(text, 0, 64)` digits (sign handled by the caller).
 fn parse_unsigned(text: &str) -> Option<u64> {
     let (digits, radix, prefixed) = match text.get(..2) {
@@ -114,8 +144,7 @@ pub(super) fn number(text: &str, typ: ItemType) -> std::result::Result<Number, S
         complex: false,
     };
     if typ == ItemType::CharConstant {
-        let value = unquote(text)?;
-        let c = value.chars().next().ok_or("invalid syntax")? as i64;
+        let c = char_constant(text)? as i64;
         number.int = Some(c);
         number.uint = Some(c as u64);
         number.float = Some(c as f64);
