@@ -63,6 +63,19 @@ pub enum FluxTemplateVersion {
     V1,
 }
 
+impl FluxTemplateVersion {
+    /// The template flavour of an ImageUpdateAutomation `apiVersion`, or
+    /// `None` when it is not one of Flux's (`tagpilot.dev` objects use Handlebars).
+    pub fn from_api_version(api_version: &str) -> Option<Self> {
+        match api_version {
+            "image.toolkit.fluxcd.io/v1beta1" => Some(Self::V1Beta1),
+            "image.toolkit.fluxcd.io/v1beta2" => Some(Self::V1Beta2),
+            "image.toolkit.fluxcd.io/v1" => Some(Self::V1),
+            _ => None,
+        }
+    }
+}
+
 /// Why a Flux commit message could not be rendered; the text is Flux's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FluxMessageError {
@@ -351,5 +364,60 @@ fn template_data(
                 vec![],
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::message::ChangeLine;
+
+    #[test]
+    fn api_versions_pick_the_data() {
+        assert_eq!(
+            FluxTemplateVersion::from_api_version("image.toolkit.fluxcd.io/v1beta1"),
+            Some(FluxTemplateVersion::V1Beta1)
+        );
+        assert_eq!(
+            FluxTemplateVersion::from_api_version("tagpilot.dev/v1alpha1"),
+            None
+        );
+    }
+
+    #[test]
+    fn changes_outside_objects_are_left_out_and_empty_templates_are_the_default() {
+        let automation = AutomationRef {
+            namespace: "ns".into(),
+            name: "auto".into(),
+        };
+        let line = |object: Option<ObjectId>| ChangeLine {
+            file: "values.yaml".into(),
+            line: 1,
+            setter: "ns:app:tag".into(),
+            old: "1".into(),
+            new: "2".into(),
+            object,
+        };
+        let changes = ChangeSet {
+            changes: vec![line(None), line(Some(ObjectId::default()))],
+            images: vec![],
+        };
+        let values = BTreeMap::new();
+        let render = |t: &str| {
+            render_flux_message(t, FluxTemplateVersion::V1, &automation, &values, &changes)
+        };
+        assert_eq!(
+            render("{{ len .Changed.Changes }}").ok().as_deref(),
+            Some("1")
+        );
+        assert_eq!(render("").ok().as_deref(), Some(DEFAULT_FLUX_MESSAGE));
+        assert!(validate_flux_template("{{ nope }}").is_err());
+        assert!(matches!(
+            render("{{ .Updated }}"),
+            Err(FluxMessageError::RemovedField {
+                field: ".Updated",
+                ..
+            })
+        ));
     }
 }
