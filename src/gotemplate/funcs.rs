@@ -66,10 +66,12 @@ fn builtin(name: &str) -> Option<Function> {
         "print" => b(&[], Some(ANY), |a| Ok(Value::string(format::sprint(a)))),
         "println" => b(&[], Some(ANY), |a| Ok(Value::string(format::sprintln(a)))),
         "printf" => b(&["string"], Some(ANY), |a| {
-            Ok(Value::string(format::sprintf(
+            format::sprintf_limited(
                 a[0].as_str().unwrap_or_default(),
                 &a[1..],
-            )))
+                super::exec::MAX_VALUE,
+            )
+            .map(Value::string)
         }),
         "html" => b(&[], Some(ANY), |a| {
             Ok(Value::string(html_escape(&eval_args(a))))

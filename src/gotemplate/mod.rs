@@ -17,7 +17,7 @@
 //!
 //! Limits, because templates come from configuration: `template` calls nest
 //! at most [`exec::MAX_TEMPLATE_DEPTH`] deep (Go: 100000), blocks and
-//! parentheses [`parse::MAX_NESTING`] deep, the output is at most [`exec::MAX_OUTPUT`] bytes and one execution evaluates at most
+//! parentheses [`parse::MAX_NESTING`] deep, the output is at most [`exec::MAX_OUTPUT`] bytes, one function's result at most [`exec::MAX_VALUE`] bytes, and one execution evaluates at most
 //! [`exec::MAX_STEPS`] nodes and calls; exceeding one is an execution error.
 //!
 //! Known differences from Go: no complex numbers, no channels, functions or

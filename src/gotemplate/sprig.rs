@@ -176,9 +176,11 @@ pub fn lookup(name: &str) -> Option<Function> {
         "round" => f(&[A, I], Some("float64"), data::round),
         // String slices.
         "join" => f(&[S, A], None, |a| {
-            Ok(Value::string(
-                data::strslice(&a[1]).join(a[0].as_str().unwrap_or_default()),
-            ))
+            let parts = data::strslice(&a[1]);
+            let separator = a[0].as_str().unwrap_or_default();
+            let size: usize = parts.iter().map(String::len).sum();
+            text::check_size(size as u128 + parts.len() as u128 * separator.len() as u128)?;
+            Ok(Value::string(parts.join(separator)))
         }),
         "sortAlpha" => f(&[A], None, data::sort_alpha),
         // Defaults, JSON, flow.

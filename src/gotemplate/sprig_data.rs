@@ -251,21 +251,22 @@ pub fn to_decimal(args: &[Value]) -> Out {
 }
 
 fn until_step_values(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, String> {
+    let (start, stop, step) = (i128::from(start), i128::from(stop), i128::from(step));
     let count = if stop < start {
         if step >= 0 {
             0
         } else {
-            (start - stop + (-step) - 1) / (-step)
+            (start - stop - step - 1) / -step
         }
     } else if step <= 0 {
         0
     } else {
         (stop - start + step - 1) / step
     };
-    if count > MAX_ELEMENTS {
+    if count > i128::from(MAX_ELEMENTS) {
         return Err(format!("more than {MAX_ELEMENTS} elements"));
     }
-    Ok((0..count).map(|i| start + i * step).collect())
+    Ok((0..count).map(|i| (start + i * step) as i64).collect())
 }
 
 fn int_list(values: Vec<i64>) -> Value {
@@ -289,18 +290,18 @@ pub fn seq(args: &[Value]) -> Out {
     let values = match n.as_slice() {
         [end] => {
             let increment = if *end < 1 { -1 } else { 1 };
-            until_step_values(1, end + increment, increment)?
+            until_step_values(1, end.saturating_add(increment), increment)?
         }
         [start, end] => {
             let step = if end < start { -1 } else { 1 };
-            until_step_values(*start, end + step, step)?
+            until_step_values(*start, end.saturating_add(step), step)?
         }
         [start, step, end] => {
             let increment = if end < start { -1 } else { 1 };
             if end < start && *step > 0 {
                 Vec::new()
             } else {
-                until_step_values(*start, end + increment, *step)?
+                until_step_values(*start, end.saturating_add(increment), *step)?
             }
         }
         _ => Vec::new(),
@@ -340,9 +341,12 @@ pub fn sort_alpha(args: &[Value]) -> Out {
 /// `uniq LIST`.
 pub fn uniq(args: &[Value]) -> Out {
     list_op(&args[0], "find uniq on", |items| {
+        // Values equal under Go's DeepEqual have the same type and debug text.
+        let mut seen = std::collections::HashSet::new();
         let mut out: Vec<Value> = Vec::new();
         for item in items {
-            if !out.iter().any(|o| deep_equal(o, item)) {
+            let key = format!("{}\u{0}{item:?}", item.type_name());
+            if seen.insert(key) {
                 out.push(item.clone());
             }
         }

@@ -235,11 +235,30 @@ pub fn regex_find(args: &[Value]) -> Out {
 pub fn regex_replace(args: &[Value], literal: bool) -> Out {
     let re = compile(arg_str(args, 0))?;
     let (s, replacement) = (arg_str(args, 1), arg_str(args, 2));
-    Ok(Value::string(if literal {
-        re.replace_all(s, regex::NoExpand(replacement)).into_owned()
-    } else {
-        re.replace_all(s, replacement).into_owned()
-    }))
+    let limit = super::exec::MAX_VALUE;
+    let mut size = s.len();
+    let mut over = false;
+    let result = re.replace_all(s, |captures: &regex::Captures<'_>| {
+        let mut expanded = String::new();
+        if over {
+            return expanded;
+        }
+        if literal {
+            expanded.push_str(replacement);
+        } else {
+            captures.expand(replacement, &mut expanded);
+        }
+        size += expanded.len();
+        if size > limit {
+            over = true;
+            expanded.clear();
+        }
+        expanded
+    });
+    if over {
+        return Err(format!("the result would be more than {limit} bytes"));
+    }
+    Ok(Value::string(result.into_owned()))
 }
 
 /// `regexSplit RE S N`.

@@ -1,6 +1,7 @@
 //! Sprig's string functions: case, trimming, wrapping, quoting and
 //! splitting. Lengths and offsets are in bytes, as in Go.
 
+use super::exec::MAX_VALUE;
 use super::format;
 use super::value::{Map, Value};
 
@@ -15,6 +16,14 @@ fn arg_int(args: &[Value], i: usize) -> i64 {
         Some(Value::Int(n, _)) => *n,
         _ => 0,
     }
+}
+
+/// Fails when a function would make a string longer than [`MAX_VALUE`] bytes.
+pub fn check_size(bytes: u128) -> Result<(), String> {
+    if bytes > MAX_VALUE as u128 {
+        return Err(format!("the result would be more than {MAX_VALUE} bytes"));
+    }
+    Ok(())
 }
 
 /// A function of one string.
@@ -399,6 +408,8 @@ pub fn wrap(args: &[Value]) -> Out {
 
 /// `wrapWith WIDTH SEP S`.
 pub fn wrap_with(args: &[Value]) -> Out {
+    let (width, s) = (arg_int(args, 0).max(1) as u128, arg_str(args, 2));
+    check_size((s.len() as u128 / width + 1) * arg_str(args, 1).len() as u128 + s.len() as u128)?;
     Ok(Value::string(wrap_custom(
         arg_str(args, 2),
         arg_int(args, 0),
@@ -439,7 +450,10 @@ pub fn cat(args: &[Value]) -> Out {
 
 /// `indent N S`.
 pub fn indent(args: &[Value]) -> Out {
-    let pad = " ".repeat(arg_int(args, 0).clamp(0, 10_000) as usize);
+    let width = arg_int(args, 0).max(0) as u128;
+    let s = arg_str(args, 1);
+    check_size((s.matches('\n').count() as u128 + 1) * width + s.len() as u128)?;
+    let pad = " ".repeat(width as usize);
     Ok(Value::string(format!(
         "{pad}{}",
         arg_str(args, 1).replace('\n', &format!("\n{pad}"))
@@ -456,6 +470,13 @@ pub fn nindent(args: &[Value]) -> Out {
 
 /// `replace OLD NEW S`.
 pub fn replace(args: &[Value]) -> Out {
+    let (old, new, s) = (arg_str(args, 0), arg_str(args, 1), arg_str(args, 2));
+    let matches = if old.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(old).count()
+    };
+    check_size(matches as u128 * new.len() as u128 + s.len() as u128)?;
     Ok(Value::string(
         arg_str(args, 2).replace(arg_str(args, 0), arg_str(args, 1)),
     ))

@@ -241,3 +241,23 @@ fn output_is_bounded() {
     let error = render("{{ range until 1000 }}{{ repeat 2000 \"x\" }}{{ end }}");
     assert!(error.contains("output exceeds"), "{error}");
 }
+
+#[test]
+fn functions_cannot_exhaust_memory_or_time() {
+    for template in [
+        "{{ indent 10000 (repeat 100000 \"\\n\") }}",
+        "{{ replace \"\" (repeat 1000 \"x\") (repeat 100000 \"y\") }}",
+        "{{ regexReplaceAll \"\" (repeat 100000 \"y\") (repeat 1000 \"x\") }}",
+        "{{ printf \"%1000000d%1000000d%1000000d%1000000d%1000000d\" 1 2 3 4 5 }}",
+        "{{ untilStep -9223372036854775808 9223372036854775807 1 }}",
+        "{{ $l := list }}{{ range until 1000000 }}{{ $l = append $l 1 }}{{ end }}",
+    ] {
+        let out = render(template);
+        assert!(
+            out.starts_with("ERROR: "),
+            "{template}: {}",
+            &out[..out.len().min(80)]
+        );
+    }
+    assert_eq!(render("{{ uniq (until 100000) | len }}"), "100000");
+}

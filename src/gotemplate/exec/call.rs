@@ -81,7 +81,11 @@ impl<'a> State<'a> {
         }
         self.step()?;
         match (function.call)(&argv) {
-            Ok(value) => Ok(value),
+            Ok(value) => {
+                self.steps += weight(&value);
+                self.step()?;
+                Ok(value)
+            }
             Err(error) => {
                 self.at = node;
                 self.error(format!("error calling {name}: {error}"))
@@ -185,6 +189,16 @@ impl<'a> State<'a> {
             _ => return self.error(format!("can't handle {arg} for arg of type {typ}")),
         };
         self.error(format!("expected {expected}; found {arg}"))
+    }
+}
+
+/// What a function's result costs in steps: its size.
+fn weight(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => s.len() as u64 / 64,
+        Value::List(list) => list.items.len() as u64,
+        Value::Map(map) => map.len() as u64,
+        _ => 0,
     }
 }
 

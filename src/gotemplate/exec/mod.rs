@@ -20,7 +20,11 @@ pub const MAX_TEMPLATE_DEPTH: usize = 200;
 /// The largest output a template may produce, in bytes.
 pub const MAX_OUTPUT: usize = 1 << 20;
 
-/// The most nodes and function calls one execution may evaluate.
+/// The largest string one function call may produce, in bytes.
+pub const MAX_VALUE: usize = 4 << 20;
+
+/// The most nodes and function calls one execution may evaluate (a function's
+/// result also counts one step per 64 bytes or element it holds).
 pub const MAX_STEPS: u64 = 10_000_000;
 
 /// Where execution is, for error messages.

@@ -62,6 +62,11 @@ pub fn print_value(value: &Value) -> String {
 
 /// `fmt.Sprintf`.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
+    sprintf_limited(format, args, usize::MAX).unwrap_or_default()
+}
+
+/// `fmt.Sprintf`, failing once the text grows past `limit` bytes.
+pub fn sprintf_limited(format: &str, args: &[Value], limit: usize) -> Result<String, String> {
     let mut out = String::new();
     let mut next_arg = 0;
     let mut chars = format.char_indices().peekable();
@@ -147,6 +152,9 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                     }
                 }
                 print_arg(&mut out, &args[next_arg], verb, spec);
+                if out.len() > limit {
+                    return Err(format!("printf would make more than {limit} bytes"));
+                }
                 next_arg += 1;
             }
         }
@@ -167,7 +175,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         }
         out.push(')');
     }
-    out
+    Ok(out)
 }
 
 fn read_number(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) -> Option<usize> {
