@@ -17,8 +17,11 @@
 //!
 //! Limits, because templates come from configuration: `template` calls nest
 //! at most [`exec::MAX_TEMPLATE_DEPTH`] deep (Go: 100000), blocks and
-//! parentheses [`parse::MAX_NESTING`] deep, the output is at most [`exec::MAX_OUTPUT`] bytes, one function's result at most [`exec::MAX_VALUE`] bytes, and one execution evaluates at most
-//! [`exec::MAX_STEPS`] nodes and calls; exceeding one is an execution error.
+//! parentheses [`parse::MAX_NESTING`] deep; the output is at most
+//! [`exec::MAX_OUTPUT`] bytes, one function's result at most
+//! [`exec::MAX_VALUE`] bytes, and one execution evaluates at most
+//! [`exec::MAX_STEPS`] steps (nodes, calls, and the size of each call's
+//! result). Exceeding a limit is an error.
 //!
 //! Known differences from Go: no complex numbers, no channels, functions or
 //! pointers in data; Sprig's `set`, `unset`, `merge` and `mergeOverwrite`
