@@ -172,7 +172,7 @@ pub(super) fn updated(files: &super::flux_message::FileChanges<'_>, changes: &Ch
             entries,
         );
         per_file.push((
-            Value::string(*file),
+            Value::string(file.as_str()),
             object("update.FileResult", vec![("Objects", map, false)], vec![]),
         ));
     }

@@ -26,6 +26,8 @@
 //! `@digest` when known) and has `.Name`, `.Repository`, `.Registry`,
 //! `.Identifier` and `.Policy` (`namespace/name`).
 //!
+//! File names are relative to the automation's `update.path` (to its
+//! directory when it names a file), as Flux's file reader makes them.
 //! Changes in YAML documents without `apiVersion`, `kind` or `metadata` are
 //! left out of the data, as Flux leaves them out. Where Flux iterates Go maps
 //! (`.Changes`, `.Objects`, `.Images` over several files or objects) its
@@ -113,11 +115,15 @@ pub fn validate_flux_template(template: &str) -> Result<(), FluxMessageError> {
 /// Renders a Flux `messageTemplate` for `automation`'s commit of `changes`,
 /// byte for byte as Flux's image-automation-controller renders it for an
 /// object of `version` (see the module documentation for the data).
+///
+/// `update_path` is the automation's `spec.update.path` as written (`""`
+/// for the repository root); `changes` name files relative to the root.
 pub fn render_flux_message(
     template: &str,
     version: FluxTemplateVersion,
     automation: &AutomationRef,
     values: &BTreeMap<String, String>,
+    update_path: &str,
     changes: &ChangeSet,
 ) -> Result<String, FluxMessageError> {
     let template = if template.is_empty() {
@@ -127,7 +133,7 @@ pub fn render_flux_message(
     };
     let parsed = Template::parse(TEMPLATE_NAME, template)
         .map_err(|source| FluxMessageError::Parse { source })?;
-    let data = template_data(version, automation, values, changes);
+    let data = template_data(version, automation, values, update_path, changes);
     parsed.execute(&data).map_err(|source| {
         let text = source.to_string();
         if version != FluxTemplateVersion::V1Beta1 {
@@ -244,16 +250,51 @@ pub(super) fn string_map(type_name: &str, zero: Value, entries: Vec<(Value, Valu
 
 /// file → object → changes (in the order the update engine found them), as Flux's `AddChange` builds it.
 pub(super) type FileChanges<'a> =
-    BTreeMap<&'a str, BTreeMap<&'a ObjectId, Vec<(&'a str, &'a str, &'a str)>>>;
+    BTreeMap<String, BTreeMap<&'a ObjectId, Vec<(&'a str, &'a str, &'a str)>>>;
 
-fn file_changes(changes: &ChangeSet) -> FileChanges<'_> {
-    let mut files: FileChanges<'_> = BTreeMap::new();
+/// The file names Flux uses: relative to the update path (or, when the
+/// update path is a file, to its directory), as Flux's file reader makes them.
+fn flux_file_names<'a>(update_path: &str, changes: &'a ChangeSet) -> impl Fn(&'a str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in update_path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let mut base = parts.join("/");
+    if !base.is_empty() && changes.changes.iter().any(|c| c.file == base) {
+        base = base
+            .rsplit_once('/')
+            .map(|(dir, _)| dir.to_string())
+            .unwrap_or_default();
+    }
+    move |file: &str| -> String {
+        if base.is_empty() {
+            return file.to_string();
+        }
+        match file
+            .strip_prefix(base.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            Some(relative) => relative.to_string(),
+            None => file.to_string(),
+        }
+    }
+}
+
+fn file_changes<'a>(update_path: &str, changes: &'a ChangeSet) -> FileChanges<'a> {
+    let name = flux_file_names(update_path, changes);
+    let mut files: FileChanges<'a> = BTreeMap::new();
     for line in &changes.changes {
         let Some(id) = &line.object else {
             continue;
         };
         files
-            .entry(line.file.as_str())
+            .entry(name(line.file.as_str()))
             .or_default()
             .entry(id)
             .or_default()
@@ -287,7 +328,7 @@ fn changed_parts(files: &FileChanges<'_>, append: bool) -> (Value, Value, Value)
             entries.push((object_identifier(id), changes_list(values)));
         }
         per_file.push((
-            Value::string(*file),
+            Value::string(file.as_str()),
             object_map("update.ObjectChanges", zero_changes.clone(), entries),
         ));
     }
@@ -312,6 +353,7 @@ fn template_data(
     version: FluxTemplateVersion,
     automation: &AutomationRef,
     values: &BTreeMap<String, String>,
+    update_path: &str,
     changes: &ChangeSet,
 ) -> Value {
     let automation_object = namespaced_name(&automation.namespace, &automation.name);
@@ -323,7 +365,7 @@ fn template_data(
             .map(|(k, v)| (Value::string(k.as_str()), Value::string(v.as_str())))
             .collect(),
     );
-    let files = file_changes(changes);
+    let files = file_changes(update_path, changes);
     match version {
         FluxTemplateVersion::V1Beta2 | FluxTemplateVersion::V1 => {
             let (file_map, all, objects) = changed_parts(&files, true);
@@ -404,7 +446,14 @@ mod tests {
         };
         let values = BTreeMap::new();
         let render = |t: &str| {
-            render_flux_message(t, FluxTemplateVersion::V1, &automation, &values, &changes)
+            render_flux_message(
+                t,
+                FluxTemplateVersion::V1,
+                &automation,
+                &values,
+                "",
+                &changes,
+            )
         };
         assert_eq!(
             render("{{ len .Changed.Changes }}").ok().as_deref(),

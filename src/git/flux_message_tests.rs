@@ -21,6 +21,8 @@ struct Case {
 struct Input {
     automation: Automation,
     values: Option<BTreeMap<String, String>>,
+    #[serde(rename = "updatePath", default)]
+    update_path: String,
     changes: Vec<Change>,
     images: Vec<Image>,
 }
@@ -66,7 +68,10 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn load_input(root: &Path, name: &str) -> (AutomationRef, BTreeMap<String, String>, ChangeSet) {
+fn load_input(
+    root: &Path,
+    name: &str,
+) -> (AutomationRef, BTreeMap<String, String>, String, ChangeSet) {
     let input: Input =
         serde_json::from_str(&read(&root.join("inputs").join(format!("{name}.json"))))
             .unwrap_or_else(|e| panic!("input {name}: {e}"));
@@ -100,7 +105,12 @@ fn load_input(root: &Path, name: &str) -> (AutomationRef, BTreeMap<String, Strin
         namespace: input.automation.namespace,
         name: input.automation.name,
     };
-    (automation, input.values.unwrap_or_default(), changes)
+    (
+        automation,
+        input.values.unwrap_or_default(),
+        input.update_path,
+        changes,
+    )
 }
 
 /// Renders every case of `root` and compares with the expected files; returns how many ran.
@@ -124,9 +134,16 @@ fn check_tree(root: &Path) -> usize {
             "v1beta2" => FluxTemplateVersion::V1Beta2,
             _ => FluxTemplateVersion::V1,
         };
-        let (automation, values, changes) = load_input(root, &case.input);
+        let (automation, values, update_path, changes) = load_input(root, &case.input);
         let template = read(&dir.join("template.tmpl"));
-        let got = match render_flux_message(&template, version, &automation, &values, &changes) {
+        let got = match render_flux_message(
+            &template,
+            version,
+            &automation,
+            &values,
+            &update_path,
+            &changes,
+        ) {
             Ok(message) => ("expected.txt", message),
             Err(error) => ("expected.err", error.to_string()),
         };

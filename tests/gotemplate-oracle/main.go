@@ -36,8 +36,12 @@ type Input struct {
 		Namespace string `json:"namespace"`
 		Name      string `json:"name"`
 	} `json:"automation"`
-	Values  map[string]string `json:"values"`
-	Changes []struct {
+	Values map[string]string `json:"values"`
+	// UpdatePath is the automation's spec.update.path; file names in the
+	// data are relative to it (to its directory when it is a file), as
+	// Flux's file reader makes them.
+	UpdatePath string `json:"updatePath"`
+	Changes    []struct {
 		File string `json:"file"`
 		// Object is null for a YAML document without metadata: Flux leaves
 		// such changes out of the template data.
@@ -70,13 +74,33 @@ func id(c Input, i int) yaml.ResourceIdentifier {
 	}
 }
 
+// fluxFile is a change's file name as Flux's reader annotates it: relative
+// to the update path, or to its directory when the update path is a file.
+func fluxFile(in Input, file string) string {
+	base := filepath.Clean(in.UpdatePath)
+	if base == "." || base == "" {
+		return file
+	}
+	for _, c := range in.Changes {
+		if filepath.Clean(c.File) == base {
+			base = filepath.Dir(base)
+			break
+		}
+	}
+	rel, err := filepath.Rel(base, file)
+	if err != nil {
+		return file
+	}
+	return rel
+}
+
 func currentData(in Input) source.TemplateData {
 	var changed update.Result
 	for i, c := range in.Changes {
 		if c.Object == nil {
 			continue
 		}
-		changed.AddChange(c.File, update.ObjectIdentifier{ResourceIdentifier: id(in, i)},
+		changed.AddChange(fluxFile(in, c.File), update.ObjectIdentifier{ResourceIdentifier: id(in, i)},
 			update.Change{OldValue: c.Old, NewValue: c.New, Setter: c.Setter})
 	}
 	return source.TemplateData{
@@ -94,7 +118,7 @@ func legacyData(in Input) (legacysource.TemplateData, error) {
 			continue
 		}
 		oid := legacyupdate.ObjectIdentifier{ResourceIdentifier: id(in, i)}
-		changed.AddChange(c.File, oid, legacyupdate.Change{OldValue: c.Old, NewValue: c.New, Setter: c.Setter})
+		changed.AddChange(fluxFile(in, c.File), oid, legacyupdate.Change{OldValue: c.Old, NewValue: c.New, Setter: c.Setter})
 		parts := strings.SplitN(c.Setter, ":", 3)
 		var ref legacyupdate.ImageRef
 		for _, image := range in.Images {
@@ -114,10 +138,11 @@ func legacyData(in Input) (legacysource.TemplateData, error) {
 		if ref == nil {
 			continue
 		}
-		file, ok := updated.Files[c.File]
+		name := fluxFile(in, c.File)
+		file, ok := updated.Files[name]
 		if !ok {
 			file = legacyupdate.FileResult{Objects: map[legacyupdate.ObjectIdentifier][]legacyupdate.ImageRef{}}
-			updated.Files[c.File] = file
+			updated.Files[name] = file
 		}
 		present := false
 		for _, n := range file.Objects[oid] {
