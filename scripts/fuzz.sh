@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Bounded fuzzing (CI calls this from scripts/test.sh) of five targets:
+# Bounded fuzzing (CI calls this from scripts/test.sh) of six targets:
 #   scan   — the marker scanner and rewrite (seeds: the golden trees' inputs);
 #   range  — the semver range parser and semver policy (seeds: typical ranges);
 #   config — the config loader, YAML to objects (seeds: policies/*.yaml);
 #   auth   — WWW-Authenticate challenges and token answers (seeds: registries' shapes);
-#   link   — Link headers, the page budget and URL redaction (seeds: registries' shapes).
-#   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 6:3:5:3:3)
+#   link   — Link headers, the page budget and URL redaction (seeds: registries' shapes);
+#   gotemplate — the Go template interpreter (seeds: the Flux template goldens).
+#   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 3:2:3:2:2:3)
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
 set -euo pipefail
@@ -35,6 +36,7 @@ seed() { # seed TARGET FILE...
 mapfile -d '' scan_seeds < <(find testdata/update -type f -path '*/input/*' -print0)
 seed scan "${scan_seeds[@]}"
 seed config policies/*.yaml
+seed gotemplate testdata/flux-templates/cases/*/template.tmpl
 mkdir -p fuzz/corpus/range
 n=0
 for range in '>=1.0.0 <2.0.0' '^1.2.x' '~1.2.3' '1.2 - 2.3.4 || >=3.0.0-0' '!=1.0.0, >0.1' '=> 1.x' 'v1.2.3' '*'; do
@@ -57,8 +59,9 @@ run() { # run TARGET SECONDS MAX_LEN
   cargo +nightly fuzz run "$1" "fuzz/corpus/$1" -- \
     -max_total_time="$2" -max_len="$3" -timeout=10 -print_final_stats=1
 }
-run scan $((seconds * 3 / 10)) 4096
-run range $((seconds * 3 / 20)) 512
-run config $((seconds / 4)) 4096
-run auth $((seconds * 3 / 20)) 2048
-run link $((seconds * 3 / 20)) 2048
+run scan $((seconds * 3 / 15)) 4096
+run range $((seconds * 2 / 15)) 512
+run config $((seconds * 3 / 15)) 4096
+run auth $((seconds * 2 / 15)) 2048
+run link $((seconds * 2 / 15)) 2048
+run gotemplate $((seconds * 3 / 15)) 2048

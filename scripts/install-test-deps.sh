@@ -7,6 +7,7 @@
 #   - the moto server (the ECR API), from PyPI in a venv;
 #   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
 #   - the Flux policy oracle (tests/policy-oracle), built from the Go module proxy;
+#   - the Go template oracle (tests/gotemplate-oracle: text/template + Sprig), from the Go module proxy;
 #   - cargo-fuzz, from crates.io (for the bounded fuzz run);
 #   - cargo-deny, from crates.io (licenses, bans, sources, advisories).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
@@ -86,16 +87,23 @@ if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kub
   echo "$kube_hash" > "$TOOLS_DIR/bin/kube-apiserver-test.hash"
 fi
 
-# Flux's policy code as an oracle for tests/policy_vs_flux (fluxcd/pkg/version and
-# Masterminds/semver v3.5, pinned in tests/policy-oracle/go.mod), rebuilt when its sources change.
-oracle_src="$(cd "$(dirname "$0")/.." && pwd)/tests/policy-oracle"
-oracle_hash="$(cat "$oracle_src/main.go" "$oracle_src/go.mod" "$oracle_src/go.sum" | sha256sum | cut -c1-16)"
-if [ ! -x "$TOOLS_DIR/bin/policy-oracle" ] || [ "$(cat "$TOOLS_DIR/bin/policy-oracle.hash" 2>/dev/null)" != "$oracle_hash" ]; then
-  log "building the Flux policy oracle (tests/policy-oracle)"
-  command -v go >/dev/null || { log "Go is required to build the policy oracle (https://go.dev/doc/install)"; exit 1; }
-  (cd "$oracle_src" && go build -trimpath -o "$TOOLS_DIR/bin/policy-oracle" .)
-  echo "$oracle_hash" > "$TOOLS_DIR/bin/policy-oracle.hash"
-fi
+# Builds the Go program in tests/NAME (its go.mod pins every module) into the tools
+# dir, again only when one of its sources changes.
+build_go_program() { # build_go_program NAME WHAT
+  local src hash
+  src="$(cd "$(dirname "$0")/.." && pwd)/tests/$1"
+  hash="$(find "$src" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+  if [ ! -x "$TOOLS_DIR/bin/$1" ] || [ "$(cat "$TOOLS_DIR/bin/$1.hash" 2>/dev/null)" != "$hash" ]; then
+    log "building $2 (tests/$1)"
+    (cd "$src" && go build -trimpath -o "$TOOLS_DIR/bin/$1" .)
+    echo "$hash" > "$TOOLS_DIR/bin/$1.hash"
+  fi
+}
+# Flux's policy code (fluxcd/pkg/version, Masterminds/semver v3.5) as an oracle for tests/policy_vs_flux.
+build_go_program policy-oracle "the Flux policy oracle"
+# Real text/template with Sprig v3.3.0's hermetic functions over Flux-shaped data: the
+# integration tests check the template goldens under testdata/ with it.
+build_go_program gotemplate-oracle "the Go template oracle (text/template + Sprig v3.3.0)"
 
 # Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz (from crates.io) on the nightly toolchain.
 if [ "$(cat "$TOOLS_DIR/bin/cargo-fuzz.version" 2>/dev/null)" != "$CARGO_FUZZ_VERSION" ] || [ ! -x "$TOOLS_DIR/bin/cargo-fuzz" ]; then

@@ -15,6 +15,7 @@ pub mod config;
 pub mod controller;
 pub mod engine;
 pub mod git;
+pub mod gotemplate;
 pub mod image;
 pub mod policy;
 pub mod redact;

@@ -164,6 +164,7 @@ pub(crate) fn change_set(report: &UpdateReport, inputs: &AutomationInputs) -> Ch
             setter: change.setter.to_string(),
             old: change.old.clone(),
             new: change.new.clone(),
+            object: change.object.clone(),
         })
         .collect();
     let mut images = Vec::new();

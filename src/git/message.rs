@@ -53,6 +53,10 @@ pub struct ChangeLine {
     pub old: String,
     /// The value after.
     pub new: String,
+    /// The object (YAML document) the value is in, when the document has one
+    /// (Flux templates group changes by it; not part of the Handlebars data).
+    #[serde(skip)]
+    pub object: Option<crate::update::ObjectId>,
 }
 
 /// One policy result written into the repository.
@@ -192,6 +196,7 @@ mod tests {
                 setter: "shop:front-end".into(),
                 old: "ghcr.io/acme/front-end:main-0a0a0a0-117".into(),
                 new: "ghcr.io/acme/front-end:main-1a2b3c4-118".into(),
+                object: None,
             }],
             images: vec![ImageUpdate {
                 policy: "front-end".into(),

@@ -13,11 +13,16 @@
 //! first use), `https://`/`http://` (basic auth or bearer token, optional CA),
 //! `file://` and absolute paths. Secrets are wrapped in [`Secret`] and never
 //! reach errors or logs (invariant 7). The template data is documented in
-//! [`message`].
+//! [`message`] (Handlebars, `tagpilot.dev` objects) and [`flux_message`]
+//! (Go templates, Flux objects).
 
 mod automation;
 mod commit;
 mod error;
+mod flux_images;
+pub mod flux_message;
+#[cfg(test)]
+mod flux_message_tests;
 mod known_hosts;
 pub mod message;
 mod origin_guard;
@@ -31,6 +36,10 @@ mod workcopy;
 pub use crate::secret::Secret;
 pub use automation::{AutomationOutcome, AutomationSpec, run_automation, run_automation_blocking};
 pub use error::{ApplyError, GitError};
+pub use flux_message::{
+    DEFAULT_FLUX_MESSAGE, FluxMessageError, FluxTemplateVersion, render_flux_message,
+    validate_flux_template,
+};
 pub use message::{
     AutomationRef, ChangeLine, ChangeSet, ImageUpdate, MessageData, render_message,
     validate_template,

@@ -24,6 +24,7 @@
 
 #[cfg(test)]
 mod golden_tests;
+pub mod object;
 #[cfg(test)]
 mod limit_tests;
 #[cfg(test)]
@@ -40,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 
+pub use object::ObjectId;
 pub use report::{Change, FileUpdate, SkipReason, SkippedFile, UpdateReport};
 pub use results::{PolicyId, PolicyResult, PolicyResults, ResultsError, Setter, SetterSuffix};
 pub use rewrite::{MarkerRewrite, Rewrite, rewrite};
@@ -180,6 +182,7 @@ pub fn apply_results(
                         setter: c.setter,
                         old: c.old,
                         new: c.new,
+                        object: c.object,
                     }));
                 writes.push(candidate.real);
                 report.files.push(FileUpdate {

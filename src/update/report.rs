@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
+use super::object::ObjectId;
 use super::results::{PolicyId, Setter};
 use super::scan::YamlError;
 
@@ -24,6 +25,10 @@ pub struct Change {
     pub old: String,
     /// The value after.
     pub new: String,
+    /// The object (YAML document) the value is in, when the document has one
+    /// (commit message templates group changes by it).
+    #[serde(skip)]
+    pub object: Option<ObjectId>,
 }
 
 /// A file whose content changed (or, in a dry run, would change).

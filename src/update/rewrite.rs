@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::object::ObjectId;
 use super::results::{PolicyId, PolicyResults, Setter, SetterSuffix};
 use super::scan::{IgnoredMarker, IgnoredReason, QuoteStyle, YamlError, scan};
 
@@ -26,6 +27,8 @@ pub struct MarkerRewrite {
     pub old: String,
     /// The value after.
     pub new: String,
+    /// The object (YAML document) the value is in, when the document has one.
+    pub object: Option<ObjectId>,
 }
 
 /// The outcome of rewriting one text.
@@ -89,6 +92,7 @@ pub fn rewrite(text: &str, results: &PolicyResults) -> Result<Rewrite, YamlError
             setter: marked.setter,
             old: marked.value.into_owned(),
             new,
+            object: marked.object,
         });
     }
     if !out.changes.is_empty() {

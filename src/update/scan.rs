@@ -18,6 +18,7 @@ use std::ops::Range;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 
+use super::object::{ObjectId, ObjectTracker};
 use super::results::Setter;
 
 /// The key every marker carries.
@@ -52,6 +53,8 @@ pub struct MarkedScalar<'a> {
     pub tagged: bool,
     /// The scalar's value (escapes and quotes resolved).
     pub value: Cow<'a, str>,
+    /// The object (YAML document) it is in, when the document has one.
+    pub object: Option<ObjectId>,
 }
 
 /// A `$imagepolicy` comment that changed nothing, and why.
@@ -150,6 +153,7 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     let mut comments: Vec<MarkerComment<'_>> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
+    let mut objects = ObjectTracker::default();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|error| YamlError {
             message: error.info().to_string(),
@@ -168,6 +172,17 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
         if is_node && let Some(frame) = stack.last_mut() {
             is_key = frame.mapping && frame.children % 2 == 0;
             frame.children += 1;
+        }
+        match &event {
+            Event::DocumentStart(..) => {
+                objects.document_start(span.start.byte_offset().unwrap_or(0))
+            }
+            Event::Scalar(value, ..) => objects.scalar(value),
+            Event::SequenceStart(..) => objects.start_collection(false),
+            Event::MappingStart(..) => objects.start_collection(true),
+            Event::SequenceEnd | Event::MappingEnd => objects.end_collection(),
+            Event::Alias(..) | Event::UnresolvedAlias(..) => objects.alias(),
+            _ => {}
         }
         match event {
             Event::Scalar(value, style, _anchor, tag) => {
@@ -219,7 +234,11 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
             _ => {}
         }
     }
-    Ok(match_comments(bytes, candidates, comments))
+    let mut scan = match_comments(bytes, candidates, comments);
+    for marked in &mut scan.marked {
+        marked.object = objects.object_at(marked.span.start);
+    }
+    Ok(scan)
 }
 
 /// Pairs each marker comment with the scalar right before it on its line.
@@ -259,6 +278,7 @@ fn match_comments<'a>(
                     style: candidate.style,
                     tagged: candidate.tagged,
                     value: std::mem::take(&mut candidate.value),
+                    object: None,
                 });
             }
             None => scan.ignored.push(IgnoredMarker {

@@ -36,4 +36,5 @@ mod registry_cli;
 mod registry_faults;
 mod secrets;
 mod smoke;
+mod templates;
 mod update_cli;

@@ -96,6 +96,7 @@ pub fn set_tag(tag: &str) -> impl FnMut(&Path) -> Result<ChangeSet, ApplyError> 
                 setter: "shop:front-end".into(),
                 old: old.clone(),
                 new,
+                object: None,
             }],
             images: vec![ImageUpdate {
                 policy: "front-end".into(),
