@@ -9,6 +9,7 @@
 //! (`image`, `policy`, `update`, `registry`, `git`, `config`, `engine`) never
 //! use `kube`.
 
+pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod config;

@@ -18,6 +18,7 @@ use kube::core::ApiResource;
 use super::REQUESTED_AT_ANNOTATION;
 use super::conditions::{Health, REASON_ACCESS_DENIED, REASON_DEPENDENCY_NOT_READY};
 use super::kinds::Kind;
+use crate::api::ApiVersion;
 use crate::config::load::{InvalidCause, LoadError, RawObject};
 use crate::config::meta::{ObjectKey, ObjectMeta};
 use crate::config::secrets::SecretSet;
@@ -213,6 +214,24 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
             tracing::warn!(%error, "unusable object");
         }
     }
+    let mut objects = objects;
+    // Not supported yet in controller mode (standalone mode warns that it does
+    // nothing there): delete this when ServiceAccount pull secrets are read.
+    let with_service_account: Vec<ObjectKey> = objects
+        .repositories
+        .iter()
+        .filter(|(_, entry)| entry.target.service_account.is_some())
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in with_service_account {
+        objects.repositories.remove(&key);
+        snapshot.problems.insert(
+            (Kind::ImageRepository, key),
+            Health::Stalled {
+                message: "spec.serviceAccountName is not supported yet".to_string(),
+            },
+        );
+    }
     snapshot.objects = objects;
     snapshot
 }
@@ -340,7 +359,35 @@ fn raw_object(entry: &CachedObject) -> Option<RawObject> {
         kind: entry.resource.kind.clone(),
         metadata,
         value,
+        written_in: written_in(entry),
     })
+}
+
+/// The version an object's spec was last written in, when it is not the one
+/// the controller reads it as.
+///
+/// The API server serves every object in the version asked for (Flux's CRDs
+/// and ours have no conversion webhook: the fields are the same, only
+/// `apiVersion` changes), so the version a user wrote is only in
+/// `metadata.managedFields`: each writer's entry records the apiVersion it
+/// used. The latest entry that wrote `spec` decides, so that, e.g., a
+/// `v1beta1` automation keeps its `v1beta1` commit message template data.
+fn written_in(entry: &CachedObject) -> Option<ApiVersion> {
+    let kind = Kind::from_name(&entry.resource.kind)?;
+    let watched = ApiVersion::parse(kind, &entry.resource.api_version)?;
+    let managed = entry.object.metadata.managed_fields.as_ref()?;
+    let writer = managed
+        .iter()
+        .filter(|field| field.subresource.as_deref().unwrap_or_default().is_empty())
+        .filter(|field| {
+            field
+                .fields_v1
+                .as_ref()
+                .is_some_and(|fields| fields.0.get("f:spec").is_some())
+        })
+        .max_by_key(|field| field.time.as_ref().map(|time| time.0))?;
+    let version = ApiVersion::parse(kind, writer.api_version.as_deref()?)?;
+    (version != watched).then_some(version)
 }
 
 /// A Secret as the raw object the validators read.
@@ -358,6 +405,7 @@ fn secret_object(secret: &Secret) -> Option<RawObject> {
         kind: "Secret".into(),
         metadata,
         value,
+        written_in: None,
     })
 }
 
