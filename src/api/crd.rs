@@ -7,11 +7,13 @@
 //! Each version's schema is [`super::spec_schema`] of that version: the same
 //! schema the loader checks files with. Like Flux's own CRDs they have no
 //! conversion webhook (`strategy: None`): the API server stores an object of
-//! any version as it was written and serves it in every version, pruned to
-//! that version's fields. Every field of Flux's beta versions that tagpilot
-//! acts on is also a field of `v1`, so reading as `v1` (what the controller
-//! watches) loses nothing but `gitImplementation` and a GitRepository's
-//! `accessFrom`, which Flux `v1` dropped too.
+//! any version as `v1` with its fields unchanged (pruned to `v1`'s schema) and
+//! serves it in every version. Every field of Flux's beta versions that
+//! tagpilot acts on is also a field of `v1`, so nothing is lost but
+//! `gitImplementation` and a GitRepository's `accessFrom`, which Flux `v1`
+//! dropped too (and nothing acts on). What does differ by version, the data a
+//! Flux commit message template sees, the controller recovers from
+//! `metadata.managedFields` (see `controller::snapshot`).
 //!
 //! `crds/` is checked by `crds_directory_is_up_to_date`; regenerate it with
 //! `TAGPILOT_WRITE_CRDS=1 cargo test --lib api::crd`.

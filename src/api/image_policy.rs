@@ -1,16 +1,20 @@
 //! ImagePolicy: how to pick the latest tag of one ImageRepository.
 //!
 //! Versions: Flux `v1beta1` has only `imageRepositoryRef`, `filterTags` and
-//! `policy`; `v1beta2` and `v1` add `digestReflectionPolicy` (default
-//! `Never`), `interval` and `suspend`. Every Flux version defaults an
-//! ordering's `order` to `asc`.
+//! `policy`; `v1beta2` and `v1` add `digestReflectionPolicy`, `interval` and
+//! `suspend`. Every Flux version defaults an ordering's `order` to `asc`.
+//!
+//! Flux's CRDs default `digestReflectionPolicy` to `Never`; ours leave it
+//! absent (which means the same), because `v1beta1` lacks the field: see
+//! [`super::image_repository`] for why such a default breaks server-side
+//! apply to objects written in `v1beta1`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ApiSpec;
 use super::meta::{GoDuration, NamespacedObjectReference};
-use super::version::{FLUX_ALL, FLUX_SINCE_V1BETA2, Kind, SINCE_V1BETA2, VersionRule};
+use super::version::{FLUX_ALL, Kind, SINCE_V1BETA2, VersionRule};
 
 /// `spec` of an ImagePolicy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -118,11 +122,6 @@ impl ApiSpec for ImagePolicySpec {
             VersionRule::OnlyIn("spec.digestReflectionPolicy", SINCE_V1BETA2),
             VersionRule::OnlyIn("spec.interval", SINCE_V1BETA2),
             VersionRule::OnlyIn("spec.suspend", SINCE_V1BETA2),
-            VersionRule::Default(
-                "spec.digestReflectionPolicy",
-                FLUX_SINCE_V1BETA2,
-                r#""Never""#,
-            ),
             VersionRule::Default("spec.policy.alphabetical.order", FLUX_ALL, r#""asc""#),
             VersionRule::Default("spec.policy.numerical.order", FLUX_ALL, r#""asc""#),
         ]

@@ -2,8 +2,14 @@
 //!
 //! Versions: Flux `v1beta1` has no `proxySecretRef`, `provider` or
 //! `insecure`; from `v1beta2` on Flux defaults `exclusionList` to
-//! `["^.*\\.sig$"]` (cosign signatures) and `provider` to `generic`; Flux
-//! requires `interval`, ours defaults it to 5m.
+//! `["^.*\\.sig$"]` (cosign signatures); Flux requires `interval`, ours
+//! defaults it to 5m.
+//!
+//! Flux's CRDs also default `provider` to `generic`; ours leave it absent
+//! (which means the same). A default of a field `v1beta1` lacks would make
+//! every server-side apply to a `v1beta1`-written object fail: the API server
+//! converts the stored object to each writer's version, and `v1beta1` has no
+//! `provider`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -84,7 +90,6 @@ impl ApiSpec for ImageRepositorySpec {
                 FLUX_SINCE_V1BETA2,
                 r#"["^.*\\.sig$"]"#,
             ),
-            VersionRule::Default("spec.provider", FLUX_SINCE_V1BETA2, r#""generic""#),
         ]
     }
 }

@@ -128,8 +128,9 @@ impl AutomationEntry {
             )));
         }
         let commit = &git.commit;
-        if let Some(template) = &commit.message_template {
-            // Every template is Handlebars until the Go template engine is wired in.
+        let message_template =
+            message_template(object.api_version, commit.message_template.as_deref());
+        if let Some(MessageTemplate::Handlebars(template)) = &message_template {
             validate_template(template)
                 .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?;
         }
@@ -193,10 +194,7 @@ impl AutomationEntry {
                         .unwrap_or_else(|| DEFAULT_AUTHOR_NAME.to_string()),
                     email: commit.author.email.clone(),
                 },
-                message_template: message_template(
-                    object.api_version,
-                    commit.message_template.as_deref(),
-                ),
+                message_template,
                 signing_key,
             },
             push: PushSpec {

@@ -25,11 +25,7 @@ fn reads_a_flux_policy_and_defaults_the_namespace() {
     let object = ImagePolicyObject::from_yaml(FLUX_POLICY).unwrap();
     assert_eq!(object.api_version, crate::api::ApiVersion::FluxV1);
     assert_eq!(object.metadata.namespace(), "default");
-    assert_eq!(
-        object.spec.digest_reflection_policy,
-        Some(DigestReflectionPolicy::Never),
-        "Flux v1 defaults it"
-    );
+    assert_eq!(object.spec.digest_reflection_policy, None);
     let policy = Policy::try_from(&object).unwrap();
     assert_eq!(policy.name(), "default/podinfo");
     let selection = policy

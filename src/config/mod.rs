@@ -18,3 +18,6 @@ pub mod secrets;
 pub mod source;
 pub mod support;
 pub mod sync;
+
+#[cfg(test)]
+mod flux_corpus_tests;

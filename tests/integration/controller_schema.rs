@@ -16,7 +16,7 @@ use crate::harness::cluster::Cluster;
 const EVERY_FIELD: &str = include_str!("../../testdata/crd/every-field.yaml");
 
 /// Panics unless every value of `expected` is in `actual` at the same place.
-fn assert_kept(expected: &Value, actual: &Value, path: &str) {
+pub fn assert_kept(expected: &Value, actual: &Value, path: &str) {
     match (expected, actual) {
         (Value::Object(expected), Value::Object(actual)) => {
             for (key, value) in expected {
