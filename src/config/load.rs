@@ -220,9 +220,21 @@ pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(files)
 }
 
-/// Reads every object in one file's text. Empty documents are skipped; each
-/// bad document gives its own error and the others are still read.
+/// Reads every object in one file's text, or every error if any document is
+/// bad (see [`read_objects`] for both at once).
 pub fn parse_objects(path: &Path, text: &str) -> Result<Vec<RawObject>, Vec<LoadError>> {
+    let (objects, errors) = read_objects(path, text);
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads every object in one file's text: the good documents' objects and
+/// one error per bad document (a YAML error in one document hides neither
+/// the others nor their errors). Empty documents are skipped.
+pub fn read_objects(path: &Path, text: &str) -> (Vec<RawObject>, Vec<LoadError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let mut document = 0;
@@ -250,11 +262,7 @@ pub fn parse_objects(path: &Path, text: &str) -> Result<Vec<RawObject>, Vec<Load
             Err(error) => errors.push(error),
         }
     }
-    if errors.is_empty() {
-        Ok(objects)
-    } else {
-        Err(errors)
-    }
+    (objects, errors)
 }
 
 /// The documents of a YAML stream: each with the 0-based line it starts on.
@@ -355,10 +363,11 @@ pub fn read_dir_objects(dir: &Path) -> (Vec<RawObject>, Vec<LoadError>) {
     let mut errors = Vec::new();
     for path in files {
         match std::fs::read_to_string(&path) {
-            Ok(text) => match parse_objects(&path, &text) {
-                Ok(found) => objects.extend(found),
-                Err(found) => errors.extend(found),
-            },
+            Ok(text) => {
+                let (found, bad) = read_objects(&path, &text);
+                objects.extend(found);
+                errors.extend(bad);
+            }
             Err(source) => errors.push(LoadError::Read { path, source }),
         }
     }
@@ -410,7 +419,9 @@ mod tests {
     #[test]
     fn a_yaml_error_in_one_document_hides_neither_the_others_nor_their_errors() {
         let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n---\nkind: Secret\nmetadata: {name: b}\n---\nkey: [unclosed\n--- # a comment\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n...\n---\n- not an object\n";
-        let errors = parse_objects(Path::new("x.yaml"), text).unwrap_err();
+        let (objects, errors) = read_objects(Path::new("x.yaml"), text);
+        let names: Vec<&str> = objects.iter().map(|o| o.metadata.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"], "the good documents still load");
         let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(messages.len(), 3, "{messages:#?}");
         assert_eq!(messages[0], "x.yaml (document 2): `apiVersion` is missing");
