@@ -2,7 +2,7 @@
 # Bounded fuzzing (CI calls this from scripts/test.sh) of three targets:
 #   scan   — the marker scanner and rewrite (seeds: the golden trees' inputs);
 #   range  — the semver range parser and semver policy (seeds: typical ranges);
-#   config — the config loader, YAML to objects (seeds: policies/*.yaml).
+#   config — the config loader, YAML to objects (seeds: policies/*.yaml, testdata/flux/*.yaml).
 #   scripts/fuzz.sh [SECONDS]   (default 60 in all, or FUZZ_SECONDS; split 2:1:2)
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
@@ -32,7 +32,7 @@ seed() { # seed TARGET FILE...
 
 mapfile -d '' scan_seeds < <(find testdata/update -type f -path '*/input/*' -print0)
 seed scan "${scan_seeds[@]}"
-seed config policies/*.yaml
+seed config policies/*.yaml testdata/flux/*.yaml
 mkdir -p fuzz/corpus/range
 n=0
 for range in '>=1.0.0 <2.0.0' '^1.2.x' '~1.2.3' '1.2 - 2.3.4 || >=3.0.0-0' '!=1.0.0, >0.1' '=> 1.x' 'v1.2.3' '*'; do

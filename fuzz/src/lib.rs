@@ -1,12 +1,15 @@
 //! tagpilot's pure core, compiled from its own sources: the update engine
 //! (image references, setters, scanner, rewrite), the tag policies (semver
-//! ranges), and the config loader (YAML files into objects).
+//! ranges), the API's hub types and schemas, and the config loader (YAML files
+//! into objects).
 //!
 //! Depending on the `tagpilot` crate would build kube, the AWS SDK and libgit2
 //! with sanitizer instrumentation on every fuzz run; these modules need none of
 //! that, so the fuzz crate includes the files themselves. The module tree
 //! mirrors tagpilot's, so `crate::image` and `super::results` resolve the same.
 
+#[path = "../../src/api/mod.rs"]
+pub mod api;
 pub mod config;
 #[path = "../../src/image.rs"]
 pub mod image;

@@ -347,9 +347,11 @@ impl SyncDriver {
                 .cloned()
                 .unwrap_or_else(|| health(status, suspended));
             let mut resource = status.map(to_resource).unwrap_or_default();
-            resource.conditions = health.conditions(info.generation, &info.conditions);
             resource.observed_generation = info.generation;
-            let body = serde_json::to_value(resource).map_err(StatusError::Serialize)?;
+            let mut body = serde_json::to_value(resource).map_err(StatusError::Serialize)?;
+            body["conditions"] =
+                serde_json::to_value(health.conditions(info.generation, &info.conditions))
+                    .map_err(StatusError::Serialize)?;
             out.insert(id, (health, body));
         }
         Ok(out)
