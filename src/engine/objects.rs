@@ -275,6 +275,57 @@ mod tests {
         );
     }
 
+    /// Standalone mode has no ServiceAccounts: the field is kept (controller
+    /// mode will read its pull secrets) and a warning says it does nothing.
+    #[test]
+    fn a_service_account_in_standalone_mode_is_a_warning_not_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("objects.yaml"),
+            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: web, namespace: shop}\nspec: {image: reg.example/web, interval: 5m, serviceAccountName: puller}\n",
+        )
+        .unwrap();
+        let (set, errors) = ObjectSet::load(dir.path());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            set.warnings,
+            [
+                "ImageRepository shop/web: spec.serviceAccountName does nothing in standalone mode (there are no ServiceAccounts); give the credentials with spec.secretRef"
+            ]
+        );
+        let entry = &set.repositories[&ObjectKey::new("shop", "web")];
+        assert_eq!(
+            entry.target.service_account,
+            Some(ObjectKey::new("shop", "puller"))
+        );
+    }
+
+    /// A Sync applies the repository's files; Flux serves them filtered by
+    /// the GitRepository's artifact settings, which Syncs cannot honour yet.
+    #[test]
+    fn syncs_refuse_sources_whose_files_flux_would_serve_differently() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("objects.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: filtered, namespace: shop}\nspec: {url: 'https://git.example/c', interval: 5m, ref: {branch: main}, ignore: '/docs'}\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: tagged, namespace: shop}\nspec: {url: 'https://git.example/c', interval: 5m, ref: {tag: v1}}\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata: {name: a, namespace: shop}\nspec: {sourceRef: {name: filtered}}\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: Sync\nmetadata: {name: b, namespace: shop}\nspec: {sourceRef: {name: tagged}}\n",
+        )
+        .unwrap();
+        let (set, errors) = ObjectSet::load(dir.path());
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].ends_with("Sync shop/a: spec.sourceRef: the GitRepository sets spec.ignore, which Syncs do not support yet"),
+            "{}",
+            messages[0]
+        );
+        assert!(
+            messages[1].ends_with("Sync shop/b: spec.sourceRef: the GitRepository's spec.ref is a tag; Syncs of a tag are not supported yet"),
+            "{}",
+            messages[1]
+        );
+        assert_eq!(set.sources.len(), 2, "automations may still use both");
+    }
+
     #[test]
     fn syncs_load_and_need_their_git_repository() {
         let dir = tempfile::tempdir().unwrap();
