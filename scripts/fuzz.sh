@@ -2,7 +2,7 @@
 # Bounded fuzzing (CI calls this from scripts/test.sh) of six targets:
 #   scan   — the marker scanner and rewrite (seeds: the golden trees' inputs);
 #   range  — the semver range parser and semver policy (seeds: typical ranges);
-#   config — the config loader, YAML to objects (seeds: policies/*.yaml);
+#   config — the config loader, YAML to objects (seeds: policies/*.yaml, testdata/flux/*.yaml);
 #   auth   — WWW-Authenticate challenges and token answers (seeds: registries' shapes);
 #   link   — Link headers, the page budget and URL redaction (seeds: registries' shapes);
 #   gotemplate — the Go template interpreter (seeds: the Flux template goldens).
@@ -35,7 +35,7 @@ seed() { # seed TARGET FILE...
 
 mapfile -d '' scan_seeds < <(find testdata/update -type f -path '*/input/*' -print0)
 seed scan "${scan_seeds[@]}"
-seed config policies/*.yaml
+seed config policies/*.yaml testdata/flux/*.yaml
 seed gotemplate testdata/flux-templates/cases/*/template.tmpl
 mkdir -p fuzz/corpus/range
 n=0

@@ -4,11 +4,15 @@
 //! `update` (rewrite `$imagepolicy`-marked YAML fields) → `git` (commit, push),
 //! optionally followed by `apply` (server-side apply to a cluster). `engine`
 //! schedules that loop for both ways of running: standalone from YAML files
-//! (`config`) and as a Kubernetes controller (`controller`). `cli` is the
+//! and as a Kubernetes controller (`controller`). The objects themselves are
+//! `api`'s (one hub type per kind, the source of the CRDs and of the loader's
+//! input, served in tagpilot's and Flux's versions); `config` reads them and
+//! validates them into the domain types of the other modules. `cli` is the
 //! command line. See `docs/design.md` for the module boundaries: the core modules
-//! (`image`, `policy`, `update`, `registry`, `git`, `config`, `engine`) never
-//! use `kube`.
+//! (`image`, `policy`, `update`, `registry`, `git`, `api`, `config`,
+//! `engine`) never use `kube`.
 
+pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,6 @@
-//! Fuzzes the config loader: YAML text into objects, then into the validated
-//! kinds that need no registry or git types (ImagePolicy into a `Policy`,
-//! GitRepository, ImageUpdateAutomation).
+//! Fuzzes the config loader: YAML text into objects, each object into its
+//! kind's hub type (schema check of its apiVersion, defaults, serde), and an
+//! ImagePolicy on into a `Policy`.
 //!
 //! Properties: never panics; every error names the file.
 #![no_main]
@@ -8,10 +8,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use tagpilot_fuzz::config::automation::ImageUpdateAutomationObject;
-use tagpilot_fuzz::config::image_policy::ImagePolicyObject;
-use tagpilot_fuzz::config::load::{LoadError, parse_objects};
-use tagpilot_fuzz::config::source::GitRepositoryObject;
+use tagpilot_fuzz::api::{
+    GitRepositorySpec, ImagePolicySpec, ImageRepositorySpec, ImageUpdateAutomationSpec, SyncSpec,
+};
+use tagpilot_fuzz::config::load::{LoadError, read_objects};
 use tagpilot_fuzz::policy::Policy;
 
 const FILE: &str = "fuzz/config.yaml";
@@ -25,33 +25,21 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let objects = match parse_objects(Path::new(FILE), text) {
-        Ok(objects) => objects,
-        Err(errors) => {
-            errors.iter().for_each(names_the_file);
-            return;
-        }
-    };
+    let (objects, errors) = read_objects(Path::new(FILE), text);
+    errors.iter().for_each(names_the_file);
     for object in objects {
-        let _ = object.metadata.key();
-        match object.kind.as_str() {
-            "ImagePolicy" => match object.parse::<ImagePolicyObject>() {
-                Ok(policy) => {
-                    let _ = Policy::try_from(&policy);
-                }
-                Err(error) => names_the_file(&error),
-            },
-            "GitRepository" => {
-                if let Err(error) = object.parse::<GitRepositoryObject>() {
-                    names_the_file(&error);
-                }
-            }
-            "ImageUpdateAutomation" => {
-                if let Err(error) = object.parse::<ImageUpdateAutomationObject>() {
-                    names_the_file(&error);
-                }
-            }
-            _ => {}
+        let result = match object.kind.as_str() {
+            "ImagePolicy" => object.decode::<ImagePolicySpec>().map(|policy| {
+                let _ = Policy::try_from(&policy);
+            }),
+            "ImageRepository" => object.decode::<ImageRepositorySpec>().map(drop),
+            "GitRepository" => object.decode::<GitRepositorySpec>().map(drop),
+            "ImageUpdateAutomation" => object.decode::<ImageUpdateAutomationSpec>().map(drop),
+            "Sync" => object.decode::<SyncSpec>().map(drop),
+            _ => Ok(()),
+        };
+        if let Err(error) = result {
+            names_the_file(&error);
         }
     }
 });

@@ -224,10 +224,12 @@ pub async fn fetch_source(
     let source = source.clone();
     let workspace = workspace.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        let checkout = CheckoutSpec::branch(source.branch.clone());
+        let checkout = CheckoutSpec {
+            reference: source.reference.clone(),
+        };
         workspace
             .prepare(&source.repo, &checkout)
-            .map(|checkout| (checkout, source.branch))
+            .map(|checkout| (checkout, source.reference.to_string()))
     })
     .await
     .map_err(|error| format!("the fetch task failed: {error}"))?;

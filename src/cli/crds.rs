@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 
 use super::{CommandError, CommandResult};
-use crate::controller::crd::all_crds_yaml;
+use crate::api::crd::all_crds_yaml;
 
 /// Arguments of `tagpilot crds` (none).
 #[derive(Debug, clap::Args)]

@@ -148,16 +148,8 @@ fn parse_policy(text: &str) -> anyhow::Result<Policy> {
             several.len()
         ),
     };
-    let object: ImagePolicyObject =
-        serde_path_to_error::deserialize(document).map_err(|error| {
-            let path = error.path().to_string();
-            if path == "." {
-                anyhow!("not a valid ImagePolicy: {}", error.inner())
-            } else {
-                anyhow!("not a valid ImagePolicy: {path}: {}", error.inner())
-            }
-        })?;
-    object.check_type()?;
+    let object: ImagePolicyObject = crate::api::decode(document, None)
+        .map_err(|error| anyhow!("not a valid ImagePolicy: {error}"))?;
     Ok(Policy::try_from(&object)?)
 }
 
@@ -339,7 +331,7 @@ spec:
         );
         assert_eq!(
             message(&POLICY.replace("range:", "rnage:")),
-            "not a valid ImagePolicy: spec.policy.semver.rnage: unknown field `rnage`, expected `range`"
+            "not a valid ImagePolicy: spec.policy.semver.rnage: unknown field `rnage` in tagpilot.dev/v1alpha1, expected `range`; spec.policy.semver: missing field `range` (required in tagpilot.dev/v1alpha1)"
         );
         // Beside an ImageRepository, the ImagePolicy is found.
         let repository = "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app}\nspec: {image: x}\n";
@@ -368,7 +360,7 @@ spec:
         assert!(text.contains("spec.filterTags.pattern"), "{text}");
         let error = parse_policy("kind: ImagePolicy").unwrap_err();
         assert!(
-            format!("{error:#}").starts_with("not a valid ImagePolicy: missing field"),
+            format!("{error:#}").starts_with("not a valid ImagePolicy: apiVersion: missing"),
             "{error:#}"
         );
         let error = exclusions(&["(?!x)".to_string()]).unwrap_err();

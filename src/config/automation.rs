@@ -1,232 +1,257 @@
-//! `ImageUpdateAutomation` (Flux's `image.toolkit.fluxcd.io` shape): which
-//! repository to write policy results into, and how to commit and push.
+//! ImageUpdateAutomation objects (any served version, read into
+//! [`ImageUpdateAutomationSpec`]) validated into an [`AutomationEntry`]: what
+//! to check out, how to commit (author, message template and its language,
+//! signing key resolved from its Secret) and where to push.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::Deserialize;
+use super::load::Invalid;
+use super::meta::{ObjectKey, repository_path};
+use super::source::{SourceEntry, git_reference};
+use crate::api::automation::{ImageUpdateAutomationSpec, SigningKeyType};
+use crate::api::meta::LabelSelector;
+use crate::api::{ApiObject, ApiVersion};
+use crate::git::{
+    Author, CheckoutSpec, CommitSpec, FluxTemplateVersion, MessageTemplate, PushSpec, Secret,
+    SigningKey, validate_template,
+};
+use crate::registry::SecretSource;
 
-use super::meta::{GoDuration, LocalObjectReference, NamespacedObjectReference, ObjectMeta};
-use super::source::GitReference;
+/// An ImageUpdateAutomation as read from a file or the API server.
+pub type ImageUpdateAutomationObject = ApiObject<ImageUpdateAutomationSpec>;
 
-/// An ImageUpdateAutomation object as written in YAML.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageUpdateAutomationObject {
-    /// `tagpilot.dev/v1alpha1` or `image.toolkit.fluxcd.io/v1` (`/v1beta2`).
-    pub api_version: String,
-    /// `ImageUpdateAutomation`.
-    pub kind: String,
-    /// Name, namespace, labels, annotations.
-    pub metadata: ObjectMeta,
-    /// What to update, commit and push.
-    pub spec: ImageUpdateAutomationSpec,
-}
+/// The author name used when an automation gives none.
+pub const DEFAULT_AUTHOR_NAME: &str = "tagpilot";
 
-/// `spec` of an ImageUpdateAutomation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ImageUpdateAutomationSpec {
-    /// The GitRepository to write to.
-    pub source_ref: NamespacedObjectReference,
-    /// Checkout, commit and push settings.
-    #[serde(default)]
-    pub git: Option<GitSpec>,
+/// An ImageUpdateAutomation, ready to run.
+#[derive(Debug, Clone)]
+pub struct AutomationEntry {
+    /// The GitRepository it writes to.
+    pub source: ObjectKey,
+    /// What to check out (`git.checkout.ref`, else the GitRepository's `ref`).
+    pub checkout: CheckoutSpec,
+    /// Author, message template (and its language), signing key.
+    pub commit: CommitSpec,
+    /// Where to push, and the push options.
+    pub push: PushSpec,
+    /// `messageTemplateValues`.
+    pub values: BTreeMap<String, String>,
+    /// The path under the repository root to update.
+    pub path: PathBuf,
+    /// Which policies (same namespace) feed it; all when `None`.
+    pub selector: Option<LabelSelector>,
     /// How often to run.
-    pub interval: GoDuration,
-    /// Which ImagePolicies (by label) feed this automation; all in the namespace when absent.
-    #[serde(default)]
-    pub policy_selector: Option<LabelSelector>,
-    /// Where and how to update.
-    #[serde(default)]
-    pub update: Option<UpdateSpec>,
-    /// Stop running while true.
-    #[serde(default)]
+    pub interval: Duration,
+    /// Not run while true.
     pub suspend: bool,
 }
 
-/// `spec.git`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GitSpec {
-    /// Which branch to check out (the GitRepository's when absent).
-    #[serde(default)]
-    pub checkout: Option<GitCheckoutSpec>,
-    /// Commit author, message, signing.
-    pub commit: CommitSpec,
-    /// Where to push (the checkout branch when absent).
-    #[serde(default)]
-    pub push: Option<PushSpec>,
+/// The template language of an object written in `version`.
+fn message_template(version: ApiVersion, source: Option<&str>) -> Option<MessageTemplate> {
+    let flux = |version| {
+        Some(MessageTemplate::Flux {
+            source: source.map(str::to_string),
+            version,
+        })
+    };
+    match version {
+        ApiVersion::Tagpilot => source.map(MessageTemplate::from),
+        ApiVersion::FluxV1beta1 => flux(FluxTemplateVersion::V1Beta1),
+        ApiVersion::FluxV1beta2 => flux(FluxTemplateVersion::V1Beta2),
+        ApiVersion::FluxV1 => flux(FluxTemplateVersion::V1),
+    }
 }
 
-/// `spec.git.checkout`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GitCheckoutSpec {
-    /// The reference to check out.
-    #[serde(rename = "ref")]
-    pub reference: GitReference,
+/// Push options as `git push -o` takes them: `key=value`, or `key` when the value is empty.
+fn push_options(options: &BTreeMap<String, String>) -> Vec<String> {
+    options
+        .iter()
+        .map(|(key, value)| {
+            if value.is_empty() {
+                key.clone()
+            } else {
+                format!("{key}={value}")
+            }
+        })
+        .collect()
 }
 
-/// `spec.git.commit`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CommitSpec {
-    /// Author (and committer) of the commits.
-    pub author: CommitAuthor,
-    /// A key to sign commits with.
-    #[serde(default)]
-    pub signing_key: Option<SigningKeySpec>,
-    /// A Handlebars template for the commit message.
-    #[serde(default)]
-    pub message_template: Option<String>,
-    /// Extra values for the template (`values`).
-    #[serde(default)]
-    pub message_template_values: BTreeMap<String, String>,
-}
-
-/// `spec.git.commit.author`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CommitAuthor {
-    /// Name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Email.
-    pub email: String,
-}
-
-/// `spec.git.commit.signingKey`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SigningKeySpec {
-    /// The Secret holding the key (`identity` for ssh, `git.asc` for gpg).
-    pub secret_ref: LocalObjectReference,
-    /// `ssh` or `gpg` (Flux's default; not supported yet).
-    #[serde(default, rename = "type")]
-    pub key_type: Option<String>,
-}
-
-/// `spec.git.push`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PushSpec {
-    /// The branch to push to.
-    #[serde(default)]
-    pub branch: Option<String>,
-    /// A refspec to push as well.
-    #[serde(default)]
-    pub refspec: Option<String>,
-    /// Push options (accepted; sent where the transport supports them).
-    #[serde(default)]
-    pub options: BTreeMap<String, String>,
-}
-
-/// `spec.update`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdateSpec {
-    /// The path under the repository root to update (the root when absent).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// Only `Setters`.
-    #[serde(default)]
-    pub strategy: Option<String>,
-}
-
-/// A Kubernetes label selector.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelSelector {
-    /// Labels that must be equal.
-    #[serde(default)]
-    pub match_labels: BTreeMap<String, String>,
-    /// Set-based requirements.
-    #[serde(default)]
-    pub match_expressions: Vec<LabelSelectorRequirement>,
-}
-
-/// One set-based requirement of a [`LabelSelector`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LabelSelectorRequirement {
-    /// The label key.
-    pub key: String,
-    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
-    pub operator: String,
-    /// Values for `In`/`NotIn`.
-    #[serde(default)]
-    pub values: Vec<String>,
-}
-
-impl LabelSelector {
-    /// Whether `labels` satisfy the selector (unknown operators match nothing).
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(key, value)| labels.get(key) == Some(value))
-            && self.match_expressions.iter().all(|requirement| {
-                let value = labels.get(&requirement.key);
-                match requirement.operator.as_str() {
-                    "In" => value.is_some_and(|v| requirement.values.contains(v)),
-                    "NotIn" => value.is_none_or(|v| !requirement.values.contains(v)),
-                    "Exists" => value.is_some(),
-                    "DoesNotExist" => value.is_none(),
-                    _ => false,
+impl AutomationEntry {
+    /// Validates an automation; its GitRepository comes from `sources` and its
+    /// signing key's Secret from `secrets`.
+    pub fn from_object(
+        object: &ImageUpdateAutomationObject,
+        sources: &BTreeMap<ObjectKey, SourceEntry>,
+        secrets: &impl SecretSource,
+    ) -> Result<Self, Invalid> {
+        let spec = &object.spec;
+        let namespace = object.metadata.namespace();
+        if let Some(kind) = spec.source_ref.kind.as_deref()
+            && kind != "GitRepository"
+        {
+            return Err(Invalid::spec(format!(
+                "spec.sourceRef.kind: {kind:?} is not supported; use GitRepository"
+            )));
+        }
+        let source = ObjectKey::new(
+            spec.source_ref.namespace_or(namespace),
+            &spec.source_ref.name,
+        );
+        let source_entry = sources.get(&source).ok_or_else(|| {
+            Invalid::missing(format!(
+                "spec.sourceRef: GitRepository {source} is not defined (or is invalid) in the config directory"
+            ))
+        })?;
+        let git = spec.git.as_ref().ok_or_else(|| {
+            Invalid::spec("spec.git: missing; it needs at least commit.author.email")
+        })?;
+        if spec.interval.0.is_zero() {
+            return Err(Invalid::spec("spec.interval must be longer than zero"));
+        }
+        let reference = match &git.checkout {
+            Some(checkout) => git_reference(&checkout.reference),
+            None => source_entry.reference.clone(),
+        };
+        let push = git.push.clone().unwrap_or_default();
+        let push_branch = push.branch.filter(|branch| !branch.is_empty());
+        if push_branch.is_none() && reference.branch().is_none() {
+            return Err(Invalid::spec(format!(
+                "spec.git.push.branch: required, because the checkout is a {} ({}), not a branch to push to",
+                reference.kind(),
+                if git.checkout.is_some() {
+                    "spec.git.checkout.ref"
+                } else {
+                    "the GitRepository's spec.ref"
                 }
-            })
+            )));
+        }
+        let commit = &git.commit;
+        let message_template =
+            message_template(object.api_version, commit.message_template.as_deref());
+        if let Some(MessageTemplate::Handlebars(template)) = &message_template {
+            validate_template(template)
+                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?;
+        }
+        let signing_key = match &commit.signing_key {
+            None => None,
+            Some(key_spec) => {
+                let key = ObjectKey::new(namespace, &key_spec.secret_ref.name);
+                let secret = secrets.secret(&key).ok_or_else(|| {
+                    Invalid::missing(format!(
+                        "spec.git.commit.signingKey.secretRef: Secret {key} not found"
+                    ))
+                })?;
+                let text = |name: &str| {
+                    secret
+                        .get(name)
+                        .map(|v| Secret::new(String::from_utf8_lossy(v).into_owned()))
+                };
+                Some(match key_spec.key_type.unwrap_or(SigningKeyType::Gpg) {
+                    SigningKeyType::Ssh => SigningKey::Ssh {
+                        private_key: Secret::new(
+                            secret
+                                .get("identity")
+                                .ok_or_else(|| {
+                                    Invalid::spec(format!(
+                                        "spec.git.commit.signingKey: Secret {key} has no `identity` (an OpenSSH private key)"
+                                    ))
+                                })?
+                                .to_vec(),
+                        ),
+                        password: text("password"),
+                    },
+                    SigningKeyType::Gpg => SigningKey::OpenPgp {
+                        armored_key: Secret::new(
+                            secret
+                                .get("git.asc")
+                                .ok_or_else(|| {
+                                    Invalid::spec(format!(
+                                        "spec.git.commit.signingKey: Secret {key} has no `git.asc` (an ASCII-armored OpenPGP private key)"
+                                    ))
+                                })?
+                                .to_vec(),
+                        ),
+                        passphrase: text("passphrase"),
+                    },
+                })
+            }
+        };
+        let update = spec.update.clone().unwrap_or_default();
+        let path = repository_path(update.path.as_deref().unwrap_or("."))
+            .map_err(|message| Invalid::spec(format!("spec.update.path: {message}")))?;
+        Ok(Self {
+            source,
+            checkout: CheckoutSpec { reference },
+            commit: CommitSpec {
+                author: Author {
+                    name: commit
+                        .author
+                        .name
+                        .clone()
+                        .filter(|name| !name.is_empty())
+                        .unwrap_or_else(|| DEFAULT_AUTHOR_NAME.to_string()),
+                    email: commit.author.email.clone(),
+                },
+                message_template,
+                signing_key,
+            },
+            push: PushSpec {
+                branch: push_branch,
+                refspec: push.refspec.filter(|refspec| !refspec.is_empty()),
+                options: push_options(&push.options),
+            },
+            values: commit.message_template_values.clone(),
+            path,
+            selector: spec.policy_selector.clone(),
+            interval: spec.interval.0,
+            suspend: spec.suspend,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::load::parse_objects;
 
     #[test]
-    fn the_example_automation_parses_and_names_unknown_fields() {
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/config-repo.yaml"),
-        )
-        .unwrap();
-        let objects = parse_objects(Path::new("config-repo.yaml"), &text).unwrap();
-        let automation: ImageUpdateAutomationObject = objects[1].parse().unwrap();
-        let git = automation.spec.git.unwrap();
-        assert_eq!(git.commit.author.email, "tagpilot@example.com");
-        assert_eq!(git.push.unwrap().branch.as_deref(), Some("main"));
+    fn push_options_are_written_as_git_takes_them() {
+        let options = BTreeMap::from([
+            ("merge_request.create".to_string(), String::new()),
+            ("merge_request.target".to_string(), "main".to_string()),
+            ("topic".to_string(), "bumps".to_string()),
+        ]);
         assert_eq!(
-            automation.spec.update.unwrap().path.as_deref(),
-            Some("./overlays/production")
-        );
-
-        let typo = text.replace("    strategy: Setters", "    stratgy: Setters");
-        let objects = parse_objects(Path::new("config-repo.yaml"), &typo).unwrap();
-        let error = objects[1]
-            .parse::<ImageUpdateAutomationObject>()
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            error,
-            "config-repo.yaml (document 2): ImageUpdateAutomation shop/shop: spec.update.stratgy: unknown field `stratgy`, expected `path` or `strategy`"
+            push_options(&options),
+            [
+                "merge_request.create",
+                "merge_request.target=main",
+                "topic=bumps"
+            ]
         );
     }
 
     #[test]
-    fn label_selectors_match_like_kubernetes() {
-        let labels: BTreeMap<String, String> = [("team".to_string(), "shop".to_string())]
-            .into_iter()
-            .collect();
-        let selector = LabelSelector {
-            match_labels: labels.clone(),
-            match_expressions: vec![LabelSelectorRequirement {
-                key: "tier".into(),
-                operator: "DoesNotExist".into(),
-                values: vec![],
-            }],
-        };
-        assert!(selector.matches(&labels));
-        assert!(LabelSelector::default().matches(&BTreeMap::new()));
-        assert!(!selector.matches(&BTreeMap::new()));
+    fn the_template_language_follows_the_version() {
+        assert_eq!(
+            message_template(ApiVersion::Tagpilot, Some("{{automation.name}}")),
+            Some(MessageTemplate::Handlebars("{{automation.name}}".into()))
+        );
+        assert_eq!(message_template(ApiVersion::Tagpilot, None), None);
+        assert_eq!(
+            message_template(ApiVersion::FluxV1beta1, None),
+            Some(MessageTemplate::Flux {
+                source: None,
+                version: FluxTemplateVersion::V1Beta1
+            })
+        );
+        assert_eq!(
+            message_template(ApiVersion::FluxV1, Some("{{ .AutomationObject }}")),
+            Some(MessageTemplate::Flux {
+                source: Some("{{ .AutomationObject }}".into()),
+                version: FluxTemplateVersion::V1
+            })
+        );
     }
 }

@@ -23,12 +23,9 @@ spec:
 #[test]
 fn reads_a_flux_policy_and_defaults_the_namespace() {
     let object = ImagePolicyObject::from_yaml(FLUX_POLICY).unwrap();
-    assert_eq!(object.api_version, "image.toolkit.fluxcd.io/v1");
+    assert_eq!(object.api_version, crate::api::ApiVersion::FluxV1);
     assert_eq!(object.metadata.namespace(), "default");
-    assert_eq!(
-        object.spec.digest_reflection_policy,
-        DigestReflectionPolicy::Never
-    );
+    assert_eq!(object.spec.digest_reflection_policy, None);
     let policy = Policy::try_from(&object).unwrap();
     assert_eq!(policy.name(), "default/podinfo");
     let selection = policy
@@ -44,6 +41,7 @@ fn accepts_every_api_version_and_all_fields() {
         "image.toolkit.fluxcd.io/v1",
         "image.toolkit.fluxcd.io/v1beta2",
     ] {
+        // (v1beta1 has no digestReflectionPolicy or interval: see shape_errors_name_the_problem.)
         let text = format!(
             "apiVersion: {api_version}\nkind: ImagePolicy\nmetadata: {{name: p, namespace: apps}}\n\
              spec:\n  imageRepositoryRef: {{name: r, namespace: flux}}\n  policy:\n    numerical: {{order: desc}}\n  \
@@ -53,7 +51,7 @@ fn accepts_every_api_version_and_all_fields() {
         assert_eq!(object.metadata.namespace(), "apps");
         assert_eq!(
             object.spec.digest_reflection_policy,
-            DigestReflectionPolicy::Always
+            Some(DigestReflectionPolicy::Always)
         );
         assert_eq!(
             object.spec.image_repository_ref.namespace.as_deref(),
@@ -81,7 +79,18 @@ fn shape_errors_name_the_problem() {
     assert!(text.contains("ImageRepository"), "{text}");
     let typo = FLUX_POLICY.replace("filterTags:", "filterTag:");
     let text = yaml_error(&typo);
-    assert!(text.contains("filterTag"), "{text}");
+    assert!(
+        text.contains("spec.filterTag: unknown field `filterTag` in image.toolkit.fluxcd.io/v1"),
+        "{text}"
+    );
+    let v1beta1 = FLUX_POLICY
+        .replace("fluxcd.io/v1\n", "fluxcd.io/v1beta1\n")
+        .replace("  policy:", "  suspend: true\n  policy:");
+    let text = yaml_error(&v1beta1);
+    assert!(
+        text.contains("spec.suspend: unknown field `suspend` in image.toolkit.fluxcd.io/v1beta1 (it is a field of"),
+        "{text}"
+    );
     let nested_typo = FLUX_POLICY.replace("range:", "rnage:");
     let text = yaml_error(&nested_typo);
     assert!(text.contains("rnage"), "{text}");
@@ -125,8 +134,7 @@ fn example_policies_in_the_repository_are_valid() {
         .iter()
         .filter(|raw| raw.kind == IMAGE_POLICY_KIND)
         .map(|raw| {
-            let object: ImagePolicyObject = raw.parse().unwrap();
-            object.check_type().unwrap();
+            let object: ImagePolicyObject = raw.decode().unwrap();
             Policy::try_from(&object).unwrap()
         })
         .collect();

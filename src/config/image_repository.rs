@@ -1,220 +1,150 @@
-//! ImageRepository objects from files (Flux's `image.toolkit.fluxcd.io/v1` and
-//! `v1beta2`, or `tagpilot.dev/v1alpha1`), validated once into the registry's
-//! [`ScanTarget`] with `TryFrom`.
+//! ImageRepository objects (any served version, read into
+//! [`ImageRepositorySpec`]) validated once into a [`RepositoryEntry`]: the
+//! registry's [`ScanTarget`] plus what the engine schedules by.
 
-use serde::Deserialize;
+use std::time::Duration;
 
-use super::meta::{
-    GoDuration, IMAGE_API_VERSIONS as API_VERSIONS, LocalObjectReference, ObjectMeta,
-};
+use super::meta::{ObjectKey, object_key};
+use crate::api::ApiObject;
+use crate::api::image_repository::{ImageRepositorySpec, RegistryProvider};
+use crate::api::meta::AccessFrom;
 use crate::image::{ImageReference, ImageReferenceError};
+use crate::policy::ExclusionList;
 use crate::registry::ecr::EcrRegistry;
-use crate::registry::{CredentialSource, DEFAULT_TIMEOUT, ObjectKey, ScanTarget};
+use crate::registry::{CredentialSource, DEFAULT_TIMEOUT, ScanTarget};
 
-/// An ImageRepository as written in a file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageRepository {
-    /// One of [`IMAGE_API_VERSIONS`](super::meta::IMAGE_API_VERSIONS).
-    pub api_version: String,
-    /// Name and namespace.
-    pub metadata: ObjectMeta,
-    /// What to scan and how.
-    pub spec: ImageRepositorySpec,
-}
+/// An ImageRepository as read from a file or the API server.
+pub type ImageRepositoryObject = ApiObject<ImageRepositorySpec>;
 
-/// `spec` of an ImageRepository. Unknown fields are an error (a typo must not
-/// silently change what is scanned); Flux fields tagpilot does not use are accepted.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ImageRepositorySpec {
-    /// The image to scan, without tag.
-    pub image: String,
-    /// How often to scan (a Go duration such as `5m`).
-    #[serde(default)]
-    pub interval: Option<GoDuration>,
-    /// The timeout of each registry request (a Go duration; default 60s).
-    #[serde(default)]
-    pub timeout: Option<GoDuration>,
-    /// A Secret with registry credentials.
-    #[serde(default)]
-    pub secret_ref: Option<LocalObjectReference>,
-    /// A Secret with `ca.crt` and optionally `tls.crt`/`tls.key`.
-    #[serde(default)]
-    pub cert_secret_ref: Option<LocalObjectReference>,
-    /// Talk plain HTTP to the registry.
-    #[serde(default)]
-    pub insecure: bool,
-    /// `generic` (default) or `aws`.
-    #[serde(default)]
-    pub provider: Option<String>,
-    /// Tag exclusion regexes (used by the policy engine, not the scanner).
-    #[serde(default)]
-    pub exclusion_list: Vec<String>,
-    /// Do not scan.
-    #[serde(default)]
+/// The interval used when an object gives none.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// An ImageRepository, ready to scan.
+#[derive(Debug, Clone)]
+pub struct RepositoryEntry {
+    /// What and how to scan: image, credentials (`provider`, `secretRef`),
+    /// TLS, proxy, ServiceAccount, request timeout.
+    pub target: ScanTarget,
+    /// Tags that no policy sees.
+    pub exclusions: ExclusionList,
+    /// How often to scan.
+    pub interval: Duration,
+    /// Not scanned while true.
     pub suspend: bool,
-    /// Flux's cross-namespace access list (accepted; standalone mode has no namespaces to guard).
-    #[serde(default)]
-    pub access_from: Option<serde_json::Value>,
-    /// Flux's workload-identity service account (accepted and ignored).
-    #[serde(default)]
-    pub service_account_name: Option<String>,
-    /// Flux's proxy Secret (accepted and ignored).
-    #[serde(default)]
-    pub proxy_secret_ref: Option<LocalObjectReference>,
+    /// Which namespaces' ImagePolicies may use it (`None`: only its own).
+    pub access_from: Option<AccessFrom>,
 }
 
 /// Why an ImageRepository cannot be scanned.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageRepositoryError {
-    /// The apiVersion is not one we read.
-    #[error("ImageRepository {object}: apiVersion {api_version:?} is not one of {API_VERSIONS:?}")]
-    ApiVersion {
-        /// `namespace/name`.
-        object: String,
-        /// What the file says.
-        api_version: String,
-    },
     /// `spec.image` is not an image reference.
-    #[error("ImageRepository {object}: spec.image: {source}")]
-    Image {
-        /// `namespace/name`.
-        object: String,
-        /// Why.
-        #[source]
-        source: ImageReferenceError,
-    },
+    #[error("spec.image: {0}")]
+    Image(#[source] ImageReferenceError),
     /// `spec.image` carries a tag or digest.
-    #[error("ImageRepository {object}: spec.image {image:?} must not have a tag or digest")]
-    TaggedImage {
-        /// `namespace/name`.
-        object: String,
-        /// The value.
-        image: String,
-    },
-    /// A duration field is not a Go duration.
-    #[error("ImageRepository {object}: spec.timeout must be longer than zero (like 30s or 1m)")]
-    ZeroTimeout {
-        /// `namespace/name`.
-        object: String,
-    },
-    /// The provider is unknown or not supported.
-    #[error(
-        "ImageRepository {object}: spec.provider {provider:?} is not supported (use generic or aws)"
-    )]
-    Provider {
-        /// `namespace/name`.
-        object: String,
-        /// The value.
-        provider: String,
-    },
+    #[error("spec.image {0:?} must not have a tag or digest")]
+    TaggedImage(String),
+    /// `spec.timeout` is zero.
+    #[error("spec.timeout must be longer than zero (like 30s or 1m)")]
+    ZeroTimeout,
+    /// `spec.interval` is zero.
+    #[error("spec.interval must be longer than zero (like 5m)")]
+    ZeroInterval,
     /// `provider: aws` with a host that is not ECR.
     #[error(
-        "ImageRepository {object}: provider aws needs an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/…), not {image}"
+        "spec.provider: aws needs an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/…), not {0}"
     )]
-    NotEcr {
-        /// `namespace/name`.
-        object: String,
-        /// The image.
-        image: String,
-    },
+    NotEcr(String),
+    /// An exclusion pattern is not a valid regular expression.
+    #[error("spec.exclusionList: {0}")]
+    Exclusion(String),
 }
 
-impl ImageRepository {
-    /// The object's key.
-    pub fn key(&self) -> ObjectKey {
-        self.metadata.key()
-    }
-}
-
-impl TryFrom<&ImageRepository> for ScanTarget {
+impl TryFrom<&ImageRepositoryObject> for RepositoryEntry {
     type Error = ImageRepositoryError;
 
-    fn try_from(object: &ImageRepository) -> Result<Self, Self::Error> {
-        let id = object.key();
-        let name = id.to_string();
-        if !API_VERSIONS.contains(&object.api_version.as_str()) {
-            return Err(ImageRepositoryError::ApiVersion {
-                object: name,
-                api_version: object.api_version.clone(),
-            });
-        }
+    fn try_from(object: &ImageRepositoryObject) -> Result<Self, Self::Error> {
+        let id = object_key(&object.metadata);
+        let namespace = id.namespace.clone();
         let spec = &object.spec;
-        let image =
-            ImageReference::parse(&spec.image).map_err(|source| ImageRepositoryError::Image {
-                object: name.clone(),
-                source,
-            })?;
+        let image = ImageReference::parse(&spec.image).map_err(ImageRepositoryError::Image)?;
         if image.tag().is_some() || image.digest().is_some() {
-            return Err(ImageRepositoryError::TaggedImage {
-                object: name,
-                image: spec.image.clone(),
-            });
+            return Err(ImageRepositoryError::TaggedImage(spec.image.clone()));
         }
         let timeout = match spec.timeout {
             None => DEFAULT_TIMEOUT,
-            Some(GoDuration(timeout)) if !timeout.is_zero() => timeout,
-            Some(_) => {
-                return Err(ImageRepositoryError::ZeroTimeout { object: name });
-            }
+            Some(timeout) if !timeout.0.is_zero() => timeout.0,
+            Some(_) => return Err(ImageRepositoryError::ZeroTimeout),
         };
-        let namespace = &id.namespace;
-        let credentials = match spec.provider.as_deref().unwrap_or("generic") {
-            "generic" => match &spec.secret_ref {
-                Some(secret) => CredentialSource::Secret(ObjectKey::new(namespace, &secret.name)),
+        let interval = match spec.interval {
+            None => DEFAULT_INTERVAL,
+            Some(interval) if !interval.0.is_zero() => interval.0,
+            Some(_) => return Err(ImageRepositoryError::ZeroInterval),
+        };
+        let credentials = match spec.provider.unwrap_or_default() {
+            RegistryProvider::Generic => match &spec.secret_ref {
+                Some(secret) => CredentialSource::Secret(ObjectKey::new(&namespace, &secret.name)),
                 None => CredentialSource::Anonymous,
             },
-            "aws" => {
+            // As in Flux, a cloud provider's login replaces `secretRef`.
+            RegistryProvider::Aws => {
                 let host = image.registry().split(':').next().unwrap_or_default();
                 if EcrRegistry::from_host(host).is_none() {
-                    return Err(ImageRepositoryError::NotEcr {
-                        object: name,
-                        image: spec.image.clone(),
-                    });
+                    return Err(ImageRepositoryError::NotEcr(spec.image.clone()));
                 }
                 CredentialSource::Aws
             }
-            other => {
-                return Err(ImageRepositoryError::Provider {
-                    object: name,
-                    provider: other.to_string(),
-                });
-            }
+            RegistryProvider::Azure => CredentialSource::Azure,
+            RegistryProvider::Gcp => CredentialSource::Gcp,
         };
-        Ok(ScanTarget {
-            cert_secret: spec
-                .cert_secret_ref
-                .as_ref()
-                .map(|r| ObjectKey::new(namespace, &r.name)),
-            id,
-            image,
-            credentials,
-            insecure: spec.insecure,
-            timeout,
+        let exclusions = if spec.exclusion_list.is_empty() {
+            ExclusionList::default()
+        } else {
+            ExclusionList::new(&spec.exclusion_list)
+                .map_err(|e| ImageRepositoryError::Exclusion(format!("{e:#}")))?
+        };
+        let key = |name: &str| ObjectKey::new(&namespace, name);
+        Ok(Self {
+            target: ScanTarget {
+                cert_secret: spec.cert_secret_ref.as_ref().map(|r| key(&r.name)),
+                proxy_secret: spec.proxy_secret_ref.as_ref().map(|r| key(&r.name)),
+                service_account: spec.service_account_name.as_deref().map(key),
+                id,
+                image,
+                credentials,
+                insecure: spec.insecure,
+                timeout,
+            },
+            exclusions,
+            interval,
+            suspend: spec.suspend,
+            access_from: spec.access_from.clone(),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+    use crate::config::load::parse_objects;
 
-    fn object(spec: &str) -> ImageRepository {
+    fn entry(api_version: &str, spec: &str) -> Result<RepositoryEntry, String> {
         let yaml = format!(
-            "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: apps\nspec:\n{spec}"
+            "apiVersion: {api_version}\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: apps\nspec:\n{spec}"
         );
-        serde_saphyr::from_str(&yaml).unwrap()
+        let objects = parse_objects(std::path::Path::new("r.yaml"), &yaml).unwrap();
+        let object: ImageRepositoryObject = objects[0].decode().map_err(|e| e.to_string())?;
+        RepositoryEntry::try_from(&object).map_err(|e| e.to_string())
     }
 
     #[test]
     fn a_full_spec_becomes_a_scan_target() {
-        let target = ScanTarget::try_from(&object(
-            "  image: 127.0.0.1:5000/team/app\n  interval: 5m\n  timeout: 1m30s\n  insecure: true\n  secretRef:\n    name: creds\n  certSecretRef:\n    name: ca\n",
-        ))
+        let entry = entry(
+            "image.toolkit.fluxcd.io/v1",
+            "  image: 127.0.0.1:5000/team/app\n  interval: 5m\n  timeout: 1m30s\n  insecure: true\n  secretRef:\n    name: creds\n  certSecretRef:\n    name: ca\n  proxySecretRef:\n    name: proxy\n  serviceAccountName: puller\n",
+        )
         .unwrap();
+        let target = &entry.target;
         assert_eq!(target.id, ObjectKey::new("apps", "app"));
         assert_eq!(target.image.repository(), "team/app");
         assert!(target.insecure);
@@ -223,43 +153,90 @@ mod tests {
             matches!(target.credentials, CredentialSource::Secret(ref k) if *k == ObjectKey::new("apps", "creds"))
         );
         assert_eq!(target.cert_secret, Some(ObjectKey::new("apps", "ca")));
+        assert_eq!(target.proxy_secret, Some(ObjectKey::new("apps", "proxy")));
+        assert_eq!(
+            target.service_account,
+            Some(ObjectKey::new("apps", "puller"))
+        );
+        assert_eq!(entry.interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn signatures_are_excluded_unless_the_list_says_otherwise() {
+        for version in [
+            "image.toolkit.fluxcd.io/v1",
+            "image.toolkit.fluxcd.io/v1beta1",
+            "tagpilot.dev/v1alpha1",
+        ] {
+            let entry = entry(version, "  image: app\n  interval: 1m\n").unwrap();
+            assert!(entry.exclusions.excludes("sha256-abc.sig"), "{version}");
+        }
+        let own = entry(
+            "image.toolkit.fluxcd.io/v1",
+            "  image: app\n  interval: 1m\n  exclusionList: ['^dev-']\n",
+        )
+        .unwrap();
+        assert!(!own.exclusions.excludes("sha256-abc.sig"));
+        assert!(own.exclusions.excludes("dev-1"));
+        let ours = entry("tagpilot.dev/v1alpha1", "  image: app\n").unwrap();
+        assert_eq!(ours.interval, DEFAULT_INTERVAL);
     }
 
     #[test]
     fn invalid_specs_say_which_field() {
+        let v1 = "image.toolkit.fluxcd.io/v1";
         let cases = [
-            ("  image: 'UPPER/Case'\n", "spec.image"),
-            ("  image: app:v1\n", "must not have a tag"),
-            ("  image: app\n  timeout: 0s\n", "spec.timeout"),
-            ("  image: app\n  provider: azure\n", "spec.provider"),
+            ("  image: 'UPPER/Case'\n  interval: 1m\n", "spec.image"),
+            ("  image: app:v1\n  interval: 1m\n", "must not have a tag"),
             (
-                "  image: ghcr.io/org/app\n  provider: aws\n",
-                "provider aws needs an ECR image",
+                "  image: app\n  interval: 1m\n  timeout: 0s\n",
+                "spec.timeout",
+            ),
+            (
+                "  image: app\n  interval: 1m\n  provider: azur\n",
+                "spec.provider",
+            ),
+            (
+                "  image: ghcr.io/org/app\n  interval: 1m\n  provider: aws\n",
+                "aws needs an ECR image",
+            ),
+            (
+                "  image: app\n",
+                "spec: missing field `interval` (required in image.toolkit.fluxcd.io/v1)",
+            ),
+            (
+                "  image: app\n  interval: soon\n",
+                "invalid duration \"soon\"",
+            ),
+            (
+                "  image: app\n  intervall: 5m\n",
+                "spec.intervall: unknown field `intervall` in image.toolkit.fluxcd.io/v1",
             ),
         ];
         for (spec, expected) in cases {
-            let error = ScanTarget::try_from(&object(spec)).unwrap_err().to_string();
+            let error = entry(v1, spec).unwrap_err();
             assert!(error.contains(expected), "{spec}: {error}");
-            assert!(error.contains("apps/app"), "{error}");
         }
-        let aws = ScanTarget::try_from(&object(
-            "  image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/front-end\n  provider: aws\n",
-        ))
+        let error = entry(
+            "image.toolkit.fluxcd.io/v1beta1",
+            "  image: app\n  interval: 1m\n  provider: aws\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("spec.provider: unknown field `provider` in image.toolkit.fluxcd.io/v1beta1 (it is a field of tagpilot.dev/v1alpha1, image.toolkit.fluxcd.io/v1beta2, image.toolkit.fluxcd.io/v1)"),
+            "{error}"
+        );
+        let aws = entry(
+            v1,
+            "  image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/front-end\n  interval: 1m\n  provider: aws\n",
+        )
         .unwrap();
-        assert!(matches!(aws.credentials, CredentialSource::Aws));
-    }
-
-    #[test]
-    fn durations_and_unknown_fields_are_checked_when_read() {
-        let yaml = "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: app\nspec:\n  image: app\n  interval: soon\n";
-        let error = serde_saphyr::from_str::<ImageRepository>(yaml)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("invalid duration \"soon\""), "{error}");
-        let typo = yaml.replace("interval: soon", "intervall: 5m");
-        let error = serde_saphyr::from_str::<ImageRepository>(&typo)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("unknown field `intervall`"), "{error}");
+        assert!(matches!(aws.target.credentials, CredentialSource::Aws));
+        let azure = entry(
+            v1,
+            "  image: shop.azurecr.io/app\n  interval: 1m\n  provider: azure\n",
+        )
+        .unwrap();
+        assert!(matches!(azure.target.credentials, CredentialSource::Azure));
     }
 }

@@ -1,13 +1,18 @@
 //! Reading YAML files into raw objects: every `.yaml`/`.yml` file under a
 //! directory, every document in each file. A raw object knows where it came from
-//! (file and document index), its apiVersion, kind, name and namespace; the
-//! typed conversion of each kind happens in that kind's module.
+//! (file and document index), its apiVersion, kind, name and namespace; it is
+//! read into its kind's hub type by [`RawObject::decode`] (see [`crate::api`]),
+//! and validated into a domain type by that kind's module.
+//!
+//! Each document of a file is parsed on its own, so a YAML error in one
+//! document is reported with the others' errors and does not hide them.
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
 use super::meta::{DEFAULT_NAMESPACE, ObjectMeta};
+use crate::api::{ApiObject, ApiSpec, ApiVersion};
 
 /// Why a file or a document could not be read as an object.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +73,34 @@ pub enum InvalidCause {
     MissingReference,
 }
 
+/// Why an object cannot be validated, before it is tied to its file: what
+/// each kind's validation returns ([`RawObject::reject`] adds the origin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Whether the object itself is wrong or names one that is missing.
+    pub cause: InvalidCause,
+    /// The field and what is wrong with it.
+    pub message: String,
+}
+
+impl Invalid {
+    /// The object's own fields are wrong.
+    pub fn spec(message: impl std::fmt::Display) -> Self {
+        Self {
+            cause: InvalidCause::Spec,
+            message: message.to_string(),
+        }
+    }
+
+    /// The object names one that does not exist (or is itself invalid).
+    pub fn missing(message: impl std::fmt::Display) -> Self {
+        Self {
+            cause: InvalidCause::MissingReference,
+            message: message.to_string(),
+        }
+    }
+}
+
 /// One YAML document that looks like a Kubernetes object.
 #[derive(Debug, Clone)]
 pub struct RawObject {
@@ -83,6 +116,10 @@ pub struct RawObject {
     pub metadata: ObjectMeta,
     /// The whole document.
     pub value: serde_json::Value,
+    /// The version the object was written in, when it differs from
+    /// `api_version` (the controller reads every object as the version it
+    /// watches); `None` in files.
+    pub written_in: Option<ApiVersion>,
 }
 
 impl RawObject {
@@ -109,6 +146,11 @@ impl RawObject {
         self.invalid_because(InvalidCause::MissingReference, message)
     }
 
+    /// A [`LoadError::Invalid`] for this object from a validation's [`Invalid`].
+    pub fn reject(&self, invalid: Invalid) -> LoadError {
+        self.invalid_because(invalid.cause, invalid.message)
+    }
+
     fn invalid_because(&self, cause: InvalidCause, message: impl std::fmt::Display) -> LoadError {
         LoadError::Invalid {
             origin: self.origin(),
@@ -118,6 +160,13 @@ impl RawObject {
             message: message.to_string(),
             cause,
         }
+    }
+
+    /// Reads the object into its kind's hub type: every field checked against
+    /// its apiVersion's schema, that version's defaults applied. Errors name
+    /// the fields (all of them) and the version.
+    pub fn decode<S: ApiSpec>(&self) -> Result<ApiObject<S>, LoadError> {
+        crate::api::decode(&self.value, self.written_in).map_err(|error| self.invalid(error))
     }
 
     /// Deserializes the whole document into `T`; errors name the field path.
@@ -171,30 +220,83 @@ pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(files)
 }
 
-/// Reads every object in one file's text. Empty documents are skipped.
+/// Reads every object in one file's text, or every error if any document is
+/// bad (see [`read_objects`] for both at once).
 pub fn parse_objects(path: &Path, text: &str) -> Result<Vec<RawObject>, Vec<LoadError>> {
-    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).map_err(|error| {
-        vec![LoadError::Yaml {
-            path: path.to_path_buf(),
-            message: without_snippet(&error.to_string()),
-        }]
-    })?;
-    let mut objects = Vec::new();
-    let mut errors = Vec::new();
-    for (index, value) in documents.into_iter().enumerate() {
-        if value.is_null() {
-            continue;
-        }
-        match raw_object(path, index + 1, value) {
-            Ok(object) => objects.push(object),
-            Err(error) => errors.push(error),
-        }
-    }
+    let (objects, errors) = read_objects(path, text);
     if errors.is_empty() {
         Ok(objects)
     } else {
         Err(errors)
     }
+}
+
+/// Reads every object in one file's text: the good documents' objects and
+/// one error per bad document (a YAML error in one document hides neither
+/// the others nor their errors). Empty documents are skipped.
+pub fn read_objects(path: &Path, text: &str) -> (Vec<RawObject>, Vec<LoadError>) {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    let mut document = 0;
+    for (first_line, chunk) in split_documents(text) {
+        // Parsed after as many blank lines as precede it, so that the parser's
+        // line numbers are the file's.
+        let padded = format!("{}{chunk}", "\n".repeat(first_line));
+        let value: serde_json::Value = match serde_saphyr::from_str(&padded) {
+            Ok(value) => value,
+            Err(error) => {
+                document += 1;
+                errors.push(LoadError::Yaml {
+                    path: path.to_path_buf(),
+                    message: without_snippet(&error.to_string()),
+                });
+                continue;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        document += 1;
+        match raw_object(path, document, value) {
+            Ok(object) => objects.push(object),
+            Err(error) => errors.push(error),
+        }
+    }
+    (objects, errors)
+}
+
+/// The documents of a YAML stream: each with the 0-based line it starts on.
+/// A line starting with `---` or `...` (followed by a blank or nothing) ends a
+/// document wherever it appears (YAML 1.2, 9.1.2), so each piece parses alone.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut start_line = 0;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let marker = |prefix: &str| {
+            line.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+        };
+        if marker("---") || marker("...") {
+            if offset > start {
+                documents.push((start_line, &text[start..offset]));
+            }
+            // `...` ends a document; `---` starts one (and may carry content).
+            if marker("...") {
+                start = offset + line.len();
+                start_line = index + 1;
+            } else {
+                start = offset;
+                start_line = index;
+            }
+        }
+        offset += line.len();
+    }
+    if text.len() > start {
+        documents.push((start_line, &text[start..]));
+    }
+    documents
 }
 
 /// The parser's first line (`line 8 column 9: what is wrong`), without the
@@ -246,6 +348,7 @@ fn raw_object(
         kind,
         metadata,
         value,
+        written_in: None,
     })
 }
 
@@ -260,10 +363,11 @@ pub fn read_dir_objects(dir: &Path) -> (Vec<RawObject>, Vec<LoadError>) {
     let mut errors = Vec::new();
     for path in files {
         match std::fs::read_to_string(&path) {
-            Ok(text) => match parse_objects(&path, &text) {
-                Ok(found) => objects.extend(found),
-                Err(found) => errors.extend(found),
-            },
+            Ok(text) => {
+                let (found, bad) = read_objects(&path, &text);
+                objects.extend(found);
+                errors.extend(bad);
+            }
             Err(source) => errors.push(LoadError::Read { path, source }),
         }
     }
@@ -308,6 +412,35 @@ mod tests {
             "{message}"
         );
         assert_eq!(message.lines().count(), 1, "{message}");
+    }
+
+    /// Regression (issue 13): a YAML error in one document of a file hid the
+    /// errors of the other documents and the objects that were fine.
+    #[test]
+    fn a_yaml_error_in_one_document_hides_neither_the_others_nor_their_errors() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n---\nkind: Secret\nmetadata: {name: b}\n---\nkey: [unclosed\n--- # a comment\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n...\n---\n- not an object\n";
+        let (objects, errors) = read_objects(Path::new("x.yaml"), text);
+        let names: Vec<&str> = objects.iter().map(|o| o.metadata.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"], "the good documents still load");
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert_eq!(messages[0], "x.yaml (document 2): `apiVersion` is missing");
+        assert!(
+            messages[1].starts_with("x.yaml: not valid YAML: line 9 column 6: "),
+            "the line is the file's: {}",
+            messages[1]
+        );
+        assert_eq!(
+            messages[2],
+            "x.yaml (document 5): a document must be a mapping with apiVersion, kind and metadata"
+        );
+        let fine = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n";
+        let objects = parse_objects(Path::new("x.yaml"), fine).unwrap();
+        let names: Vec<&str> = objects.iter().map(|o| o.metadata.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(objects[1].document, 2, "empty documents are not counted");
+        let text = "a: |\n  ---\n  text\n";
+        assert_eq!(split_documents(text).len(), 1, "an indented --- is text");
     }
 
     #[test]

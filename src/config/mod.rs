@@ -1,6 +1,13 @@
-//! Objects from YAML files (standalone mode): ImageRepository, ImagePolicy,
-//! GitRepository, ImageUpdateAutomation, Sync and Secrets, accepted with our own
-//! apiVersion or Flux's, validated once into domain types.
+//! From objects to domain types: reading YAML files into raw objects
+//! ([`load`]), and validating each kind's hub object ([`crate::api`]) once
+//! into the domain type the engine runs on (parse, don't validate twice):
+//! ImageRepository → [`image_repository::RepositoryEntry`] (a registry
+//! `ScanTarget`), ImagePolicy → [`image_policy::PolicyEntry`] (a `Policy`),
+//! GitRepository → [`source::SourceEntry`], ImageUpdateAutomation →
+//! [`automation::AutomationEntry`] (git's checkout, commit and push specs),
+//! Sync → [`sync::SyncEntry`], Secrets → [`secrets::SecretSet`]. Both modes
+//! use it: standalone from files, the controller from the API server.
+//! [`support`] lists what is carried but cannot run yet.
 
 pub mod automation;
 pub mod image_policy;
@@ -9,4 +16,8 @@ pub mod load;
 pub mod meta;
 pub mod secrets;
 pub mod source;
+pub mod support;
 pub mod sync;
+
+#[cfg(test)]
+mod flux_corpus_tests;

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::meta::ObjectMeta;
+use super::meta::{ObjectMeta, object_key};
 use crate::registry::{DockerConfig, ObjectKey, Secret, SecretData, SecretSource};
 
 /// A `v1` Secret as written in a file.
@@ -61,7 +61,7 @@ impl TryFrom<SecretObject> for (ObjectKey, SecretData) {
     type Error = SecretError;
 
     fn try_from(object: SecretObject) -> Result<Self, Self::Error> {
-        let key = object.metadata.key();
+        let key = object_key(&object.metadata);
         let mut data = BTreeMap::new();
         for (name, value) in object.data {
             let compact: String = value.split_whitespace().collect();

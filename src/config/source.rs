@@ -1,91 +1,264 @@
-//! `GitRepository` (Flux's `source.toolkit.fluxcd.io` shape): the config repository.
+//! GitRepository objects (any served version, read into
+//! [`GitRepositorySpec`]) validated into a [`SourceEntry`]: the repository,
+//! its credentials (resolved from the Secret at load time), the reference to
+//! check out, and every setting that changes what is fetched.
 
-use serde::Deserialize;
+use std::time::Duration;
 
-use super::meta::{GoDuration, LocalObjectReference, ObjectMeta};
+use super::load::Invalid;
+use super::meta::{GoDuration, ObjectKey};
+use crate::api::ApiObject;
+use crate::api::git_repository::{GitProvider, GitRepositoryRef, GitRepositorySpec};
+use crate::git::{Credentials, GitReference, RepoSpec, Secret};
+use crate::registry::{SecretData, SecretSource};
 
-/// A GitRepository object as written in YAML.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GitRepositoryObject {
-    /// `tagpilot.dev/v1alpha1` or `source.toolkit.fluxcd.io/v1` (`/v1beta2`).
-    pub api_version: String,
-    /// `GitRepository`.
-    pub kind: String,
-    /// Name, namespace, labels, annotations.
-    pub metadata: ObjectMeta,
-    /// What to fetch and how.
-    pub spec: GitRepositorySpec,
-}
+/// A GitRepository as read from a file or the API server.
+pub type GitRepositoryObject = ApiObject<GitRepositorySpec>;
 
-/// `spec` of a GitRepository.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GitRepositorySpec {
-    /// `ssh://`, `https://`, `http://` or `file://` URL.
-    pub url: String,
-    /// Which branch to follow.
-    #[serde(default, rename = "ref")]
-    pub reference: Option<GitReference>,
-    /// A Secret with `identity` + `known_hosts`, or `username` + `password`, or `bearerToken`.
-    #[serde(default)]
-    pub secret_ref: Option<LocalObjectReference>,
-    /// How often to fetch.
-    pub interval: GoDuration,
-    /// Timeout of git operations (default 60s).
-    #[serde(default)]
-    pub timeout: Option<GoDuration>,
-    /// Stop fetching while true.
-    #[serde(default)]
+/// Flux's default branch when a GitRepository names no reference.
+pub const DEFAULT_BRANCH: &str = "master";
+
+/// The timeout of git operations when an object gives none (Flux's default).
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A GitRepository, ready to clone.
+#[derive(Debug, Clone)]
+pub struct SourceEntry {
+    /// URL, credentials and CA.
+    pub repo: RepoSpec,
+    /// What it checks out (`spec.ref`; Flux's `master` when absent).
+    pub reference: GitReference,
+    /// The longest one git operation may take.
+    pub timeout: Duration,
+    /// Where credentials come from (`generic`: the Secret).
+    pub provider: GitProvider,
+    /// The ServiceAccount whose identity a cloud provider uses.
+    pub service_account: Option<ObjectKey>,
+    /// A Secret with the HTTP(S) proxy's `address` (and `username`, `password`).
+    pub proxy_secret: Option<ObjectKey>,
+    /// Not fetched while true.
     pub suspend: bool,
-    /// Flux fields tagpilot accepts and ignores (it never builds artifacts).
-    #[serde(default)]
-    pub ignore: Option<serde_json::Value>,
-    /// Accepted and ignored (see `ignore`).
-    #[serde(default)]
-    pub recurse_submodules: Option<serde_json::Value>,
-    /// Accepted and ignored (see `ignore`).
-    #[serde(default)]
-    pub include: Option<serde_json::Value>,
-    /// Accepted and ignored (see `ignore`).
-    #[serde(default)]
-    pub verify: Option<serde_json::Value>,
-    /// Accepted and ignored (see `ignore`).
-    #[serde(default)]
-    pub provider: Option<String>,
-    /// Accepted and ignored (see `ignore`).
-    #[serde(default)]
-    pub proxy_secret_ref: Option<serde_json::Value>,
+    /// What changes the files a Sync applies (Flux's artifact settings).
+    pub content: SourceContent,
 }
 
-/// `spec.ref`: tagpilot follows branches.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GitReference {
-    /// The branch.
-    #[serde(default)]
-    pub branch: Option<String>,
-    /// A tag (not a valid checkout for automation; rejected at validation).
-    #[serde(default)]
-    pub tag: Option<String>,
-    /// A semver range of tags (rejected at validation).
-    #[serde(default)]
-    pub semver: Option<String>,
-    /// A full reference name (`refs/heads/main` is accepted as branch `main`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A commit (rejected at validation).
-    #[serde(default)]
-    pub commit: Option<String>,
+/// The settings of a GitRepository that change its files as Flux's
+/// source-controller serves them (its artifact). Automations, like Flux's
+/// image-automation-controller, work on the repository itself and ignore them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceContent {
+    /// `.gitignore`-style patterns of files left out.
+    pub ignore: Option<String>,
+    /// Other GitRepositories copied in.
+    pub include: Vec<SourceInclude>,
+    /// Submodules are cloned too.
+    pub recurse_submodules: bool,
+    /// Only these directories are checked out.
+    pub sparse_checkout: Vec<String>,
+    /// The commit (or tag) must carry a signature by one of these keys.
+    pub verification: Option<SourceVerification>,
 }
 
-impl GitReference {
-    /// The branch this reference names, if it names one.
-    pub fn branch(&self) -> Option<&str> {
-        self.branch.as_deref().or_else(|| {
-            self.name
-                .as_deref()
-                .and_then(|name| name.strip_prefix("refs/heads/"))
+/// One `spec.include[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInclude {
+    /// The included GitRepository.
+    pub repository: ObjectKey,
+    /// The path in it (its root when absent).
+    pub from_path: Option<String>,
+    /// Where it goes (its name when absent).
+    pub to_path: Option<String>,
+}
+
+/// `spec.verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceVerification {
+    /// `HEAD`, `Tag` or `TagAndHEAD` (`head` is `HEAD`).
+    pub mode: String,
+    /// The Secret with the trusted OpenPGP public keys.
+    pub secret: ObjectKey,
+}
+
+impl SourceContent {
+    /// The fields (by name) that are set, in the object's field order.
+    pub fn fields_set(&self) -> Vec<&'static str> {
+        [
+            self.verification.as_ref().map(|_| "spec.verify"),
+            self.ignore.as_ref().map(|_| "spec.ignore"),
+            self.recurse_submodules.then_some("spec.recurseSubmodules"),
+            (!self.include.is_empty()).then_some("spec.include"),
+            (!self.sparse_checkout.is_empty()).then_some("spec.sparseCheckout"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// The reference Flux checks out for `reference`: `commit` first, then
+/// `name`, `semver`, `tag`, `branch`; empty strings count as absent.
+/// `name: refs/heads/X` is the branch X.
+pub fn git_reference(reference: &GitRepositoryRef) -> GitReference {
+    let set = |field: &Option<String>| field.clone().filter(|text| !text.is_empty());
+    if let Some(sha) = set(&reference.commit) {
+        return GitReference::Commit {
+            sha,
+            branch: set(&reference.branch),
+        };
+    }
+    if let Some(name) = set(&reference.name) {
+        return match name.strip_prefix("refs/heads/") {
+            Some(branch) => GitReference::Branch(branch.to_string()),
+            None => GitReference::Name(name),
+        };
+    }
+    if let Some(range) = set(&reference.semver) {
+        return GitReference::Semver(range);
+    }
+    if let Some(tag) = set(&reference.tag) {
+        return GitReference::Tag(tag);
+    }
+    GitReference::Branch(set(&reference.branch).unwrap_or_else(|| DEFAULT_BRANCH.to_string()))
+}
+
+impl SourceEntry {
+    /// Validates a GitRepository; its Secret (if it names one) comes from `secrets`.
+    pub fn from_object(
+        object: &GitRepositoryObject,
+        secrets: &impl SecretSource,
+    ) -> Result<Self, Invalid> {
+        let spec = &object.spec;
+        let namespace = object.metadata.namespace();
+        let key = |name: &str| ObjectKey::new(namespace, name);
+        let timeout = match spec.timeout {
+            None => DEFAULT_GIT_TIMEOUT,
+            Some(GoDuration(timeout)) if !timeout.is_zero() => timeout,
+            Some(_) => return Err(Invalid::spec("spec.timeout must be longer than zero")),
+        };
+        let mut repo = RepoSpec::anonymous(&spec.url);
+        if let Some(secret_ref) = &spec.secret_ref {
+            let secret_key = key(&secret_ref.name);
+            let secret = secrets.secret(&secret_key).ok_or_else(|| {
+                Invalid::missing(format!(
+                    "spec.secretRef: Secret {secret_key} not found in the config directory"
+                ))
+            })?;
+            repo.credentials = git_credentials(&secret).map_err(|message| {
+                Invalid::spec(format!("spec.secretRef: Secret {secret_key}: {message}"))
+            })?;
+            repo.ca_certificate = secret.get("ca.crt").map(<[u8]>::to_vec);
+        }
+        let content = SourceContent {
+            ignore: spec.ignore.clone(),
+            include: spec
+                .include
+                .iter()
+                .map(|include| SourceInclude {
+                    repository: key(&include.repository.name),
+                    from_path: include.from_path.clone(),
+                    to_path: include.to_path.clone(),
+                })
+                .collect(),
+            recurse_submodules: spec.recurse_submodules,
+            sparse_checkout: spec.sparse_checkout.clone(),
+            verification: spec.verification.as_ref().map(|verify| SourceVerification {
+                mode: match verify.mode.as_deref() {
+                    None | Some("head") => "HEAD".to_string(),
+                    Some(mode) => mode.to_string(),
+                },
+                secret: key(&verify.secret_ref.name),
+            }),
+        };
+        Ok(Self {
+            repo,
+            reference: spec
+                .reference
+                .as_ref()
+                .map(git_reference)
+                .unwrap_or_else(|| GitReference::Branch(DEFAULT_BRANCH.to_string())),
+            timeout,
+            provider: spec.provider.unwrap_or(GitProvider::Generic),
+            service_account: spec.service_account_name.as_deref().map(key),
+            proxy_secret: spec.proxy_secret_ref.as_ref().map(|r| key(&r.name)),
+            suspend: spec.suspend,
+            content,
         })
+    }
+}
+
+/// Credentials for git from a Secret's keys (Flux's conventions).
+fn git_credentials(secret: &SecretData) -> Result<Credentials, String> {
+    let text = |key: &str| {
+        secret
+            .get(key)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    if let Some(identity) = secret.get("identity") {
+        let known_hosts = text("known_hosts").ok_or(
+            "has `identity` but no `known_hosts`; tagpilot never trusts an ssh host key on first use",
+        )?;
+        return Ok(Credentials::Ssh {
+            identity: Secret::new(identity.to_vec()),
+            password: text("password").map(Secret::new),
+            known_hosts,
+        });
+    }
+    if let Some(token) = text("bearerToken") {
+        return Ok(Credentials::Bearer {
+            token: Secret::new(token),
+        });
+    }
+    match (text("username"), text("password")) {
+        (Some(username), Some(password)) => Ok(Credentials::Basic {
+            username,
+            password: Secret::new(password),
+        }),
+        (Some(_), None) => Err("has `username` but no `password`".to_string()),
+        _ => Ok(Credentials::Anonymous),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(yaml: &str) -> GitReference {
+        git_reference(&serde_saphyr::from_str(yaml).unwrap())
+    }
+
+    #[test]
+    fn references_resolve_in_fluxs_order() {
+        assert_eq!(
+            reference("branch: main"),
+            GitReference::Branch("main".into())
+        );
+        assert_eq!(reference("{}"), GitReference::Branch("master".into()));
+        assert_eq!(
+            reference("name: refs/heads/release"),
+            GitReference::Branch("release".into())
+        );
+        assert_eq!(
+            reference("name: refs/pull/7/head\nbranch: main"),
+            GitReference::Name("refs/pull/7/head".into())
+        );
+        assert_eq!(
+            reference("tag: v1.0.0\nsemver: '>=1.0.0'"),
+            GitReference::Semver(">=1.0.0".into())
+        );
+        assert_eq!(
+            reference("tag: v1.0.0\nbranch: main"),
+            GitReference::Tag("v1.0.0".into())
+        );
+        assert_eq!(
+            reference("commit: 0123456789abcdef0123456789abcdef01234567\nbranch: main\ntag: v1"),
+            GitReference::Commit {
+                sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                branch: Some("main".into())
+            }
+        );
+        assert_eq!(
+            reference("branch: ''\ntag: v2"),
+            GitReference::Tag("v2".into())
+        );
     }
 }

@@ -4,20 +4,7 @@
 
 use kube::core::{ApiResource, GroupVersionKind};
 
-/// A kind the controller reconciles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    /// ImageRepository.
-    ImageRepository,
-    /// ImagePolicy.
-    ImagePolicy,
-    /// GitRepository.
-    GitRepository,
-    /// ImageUpdateAutomation.
-    ImageUpdateAutomation,
-    /// Sync (tagpilot's own kind; not watched with `--flux-compat`).
-    Sync,
-}
+pub use crate::api::Kind;
 
 /// Whose API group the objects are in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +15,8 @@ pub enum ApiFlavor {
     Flux,
 }
 
+// `Kind` is the API's; where it lives in the API server is the controller's business.
 impl Kind {
-    /// Every kind, in the order objects are validated.
-    pub const ALL: [Self; 5] = [
-        Self::ImageRepository,
-        Self::ImagePolicy,
-        Self::GitRepository,
-        Self::ImageUpdateAutomation,
-        Self::Sync,
-    ];
-
     /// The kinds watched for `flavor`: all of ours; Flux's four without Sync
     /// (Flux has no such kind, and a Flux cluster need not have our CRDs).
     pub fn watched(flavor: ApiFlavor) -> impl Iterator<Item = Self> {
@@ -46,34 +25,7 @@ impl Kind {
             .filter(move |kind| flavor == ApiFlavor::Tagpilot || *kind != Self::Sync)
     }
 
-    /// The kind's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ImageRepository => "ImageRepository",
-            Self::ImagePolicy => "ImagePolicy",
-            Self::GitRepository => "GitRepository",
-            Self::ImageUpdateAutomation => "ImageUpdateAutomation",
-            Self::Sync => "Sync",
-        }
-    }
-
-    /// The kind named `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.name() == name)
-    }
-
-    /// The plural resource name.
-    pub fn plural(self) -> &'static str {
-        match self {
-            Self::ImageRepository => "imagerepositories",
-            Self::ImagePolicy => "imagepolicies",
-            Self::GitRepository => "gitrepositories",
-            Self::ImageUpdateAutomation => "imageupdateautomations",
-            Self::Sync => "syncs",
-        }
-    }
-
-    /// Where the kind lives for `flavor`.
+    /// Where the kind lives for `flavor` (Flux's `v1`, the version their CRDs store).
     pub fn api_resource(self, flavor: ApiFlavor) -> ApiResource {
         let (group, version) = match (flavor, self) {
             (ApiFlavor::Tagpilot, _) | (ApiFlavor::Flux, Self::Sync) => {
@@ -104,9 +56,12 @@ mod tests {
         assert_eq!(Kind::watched(ApiFlavor::Tagpilot).count(), 5);
         assert!(!Kind::watched(ApiFlavor::Flux).any(|k| k == Kind::Sync));
         // The CRDs we generate name the same plurals.
-        for crd in super::super::crd::all_crds() {
-            let kind = Kind::from_name(&crd.spec.names.kind).unwrap();
-            assert_eq!(crd.spec.names.plural, kind.plural());
+        for crd in crate::api::crd::all_crds()
+            .into_iter()
+            .chain(crate::api::crd::flux_crds())
+        {
+            let kind = Kind::from_name(crd["spec"]["names"]["kind"].as_str().unwrap()).unwrap();
+            assert_eq!(crd["spec"]["names"]["plural"], kind.plural());
         }
     }
 }

@@ -1,10 +1,14 @@
-//! Controller mode: the objects as custom resources, watches, status conditions,
-//! events and leader election. The only module besides `apply` that uses `kube`.
+//! Controller mode: the objects as custom resources (their types and CRDs are
+//! `crate::api`'s), watches, status conditions, events and leader election.
+//! The only module besides `apply` that uses `kube`.
 //!
-//! Data flow: reflectors ([`watch`]) keep a cache of the four kinds; on every
+//! Data flow: reflectors ([`watch`]) keep a cache of the watched kinds; on every
 //! change the [`snapshot`] turns them (and the Secrets they name, read from the
 //! object's namespace) into the same raw objects standalone mode reads from
-//! files, and `engine::objects::ObjectSet::from_raw` validates them. Invalid
+//! files, and `engine::objects::ObjectSet::from_raw` validates them with the
+//! same code. With `--flux-compat` the watched version is Flux's `v1`; an
+//! object written in another version keeps that version's meaning (see
+//! [`snapshot`]). Invalid
 //! objects become Stalled; valid ones run through the shared `engine::cycle::Engine`
 //! in the [`driver`] loop, and each object's result is written back as its
 //! status ([`status`], conditions in [`conditions`]) by server-side apply under
@@ -14,7 +18,6 @@
 
 pub mod backoff;
 pub mod conditions;
-pub mod crd;
 pub mod driver;
 pub mod events;
 pub mod kinds;
@@ -22,6 +25,7 @@ pub mod lease;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
+pub mod sync_status;
 pub mod watch;
 
 /// The field manager of every server-side apply tagpilot makes.

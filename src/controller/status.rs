@@ -13,12 +13,12 @@ use super::conditions::{
     Health, REASON_GIT_OPERATION_FAILED, REASON_NO_RESULT, REASON_SCAN_FAILED, REASON_SUSPENDED,
     rfc3339,
 };
-use super::crd::{
+use super::kinds::Kind;
+use super::snapshot::{ObjectId, ObjectInfo, Snapshot};
+use crate::api::status::{
     GitRepositoryStatus, ImagePolicyStatus, ImageRef, ImageRepositoryStatus,
     ImageUpdateAutomationStatus, ScanResult,
 };
-use super::kinds::Kind;
-use super::snapshot::{ObjectId, ObjectInfo, Snapshot};
 use crate::config::meta::ObjectKey;
 use crate::engine::objects::ObjectSet;
 use crate::engine::state::Status;
@@ -60,7 +60,7 @@ pub fn desired(
         // An object that cannot run keeps the results it had (a policy its latestRef).
         let (computed, body) = match kind {
             Kind::ImageRepository => repository(objects, status, store, key)?,
-            Kind::ImagePolicy => policy(status, key)?,
+            Kind::ImagePolicy => policy(objects, status, key)?,
             Kind::GitRepository => (
                 Health::Ready {
                     message: "valid; fetched by the automations that use it".into(),
@@ -148,7 +148,11 @@ fn image_ref(text: &str) -> Option<ImageRef> {
     })
 }
 
-fn policy(status: &Status, key: &ObjectKey) -> Result<(Health, Value), StatusError> {
+fn policy(
+    objects: &ObjectSet,
+    status: &Status,
+    key: &ObjectKey,
+) -> Result<(Health, Value), StatusError> {
     let engine = status.policies.get(&key.to_string());
     let latest = engine
         .and_then(|s| s.latest_ref.as_deref())
@@ -161,7 +165,12 @@ fn policy(status: &Status, key: &ObjectKey) -> Result<(Health, Value), StatusErr
         ..ImagePolicyStatus::default()
     };
     let error = engine.and_then(|s| s.last_error.clone());
+    let suspended = objects.policies.get(key).is_some_and(|e| e.suspend);
     let health = match (error, &latest) {
+        _ if suspended => Health::Failed {
+            reason: REASON_SUSPENDED,
+            message: "suspended: not evaluated; its last result stays".into(),
+        },
         (Some(error), None) if error.contains("has not been scanned") => {
             Health::Progressing { message: error }
         }

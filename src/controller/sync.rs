@@ -28,11 +28,11 @@ use super::conditions::{
     EVENT_SYNC_APPLIED, EVENT_SYNC_FAILED, Health, REASON_APPLY_FAILED, REASON_ARTIFACT_FAILED,
     REASON_BUILD_FAILED, REASON_HEALTH_CHECK_FAILED, REASON_SUSPENDED,
 };
-use super::crd::SyncResourceStatus;
 use super::events::EventSink;
 use super::kinds::Kind;
 use super::snapshot::{CachedObject, ObjectId, Snapshot};
 use super::status::StatusError;
+use super::sync_status::{from_resource, to_resource};
 use crate::apply::standalone::{fetch_source, record_metrics};
 use crate::apply::sync::{
     SyncOutcome, SyncSettings, SyncStatus, reason, reconcile, source_failed, sync_labels,
@@ -109,16 +109,12 @@ impl SyncDriver {
             if self.statuses.contains_key(&key) {
                 continue;
             }
-            let Some(status) = entry
-                .object
-                .data
-                .get("status")
-                .cloned()
-                .and_then(|value| serde_json::from_value::<SyncResourceStatus>(value).ok())
-            else {
+            let Some(status) = entry.object.data.get("status").cloned().and_then(|value| {
+                serde_json::from_value::<crate::api::status::SyncStatus>(value).ok()
+            }) else {
                 continue;
             };
-            self.statuses.insert(key, status.to_sync_status());
+            self.statuses.insert(key, from_resource(&status));
         }
     }
 
@@ -350,10 +346,12 @@ impl SyncDriver {
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| health(status, suspended));
-            let mut resource = status.map(SyncResourceStatus::from).unwrap_or_default();
-            resource.conditions = health.conditions(info.generation, &info.conditions);
+            let mut resource = status.map(to_resource).unwrap_or_default();
             resource.observed_generation = info.generation;
-            let body = serde_json::to_value(resource).map_err(StatusError::Serialize)?;
+            let mut body = serde_json::to_value(resource).map_err(StatusError::Serialize)?;
+            body["conditions"] =
+                serde_json::to_value(health.conditions(info.generation, &info.conditions))
+                    .map_err(StatusError::Serialize)?;
             out.insert(id, (health, body));
         }
         Ok(out)

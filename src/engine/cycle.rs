@@ -21,7 +21,7 @@ use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
 use crate::git::{
     AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
-    RetryPolicy, render_message,
+    MessageTemplate, RetryPolicy, render_message,
 };
 use crate::image::ImageReference;
 use crate::registry::store::RecordOutcome;
@@ -334,6 +334,10 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let objects = self.objects.clone();
         let mut reports = Vec::new();
         for (key, entry) in &objects.policies {
+            if entry.suspend {
+                // Its last result stays, and automations keep using it.
+                continue;
+            }
             let result = self.evaluate_one(&objects, key, entry).await;
             let status = self.status.policies.entry(key.to_string()).or_default();
             let report = match result {
@@ -598,8 +602,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     } else {
                         let data = MessageData::new(automation, &changes, values);
                         Some(
-                            render_message(template.as_deref(), &data)
-                                .map_err(|e| e.to_string())?,
+                            render_message(
+                                template.as_ref().and_then(MessageTemplate::source),
+                                &data,
+                            )
+                            .map_err(|e| e.to_string())?,
                         )
                     };
                     Ok((update.unified_diff(), changes, message, held))
@@ -702,3 +709,7 @@ mod cause_tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "suspend_tests.rs"]
+mod suspend_tests;

@@ -8,7 +8,7 @@ use git2::{IndexAddOption, Signature};
 use super::error::GitError;
 use super::message::{MessageData, render_message};
 use super::signing::CommitSigner;
-use super::spec::{CommitId, CommitSpec};
+use super::spec::{CommitId, CommitSpec, MessageTemplate};
 use super::workcopy::Checkout;
 
 impl Checkout {
@@ -41,7 +41,12 @@ impl Checkout {
         if parent.tree_id() == tree_id {
             return Ok(None);
         }
-        let message = render_message(spec.message_template.as_deref(), data)?;
+        let message = render_message(
+            spec.message_template
+                .as_ref()
+                .and_then(MessageTemplate::source),
+            data,
+        )?;
         let signer = spec
             .signing_key
             .as_ref()

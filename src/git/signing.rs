@@ -40,7 +40,7 @@ impl CommitSigner {
     /// Prepares `signing_key` for signing commits of the repository `url`.
     pub fn new(signing_key: &SigningKey, url: &str) -> Result<Self, GitError> {
         match signing_key {
-            SigningKey::Gpg => Err(GitError::SigningNotSupported { kind: "gpg" }),
+            SigningKey::OpenPgp { .. } => Err(GitError::SigningNotSupported { kind: "gpg" }),
             SigningKey::Ssh {
                 private_key,
                 password,
@@ -115,9 +115,13 @@ mod tests {
 
     #[test]
     fn gpg_keys_are_not_supported_yet() {
-        let error = CommitSigner::new(&SigningKey::Gpg, "file:///repo")
-            .err()
-            .unwrap();
+        let key = SigningKey::OpenPgp {
+            armored_key: crate::secret::Secret::new(
+                b"-----BEGIN PGP PRIVATE KEY BLOCK-----".to_vec(),
+            ),
+            passphrase: None,
+        };
+        let error = CommitSigner::new(&key, "file:///repo").err().unwrap();
         assert!(error.to_string().contains("not supported yet"), "{error}");
     }
 

@@ -3,6 +3,7 @@
 //! `config` and `controller` modules build these from GitRepository and
 //! ImageUpdateAutomation objects; nothing here knows about Kubernetes.
 
+use super::flux_message::FluxTemplateVersion;
 use std::fmt;
 use std::time::Duration;
 
@@ -61,19 +62,79 @@ pub enum Credentials {
     },
 }
 
-/// The branch to check out, update and (by default) push to.
+/// A git reference, as Flux's `ref` names one. When a `ref` sets several
+/// fields, Flux takes `commit` first, then `name`, `semver`, `tag` and
+/// `branch`; the validated reference keeps the one that wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitReference {
+    /// A branch, without `refs/heads/`.
+    Branch(String),
+    /// A tag, without `refs/tags/`.
+    Tag(String),
+    /// The highest tag inside a semver range.
+    Semver(String),
+    /// A full reference name that is not a branch (`refs/pull/7/head`, `refs/tags/v1`).
+    Name(String),
+    /// A commit, fetched from `branch` when given.
+    Commit {
+        /// The full SHA-1.
+        sha: String,
+        /// The branch to fetch it from.
+        branch: Option<String>,
+    },
+}
+
+impl GitReference {
+    /// The branch this reference checks out, when it is a branch.
+    pub fn branch(&self) -> Option<&str> {
+        match self {
+            Self::Branch(branch) => Some(branch),
+            _ => None,
+        }
+    }
+
+    /// What kind of reference this is (`branch`, `tag`, `semver`, `name`, `commit`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Branch(_) => "branch",
+            Self::Tag(_) => "tag",
+            Self::Semver(_) => "semver",
+            Self::Name(_) => "name",
+            Self::Commit { .. } => "commit",
+        }
+    }
+}
+
+impl fmt::Display for GitReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Branch(name) | Self::Tag(name) | Self::Semver(name) | Self::Name(name) => {
+                f.write_str(name)
+            }
+            Self::Commit { sha, .. } => f.write_str(sha),
+        }
+    }
+}
+
+/// What to check out: the branch (or other reference) the automation
+/// updates, and by default pushes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSpec {
-    /// The branch name, without `refs/heads/`.
-    pub branch: String,
+    /// The reference.
+    pub reference: GitReference,
 }
 
 impl CheckoutSpec {
     /// Check out `branch`.
     pub fn branch(branch: impl Into<String>) -> Self {
         Self {
-            branch: branch.into(),
+            reference: GitReference::Branch(branch.into()),
         }
+    }
+
+    /// The branch checked out, when the reference is a branch.
+    pub fn branch_name(&self) -> Option<&str> {
+        self.reference.branch()
     }
 }
 
@@ -96,8 +157,52 @@ pub enum SigningKey {
         /// Its password, if it is encrypted.
         password: Option<Secret<String>>,
     },
-    /// An OpenPGP key: not supported yet; committing with it is an error.
-    Gpg,
+    /// An OpenPGP key (Flux's default `type: gpg`).
+    OpenPgp {
+        /// The ASCII-armored private key (the Secret's `git.asc`).
+        armored_key: Secret<Vec<u8>>,
+        /// Its passphrase (the Secret's `passphrase`), if it is protected.
+        passphrase: Option<Secret<String>>,
+    },
+}
+
+/// A commit message template and the language it is written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageTemplate {
+    /// A `tagpilot.dev` object's template: Handlebars over tagpilot's data.
+    Handlebars(String),
+    /// A Flux object's template: Go `text/template` (with Sprig's hermetic
+    /// functions) over Flux's data for `version`; `None` means Flux's default
+    /// message. Until the Go engine is wired in, the source is rendered as
+    /// Handlebars and `None` gives tagpilot's default message.
+    Flux {
+        /// The template text, when the object sets one.
+        source: Option<String>,
+        /// The API version whose data it reads.
+        version: FluxTemplateVersion,
+    },
+}
+
+impl MessageTemplate {
+    /// The template text, if any.
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Self::Handlebars(source) => Some(source),
+            Self::Flux { source, .. } => source.as_deref(),
+        }
+    }
+}
+
+impl From<&str> for MessageTemplate {
+    fn from(source: &str) -> Self {
+        Self::Handlebars(source.to_string())
+    }
+}
+
+impl From<String> for MessageTemplate {
+    fn from(source: String) -> Self {
+        Self::Handlebars(source)
+    }
 }
 
 /// How to make the automation's commit.
@@ -105,9 +210,9 @@ pub enum SigningKey {
 pub struct CommitSpec {
     /// Author and committer.
     pub author: Author,
-    /// A Handlebars template for the message; `None` uses the default message
-    /// (see [`crate::git::render_message`]).
-    pub message_template: Option<String>,
+    /// The message template; `None` uses the default message (see
+    /// [`crate::git::render_message`]).
+    pub message_template: Option<MessageTemplate>,
     /// Sign the commit with this key.
     pub signing_key: Option<SigningKey>,
 }
@@ -123,6 +228,9 @@ pub struct PushSpec {
     /// An extra refspec to push, e.g. `refs/heads/main:refs/heads/auto` or
     /// `HEAD:refs/for/main`. A forced refspec may not target the checkout branch.
     pub refspec: Option<String>,
+    /// Push options sent to the server (`git push -o`), in `git.push.options`
+    /// key order: `key=value`, or `key` alone when the value is empty.
+    pub options: Vec<String>,
 }
 
 /// How often and how patiently a rejected push is retried.

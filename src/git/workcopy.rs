@@ -47,7 +47,17 @@ impl GitWorkspace {
     /// untracked and ignored files. Blocks (libgit2); call it from a blocking task.
     /// Waits while another run holds the same working copy.
     pub fn prepare(&self, repo: &RepoSpec, checkout: &CheckoutSpec) -> Result<Checkout, GitError> {
-        let branch = checkout.branch.clone();
+        let branch = checkout
+            .branch_name()
+            .ok_or_else(|| GitError::InvalidSpec {
+                what: "checkout ref",
+                value: checkout.reference.to_string(),
+                reason: format!(
+                    "checking out a {} is not supported yet; check out a branch",
+                    checkout.reference.kind()
+                ),
+            })?
+            .to_string();
         validate_branch("checkout branch", &branch)?;
         let transport = Transport::new(repo)?;
         let state_dir = self.state_dir_for(&repo.url, &branch);

@@ -98,6 +98,10 @@ pub enum CredentialSource {
     DockerConfig(Arc<DockerConfig>),
     /// `provider: aws`: an ECR authorization token from the AWS credential chain.
     Aws,
+    /// `provider: azure`: an ACR token exchanged for an Azure AD token.
+    Azure,
+    /// `provider: gcp`: a token from the GCP metadata server.
+    Gcp,
 }
 
 /// Everything needed to scan one image repository, validated once.
@@ -118,6 +122,13 @@ pub struct ScanTarget {
     pub cert_secret: Option<ObjectKey>,
     /// The timeout of each request.
     pub timeout: Duration,
+    /// `proxySecretRef`: a Secret with the proxy's `address` (and `username`,
+    /// `password`), in the ImageRepository's namespace.
+    pub proxy_secret: Option<ObjectKey>,
+    /// `serviceAccountName`: a ServiceAccount (same namespace) whose image pull
+    /// secrets add to the credentials (`provider: generic`), or whose identity
+    /// a cloud provider uses.
+    pub service_account: Option<ObjectKey>,
 }
 
 /// The per-request timeout when an object sets none.
@@ -133,6 +144,8 @@ impl ScanTarget {
             insecure: false,
             cert_secret: None,
             timeout: DEFAULT_TIMEOUT,
+            proxy_secret: None,
+            service_account: None,
         }
     }
 }

@@ -128,6 +128,12 @@ impl RegistryClient {
                 }
                 (None, String::new())
             }
+            CredentialSource::Azure | CredentialSource::Gcp => {
+                return Err(ScanError::InvalidTarget {
+                    image,
+                    reason: "this spec.provider is not supported yet".to_string(),
+                });
+            }
         };
         if credentials.is_none()
             && let Some(ecr) = &ecr

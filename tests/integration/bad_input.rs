@@ -126,6 +126,97 @@ fn malformed_yaml_unknown_kinds_and_fields_are_each_named_and_the_valid_objects_
     assert_eq!(world.commit_count(), 2);
 }
 
+/// Regression (issue 13): one error hid another in the same file: a YAML
+/// error anywhere made the whole file one error, and only the first bad field
+/// of an object was named. Now every bad document and every unknown field of
+/// a file is reported in one run, and the file's valid objects still run.
+#[test]
+fn every_invalid_document_of_a_file_is_reported_in_one_run() {
+    let world = World::new(&["1.0.0", "1.1.0"]);
+    let tagpilot = world.tagpilot(&file_source(&world));
+    tagpilot.write(
+        "mixed.yaml",
+        "apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImagePolicy
+metadata:
+  name: two-typos
+  namespace: shop
+spec:
+  imageRepositoryRef:
+    name: api
+  filterTag:
+    pattern: '^1'
+  policy:
+    semver:
+      rnage: '>=1.0.0'
+---
+key: [unclosed
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta1
+kind: ImagePolicy
+metadata:
+  name: too-new
+  namespace: shop
+spec:
+  imageRepositoryRef:
+    name: api
+  policy:
+    semver:
+      range: '>=1.0.0'
+  suspend: true
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata:
+  name: fine
+  namespace: shop
+spec:
+  imageRepositoryRef:
+    name: api
+  policy:
+    semver:
+      range: '>=1.0.0'
+",
+    );
+    let output = tagpilot.run_once();
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    let file = format!("{}/mixed.yaml", tagpilot.config_dir().display());
+    let errors: Vec<&str> = output
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error: ") && line.contains(&file))
+        .collect();
+    assert_eq!(errors.len(), 3, "{}", output.stderr);
+    let two_typos = error_line(&output, &[&file, "shop/two-typos"]);
+    for field in [
+        "spec.filterTag: unknown field `filterTag` in image.toolkit.fluxcd.io/v1beta2",
+        "spec.policy.semver.rnage: unknown field `rnage` in image.toolkit.fluxcd.io/v1beta2, expected `range`",
+        "spec.policy.semver: missing field `range`",
+    ] {
+        assert!(two_typos.contains(field), "{field}: {two_typos}");
+    }
+    error_line(&output, &[&file, "not valid YAML: line 15 column"]);
+    error_line(
+        &output,
+        &[
+            &file,
+            "shop/too-new: spec.suspend: unknown field `suspend` in image.toolkit.fluxcd.io/v1beta1 (it is a field of",
+        ],
+    );
+    assert!(
+        output.stdout.contains("automation shop/apps: pushed"),
+        "the valid objects still ran:\n{}\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(
+        output.stdout.contains("shop/fine") && !output.stderr.contains("shop/fine"),
+        "the file's valid policy ran too:\n{}\n{}",
+        output.stdout,
+        output.stderr
+    );
+}
+
 /// A registry behind the fault proxy, a first good run that commits 1.1.0.
 fn proxied_world() -> (World, FaultProxy, Tagpilot) {
     let world = World::new(&["1.0.0", "1.1.0"]);

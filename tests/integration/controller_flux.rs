@@ -1,41 +1,29 @@
 //! `tagpilot controller --flux-compat`: the same reconciliation over objects in
-//! Flux's API groups (`image.toolkit.fluxcd.io/v1`, `source.toolkit.fluxcd.io/v1`),
-//! for clusters migrating off Flux's image controllers (watching one namespace).
+//! Flux's API groups (`image.toolkit.fluxcd.io`, `source.toolkit.fluxcd.io`),
+//! for clusters migrating off Flux's image controllers.
 //!
-//! Flux's own CRDs are not vendored into this repository; the test serves our
-//! schemas (Flux's field names) under Flux's groups and versions, which is
-//! what the controller's watches and status writes depend on.
+//! Flux's own CRDs are not vendored into this repository; the tests install
+//! tagpilot's CRDs for Flux's groups (`crds/flux/`: `v1beta1`, `v1beta2` and
+//! `v1`, stored as `v1`), generated from the same hub types as the loader.
 
 use crate::controller::{git_ssh_secret, is_ready, shop_objects};
 use crate::engine::World;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_server::SshGitServer;
 
-/// `tagpilot crds`, moved to Flux's groups and `v1`.
-fn flux_group_crds() -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tagpilot"))
-        .arg("crds")
-        .output()
-        .unwrap();
-    let documents: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&String::from_utf8(output.stdout).unwrap()).unwrap();
-    let items: Vec<serde_json::Value> = documents
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .map(|mut crd| {
-            let group = if crd["spec"]["names"]["kind"] == "GitRepository" {
-                "source.toolkit.fluxcd.io"
-            } else {
-                "image.toolkit.fluxcd.io"
-            };
-            let plural = crd["spec"]["names"]["plural"].as_str().unwrap().to_string();
-            crd["metadata"]["name"] = format!("{plural}.{group}").into();
-            crd["spec"]["group"] = group.into();
-            crd["spec"]["versions"][0]["name"] = "v1".into();
-            crd
-        })
-        .collect();
-    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+/// The Flux-group CRDs of `crds/flux/`, applied and Established.
+pub fn install_flux_crds(cluster: &Cluster) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/flux");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let crd: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        names.push(format!("crd/{}", crd["metadata"]["name"].as_str().unwrap()));
+        cluster.apply(&text);
+    }
+    let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+    args.extend(names.iter().map(String::as_str));
+    cluster.kubectl(&args);
 }
 
 /// Our objects with Flux's apiVersions.
@@ -57,16 +45,7 @@ fn as_flux(objects: &str) -> String {
 #[test]
 fn flux_compat_reconciles_objects_in_fluxs_api_groups() {
     let cluster = Cluster::start();
-    cluster.apply(&flux_group_crds());
-    cluster.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/imagerepositories.image.toolkit.fluxcd.io",
-        "crd/imagepolicies.image.toolkit.fluxcd.io",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-        "crd/imageupdateautomations.image.toolkit.fluxcd.io",
-    ]);
+    install_flux_crds(&cluster);
     let world = World::new(&["1.0.0", "1.4.0"]);
     let server = SshGitServer::start();
     cluster.namespace("shop");

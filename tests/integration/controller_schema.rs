@@ -1,23 +1,22 @@
-//! The CRD schemas and the config types describe the same objects twice
-//! (`src/controller/crd/` for the API server, `src/config/` for the loader).
-//! A field the config reads but the CRD schema lacks would be pruned by the
-//! API server without a word, and the controller would run without it. This
-//! test sends one object of each kind with every field set through the real
-//! API server and checks that everything came back.
+//! The CRD schemas and the loader are derived from the same hub types
+//! (`src/api/`). A field the loader reads but a CRD schema lacked would be
+//! pruned by the API server without a word, and the controller would run
+//! without it. This test sends one object of each kind with every field set
+//! through the real API server and checks that everything came back, and that
+//! the read-back still loads.
 
 use serde_json::Value;
-use tagpilot::config::automation::ImageUpdateAutomationObject;
-use tagpilot::config::image_policy::ImagePolicyObject;
-use tagpilot::config::image_repository::ImageRepository;
-use tagpilot::config::source::GitRepositoryObject;
-use tagpilot::config::sync::SyncObject;
+use tagpilot::api::{
+    GitRepositorySpec, ImagePolicySpec, ImageRepositorySpec, ImageUpdateAutomationSpec, SyncSpec,
+    decode,
+};
 
 use crate::harness::cluster::Cluster;
 
 const EVERY_FIELD: &str = include_str!("../../testdata/crd/every-field.yaml");
 
 /// Panics unless every value of `expected` is in `actual` at the same place.
-fn assert_kept(expected: &Value, actual: &Value, path: &str) {
+pub fn assert_kept(expected: &Value, actual: &Value, path: &str) {
     match (expected, actual) {
         (Value::Object(expected), Value::Object(actual)) => {
             for (key, value) in expected {
@@ -38,17 +37,15 @@ fn assert_kept(expected: &Value, actual: &Value, path: &str) {
     }
 }
 
-/// The document parses as the config type of its kind (which refuses unknown fields).
+/// The document loads as its kind's hub type (which refuses unknown fields).
 fn parse_as_config(kind: &str, document: &Value) {
     let result = match kind {
-        "ImageRepository" => serde_json::from_value::<ImageRepository>(document.clone()).err(),
-        "ImagePolicy" => serde_json::from_value::<ImagePolicyObject>(document.clone()).err(),
-        "GitRepository" => serde_json::from_value::<GitRepositoryObject>(document.clone()).err(),
-        "ImageUpdateAutomation" => {
-            serde_json::from_value::<ImageUpdateAutomationObject>(document.clone()).err()
-        }
-        "Sync" => serde_json::from_value::<SyncObject>(document.clone()).err(),
-        other => panic!("no config type for {other}"),
+        "ImageRepository" => decode::<ImageRepositorySpec>(document, None).err(),
+        "ImagePolicy" => decode::<ImagePolicySpec>(document, None).err(),
+        "GitRepository" => decode::<GitRepositorySpec>(document, None).err(),
+        "ImageUpdateAutomation" => decode::<ImageUpdateAutomationSpec>(document, None).err(),
+        "Sync" => decode::<SyncSpec>(document, None).err(),
+        other => panic!("no hub type for {other}"),
     };
     assert!(result.is_none(), "{kind}: {result:?}");
 }

@@ -439,6 +439,7 @@ fn a_separate_push_branch_is_rebuilt_on_the_checkout_head_under_a_lease() {
     spec.push = PushSpec {
         branch: Some("tagpilot/updates".into()),
         refspec: None,
+        ..PushSpec::default()
     };
     let main_before = git_in(&bare, &["rev-parse", "main"]);
 
@@ -668,7 +669,10 @@ fn unknown_template_variables_and_gpg_keys_fail_before_anything_is_pushed() {
     assert!(error.to_string().contains("automation.nmae"), "{error}");
 
     spec.commit.message_template = None;
-    spec.commit.signing_key = Some(SigningKey::Gpg);
+    spec.commit.signing_key = Some(SigningKey::OpenPgp {
+        armored_key: tagpilot::git::Secret::new(b"-----BEGIN PGP PRIVATE KEY BLOCK-----".to_vec()),
+        passphrase: None,
+    });
     let error = run_automation_blocking(&workspace, &spec, set_tag("v2")).unwrap_err();
     assert!(error.to_string().contains("not supported yet"), "{error}");
     assert_eq!(git_in(&bare, &["rev-parse", "main"]), before);

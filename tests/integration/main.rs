@@ -12,6 +12,7 @@ mod controller;
 mod controller_bad_input;
 mod controller_errors;
 mod controller_flux;
+mod controller_flux_corpus;
 mod controller_leader;
 mod controller_rbac;
 mod controller_schema;

@@ -61,7 +61,8 @@ fn automation_yaml(name: &str, source: &str, signing: Option<&str>) -> String {
         })
         .unwrap_or_default();
     format!(
-        "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: {source}\n  git:\n    checkout:\n      ref:\n        branch: main\n    commit:\n      author:\n        name: bot\n        email: bot@example.com\n{signing}    push:\n      branch: main\n  update:\n    path: ./apps\n    strategy: Setters\n---\n"
+        // `signingKey.type` is a field of Flux's v1 only.
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: {source}\n  git:\n    checkout:\n      ref:\n        branch: main\n    commit:\n      author:\n        name: bot\n        email: bot@example.com\n{signing}    push:\n      branch: main\n  update:\n    path: ./apps\n    strategy: Setters\n---\n"
     )
 }
 

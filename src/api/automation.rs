@@ -1,0 +1,165 @@
+//! ImageUpdateAutomation: write policy results into a repository, commit and push.
+//!
+//! Versions: Flux `v1beta1` has no `policySelector` and no
+//! `git.commit.messageTemplateValues`; only Flux `v1` (and ours) has
+//! `git.commit.signingKey.type` (without it, a key is OpenPGP). Every Flux
+//! version defaults `update` to `{strategy: Setters}` and `sourceRef.kind` to
+//! `GitRepository`. How `messageTemplate` is read depends on the version too:
+//! Go `text/template` over Flux's data for Flux's versions (`.Updated` exists
+//! in `v1beta1` only), Handlebars for ours.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::ApiSpec;
+use super::git_repository::GitRepositoryRef;
+use super::meta::{GoDuration, LabelSelector, LocalObjectReference, SourceReference};
+use super::version::{FLUX_ALL, Kind, SINCE_V1, SINCE_V1BETA2, VersionRule};
+
+/// `spec` of an ImageUpdateAutomation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageUpdateAutomationSpec {
+    /// The GitRepository to write to.
+    pub source_ref: SourceReference,
+    /// Checkout, commit and push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSpec>,
+    /// How often to run.
+    pub interval: GoDuration,
+    /// Which ImagePolicies (this namespace) feed it; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_selector: Option<LabelSelector>,
+    /// What to update, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateStrategy>,
+    /// Not run while true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+}
+
+/// `spec.git`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitSpec {
+    /// What to check out (the GitRepository's `ref` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<GitCheckoutSpec>,
+    /// How to commit.
+    pub commit: CommitSpec,
+    /// Where to push (the checkout branch when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSpec>,
+}
+
+/// `spec.git.checkout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitCheckoutSpec {
+    /// A branch, tag, semver range, reference name or commit.
+    #[serde(rename = "ref")]
+    pub reference: GitRepositoryRef,
+}
+
+/// `spec.git.commit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommitSpec {
+    /// Author (and committer) of the commits.
+    pub author: CommitUser,
+    /// A key to sign the commits with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SigningKey>,
+    /// The commit message template (Go `text/template` for Flux's versions,
+    /// Handlebars for `tagpilot.dev`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_template: Option<String>,
+    /// Values the template can use (`.Values` / `values`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub message_template_values: BTreeMap<String, String>,
+}
+
+/// `spec.git.commit.author`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitUser {
+    /// The name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The email address.
+    #[schemars(length(min = 1))]
+    pub email: String,
+}
+
+/// `spec.git.commit.signingKey`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SigningKey {
+    /// The Secret (this namespace) holding the key: `git.asc` (and
+    /// `passphrase`) for OpenPGP, `identity` (and `password`) for SSH.
+    pub secret_ref: LocalObjectReference,
+    /// `gpg` (the default) or `ssh`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<SigningKeyType>,
+}
+
+/// The format of a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningKeyType {
+    /// An ASCII-armored OpenPGP key.
+    Gpg,
+    /// An OpenSSH key.
+    Ssh,
+}
+
+/// `spec.git.push`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushSpec {
+    /// The branch to push to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// A refspec to push as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refspec: Option<String>,
+    /// Push options sent to the server (`git push -o key=value`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// `spec.update`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStrategy {
+    /// `Setters`: rewrite the fields marked with `$imagepolicy` comments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<UpdateStrategyName>,
+    /// The path under the repository root to update (the root when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// The name of an update strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum UpdateStrategyName {
+    /// Rewrite `$imagepolicy` markers.
+    Setters,
+}
+
+impl ApiSpec for ImageUpdateAutomationSpec {
+    const KIND: Kind = Kind::ImageUpdateAutomation;
+
+    fn version_rules() -> &'static [VersionRule] {
+        &[
+            VersionRule::OnlyIn("spec.policySelector", SINCE_V1BETA2),
+            VersionRule::OnlyIn("spec.git.commit.messageTemplateValues", SINCE_V1BETA2),
+            VersionRule::OnlyIn("spec.git.commit.signingKey.type", SINCE_V1),
+            VersionRule::Default("spec.update", FLUX_ALL, r#"{"strategy": "Setters"}"#),
+            VersionRule::Default("spec.update.strategy", FLUX_ALL, r#""Setters""#),
+            VersionRule::Default("spec.sourceRef.kind", FLUX_ALL, r#""GitRepository""#),
+        ]
+    }
+}
