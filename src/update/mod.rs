@@ -16,6 +16,7 @@
 //!
 //! Marker semantics follow Flux's setters; see [`results`] and [`scan`].
 
+pub mod annotations;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]

@@ -151,11 +151,7 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
     let mut comments: Vec<MarkerComment<'_>> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|error| YamlError {
-            message: error.info().to_string(),
-            line: error.marker().line(),
-            column: error.marker().col() + 1,
-        })?;
+        let (event, span) = event.map_err(|error| yaml_error(&error))?;
         let is_node = matches!(
             event,
             Event::Scalar(..)
@@ -178,12 +174,7 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
                 if !followed_by_comment(bytes, end) {
                     continue;
                 }
-                let style = match style {
-                    ScalarStyle::Plain => Some(QuoteStyle::Plain),
-                    ScalarStyle::SingleQuoted => Some(QuoteStyle::SingleQuoted),
-                    ScalarStyle::DoubleQuoted => Some(QuoteStyle::DoubleQuoted),
-                    _ => None,
-                };
+                let style = quote_style(style);
                 let single_line = span.start.line() == span.end.line();
                 candidates.push(Candidate {
                     span: start..end,
@@ -220,6 +211,25 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
         }
     }
     Ok(match_comments(bytes, candidates, comments))
+}
+
+/// The [`YamlError`] of a parser error (shared with the annotation tree).
+pub(crate) fn yaml_error(error: &granit_parser::ScanError) -> YamlError {
+    YamlError {
+        message: error.info().to_string(),
+        line: error.marker().line(),
+        column: error.marker().col() + 1,
+    }
+}
+
+/// The quoting of a flow scalar; `None` for block scalars (`|`, `>`), which are never rewritten.
+pub(crate) fn quote_style(style: ScalarStyle) -> Option<QuoteStyle> {
+    match style {
+        ScalarStyle::Plain => Some(QuoteStyle::Plain),
+        ScalarStyle::SingleQuoted => Some(QuoteStyle::SingleQuoted),
+        ScalarStyle::DoubleQuoted => Some(QuoteStyle::DoubleQuoted),
+        _ => None,
+    }
 }
 
 /// Pairs each marker comment with the scalar right before it on its line.

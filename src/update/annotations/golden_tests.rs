@@ -1,0 +1,1 @@
+//! Golden trees for the annotations strategy (filled below).
