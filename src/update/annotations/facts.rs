@@ -80,44 +80,50 @@ impl RegistryFacts {
 
 /// The `(image, tag)` pairs whose creation time [`decide`] needs and `facts`
 /// lacks: every listed tag that passes a creation-time filter of an updated
-/// container, plus its current tag. Sorted, without duplicates.
-///
-/// Fails when a filter runs out of its backtracking budget.
+/// container, plus its current tag. Sorted, without duplicates. A container
+/// whose filter is invalid or runs out of its backtracking budget adds nothing
+/// ([`decide`] reports it).
 pub fn created_lookups(
     discovery: &Discovery,
     facts: &RegistryFacts,
-) -> Result<Vec<(ImageReference, String)>, SelectError> {
+) -> Vec<(ImageReference, String)> {
     let mut wanted: BTreeMap<(String, String), ImageReference> = BTreeMap::new();
     for workload in discovery.workloads().filter(|w| w.is_updated()) {
         for container in &workload.containers {
-            let Ok(pattern) = &container.filter else {
-                continue;
-            };
-            let Some(tags) = facts.tags(&container.image) else {
+            let (Ok(pattern), Some(tags)) = (&container.filter, facts.tags(&container.image))
+            else {
                 continue;
             };
             if !pattern.orders_by_created() {
                 continue;
             }
             let current = container.image.tag();
-            for tag in tags {
+            let mut needed = Vec::new();
+            let matched = tags.iter().try_for_each(|tag| {
                 if Some(tag.as_str()) == current || pattern.matches(tag)? {
-                    let missing = facts
-                        .tag_facts(&container.image, tag)
-                        .is_none_or(|f| f.created.is_none());
-                    if missing {
-                        wanted
-                            .entry((container.image.name().to_string(), tag.clone()))
-                            .or_insert_with(|| container.image.clone());
-                    }
+                    needed.push(tag);
+                }
+                Ok::<(), super::PatternError>(())
+            });
+            if matched.is_err() {
+                continue;
+            }
+            for tag in needed {
+                let missing = facts
+                    .tag_facts(&container.image, tag)
+                    .is_none_or(|f| f.created.is_none());
+                if missing {
+                    wanted
+                        .entry((container.image.name().to_string(), tag.clone()))
+                        .or_insert_with(|| container.image.clone());
                 }
             }
         }
     }
-    Ok(wanted
+    wanted
         .into_iter()
         .map(|((_, tag), image)| (image, tag))
-        .collect())
+        .collect()
 }
 
 /// What happens to one container.
@@ -218,7 +224,10 @@ fn outcome(workload: &Workload, container: &Container, facts: &RegistryFacts) ->
             if image.digest().is_none() {
                 return Outcome::Update(image.with_tag(&tag, None));
             }
-            match facts.tag_facts(image, &tag).and_then(|f| f.digest.as_deref()) {
+            match facts
+                .tag_facts(image, &tag)
+                .and_then(|f| f.digest.as_deref())
+            {
                 Some(digest) => Outcome::Update(image.with_tag(&tag, Some(digest))),
                 None => Outcome::DigestUnknown { tag },
             }

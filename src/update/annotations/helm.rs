@@ -125,10 +125,7 @@ fn mapped<'n, 'a>(values: &'n Node<'a>, paths: &Paths) -> Option<Parts<'n, 'a>> 
             None => Some(None),
             Some(path) => {
                 let steps: Vec<&str> = path.split('.').collect();
-                values
-                    .at(&steps)
-                    .filter(|n| n.as_str().is_some())
-                    .map(Some)
+                values.at(&steps).filter(|n| n.as_str().is_some()).map(Some)
             }
         }
     };

@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use crate::policy::{ExclusionList, OrderingSpec, Policy};
+use crate::policy::{ExclusionList, OrderingSpec, Policy, Range};
 
 /// The most backtracking steps one match may take (about a millisecond of work).
 pub const BACKTRACK_LIMIT: usize = 100_000;
@@ -141,16 +141,13 @@ impl TagPattern {
     /// Parses an annotation value; a value without a known prefix is a glob (as in fluxd).
     pub fn parse(text: &str) -> Result<Self, PatternError> {
         if let Some(range) = text.strip_prefix("semver:") {
-            let policy = Policy::new(
-                "flux-v1-filter",
-                None,
-                None,
-                OrderingSpec::Semver { range },
-            )
-            .map_err(|error| PatternError::Semver {
+            let invalid = |reason: String| PatternError::Semver {
                 range: range.to_string(),
-                reason: error.to_string(),
-            })?;
+                reason,
+            };
+            Range::parse(range).map_err(|error| invalid(error.reason))?;
+            let policy = Policy::new("flux-v1-filter", None, None, OrderingSpec::Semver { range })
+                .map_err(|error| invalid(error.to_string()))?;
             return Ok(Self::Semver {
                 range: range.to_string(),
                 policy: Box::new(policy),
@@ -268,7 +265,10 @@ mod tests {
         assert!(matches!(TagPattern::parse("v*").unwrap(), TagPattern::Glob(g) if g == "v*"));
         assert!(TagPattern::parse("semver:not a range").is_err());
         let error = TagPattern::parse("regexp:(").unwrap_err().to_string();
-        assert!(error.contains("invalid regular expression \"(\""), "{error}");
+        assert!(
+            error.contains("invalid regular expression \"(\""),
+            "{error}"
+        );
     }
 
     #[test]
@@ -314,11 +314,17 @@ mod tests {
         for catastrophic in [r"regexp:^((?!x)(a|aa))+b$", r"regexp:^((a|aa)+)\1b$"] {
             let pattern = TagPattern::parse(catastrophic).unwrap();
             let error = pattern.matches(&tag).unwrap_err();
-            assert!(matches!(error, PatternError::TooExpensive { .. }), "{error}");
+            assert!(
+                matches!(error, PatternError::TooExpensive { .. }),
+                "{error}"
+            );
         }
         let pattern = TagPattern::parse(r"regexp:^((?!x)(a|aa))+b$").unwrap();
         let error = pattern.matches(&tag).unwrap_err();
-        assert!(matches!(error, PatternError::TooExpensive { .. }), "{error}");
+        assert!(
+            matches!(error, PatternError::TooExpensive { .. }),
+            "{error}"
+        );
         let message = error.to_string();
         assert!(message.contains("too much backtracking"), "{message}");
         assert!(message.contains(&tag), "{message}");

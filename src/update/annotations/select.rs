@@ -130,7 +130,10 @@ pub fn choose(
             }
         }
         let selection = policy
-            .select(&candidates, &ExclusionList::new::<&str>(&[]).unwrap_or_default())
+            .select(
+                &candidates,
+                &ExclusionList::new::<&str>(&[]).unwrap_or_default(),
+            )
             .map_err(|_| no_match())?;
         return Ok(if Some(selection.tag.as_str()) == current {
             Choice::Current
@@ -200,10 +203,8 @@ mod tests {
         images: &[(&str, Option<CreatedAt>)],
     ) -> Result<Choice, SelectError> {
         let tags: Vec<String> = images.iter().map(|(t, _)| t.to_string()).collect();
-        let times: HashMap<String, Option<CreatedAt>> = images
-            .iter()
-            .map(|(t, c)| (t.to_string(), *c))
-            .collect();
+        let times: HashMap<String, Option<CreatedAt>> =
+            images.iter().map(|(t, c)| (t.to_string(), *c)).collect();
         let pattern = TagPattern::parse(pattern).unwrap();
         choose("app", &pattern, current, &tags, &|tag| {
             times.get(tag).copied().flatten()

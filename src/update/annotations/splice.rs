@@ -73,7 +73,10 @@ mod tests {
     #[test]
     fn edits_apply_in_order_and_overlaps_are_dropped() {
         let text = "a: 1\nb: 2\n";
-        let out = splice(text, vec![edit(8..9, "3"), edit(3..4, "x"), edit(3..5, "y")]);
+        let out = splice(
+            text,
+            vec![edit(8..9, "3"), edit(3..4, "x"), edit(3..5, "y")],
+        );
         assert_eq!(out.unwrap(), "a: x\nb: 3\n");
         assert_eq!(splice(text, vec![edit(3..4, "1")]), None);
         assert_eq!(splice(text, vec![]), None);

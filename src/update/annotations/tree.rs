@@ -188,7 +188,10 @@ mod tests {
         let block = docs[1].items()[0].as_scalar().unwrap();
         assert!(!block.is_rewritable());
         let empty = docs[2].as_scalar().unwrap();
-        assert!(!empty.is_rewritable(), "an empty document has no bytes to rewrite");
+        assert!(
+            !empty.is_rewritable(),
+            "an empty document has no bytes to rewrite"
+        );
     }
 
     #[test]

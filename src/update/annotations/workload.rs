@@ -170,7 +170,9 @@ fn policy_value<'a>(annotations: &'a [Annotation], name: &str) -> Option<&'a str
 /// The annotation that sets policy `name`: the first present of
 /// `fluxcd.io/NAME`, `flux.weave.works/NAME` and (for `tag.C`) `filter.fluxcd.io/C`.
 fn policy_entry<'a>(annotations: &'a [Annotation], name: &str) -> Option<&'a Annotation> {
-    let filter_key = name.strip_prefix("tag.").map(|c| format!("{FILTER_PREFIX}{c}"));
+    let filter_key = name
+        .strip_prefix("tag.")
+        .map(|c| format!("{FILTER_PREFIX}{c}"));
     [
         Some(format!("{PREFIX}{name}")),
         Some(format!("{ALTERNATE_PREFIX}{name}")),
