@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod annotations;
 mod apply;
 mod apply_sync;
 mod bad_input;
