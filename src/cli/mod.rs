@@ -9,6 +9,7 @@ mod apply;
 mod controller;
 mod crds;
 mod listen;
+mod migrate;
 mod policy;
 mod run;
 mod status;
@@ -74,6 +75,9 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Print the CustomResourceDefinitions.
     Crds(crds::CrdsArgs),
+    /// Move automation written for another tool to markers and policies.
+    #[command(subcommand)]
+    Migrate(migrate::MigrateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Tags(args) => tags::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Migrate(command) => migrate::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@ mod engine_webhook;
 mod faults;
 mod git;
 mod harness;
+mod migrate_cli;
 mod registry;
 mod registry_cli;
 mod registry_faults;

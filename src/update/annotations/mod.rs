@@ -26,6 +26,8 @@
 
 pub mod facts;
 pub mod helm;
+pub mod migrate;
+pub mod migrate_policy;
 pub mod pattern;
 pub mod select;
 pub(crate) mod splice;

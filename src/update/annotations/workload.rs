@@ -146,6 +146,8 @@ pub struct Workload {
     pub containers: Vec<Container>,
     /// Every annotation of the workload, in source order.
     pub annotations: Vec<Annotation>,
+    /// The bytes of the `annotations` key in `metadata`.
+    pub annotations_key: Option<std::ops::Range<usize>>,
     /// Containers whose image cannot be rewritten in place (block scalar,
     /// alias, not a valid reference), with why.
     pub unusable: Vec<(String, String)>,
@@ -203,7 +205,8 @@ fn collect(node: &Node<'_>, file: &std::path::Path, found: &mut Vec<Workload>, d
         return;
     }
     let metadata = node.get("metadata");
-    let annotations = read_annotations(metadata.and_then(|m| m.get("annotations")));
+    let annotations_entry = metadata.and_then(|m| m.entry("annotations"));
+    let annotations = read_annotations(annotations_entry.map(|(_, value)| value));
     let is_flux = |a: &Annotation| {
         a.key.starts_with(PREFIX)
             || a.key.starts_with(ALTERNATE_PREFIX)
@@ -232,6 +235,7 @@ fn collect(node: &Node<'_>, file: &std::path::Path, found: &mut Vec<Workload>, d
         ignored: is_true("ignore"),
         containers: Vec::new(),
         annotations: Vec::new(),
+        annotations_key: annotations_entry.map(|(key, _)| key.span.clone()),
         unusable: Vec::new(),
     };
     let mut images = Vec::new();
