@@ -194,7 +194,7 @@ fn plan<'d>(discovery: &'d Discovery, notes: &mut Vec<String>) -> Vec<Marked<'d>
             let fields = &container.fields;
             let unmarkable = std::iter::once(&fields.name)
                 .chain(fields.tag.as_ref())
-                .find_map(|field| unmarkable(&discovery_text(discovery, workload), field));
+                .find_map(|field| unmarkable(discovery_text(discovery, workload), field));
             let translation = match (translate(pattern), &fields.registry, unmarkable) {
                 (Err(reason), _, _) => Err(reason),
                 (_, Some(_), _) => Err(

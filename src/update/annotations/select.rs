@@ -124,10 +124,10 @@ pub fn choose(
     };
     if let TagPattern::Semver { policy, .. } = pattern {
         let mut candidates = matching.clone();
-        if let Some(current) = current.filter(|c| !matching.contains(c)) {
-            if pattern.matches(current)? {
-                candidates.push(current);
-            }
+        if let Some(current) = current.filter(|c| !matching.contains(c))
+            && pattern.matches(current)?
+        {
+            candidates.push(current);
         }
         let selection = policy
             .select(
