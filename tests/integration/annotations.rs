@@ -24,7 +24,7 @@ use crate::registry::{block_on, client_with, target, test_options};
 
 const REPOSITORY: &str = "lucj/hello";
 
-fn pull_secret(host: &str) -> SecretSet {
+pub fn pull_secret(host: &str) -> SecretSet {
     let json = serde_json::json!({"auths": {host: {"username": USER, "password": PASSWORD}}});
     let mut secrets = SecretSet::default();
     secrets.insert(
@@ -117,7 +117,7 @@ fn creation_times_are_read_from_the_config_once_per_digest() {
 }
 
 /// One run of the annotation core, as the engine will drive it.
-fn run_once(
+pub fn run_once(
     client: &RegistryClient,
     store: &CreatedStore,
     host: &str,

@@ -147,3 +147,121 @@ fn migrate_flux_v1_exit_codes_follow_the_contract() {
         "{hello}"
     );
 }
+
+/// The acceptance check of the migration: the same registry and the same
+/// annotated repository give the same images whether fluxd's rules run on the
+/// annotations (the annotation core) or the engine runs the migrated markers
+/// and objects (`tagpilot run --once`, real git server over http) — for filters
+/// whose tags sort the way they were built (semver, `main-N`, `build-N`, and
+/// version tags for `glob:*`).
+#[test]
+fn the_migrated_configuration_bumps_like_the_annotations() {
+    use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer};
+    use crate::harness::images::ImagePusher;
+    use crate::harness::registry::{AuthMode, Distribution, Registry};
+    use crate::harness::tagpilot::{Automation, Tagpilot, http_source};
+
+    let registry = Registry::start(Distribution::V2, AuthMode::Anonymous);
+    let host = registry.host.clone();
+    for (repository, tags) in [
+        ("acme/shop", &["1.2.3", "1.2.9", "1.3.0"][..]),
+        ("acme/proxy", &["main-100", "main-105"][..]),
+        ("acme/db", &["build-9", "build-41", "build-100"][..]),
+        ("acme/api", &["2.4.0", "2.5.0"][..]),
+        ("acme/agent", &["7", "8"][..]),
+    ] {
+        let mut pusher = ImagePusher::new(&registry, repository);
+        for (day, tag) in tags.iter().enumerate() {
+            pusher.push_with_created(tag, Some(&format!("2024-03-0{}T10:00:00Z", day + 1)));
+        }
+    }
+    let input = |name: &str| {
+        fs::read_to_string(case_dir().join("input/apps").join(name))
+            .unwrap()
+            .replace("ghcr.io/acme/", &format!("{host}/acme/"))
+    };
+    let files = [
+        ("shop.yaml", input("shop.yaml")),
+        ("helm.yaml", input("helm.yaml")),
+    ];
+
+    // fluxd's rules on the annotations.
+    let annotated = tempfile::tempdir().unwrap();
+    for (name, text) in &files {
+        fs::write(annotated.path().join(name), text).unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let store = tagpilot::registry::created_store::CreatedStore::open(state.path()).unwrap();
+    let client = crate::registry::client_with(
+        crate::registry::test_options(),
+        crate::annotations::pull_secret(&host),
+    );
+    crate::annotations::run_once(&client, &store, &host, annotated.path());
+
+    // The migrated markers and objects, run by the engine.
+    let migrated = tempfile::tempdir().unwrap();
+    fs::create_dir(migrated.path().join("apps")).unwrap();
+    for (name, text) in &files {
+        fs::write(migrated.path().join("apps").join(name), text).unwrap();
+    }
+    let tagpilot = Tagpilot::new();
+    let objects = tagpilot.config_dir().join("images.yaml");
+    let output = migrate(
+        migrated.path(),
+        &["--namespace", "shop", "--output", objects.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    // The test registry speaks plain HTTP: the one setting a user adds by hand.
+    let yaml = fs::read_to_string(&objects)
+        .unwrap()
+        .replace("  interval: 5m\n", "  interval: 5m\n  insecure: true\n");
+    fs::write(&objects, yaml).unwrap();
+    let repos = GitRepos::new();
+    let contents: Vec<(String, String)> = files
+        .iter()
+        .map(|(name, _)| {
+            let path = format!("apps/{name}");
+            let text = fs::read_to_string(migrated.path().join(&path)).unwrap();
+            (path, text)
+        })
+        .collect();
+    let contents: Vec<(&str, &str)> = contents
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let bare = repos.create("config", &contents);
+    let server = HttpGitServer::start(&repos);
+    tagpilot.write(
+        "source.yaml",
+        &http_source(&server.url(&bare), GIT_USER, GIT_PASSWORD),
+    );
+    tagpilot.write("automation.yaml", &Automation::new("apps").yaml());
+    tagpilot.run_once().success();
+
+    let images = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                let l = l.trim_start().trim_start_matches("- ");
+                l.starts_with("image: ") || l.starts_with("repository: ") || l.starts_with("tag: ")
+            })
+            .map(|l| l.split(" # ").next().unwrap_or(l).trim().to_string())
+            .collect()
+    };
+    for (name, _) in &files {
+        let by_annotations = fs::read_to_string(annotated.path().join(name)).unwrap();
+        let by_markers = crate::harness::git_fixtures::show(&bare, "main", &format!("apps/{name}"));
+        assert_eq!(images(&by_markers), images(&by_annotations), "{name}");
+    }
+    let shop = fs::read_to_string(annotated.path().join("shop.yaml")).unwrap();
+    for bumped in [
+        "acme/shop:1.2.9",
+        "acme/proxy:main-105\"",
+        "acme/db:build-100",
+        "acme/shop:1.3.0",
+        "acme/agent:7",
+    ] {
+        assert!(shop.contains(bumped), "{bumped} in\n{shop}");
+    }
+    let helm = fs::read_to_string(annotated.path().join("helm.yaml")).unwrap();
+    assert!(helm.contains("tag: 2.5.0"), "{helm}");
+}
