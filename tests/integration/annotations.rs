@@ -220,3 +220,108 @@ fn the_walkthrough_workload_follows_the_newest_build_that_is_not_tmp() {
         workload(&host, "5d6e7f8", true)
     );
 }
+
+/// Object storage in front of which the registry redirects blob downloads
+/// (GitLab's registry does this to cloud storage): serves files under a
+/// directory set once the registry runs, and records whether any request
+/// carried an `Authorization` header.
+struct BlobStorage {
+    base_url: String,
+    root: std::sync::Arc<std::sync::Mutex<Option<std::path::PathBuf>>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl BlobStorage {
+    fn start() -> Self {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}/", listener.local_addr().unwrap());
+        let root = std::sync::Arc::new(std::sync::Mutex::new(None::<std::path::PathBuf>));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (served_root, log) = (root.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push(line.trim_end().to_string());
+                }
+                let path = head
+                    .first()
+                    .and_then(|l| l.split(' ').nth(1))
+                    .unwrap_or("/")
+                    .split('?')
+                    .next()
+                    .unwrap_or("/")
+                    .to_string();
+                log.lock().unwrap().push(head.join("\n"));
+                let file = served_root
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .map(|root| root.join(path.trim_start_matches('/')));
+                let body = file.and_then(|f| std::fs::read(f).ok());
+                let mut stream = reader.into_inner();
+                let response = match &body {
+                    Some(body) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_string()
+                    }
+                };
+                let _ = stream.write_all(response.as_bytes());
+                let _ = stream.write_all(body.as_deref().unwrap_or_default());
+            }
+        });
+        Self {
+            base_url,
+            root,
+            requests,
+        }
+    }
+}
+
+#[test]
+fn redirected_blob_downloads_are_followed_without_credentials() {
+    let storage = BlobStorage::start();
+    let options = crate::harness::registry::RegistryOptions {
+        extra_config: format!(
+            "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {}\n",
+            storage.base_url
+        ),
+        ..Default::default()
+    };
+    let registry = Registry::start_with(Distribution::V2, AuthMode::Token, options);
+    *storage.root.lock().unwrap() = Some(registry.storage_dir());
+    ImagePusher::new(&registry, REPOSITORY).push_with_created("v1", Some("2024-05-01T00:00:00Z"));
+    let client = client_with(test_options(), pull_secret(&registry.host));
+    let image =
+        tagpilot::image::ImageReference::parse(&format!("{}/{REPOSITORY}", registry.host)).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = CreatedStore::open(state.path()).unwrap();
+    let found =
+        block_on(client.image_created(&authenticated_target(&registry.host, &image), "v1", &store))
+            .unwrap();
+    assert_eq!(
+        found.created.map(|t| t.to_string()).as_deref(),
+        Some("2024-05-01T00:00:00Z")
+    );
+    let requests = storage.requests.lock().unwrap();
+    assert!(
+        !requests.is_empty(),
+        "the config blob came from the storage"
+    );
+    for request in requests.iter() {
+        assert!(
+            !request.to_ascii_lowercase().contains("authorization"),
+            "credentials followed the redirect:\n{request}"
+        );
+    }
+}
