@@ -15,6 +15,10 @@
 //!    in place for working copies that git can restore (`write`).
 //!
 //! Marker semantics follow Flux's setters; see [`results`] and [`scan`].
+//!
+//! [`annotations`] is the other strategy: Flux v1's workload annotations
+//! instead of markers, sharing this module's walk, parser, value encoding and
+//! writes.
 
 pub mod annotations;
 #[cfg(test)]

@@ -8,13 +8,13 @@
 //! `fluxcd.io/locked: "true"` to freeze a workload. This module is the pure
 //! core of that strategy, in three steps the engine drives:
 //!
-//! 1. [`discover`] walks the update path like the setters ([`super::walk`]:
+//! 1. [`discover`] walks the update path like the setters (`walk`:
 //!    inside the repository, no symlink escapes, `.git` skipped), screens each
 //!    file for the literal `automated`, parses it once into a span tree
-//!    ([`tree`], the scanner's parser) and lists every annotated
+//!    (`tree`, the scanner's parser) and lists every annotated
 //!    [`Workload`] with its [`Container`]s, image fields and [`TagPattern`].
 //! 2. The caller lists tags for [`Discovery::images`], looks up the creation
-//!    time of every tag in [`Discovery::created_lookups`], and fills a
+//!    time of every tag in [`created_lookups`], and fills a
 //!    [`RegistryFacts`]; [`decide`] then chooses per container ([`select`]).
 //! 3. [`apply_updates`] writes the chosen tags: only the bytes of the image
 //!    value (or of the Helm `tag:` value) change, with the quoting kept
