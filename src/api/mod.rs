@@ -106,7 +106,10 @@ pub enum ApiError {
 
 fn unsupported_version(kind: &Kind, api_version: &str, served: &[String]) -> String {
     if api_version.is_empty() {
-        format!("apiVersion: missing; a {kind} has one of {}", served.join(", "))
+        format!(
+            "apiVersion: missing; a {kind} has one of {}",
+            served.join(", ")
+        )
     } else {
         format!(
             "apiVersion {api_version:?} is not supported for {kind}; use one of {}",

@@ -11,6 +11,7 @@ mod crds;
 mod kubeconfig;
 mod listen;
 pub mod logging;
+mod migrate;
 mod output;
 mod policy;
 mod run;
@@ -80,6 +81,9 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Print the CustomResourceDefinitions.
     Crds(crds::CrdsArgs),
+    /// Move automation written for another tool to markers and policies.
+    #[command(subcommand)]
+    Migrate(migrate::MigrateCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +177,7 @@ pub fn main() -> ExitCode {
         Command::Tags(args) => tags::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Migrate(command) => migrate::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,7 +46,7 @@ pub use message::{
 };
 pub use push::PushOutcome;
 pub use spec::{
-    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, GitReference,
-    MessageTemplate, PushSpec, RepoSpec, RetryPolicy, SigningKey,
+    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, GitReference, MessageTemplate,
+    PushSpec, RepoSpec, RetryPolicy, SigningKey,
 };
 pub use workcopy::{Checkout, GitWorkspace};

@@ -158,6 +158,39 @@ impl RegistryClient {
         &self.inner.options
     }
 
+    /// GETs `v2/NAME/{suffix}` of `target`'s repository with the scan's
+    /// credentials (the hook of [`super::created`]); any status is returned.
+    pub(crate) async fn get_in_repository(
+        &self,
+        target: &ScanTarget,
+        suffix: &str,
+        accept: &str,
+    ) -> Result<(Fetched, Url), ScanError> {
+        let session = self.session(target).await?;
+        let url = session
+            .base
+            .join(&format!("v2/{}/{suffix}", session.repository))
+            .map_err(|e| invalid_target(&session.image, e))?;
+        Ok((self.get(&session, Method::GET, &url, accept).await?, url))
+    }
+
+    /// GETs `url` without credentials (a blob redirect's target), with the
+    /// scan's TLS settings, timeout and retries.
+    pub(crate) async fn get_without_credentials(
+        &self,
+        target: &ScanTarget,
+        url: &Url,
+    ) -> Result<Fetched, ScanError> {
+        let session = self.session(target).await?;
+        self.inner
+            .transport
+            .execute(url, || {
+                session.http.get(url.clone()).timeout(target.timeout)
+            })
+            .await
+            .map_err(|e| execute_error(&session.image, url, e))
+    }
+
     /// Sends a request with the credentials the host's scheme needs, answering
     /// one `401` challenge; a second refusal is [`ScanError::Unauthorized`].
     pub(super) async fn get(

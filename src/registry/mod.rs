@@ -27,11 +27,14 @@
 //! - [`ecr`]: Amazon ECR authorization tokens and their cache.
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
 //! - [`store`]: the tag store and its atomic persistence.
+//! - [`created`], [`created_store`]: an image's creation time (Flux v1 ordering), once per digest.
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
 pub mod challenge;
 pub mod client;
+pub mod created;
+pub mod created_store;
 pub mod credentials;
 pub mod ecr;
 pub mod endpoints;

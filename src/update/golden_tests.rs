@@ -40,7 +40,7 @@ fn load_results(case: &str) -> PolicyResults {
 }
 
 /// Regular files under `dir` (symlinks not followed), relative path → bytes.
-fn read_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn read_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
@@ -60,7 +60,7 @@ fn read_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// (inode, mtime) of every regular file.
 #[cfg(unix)]
-fn identities(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+pub(crate) fn identities(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
     use std::os::unix::fs::MetadataExt;
     read_tree(dir)
         .into_keys()
@@ -71,7 +71,7 @@ fn identities(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
         .collect()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for (path, bytes) in read_tree(from) {
         let target = to.join(path);
         fs::create_dir_all(target.parent().unwrap()).unwrap();

@@ -21,12 +21,17 @@
 //!    in place for working copies that git can restore (`write`).
 //!
 //! Marker semantics follow Flux's setters; see [`results`] and [`scan`].
+//!
+//! [`annotations`] is the other strategy: Flux v1's workload annotations
+//! instead of markers, sharing this module's walk, parser, value encoding and
+//! writes.
 
+pub mod annotations;
 #[cfg(test)]
 mod golden_tests;
-pub mod object;
 #[cfg(test)]
 mod limit_tests;
+pub mod object;
 #[cfg(test)]
 mod prop_tests;
 pub mod report;

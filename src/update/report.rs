@@ -147,21 +147,26 @@ impl UpdateReport {
 
     /// A git-style unified diff (`a/` and `b/` prefixes) of every changed file.
     pub fn unified_diff(&self) -> String {
-        let mut out = String::new();
-        for file in &self.files {
-            let name = slash_path(&file.file);
-            let diff = similar::TextDiff::from_lines(&file.original, &file.updated);
-            out.push_str(&format!("diff --git a/{name} b/{name}\n"));
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&format!("a/{name}"), &format!("b/{name}"))
-                    .to_string(),
-            );
-        }
-        out
+        unified_diff(&self.files)
     }
+}
+
+/// A git-style unified diff (`a/` and `b/` prefixes) of `files`.
+pub fn unified_diff(files: &[FileUpdate]) -> String {
+    let mut out = String::new();
+    for file in files {
+        let name = slash_path(&file.file);
+        let diff = similar::TextDiff::from_lines(&file.original, &file.updated);
+        out.push_str(&format!("diff --git a/{name} b/{name}\n"));
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{name}"), &format!("b/{name}"))
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// A path with `/` separators (as git and reports show it).

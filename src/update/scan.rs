@@ -155,11 +155,7 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut objects = ObjectTracker::default();
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|error| YamlError {
-            message: error.info().to_string(),
-            line: error.marker().line(),
-            column: error.marker().col() + 1,
-        })?;
+        let (event, span) = event.map_err(|error| yaml_error(&error))?;
         let is_node = matches!(
             event,
             Event::Scalar(..)
@@ -193,12 +189,7 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
                 if !followed_by_comment(bytes, end) {
                     continue;
                 }
-                let style = match style {
-                    ScalarStyle::Plain => Some(QuoteStyle::Plain),
-                    ScalarStyle::SingleQuoted => Some(QuoteStyle::SingleQuoted),
-                    ScalarStyle::DoubleQuoted => Some(QuoteStyle::DoubleQuoted),
-                    _ => None,
-                };
+                let style = quote_style(style);
                 let single_line = span.start.line() == span.end.line();
                 candidates.push(Candidate {
                     span: start..end,
@@ -239,6 +230,25 @@ pub fn scan(text: &str) -> Result<Scan<'_>, YamlError> {
         marked.object = objects.object_at(marked.span.start);
     }
     Ok(scan)
+}
+
+/// The [`YamlError`] of a parser error (shared with the annotation tree).
+pub(crate) fn yaml_error(error: &granit_parser::ScanError) -> YamlError {
+    YamlError {
+        message: error.info().to_string(),
+        line: error.marker().line(),
+        column: error.marker().col() + 1,
+    }
+}
+
+/// The quoting of a flow scalar; `None` for block scalars (`|`, `>`), which are never rewritten.
+pub(crate) fn quote_style(style: ScalarStyle) -> Option<QuoteStyle> {
+    match style {
+        ScalarStyle::Plain => Some(QuoteStyle::Plain),
+        ScalarStyle::SingleQuoted => Some(QuoteStyle::SingleQuoted),
+        ScalarStyle::DoubleQuoted => Some(QuoteStyle::DoubleQuoted),
+        _ => None,
+    }
 }
 
 /// Pairs each marker comment with the scalar right before it on its line.

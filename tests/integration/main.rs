@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod annotations;
 mod apply;
 mod apply_sync;
 mod bad_input;
@@ -32,6 +33,7 @@ mod hardening_registry;
 mod hardening_update;
 mod harness;
 mod json_output;
+mod migrate_cli;
 mod registry;
 mod registry_cli;
 mod registry_faults;

@@ -8,6 +8,8 @@ use super::registry::Registry;
 
 /// The OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The OCI image index media type.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// The `Accept` header a client needs for manifests (2.8 answers 404 without it).
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
@@ -98,6 +100,37 @@ impl<'a> ImagePusher<'a> {
 
     /// Pushes `tag` and returns its manifest digest.
     pub fn push(&mut self, tag: &str) -> String {
+        self.push_with_created(tag, None)
+    }
+
+    /// Pushes `tag` with `created` (RFC 3339) in its image config, if given;
+    /// returns its manifest digest.
+    pub fn push_with_created(&mut self, tag: &str, created: Option<&str>) -> String {
+        let manifest = self.image_manifest(tag, created);
+        self.put_manifest(tag, OCI_MANIFEST, &manifest)
+    }
+
+    /// Pushes an OCI image index as `tag`: one image per `(os, architecture,
+    /// created)`, each pushed by digest. Returns the index digest.
+    pub fn push_index(&mut self, tag: &str, platforms: &[(&str, &str, &str)]) -> String {
+        let mut manifests = Vec::new();
+        for (os, architecture, created) in platforms {
+            let manifest =
+                self.image_manifest(&format!("{tag}-{os}-{architecture}"), Some(created));
+            let digest = self.put_manifest(&sha256(manifest.as_bytes()), OCI_MANIFEST, &manifest);
+            manifests.push(serde_json::json!({
+                "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+                "platform": {"os": os, "architecture": architecture},
+            }));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests,
+        })
+        .to_string();
+        self.put_manifest(tag, OCI_INDEX, &index)
+    }
+
+    fn image_manifest(&mut self, tag: &str, created: Option<&str>) -> String {
         let layer_digest = match &self.layer_digest {
             Some(digest) => digest.clone(),
             None => {
@@ -106,32 +139,39 @@ impl<'a> ImagePusher<'a> {
                 digest
             }
         };
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "architecture": "amd64",
             "os": "linux",
             "config": {"Labels": {"dev.tagpilot.test.tag": tag}},
             "rootfs": {"type": "layers", "diff_ids": [sha256(LAYER)]},
-        })
-        .to_string();
+        });
+        if let Some(created) = created {
+            config["created"] = created.into();
+        }
+        let config = config.to_string();
         let config_digest = self.upload_blob(config.as_bytes());
-        let manifest = serde_json::json!({
+        serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": LAYER.len()}],
         })
-        .to_string();
+        .to_string()
+    }
+
+    /// PUTs `manifest` of `media_type` as `reference` (a tag or its digest); returns its digest.
+    fn put_manifest(&self, reference: &str, media_type: &str, manifest: &str) -> String {
         let response = self
             .request(
                 reqwest::Method::PUT,
                 &format!(
-                    "{}/v2/{}/manifests/{tag}",
+                    "{}/v2/{}/manifests/{reference}",
                     self.registry.base_url(),
                     self.repository
                 ),
             )
-            .header("Content-Type", OCI_MANIFEST)
-            .body(manifest.clone())
+            .header("Content-Type", media_type)
+            .body(manifest.to_string())
             .send()
             .expect("put manifest");
         assert_eq!(

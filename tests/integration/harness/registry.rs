@@ -183,6 +183,12 @@ impl Registry {
         ServerProcess::start("registry", command, log)
     }
 
+    /// The filesystem storage's root directory (what a `redirect` middleware's
+    /// `baseurl` must serve).
+    pub fn storage_dir(&self) -> PathBuf {
+        self._dir.path().join("storage")
+    }
+
     /// Kills the registry process (an outage); its storage is kept for [`Self::restart`].
     pub fn stop(&mut self) {
         self.process.stop();

@@ -367,7 +367,12 @@ impl Tagpilot {
         self.spawn_daemon_command(self.command(), global, extra)
     }
 
-    fn spawn_daemon_command(&self, mut command: Command, global: &[&str], extra: &[&str]) -> Daemon {
+    fn spawn_daemon_command(
+        &self,
+        mut command: Command,
+        global: &[&str],
+        extra: &[&str],
+    ) -> Daemon {
         let log = self.home.path().join("daemon.log");
         let file = std::fs::File::create(&log).unwrap();
         command.args(global);
