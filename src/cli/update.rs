@@ -74,15 +74,10 @@ pub fn run(args: UpdateArgs) -> CommandResult {
     } else {
         UpdateMode::Write
     };
-    let report = update::apply_results(
-        &args.dir,
-        Path::new("."),
-        &given.results,
-        UpdateMode::DryRun,
-    )
-    .map_err(classify)?;
+    let report = update::preview_results(&args.dir, Path::new("."), &given.results, mode)
+        .map_err(classify)?;
     if let Some(error) = unused_setters(&given, &report, &args.dir) {
-        print_skipped(&report, args.output);
+        print_skipped(&report);
         return Err(CommandError::Failed(error));
     }
     let refused = args.strict && !report.skipped.is_empty();
@@ -108,8 +103,10 @@ pub fn run(args: UpdateArgs) -> CommandResult {
             super::output::print_text(&out)?;
         }
     }
-    if args.output == OutputFormat::Text {
-        eprint!("{}", summary(&report, args.dry_run, write));
+    match args.output {
+        OutputFormat::Text => eprint!("{}", summary(&report, args.dry_run, write)),
+        // stdout holds the JSON (with `skipped`); a person watching stderr sees them too.
+        OutputFormat::Json => print_skipped(&report),
     }
     if refused {
         return Err(CommandError::Failed(anyhow!(
@@ -202,12 +199,11 @@ fn summary(report: &UpdateReport, dry_run: bool, written: bool) -> String {
     out
 }
 
-/// With `-o text`, the skipped files and markers (before an error that refuses the run).
-fn print_skipped(report: &UpdateReport, output: OutputFormat) {
-    if output == OutputFormat::Text {
-        for skipped in &report.skipped {
-            eprintln!("skipped {}", escape_controls(&skipped.to_string()));
-        }
+/// The skipped files and markers, on stderr (with `-o text` before an error
+/// that refuses the run; with `-o json` beside the JSON's `skipped`).
+fn print_skipped(report: &UpdateReport) {
+    for skipped in &report.skipped {
+        eprintln!("skipped {}", escape_controls(&skipped.to_string()));
     }
 }
 

@@ -16,7 +16,7 @@ use crate::image::ImageReference;
 use crate::policy::{ExclusionList, Policy};
 use crate::update::{
     PolicyId, PolicyResult, PolicyResults, SetterSuffix, UpdateMode, UpdateReport, apply_results,
-    write_report,
+    preview_results, write_report,
 };
 
 /// A marker that was not moved because the result is older than what it holds.
@@ -72,12 +72,7 @@ pub(crate) fn update_with_guard(
     inputs: &AutomationInputs,
     mode: UpdateMode,
 ) -> Result<(UpdateReport, Vec<HeldDowngrade>), crate::git::ApplyError> {
-    let preview = apply_results(
-        root,
-        path,
-        &inputs.results(&BTreeSet::new()),
-        UpdateMode::DryRun,
-    )?;
+    let preview = preview_results(root, path, &inputs.results(&BTreeSet::new()), mode)?;
     for skipped in &preview.skipped {
         let file = crate::update::report::slash_path(&skipped.file);
         match skipped.line {

@@ -148,6 +148,29 @@ pub fn apply_results(
     results: &PolicyResults,
     mode: UpdateMode,
 ) -> Result<UpdateReport, UpdateError> {
+    update_tree(root, path, results, mode, true)
+}
+
+/// What [`apply_results`] in `intended` mode would do, without writing a
+/// changed file: the same files are skipped (in place: files with other hard
+/// links), and an atomic run's stale temporary files are swept. Hand the
+/// report to [`write_report`] to write it without reading the tree again.
+pub fn preview_results(
+    root: &Path,
+    path: &Path,
+    results: &PolicyResults,
+    intended: UpdateMode,
+) -> Result<UpdateReport, UpdateError> {
+    update_tree(root, path, results, intended, false)
+}
+
+fn update_tree(
+    root: &Path,
+    path: &Path,
+    results: &PolicyResults,
+    mode: UpdateMode,
+    write: bool,
+) -> Result<UpdateReport, UpdateError> {
     let (root, target) = walk::resolve(root, path)?;
     let mut report = UpdateReport::default();
     let processed = walk_and_process(&root, &target, results, mode, &mut report.skipped)?;
@@ -205,7 +228,9 @@ pub fn apply_results(
     for skipped in &report.skipped {
         tracing::debug!(%skipped, "skipped");
     }
-    write_files(&writes, &report.files, mode)?;
+    if write {
+        write_files(&writes, &report.files, mode)?;
+    }
     Ok(report)
 }
 

@@ -237,7 +237,7 @@ fn policy_eval_errors_name_the_file_and_what_it_holds() {
         (
             POLICY.replace("order: asc", "order: up"),
             format!(
-                "error: {file}: invalid policy shop/app: spec.policy.numerical.order: order \"up\" is neither \"asc\" nor \"desc\"\n"
+                "error: {file}: not a valid ImagePolicy: spec.policy.numerical.order: unknown variant `up`, expected `asc` or `desc`\n"
             ),
         ),
     ];
