@@ -51,9 +51,25 @@ fn oracle() -> PathBuf {
         binary.display()
     );
     let sources = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/policy-oracle");
+    // The same hash scripts/install-test-deps.sh (build_go_program) records:
+    // every *.go, go.mod and go.sum below the sources, in path order.
+    let mut files = Vec::new();
+    let mut directories = vec![sources.clone()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                directories.push(path);
+            } else if name.ends_with(".go") || name == "go.mod" || name == "go.sum" {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
     let mut hasher = Sha256::new();
-    for file in ["main.go", "go.mod", "go.sum"] {
-        hasher.update(std::fs::read(sources.join(file)).unwrap());
+    for file in files {
+        hasher.update(std::fs::read(file).unwrap());
     }
     let hash = hex::encode(hasher.finalize());
     let built = std::fs::read_to_string(tools.join("bin/policy-oracle.hash")).unwrap_or_default();
