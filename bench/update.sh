@@ -13,13 +13,13 @@
 #   3. tagpilot update COPY --set ... --in-place               (read, parse, rewrite, overwrite
 #                                                               in place: what the engine does
 #                                                               in its own working copy)
-#   4. tagpilot update COPY --set ...                          (the same, but each file replaced
-#                                                               atomically: temp file, fsync, rename)
+#   4. tagpilot update COPY --set ...                          (the default: each file replaced
+#                                                               atomically and all of them durable
+#                                                               at the end: temp files, one syncfs,
+#                                                               renames, one syncfs)
 # COPY is re-made (and synced) before each write run.
-# Target (issue 4): the update within 3x of grep. 2. is the engine's full work and 3. its
-# write path. 4. is the CLI's default, whose cost is the file system's: replacing a file
-# frees the old one's blocks (a journal commit; a discard on `discard` mounts) and ext4
-# flushes every file renamed over another (auto_da_alloc).
+# Targets: the update within 3x of grep (issue 4: 2. is the engine's full work and 3. its
+# write path); the default write (4.) within 2x of grep (issue 19).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

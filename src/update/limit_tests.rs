@@ -134,3 +134,64 @@ fn atomic_runs_sweep_stale_temporary_files_and_dry_runs_do_not() {
     assert!(live.exists(), "a running process's file is kept");
     assert!(foreign.exists(), "a name that is not ours is kept");
 }
+
+/// The atomic write stages every file before it renames any: when one file
+/// cannot be staged, no original changes and no temporary file stays.
+#[test]
+fn a_file_that_cannot_be_staged_leaves_every_original_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    fs::write(&good, "old").unwrap();
+    let gone = dir.path().join("gone/missing.yaml");
+    let files = [
+        FileUpdate {
+            file: "good.yaml".into(),
+            original: "old".into(),
+            updated: "new".into(),
+        },
+        FileUpdate {
+            file: "gone/missing.yaml".into(),
+            original: "old".into(),
+            updated: "new".into(),
+        },
+    ];
+    let error = write_staged(&[good.clone(), gone], &files).unwrap_err();
+    assert!(
+        matches!(&error, UpdateError::Write { path, .. } if path == Path::new("gone/missing.yaml")),
+        "{error:?}"
+    );
+    assert_eq!(fs::read_to_string(&good).unwrap(), "old");
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["good.yaml"]);
+}
+
+/// When the write returns, every file has its new content, its permissions,
+/// and no temporary file is left beside it.
+#[cfg(unix)]
+#[test]
+fn the_atomic_write_replaces_every_file_and_leaves_no_temporary() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut reals = Vec::new();
+    let mut files = Vec::new();
+    for i in 0..40 {
+        let path = dir.path().join(format!("app-{i}.yaml"));
+        fs::write(&path, format!("old {i}")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        reals.push(path);
+        files.push(FileUpdate {
+            file: format!("app-{i}.yaml").into(),
+            original: format!("old {i}"),
+            updated: format!("new {i}"),
+        });
+    }
+    write_staged(&reals, &files).unwrap();
+    for (i, path) in reals.iter().enumerate() {
+        assert_eq!(fs::read_to_string(path).unwrap(), format!("new {i}"));
+        assert_eq!(fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 40);
+}

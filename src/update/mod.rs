@@ -257,44 +257,77 @@ fn write_files(
     mode: UpdateMode,
 ) -> Result<(), UpdateError> {
     match mode {
-        UpdateMode::Write => write_all(reals, files, write::write_atomically),
+        UpdateMode::Write => write_staged(reals, files),
         UpdateMode::WriteInPlace => write_all(reals, files, write::overwrite_in_place),
         UpdateMode::DryRun => Ok(()),
     }
 }
 
-/// Writes every changed file with `write`, several at a time: an atomic write
-/// waits for its `fsync`, and concurrent ones share the file system's journal
-/// commits.
-fn write_all(
-    reals: &[PathBuf],
-    files: &[FileUpdate],
-    write: fn(&Path, &[u8]) -> io::Result<()>,
-) -> Result<(), UpdateError> {
-    const WRITERS: usize = 16;
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut errors = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let (Some(real), Some(file)) = (reals.get(index), files.get(index)) else {
-                return errors;
-            };
-            if let Err(source) = write(real, file.updated.as_bytes()) {
-                errors.push((
-                    index,
-                    UpdateError::Write {
-                        path: file.file.clone(),
-                        source,
-                    },
-                ));
+/// Replaces every changed file atomically and durably, in the steps of
+/// [`write`]'s module docs: stage all, one flush per file system, rename all,
+/// flush again. Staging runs several files at a time.
+fn write_staged(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateError> {
+    let write_error = |index: usize, source| UpdateError::Write {
+        path: files[index].file.clone(),
+        source,
+    };
+    let staged = parallel(reals.len(), |index| {
+        write::stage(&reals[index], files[index].updated.as_bytes())
+    });
+    let mut ready = Vec::with_capacity(staged.len());
+    let mut first_error = None;
+    for (index, result) in staged.into_iter().enumerate() {
+        match result {
+            Ok(staged) => ready.push((index, staged)),
+            Err(source) => {
+                first_error.get_or_insert_with(|| write_error(index, source));
             }
         }
+    }
+    let flushed = match first_error {
+        Some(error) => Err(error),
+        None => write::flush_file_systems(ready.iter().map(|(_, staged)| staged.file()))
+            .map_err(|source| write_error(ready.first().map_or(0, |(index, _)| *index), source)),
     };
-    let mut errors: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..WRITERS.min(files.len()))
-            .map(|_| scope.spawn(work))
-            .collect();
+    if let Err(error) = flushed {
+        ready.into_iter().for_each(|(_, staged)| staged.discard());
+        return Err(error);
+    }
+    // Keep one open temporary file per file system for the last flush: after
+    // its rename it still lies on the same file system.
+    let mut handles: Vec<std::fs::File> = Vec::new();
+    let mut first_error = None;
+    for (index, staged) in ready {
+        if let Ok(handle) = staged.file().try_clone() {
+            handles.push(handle);
+        }
+        if let Err(source) = staged.commit() {
+            first_error.get_or_insert_with(|| write_error(index, source));
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    write::flush_file_systems(&handles).map_err(|source| write_error(0, source))
+}
+
+/// Runs `task` for every index below `count` on up to 16 threads and returns
+/// the results in index order.
+fn parallel<T: Send>(count: usize, task: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    const WORKERS: usize = 16;
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if index >= count {
+                return done;
+            }
+            done.push((index, task(index)));
+        }
+    };
+    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WORKERS.min(count)).map(|_| scope.spawn(work)).collect();
         handles
             .into_iter()
             .flat_map(|h| {
@@ -303,9 +336,29 @@ fn write_all(
             })
             .collect()
     });
-    errors.sort_by_key(|(index, _)| *index);
-    match errors.into_iter().next() {
-        Some((_, error)) => Err(error),
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Writes every changed file with `write`, several at a time; the error
+/// names the first file (in order) that failed.
+fn write_all(
+    reals: &[PathBuf],
+    files: &[FileUpdate],
+    write: fn(&Path, &[u8]) -> io::Result<()>,
+) -> Result<(), UpdateError> {
+    let results = parallel(reals.len(), |index| {
+        write(&reals[index], files[index].updated.as_bytes())
+    });
+    match results
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, result)| result.err().map(|e| (index, e)))
+    {
+        Some((index, source)) => Err(UpdateError::Write {
+            path: files[index].file.clone(),
+            source,
+        }),
         None => Ok(()),
     }
 }
