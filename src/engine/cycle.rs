@@ -6,9 +6,10 @@
 //! The engine is generic over the registry client so unit tests can scan an
 //! in-memory registry; git and the update engine run for real on local paths.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -24,8 +25,7 @@ use crate::git::{
     MessageTemplate, RetryPolicy, render_message,
 };
 use crate::image::ImageReference;
-use crate::registry::store::RecordOutcome;
-use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
+use crate::registry::{DigestResolver, ScanError, StoredTags, TagList, TagLister, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
 /// An error's message followed by each cause its message does not already
@@ -128,13 +128,32 @@ impl CycleReport {
 pub struct Engine<C> {
     objects: Arc<ObjectSet>,
     client: C,
-    store: TagStore,
+    store: Arc<TagStore>,
     workspace: GitWorkspace,
     state_dir: PathBuf,
     status: Status,
     metrics: Arc<Metrics>,
     retry: RetryPolicy,
+    /// Per policy, its last result and the stored list it was chosen from:
+    /// until that list is replaced (a scan of its repository) or the objects
+    /// change, evaluating it again would give the same result.
+    evaluated: HashMap<ObjectKey, Evaluated>,
+    /// When `status.json` was last written, and whether it is behind memory.
+    status_saved: (Option<Instant>, bool),
 }
+
+/// A policy's last successful result (see `Engine::evaluated`).
+struct Evaluated {
+    /// The stored list it was chosen from (weak: the store owns lists; a
+    /// replaced list's address is never reused while this holds it).
+    list: Weak<StoredTags>,
+    /// The chosen reference.
+    latest: String,
+}
+
+/// The longest `status.json` lags behind an evaluation that changed no policy
+/// result (scan times only): the daemon writes it at most this often then.
+pub(crate) const STATUS_FLUSH: Duration = Duration::from_secs(1);
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +174,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         state_dir: &Path,
         metrics: Arc<Metrics>,
     ) -> Result<Self, EngineError> {
-        let store = TagStore::open(state_dir).map_err(EngineError::Store)?;
+        let store = Arc::new(TagStore::open(state_dir).map_err(EngineError::Store)?);
         let status = Status::load(state_dir)?;
         Ok(Self {
             objects: Arc::new(objects),
@@ -166,6 +185,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             status,
             metrics,
             retry: RetryPolicy::default(),
+            evaluated: HashMap::new(),
+            status_saved: (None, false),
         })
     }
 
@@ -178,6 +199,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     /// Stored tags and results of objects that remain are kept.
     pub fn set_objects(&mut self, objects: ObjectSet) {
         self.objects = Arc::new(objects);
+        self.evaluated.clear();
     }
 
     /// What the engine knows of each object (latest results, last pushes, errors).
@@ -203,14 +225,27 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             .active_repositories()
             .map(|(key, _)| key.clone())
             .collect();
+        tracing::debug!(repositories = repositories.len(), "cycle: scanning");
         let scans = self.scan(&repositories).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cycle: scanned"
+        );
         let policies = self.evaluate(mode).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cycle: evaluated"
+        );
         let automations: Vec<ObjectKey> = self
             .objects
             .active_automations()
             .map(|(key, _)| key.clone())
             .collect();
         let automations = self.run_automations(&automations, mode).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cycle: done"
+        );
         self.metrics.add(
             "tagpilot_cycle_duration_seconds_sum",
             &[],
@@ -221,29 +256,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             policies,
             automations,
         }
-    }
-
-    /// Scans `keys` concurrently and records complete lists in the tag store.
-    pub async fn scan(&mut self, keys: &[ObjectKey]) -> Vec<ScanReport> {
-        let started = Instant::now();
-        let objects = self.objects.clone();
-        let client = &self.client;
-        let scans = keys.iter().filter_map(|key| {
-            let entry = objects.repositories.get(key)?;
-            Some(async move { (key.clone(), client.list_tags(&entry.target).await) })
-        });
-        let results = futures::future::join_all(scans).await;
-        let mut reports = Vec::new();
-        for (key, result) in results {
-            reports.push(self.record_scan(&key, result));
-        }
-        self.metrics.add(
-            "tagpilot_scan_duration_seconds_sum",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
-        self.save_status();
-        reports
     }
 
     /// A scan of one repository that owns what it needs, so it can run on its
@@ -266,80 +278,42 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         })
     }
 
-    /// Records one scan's outcome: a complete list replaces the stored one; a
-    /// partial or failed scan keeps it (invariant 4). The caller saves the status.
-    pub fn record_scan(
-        &mut self,
-        key: &ObjectKey,
-        result: Result<TagList, ScanError>,
-    ) -> ScanReport {
-        let now = SystemTime::now();
-        let image = self
-            .objects
-            .repositories
-            .get(key)
-            .map(|entry| entry.target.image.name().to_string())
-            .unwrap_or_default();
-        let previous = self.store.get(key);
-        let status = self.status.repositories.entry(key.to_string()).or_default();
-        status.image = image.clone();
-        let mut outcome = None;
-        let error = match result {
-            Ok(list) if list.complete => match self.store.record(key, &image, &list, now) {
-                Ok(recorded) => {
-                    status.tag_count = list.tags.len();
-                    status.last_scan_time = Some(epoch_seconds(now));
-                    outcome = Some((recorded, list));
-                    None
-                }
-                Err(error) => Some(format!("cannot store the tag list: {error}")),
-            },
-            Ok(list) => Some(format!(
-                "the scan stopped after {} tags (the tag cap); the previous list is kept",
-                list.tags.len()
-            )),
-            Err(error) => Some(with_causes(&error)),
-        };
-        let result_label = if error.is_some() { "failed" } else { "ok" };
-        self.metrics
-            .increment("tagpilot_scans_total", &[("result", result_label)]);
-        match (&error, &outcome) {
-            (Some(message), _) => {
-                tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
-            }
-            (None, Some((RecordOutcome::Updated { .. }, list))) => {
-                let before = previous.as_ref().map_or(&[][..], |p| &p.tags[..]);
-                super::progress::log_changed_scan(key, before, &list.tags);
-            }
-            (None, _) => {
-                tracing::debug!(repository = %key, tags = status.tag_count, "scanned: no new tags");
-            }
-        }
-        let key_text = key.to_string();
-        self.metrics.set(
-            "tagpilot_tags",
-            &[("repository", key_text.as_str())],
-            status.tag_count as f64,
-        );
-        status.last_error = error.clone();
-        ScanReport {
-            repository: key.to_string(),
-            tags: self.store.get(key).map_or(0, |stored| stored.tags.len()),
-            error,
-        }
-    }
-
     /// Evaluates every policy against the stored tags of its repository.
     pub async fn evaluate(&mut self, mode: CycleMode) -> Vec<PolicyReport> {
         let objects = self.objects.clone();
         let mut reports = Vec::new();
+        let mut results_changed = false;
         for (key, entry) in &objects.policies {
             if entry.suspend {
                 // Its last result stays, and automations keep using it.
                 continue;
             }
-            let result = self.evaluate_one(&objects, key, entry).await;
+            let stored = self.store.get(&entry.repository);
+            let memo = self.evaluated.get(key).filter(|memo| {
+                stored
+                    .as_ref()
+                    .is_some_and(|list| std::ptr::eq(memo.list.as_ptr(), Arc::as_ptr(list)))
+            });
+            let result = match memo {
+                Some(memo) => Ok(memo.latest.clone()),
+                None => {
+                    let result = self.evaluate_one(&objects, key, entry).await;
+                    match (&result, &stored) {
+                        (Ok(latest), Some(list)) => {
+                            let list = Arc::downgrade(list);
+                            let latest = latest.clone();
+                            self.evaluated
+                                .insert(key.clone(), Evaluated { list, latest });
+                        }
+                        _ => {
+                            self.evaluated.remove(key);
+                        }
+                    }
+                    result
+                }
+            };
             let status = self.status.policies.entry(key.to_string()).or_default();
+            let before = status.clone();
             let report = match result {
                 Ok(latest) => {
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
@@ -396,12 +370,35 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     }
                 }
             };
+            results_changed |= *status != before;
             reports.push(report);
         }
         if mode == CycleMode::Commit {
-            self.save_status();
+            if results_changed {
+                self.save_status();
+            } else {
+                // Only scan times are new: written within `STATUS_FLUSH`.
+                self.status_saved.1 = true;
+                self.flush_status_if_due();
+            }
         }
         reports
+    }
+
+    /// When `status.json` should next be written, if memory is ahead of it.
+    pub(crate) fn status_flush_due(&self) -> Option<Instant> {
+        let (saved_at, behind) = self.status_saved;
+        behind.then(|| saved_at.map_or_else(Instant::now, |at| at + STATUS_FLUSH))
+    }
+
+    /// Writes `status.json` if it is behind memory and the flush is due.
+    pub(crate) fn flush_status_if_due(&mut self) {
+        if self
+            .status_flush_due()
+            .is_some_and(|due| due <= Instant::now())
+        {
+            self.save_status();
+        }
     }
 
     async fn evaluate_one(
@@ -658,7 +655,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         Ok(inputs)
     }
 
-    fn save_status(&self) {
+    /// Writes `status.json` now.
+    pub(crate) fn save_status(&mut self) {
+        self.status_saved = (Some(Instant::now()), false);
         if let Err(error) = self.status.save(&self.state_dir) {
             tracing::error!(%error, "cannot save status");
         }
@@ -710,6 +709,13 @@ mod cause_tests {
     }
 }
 
+#[path = "scan_record.rs"]
+mod scan_record;
+
 #[cfg(test)]
 #[path = "suspend_tests.rs"]
 mod suspend_tests;
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod evaluate_tests;
