@@ -21,7 +21,7 @@ use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
 use crate::git::{
     AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
-    MessageTemplate, RetryPolicy, render_message,
+    RetryPolicy, render_commit_message,
 };
 use crate::image::ImageReference;
 use crate::registry::store::RecordOutcome;
@@ -522,6 +522,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             commit: entry.commit.clone(),
             push: entry.push.clone(),
             values: entry.values.clone(),
+            update_path: crate::update::report::slash_path(&entry.path),
             retry: self.retry.clone(),
         };
         match mode {
@@ -588,6 +589,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 let workspace = self.workspace.clone();
                 let path = entry.path.clone();
                 let values = entry.values.clone();
+                let update_path = spec.update_path.clone();
                 let template = entry.commit.message_template.clone();
                 let planned = tokio::task::spawn_blocking(move || -> Result<_, String> {
                     let checkout = workspace
@@ -600,13 +602,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     let message = if update.is_empty() {
                         None
                     } else {
-                        let data = MessageData::new(automation, &changes, values);
+                        let data = MessageData::new(automation, &changes, values)
+                            .with_update_path(update_path);
                         Some(
-                            render_message(
-                                template.as_ref().and_then(MessageTemplate::source),
-                                &data,
-                            )
-                            .map_err(|e| e.to_string())?,
+                            render_commit_message(template.as_ref(), &data)
+                                .map_err(|e| e.to_string())?,
                         )
                     };
                     Ok((update.unified_diff(), changes, message, held))

@@ -30,6 +30,8 @@ use handlebars::{Handlebars, RenderErrorReason};
 use serde::Serialize;
 
 use super::error::GitError;
+use super::flux_message::render_flux_message;
+use super::spec::MessageTemplate;
 
 /// The ImageUpdateAutomation a commit is made for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -96,6 +98,10 @@ pub struct MessageData {
     pub images: Vec<ImageUpdate>,
     /// `messageTemplateValues`.
     pub values: BTreeMap<String, String>,
+    /// The automation's `spec.update.path` (`""` for the repository root):
+    /// Flux's template data names files relative to it. Not Handlebars data.
+    #[serde(skip)]
+    pub update_path: String,
 }
 
 impl MessageData {
@@ -110,6 +116,46 @@ impl MessageData {
             changes: changes.changes.clone(),
             images: changes.images.clone(),
             values,
+            update_path: String::new(),
+        }
+    }
+
+    /// The same data for an automation whose `spec.update.path` is `path`.
+    pub fn with_update_path(mut self, path: impl Into<String>) -> Self {
+        self.update_path = path.into();
+        self
+    }
+}
+
+/// The commit message of an automation whose template is `template`:
+///
+/// - none (a `tagpilot.dev` object without one): tagpilot's default message;
+/// - [`MessageTemplate::Handlebars`]: [`render_message`] (trimmed at the end,
+///   one final newline);
+/// - [`MessageTemplate::Flux`]: [`render_flux_message`] over Flux's data for
+///   the object's version, the text as it is (Flux neither trims it nor adds a
+///   newline; an empty template is Flux's default message).
+pub fn render_commit_message(
+    template: Option<&MessageTemplate>,
+    data: &MessageData,
+) -> Result<String, GitError> {
+    match template {
+        None => render_message(None, data),
+        Some(MessageTemplate::Handlebars(source)) => render_message(Some(source), data),
+        Some(MessageTemplate::Flux { source, version }) => {
+            let changes = ChangeSet {
+                changes: data.changes.clone(),
+                images: data.images.clone(),
+            };
+            render_flux_message(
+                source.as_deref().unwrap_or_default(),
+                *version,
+                &data.automation,
+                &data.values,
+                &data.update_path,
+                &changes,
+            )
+            .map_err(|source| GitError::FluxMessage { source })
         }
     }
 }
@@ -207,6 +253,7 @@ mod tests {
                 previous: Some("ghcr.io/acme/front-end:main-0a0a0a0-117".into()),
             }],
             values: BTreeMap::from([("team".to_string(), "<shop> & co".to_string())]),
+            update_path: String::new(),
         }
     }
 
@@ -251,6 +298,56 @@ mod tests {
         let error =
             render_message(Some("{{#each changes}}{{fiel}}{{/each}}"), &data()).unwrap_err();
         assert!(error.to_string().contains("fiel"), "{error}");
+    }
+
+    #[test]
+    fn the_template_language_decides_how_the_message_is_made() {
+        use crate::git::flux_message::{DEFAULT_FLUX_MESSAGE, FluxTemplateVersion};
+        let flux = |source: Option<&str>, version| MessageTemplate::Flux {
+            source: source.map(str::to_string),
+            version,
+        };
+        let v1 = FluxTemplateVersion::V1;
+        // Flux's text is the message as it is: no trimming, no newline added.
+        assert_eq!(
+            render_commit_message(Some(&flux(Some("  {{ .Values.team }}\n\n\n"), v1)), &data())
+                .unwrap(),
+            "  <shop> & co\n\n\n"
+        );
+        assert_eq!(
+            render_commit_message(Some(&flux(None, v1)), &data()).unwrap(),
+            DEFAULT_FLUX_MESSAGE
+        );
+        assert_eq!(
+            render_commit_message(Some(&flux(Some(""), v1)), &data()).unwrap(),
+            DEFAULT_FLUX_MESSAGE
+        );
+        // Handlebars and the default message are tagpilot's, as before.
+        assert_eq!(
+            render_commit_message(Some(&MessageTemplate::from("{{values.team}}\n\n")), &data())
+                .unwrap(),
+            "<shop> & co\n"
+        );
+        assert_eq!(
+            render_commit_message(None, &data()).unwrap(),
+            render_message(None, &data()).unwrap()
+        );
+        // A v1 template using the removed `.Updated`: Flux's error, carried.
+        let error = render_commit_message(Some(&flux(Some("{{ .Updated.Images }}"), v1)), &data())
+            .unwrap_err();
+        assert!(matches!(error, GitError::FluxMessage { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "commit message template (git.commit.messageTemplate): template uses removed '.Updated' field. \
+             Please use '.Changed' instead. See: https://fluxcd.io/flux/components/image/imageupdateautomations/#message-template"
+        );
+        assert!(!error.is_transient());
+        // v1beta1 still has it.
+        let beta1 = FluxTemplateVersion::V1Beta1;
+        assert!(
+            render_commit_message(Some(&flux(Some("{{ .Updated.Images }}"), beta1)), &data())
+                .is_ok()
+        );
     }
 
     #[test]

@@ -41,8 +41,8 @@ pub use flux_message::{
     validate_flux_template,
 };
 pub use message::{
-    AutomationRef, ChangeLine, ChangeSet, ImageUpdate, MessageData, render_message,
-    validate_template,
+    AutomationRef, ChangeLine, ChangeSet, ImageUpdate, MessageData, render_commit_message,
+    render_message, validate_template,
 };
 pub use push::PushOutcome;
 pub use spec::{
