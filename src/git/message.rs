@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `automation.namespace`, `automation.name` | the ImageUpdateAutomation |
 //! | `changes` | every changed value: `file` (relative path), `line` (1-based), `setter` (the marker's `namespace:policy[:suffix]`), `old`, `new` |
-//! | `images` | every policy result written: `policy` (ImagePolicy name), `namespace`, `name` (image repository), `tag`, `digest` (or null), `previous` (the reference it replaced, or null) |
+//! | `images` | every policy result written: `policy` (ImagePolicy name), `namespace`, `name` (image repository), `tag`, `digest` (or null), `previous` (the policy's result before, or null), and what the registry says ([`ImageAbout`]): `source`, `revision`, `version`, `created` (the new image's OCI annotations), `old` (the reference the files held), `old_revision`, `old_version`, `compare_url` (each null when unknown) |
 //! | `values` | `messageTemplateValues`, a map of strings |
 //!
 //! For example:
@@ -23,6 +23,10 @@
 //! ```
 //!
 //! The rendered message is trimmed at the end and gets one final newline.
+//!
+//! The default message lists each change, then, for each image the registry
+//! told something about, its version, source, revision (with the old ones),
+//! created time and compare link.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +35,7 @@ use serde::Serialize;
 
 use super::error::GitError;
 use super::flux_message::render_flux_message;
+pub use super::message_images::ImageAbout;
 use super::spec::MessageTemplate;
 
 /// The ImageUpdateAutomation a commit is made for.
@@ -76,6 +81,10 @@ pub struct ImageUpdate {
     pub digest: Option<String>,
     /// The reference it replaced, when known.
     pub previous: Option<String>,
+    /// What the registry says about the new image and the one it replaced
+    /// (filled in by the engine before the message is rendered).
+    #[serde(flatten)]
+    pub about: ImageAbout,
 }
 
 /// What one application of policy results changed (the `apply` step's result).
@@ -203,6 +212,27 @@ pub fn render_message(template: Option<&str>, data: &MessageData) -> Result<Stri
     Ok(format!("{}\n", rendered.trim_end()))
 }
 
+/// The default message's lines about `image`, when the registry told something.
+fn about_lines(image: &ImageUpdate) -> Option<String> {
+    let about = &image.about;
+    let was = |new: &Option<String>, old: &Option<String>| match (new, old) {
+        (Some(new), Some(old)) if new != old => Some(format!("{new} (was {old})")),
+        (Some(new), _) => Some(new.clone()),
+        (None, _) => None,
+    };
+    let lines: Vec<String> = [
+        ("version", was(&about.version, &about.old_version)),
+        ("source", about.source.clone()),
+        ("revision", was(&about.revision, &about.old_revision)),
+        ("created", about.created.clone()),
+        ("changes", about.compare_url.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| Some(format!("  {label}: {}\n", value?)))
+    .collect();
+    (!lines.is_empty()).then(|| format!("{}:{}\n{}", image.name, image.tag, lines.concat()))
+}
+
 fn default_message(data: &MessageData) -> String {
     let subject = match data.images.as_slice() {
         [image] => format!(
@@ -222,6 +252,10 @@ fn default_message(data: &MessageData) -> String {
                 change.file, change.line, change.setter, change.old, change.new
             ));
         }
+    }
+    for lines in data.images.iter().filter_map(about_lines) {
+        message.push('\n');
+        message.push_str(&lines);
     }
     message
 }
@@ -251,6 +285,7 @@ mod tests {
                 tag: "main-1a2b3c4-118".into(),
                 digest: None,
                 previous: Some("ghcr.io/acme/front-end:main-0a0a0a0-117".into()),
+                about: ImageAbout::default(),
             }],
             values: BTreeMap::from([("team".to_string(), "<shop> & co".to_string())]),
             update_path: String::new(),

@@ -106,6 +106,7 @@ pub fn set_tag(tag: &str) -> impl FnMut(&Path) -> Result<ChangeSet, ApplyError> 
                 tag: tag.clone(),
                 digest: None,
                 previous: Some(old),
+                about: Default::default(),
             }],
         })
     }
