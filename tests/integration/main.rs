@@ -42,4 +42,5 @@ mod secrets;
 mod smoke;
 mod templates;
 mod templates_flux;
+mod templates_oci;
 mod update_cli;
