@@ -137,32 +137,24 @@ pub fn raw_message(bare: &Path, rev: &str) -> String {
     message.to_string()
 }
 
-/// The walkthrough's objects (`image.toolkit.fluxcd.io/v1beta1`,
-/// `source.toolkit.fluxcd.io/v1beta1`), reaching the repository at `url` over
-/// ssh with `identity` and `known_hosts`.
-pub fn walkthrough_objects(
-    url: &str,
-    identity: &[u8],
-    known_hosts: &[u8],
-    template: &str,
-) -> String {
-    use base64::Engine as _;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let images: String = ["app", "worker"]
+/// ImageRepository and ImagePolicy of `app` and `worker` in
+/// `image.toolkit.fluxcd.io/VERSION`: the highest `main-<sha>-<build>` build.
+fn image_objects(version: &str, interval: &str) -> String {
+    ["app", "worker"]
         .iter()
         .map(|name| {
             format!(
                 "---
-apiVersion: image.toolkit.fluxcd.io/v1beta1
+apiVersion: image.toolkit.fluxcd.io/{version}
 kind: ImageRepository
 metadata:
   name: {name}
   namespace: flux-system
 spec:
   image: {REGISTRY_HOST}/team/{name}
-  interval: 1m0s
+  interval: {interval}
 ---
-apiVersion: image.toolkit.fluxcd.io/v1beta1
+apiVersion: image.toolkit.fluxcd.io/{version}
 kind: ImagePolicy
 metadata:
   name: {name}
@@ -179,7 +171,21 @@ spec:
 "
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The walkthrough's objects (`image.toolkit.fluxcd.io/v1beta1`,
+/// `source.toolkit.fluxcd.io/v1beta1`), reaching the repository at `url` over
+/// ssh with `identity` and `known_hosts`.
+pub fn walkthrough_objects(
+    url: &str,
+    identity: &[u8],
+    known_hosts: &[u8],
+    template: &str,
+) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let images = image_objects("v1beta1", "1m0s");
     format!(
         "apiVersion: v1
 kind: Secret
@@ -305,38 +311,7 @@ fn the_v1beta1_walkthrough_commits_each_updated_image_on_its_own_line() {
 /// A current Flux configuration (`v1`) of the walkthrough's repository over
 /// http, with `template` and `values`.
 pub fn v1_objects(url: &str, template: &str, values: &[(&str, &str)]) -> String {
-    let images: String = ["app", "worker"]
-        .iter()
-        .map(|name| {
-            format!(
-                "---
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageRepository
-metadata:
-  name: {name}
-  namespace: flux-system
-spec:
-  image: {REGISTRY_HOST}/team/{name}
-  interval: 5m
----
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata:
-  name: {name}
-  namespace: flux-system
-spec:
-  imageRepositoryRef:
-    name: {name}
-  filterTags:
-    pattern: '^main-[a-f0-9]+-(?P<build>[0-9]+)$'
-    extract: '$build'
-  policy:
-    numerical:
-      order: asc
-"
-            )
-        })
-        .collect();
+    let images = image_objects("v1", "5m");
     let mut template_block = String::from("      messageTemplate: |\n");
     for line in template.lines() {
         template_block.push_str(&format!("        {line}\n"));

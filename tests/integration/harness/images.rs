@@ -161,32 +161,37 @@ impl<'a> ImagePusher<'a> {
         annotations: &[(String, String)],
         metadata: &ImageMetadata,
     ) -> String {
-        let mut manifests = Vec::new();
-        for (os, architecture) in platforms {
-            let manifest = self.image_manifest(&format!("{tag}-{os}-{architecture}"), metadata);
-            let digest = self.put_manifest(&sha256(manifest.as_bytes()), OCI_MANIFEST, &manifest);
-            manifests.push(serde_json::json!({
-                "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
-                "platform": {"os": os, "architecture": architecture},
-            }));
-        }
-        let index = serde_json::json!({
-            "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests,
-            "annotations": object(annotations),
-        })
-        .to_string();
-        self.put_manifest(tag, OCI_INDEX, &index)
+        let images = platforms
+            .iter()
+            .map(|(os, architecture)| (*os, *architecture, metadata.clone()))
+            .collect();
+        self.put_index(tag, images, annotations)
     }
 
     /// Pushes an OCI image index as `tag`: one image per `(os, architecture,
     /// created)`, each pushed by digest. Returns the index digest.
     pub fn push_index(&mut self, tag: &str, platforms: &[(&str, &str, &str)]) -> String {
+        let images = platforms
+            .iter()
+            .map(|(os, architecture, created)| {
+                let metadata = ImageMetadata {
+                    created: Some(created.to_string()),
+                    ..ImageMetadata::default()
+                };
+                (*os, *architecture, metadata)
+            })
+            .collect();
+        self.put_index(tag, images, &[])
+    }
+
+    fn put_index(
+        &mut self,
+        tag: &str,
+        images: Vec<(&str, &str, ImageMetadata)>,
+        annotations: &[(String, String)],
+    ) -> String {
         let mut manifests = Vec::new();
-        for (os, architecture, created) in platforms {
-            let metadata = ImageMetadata {
-                created: Some(created.to_string()),
-                ..ImageMetadata::default()
-            };
+        for (os, architecture, metadata) in images {
             let manifest = self.image_manifest(&format!("{tag}-{os}-{architecture}"), &metadata);
             let digest = self.put_manifest(&sha256(manifest.as_bytes()), OCI_MANIFEST, &manifest);
             manifests.push(serde_json::json!({
@@ -194,11 +199,13 @@ impl<'a> ImagePusher<'a> {
                 "platform": {"os": os, "architecture": architecture},
             }));
         }
-        let index = serde_json::json!({
+        let mut index = serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests,
-        })
-        .to_string();
-        self.put_manifest(tag, OCI_INDEX, &index)
+        });
+        if !annotations.is_empty() {
+            index["annotations"] = object(annotations);
+        }
+        self.put_manifest(tag, OCI_INDEX, &index.to_string())
     }
 
     fn image_manifest(&mut self, tag: &str, metadata: &ImageMetadata) -> String {
