@@ -15,7 +15,7 @@ use crate::api::meta::LabelSelector;
 use crate::api::{ApiObject, ApiVersion};
 use crate::git::{
     Author, CheckoutSpec, CommitSpec, FluxTemplateVersion, MessageTemplate, PushSpec, Secret,
-    SigningKey, validate_template,
+    SigningKey, validate_flux_template, validate_template,
 };
 use crate::registry::SecretSource;
 
@@ -130,9 +130,15 @@ impl AutomationEntry {
         let commit = &git.commit;
         let message_template =
             message_template(object.api_version, commit.message_template.as_deref());
-        if let Some(MessageTemplate::Handlebars(template)) = &message_template {
-            validate_template(template)
-                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?;
+        match &message_template {
+            Some(MessageTemplate::Handlebars(template)) => validate_template(template)
+                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?,
+            Some(MessageTemplate::Flux {
+                source: Some(template),
+                ..
+            }) => validate_flux_template(template)
+                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?,
+            Some(MessageTemplate::Flux { source: None, .. }) | None => {}
         }
         let signing_key = match &commit.signing_key {
             None => None,

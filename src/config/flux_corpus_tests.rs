@@ -453,11 +453,6 @@ fn what_cannot_run_yet_is_refused_by_name() {
                 "ImageUpdateAutomation from-commit",
                 "checking out a commit (0123456789abcdef0123456789abcdef01234567) is not supported yet",
             ),
-            // Flux templates are Go templates: refused until that engine is wired in.
-            (
-                "ImageUpdateAutomation apps",
-                "spec.git.commit.messageTemplate: commit message template is not valid Handlebars",
-            ),
         ]);
         if version != ApiVersion::FluxV1beta1 {
             expected.extend([

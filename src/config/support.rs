@@ -9,7 +9,7 @@ use super::image_repository::RepositoryEntry;
 use super::source::SourceEntry;
 use super::sync::SyncEntry;
 use crate::api::git_repository::GitProvider;
-use crate::git::{MessageTemplate, SigningKey, validate_template};
+use crate::git::SigningKey;
 use crate::registry::CredentialSource;
 
 /// An ImageRepository's fields the scanner does not act on yet.
@@ -53,15 +53,6 @@ pub fn automation(entry: &AutomationEntry) -> Result<(), String> {
             "spec.git.commit.signingKey: OpenPGP signing is not supported yet; use type: ssh"
                 .to_string(),
         );
-    }
-    // Until the Go template engine is wired in, a Flux template is rendered as
-    // Handlebars (as before it was recorded as Flux's), so it must parse as one.
-    if let Some(MessageTemplate::Flux {
-        source: Some(source),
-        ..
-    }) = &entry.commit.message_template
-    {
-        validate_template(source).map_err(|e| format!("spec.git.commit.messageTemplate: {e}"))?;
     }
     if !entry.push.options.is_empty() {
         return Err(not_yet("spec.git.push.options"));

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
+use super::image_details::ImageDescriber;
 use super::metrics::Metrics;
 use super::objects::ObjectSet;
 use super::state::{Status, epoch_seconds};
@@ -21,7 +22,7 @@ use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
 use crate::git::{
     AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
-    MessageTemplate, RetryPolicy, render_message,
+    RetryPolicy, render_commit_message,
 };
 use crate::image::ImageReference;
 use crate::registry::store::RecordOutcome;
@@ -127,7 +128,7 @@ impl CycleReport {
 /// The shared engine of `run` and `plan`.
 pub struct Engine<C> {
     objects: Arc<ObjectSet>,
-    client: C,
+    client: Arc<C>,
     store: TagStore,
     workspace: GitWorkspace,
     state_dir: PathBuf,
@@ -147,7 +148,7 @@ pub enum EngineError {
     State(#[from] super::state::StateError),
 }
 
-impl<C: TagLister + DigestResolver> Engine<C> {
+impl<C: TagLister + DigestResolver + 'static> Engine<C> {
     /// An engine over `objects`, scanning with `client`, keeping state in `state_dir`.
     pub fn new(
         objects: ObjectSet,
@@ -159,7 +160,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let status = Status::load(state_dir)?;
         Ok(Self {
             objects: Arc::new(objects),
-            client,
+            client: Arc::new(client),
             store,
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
@@ -511,6 +512,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         };
         let held = Arc::new(Mutex::new(Vec::new()));
+        let describer = ImageDescriber::new(self.client.clone(), &self.objects, &inputs);
         let automation = AutomationRef {
             namespace: key.namespace.clone(),
             name: key.name.clone(),
@@ -522,6 +524,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             commit: entry.commit.clone(),
             push: entry.push.clone(),
             values: entry.values.clone(),
+            update_path: crate::update::report::slash_path(&entry.path),
             retry: self.retry.clone(),
         };
         match mode {
@@ -545,7 +548,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         if let Ok(mut slot) = apply_held.lock() {
                             *slot = held;
                         }
-                        Ok(change_set(&report, &apply_inputs))
+                        let mut changes = change_set(&report, &apply_inputs);
+                        if !changes.images.is_empty() {
+                            describer.describe(&mut changes);
+                        }
+                        Ok(changes)
                     })
                     .await;
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
@@ -588,6 +595,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 let workspace = self.workspace.clone();
                 let path = entry.path.clone();
                 let values = entry.values.clone();
+                let update_path = spec.update_path.clone();
                 let template = entry.commit.message_template.clone();
                 let planned = tokio::task::spawn_blocking(move || -> Result<_, String> {
                     let checkout = workspace
@@ -596,17 +604,16 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     let (update, held) =
                         update_with_guard(checkout.path(), &path, &inputs, UpdateMode::DryRun)
                             .map_err(|e| e.to_string())?;
-                    let changes = change_set(&update, &inputs);
+                    let mut changes = change_set(&update, &inputs);
                     let message = if update.is_empty() {
                         None
                     } else {
-                        let data = MessageData::new(automation, &changes, values);
+                        describer.describe(&mut changes);
+                        let data = MessageData::new(automation, &changes, values)
+                            .with_update_path(update_path);
                         Some(
-                            render_message(
-                                template.as_ref().and_then(MessageTemplate::source),
-                                &data,
-                            )
-                            .map_err(|e| e.to_string())?,
+                            render_commit_message(template.as_ref(), &data)
+                                .map_err(|e| e.to_string())?,
                         )
                     };
                     Ok((update.unified_diff(), changes, message, held))

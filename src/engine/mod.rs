@@ -6,6 +6,7 @@ pub mod daemon;
 mod guard;
 pub mod http;
 pub mod http_server;
+mod image_details;
 pub mod metrics;
 pub mod objects;
 mod progress;

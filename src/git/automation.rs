@@ -28,6 +28,9 @@ pub struct AutomationSpec {
     pub push: PushSpec,
     /// `messageTemplateValues`.
     pub values: BTreeMap<String, String>,
+    /// `spec.update.path` relative to the repository root (`""` for the
+    /// root): Flux's template data names files relative to it.
+    pub update_path: String,
     /// How to retry rejected pushes.
     pub retry: RetryPolicy,
 }
@@ -76,7 +79,8 @@ where
             url: checkout.url().to_string(),
             source,
         })?;
-        let data = MessageData::new(spec.automation.clone(), &changes, spec.values.clone());
+        let data = MessageData::new(spec.automation.clone(), &changes, spec.values.clone())
+            .with_update_path(spec.update_path.as_str());
         let Some(commit) = checkout.commit(&spec.commit, &data)? else {
             return Ok(AutomationOutcome::NoChange {
                 head: checkout.base(),

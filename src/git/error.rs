@@ -182,6 +182,14 @@ pub enum GitError {
         #[source]
         source: Box<handlebars::RenderError>,
     },
+    /// A Flux object's Go template failed to parse or to render; the cause is
+    /// Flux's own message (e.g. a v1 template using the removed `.Updated`).
+    #[error("commit message template (git.commit.messageTemplate): {source}")]
+    FluxMessage {
+        /// Flux's error.
+        #[source]
+        source: super::flux_message::FluxMessageError,
+    },
     /// The signing key type is not implemented.
     #[error("signing commits with a {kind} key is not supported yet: use signingKey type ssh")]
     SigningNotSupported {
@@ -280,6 +288,7 @@ impl GitError {
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }
             | Self::TemplateRender { .. }
+            | Self::FluxMessage { .. }
             | Self::SigningNotSupported { .. }
             | Self::Signing { .. }
             | Self::LeaseBroken { .. }

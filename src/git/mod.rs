@@ -21,10 +21,14 @@ mod commit;
 mod error;
 mod flux_images;
 pub mod flux_message;
+mod flux_message_images;
 #[cfg(test)]
 mod flux_message_tests;
 mod known_hosts;
 pub mod message;
+#[cfg(test)]
+mod message_data_tests;
+mod message_images;
 mod origin_guard;
 mod push;
 mod signing;
@@ -41,8 +45,8 @@ pub use flux_message::{
     validate_flux_template,
 };
 pub use message::{
-    AutomationRef, ChangeLine, ChangeSet, ImageUpdate, MessageData, render_message,
-    validate_template,
+    AutomationRef, ChangeLine, ChangeSet, ImageAbout, ImageUpdate, MessageData,
+    render_commit_message, render_message, validate_template,
 };
 pub use push::PushOutcome;
 pub use spec::{

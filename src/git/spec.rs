@@ -172,9 +172,8 @@ pub enum MessageTemplate {
     /// A `tagpilot.dev` object's template: Handlebars over tagpilot's data.
     Handlebars(String),
     /// A Flux object's template: Go `text/template` (with Sprig's hermetic
-    /// functions) over Flux's data for `version`; `None` means Flux's default
-    /// message. Until the Go engine is wired in, the source is rendered as
-    /// Handlebars and `None` gives tagpilot's default message.
+    /// functions) over Flux's data for `version`, rendered by
+    /// [`crate::git::render_flux_message`]; `None` means Flux's default message.
     Flux {
         /// The template text, when the object sets one.
         source: Option<String>,
@@ -210,8 +209,8 @@ impl From<String> for MessageTemplate {
 pub struct CommitSpec {
     /// Author and committer.
     pub author: Author,
-    /// The message template; `None` uses the default message (see
-    /// [`crate::git::render_message`]).
+    /// The message template; `None` uses tagpilot's default message (see
+    /// [`crate::git::render_commit_message`]).
     pub message_template: Option<MessageTemplate>,
     /// Sign the commit with this key.
     pub signing_key: Option<SigningKey>,

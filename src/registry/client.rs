@@ -21,6 +21,7 @@ use super::credentials::Credentials;
 use super::ecr::{EcrCredentialCache, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
 use super::error::ScanError;
+use super::image_details::ImageDetails;
 use super::listing::is_valid_tag;
 use super::pagination::ScanBudget;
 pub(super) use super::session::Session;
@@ -79,6 +80,8 @@ pub(super) struct Inner {
     auth: AuthCache,
     pub(super) ecr: EcrCredentialCache,
     pub(super) secrets: Arc<dyn SecretSource>,
+    /// Image annotations by digest (see [`super::image_details`]).
+    pub(super) image_details: super::image_details::ImageDetailsCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -132,6 +135,7 @@ impl RegistryClientBuilder {
                 auth: AuthCache::default(),
                 ecr: EcrCredentialCache::new(self.ecr),
                 secrets: self.secrets,
+                image_details: Default::default(),
             }),
         })
     }
@@ -432,6 +436,16 @@ impl DigestResolver for RegistryClient {
                     transient: true,
                 })
             })
+    }
+
+    async fn image_details(
+        &self,
+        target: &ScanTarget,
+        reference: &str,
+    ) -> Result<Option<Arc<ImageDetails>>, ScanError> {
+        RegistryClient::image_details(self, target, reference)
+            .await
+            .map(Some)
     }
 }
 

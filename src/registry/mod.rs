@@ -28,6 +28,8 @@
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
 //! - [`store`]: the tag store and its atomic persistence.
 //! - [`created`], [`created_store`]: an image's creation time (Flux v1 ordering), once per digest.
+//! - [`image_details`]: an image's OCI annotations (source, revision, version,
+//!   created) for commit messages, read by the same walk, cached per digest.
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
@@ -39,6 +41,7 @@ pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
+pub mod image_details;
 pub mod listing;
 pub mod pagination;
 mod session;
@@ -198,6 +201,18 @@ pub trait DigestResolver: Send + Sync {
         target: &ScanTarget,
         tag: &str,
     ) -> impl Future<Output = Result<String, ScanError>> + Send;
+
+    /// What the image `reference` (a tag or a `sha256:` digest) of `target`'s
+    /// repository says about itself (see [`image_details`]); `None` when this
+    /// resolver cannot tell (the default, for in-memory fakes).
+    fn image_details(
+        &self,
+        _target: &ScanTarget,
+        _reference: &str,
+    ) -> impl Future<Output = Result<Option<Arc<image_details::ImageDetails>>, ScanError>> + Send
+    {
+        async { Ok(None) }
+    }
 }
 
 /// The contents of a Secret: its type and decoded data.
