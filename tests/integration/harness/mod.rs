@@ -14,6 +14,7 @@ pub mod images;
 pub mod kube_api;
 pub mod moto;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod tagpilot;
 pub mod tls;
