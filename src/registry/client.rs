@@ -16,11 +16,14 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthCache, HostScheme, TokenKey};
+use super::azure::AzureCredentials;
 use super::challenge::{Challenge, parse_challenge};
+use super::cloud::{EnvLookup, process_env};
 use super::credentials::Credentials;
 use super::ecr::{EcrCredentialCache, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
 use super::error::ScanError;
+use super::gcp::GcpCredentials;
 use super::listing::is_valid_tag;
 use super::pagination::ScanBudget;
 pub(super) use super::session::Session;
@@ -78,6 +81,10 @@ pub(super) struct Inner {
     pub(super) transport: Transport,
     auth: AuthCache,
     pub(super) ecr: EcrCredentialCache,
+    pub(super) azure: AzureCredentials,
+    pub(super) gcp: GcpCredentials,
+    /// Where `provider: azure` and `gcp` read their settings.
+    pub(super) env: EnvLookup,
     pub(super) secrets: Arc<dyn SecretSource>,
 }
 
@@ -94,10 +101,18 @@ pub struct RegistryClientBuilder {
     options: ScanOptions,
     secrets: Arc<dyn SecretSource>,
     ecr: Option<Arc<dyn EcrTokenSource>>,
+    env: EnvLookup,
     sleeper: Arc<dyn Sleeper>,
 }
 
 impl RegistryClientBuilder {
+    /// Where `provider: azure` and `gcp` read their settings (default: the
+    /// process environment; see [`super::azure`] and [`super::gcp`]).
+    pub fn environment(mut self, env: EnvLookup) -> Self {
+        self.env = env;
+        self
+    }
+
     /// Where `secretRef` and `certSecretRef` are looked up (default: nowhere).
     pub fn secrets(mut self, secrets: Arc<dyn SecretSource>) -> Self {
         self.secrets = secrets;
@@ -131,6 +146,9 @@ impl RegistryClientBuilder {
                 transport,
                 auth: AuthCache::default(),
                 ecr: EcrCredentialCache::new(self.ecr),
+                azure: AzureCredentials::default(),
+                gcp: GcpCredentials::default(),
+                env: self.env,
                 secrets: self.secrets,
             }),
         })
@@ -144,6 +162,7 @@ impl RegistryClient {
             options,
             secrets: Arc::new(NoSecrets),
             ecr: None,
+            env: process_env(),
             sleeper: Arc::new(TokioSleeper),
         }
     }
@@ -224,6 +243,15 @@ impl RegistryClient {
                 if self.answer_challenge(session, &fetched.headers)? {
                     continue;
                 }
+            }
+            if fetched.status == 407
+                && let Some(secret) = &session.target.proxy_secret
+            {
+                return Err(ScanError::Proxy {
+                    image: session.image.clone(),
+                    secret: secret.to_string(),
+                    reason: "it answered 407 (proxy authentication required): check `username` and `password`".to_string(),
+                });
             }
             if fetched.status == 401 || fetched.status == 403 {
                 return Err(ScanError::Unauthorized {
