@@ -70,9 +70,16 @@ impl RegistryClient {
                     reason,
                 },
             })?;
-        let (credentials, hint) = self
+        let (credentials, mut hint) = self
             .credentials(target, &image, &registry_host, proxy.as_ref())
             .await?;
+        if let Some(secret) = target.proxy_secret.as_ref().filter(|_| proxy.is_some()) {
+            // A proxy answers 407 for its own credentials, but some (tinyproxy)
+            // answer 401 to wrong ones, which reads as the registry's refusal.
+            hint.push_str(&format!(
+                " (or, if the proxy refused, `username` and `password` in Secret {secret})"
+            ));
+        }
         Ok(Session {
             target,
             authority: authority(&base),

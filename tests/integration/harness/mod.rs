@@ -6,6 +6,7 @@
 // Helpers serve tests of every area; not every test binary build uses all of them.
 #![allow(dead_code)]
 
+pub mod cloud_identity;
 pub mod cluster;
 pub mod fault_proxy;
 pub mod git_fixtures;
