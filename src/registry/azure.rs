@@ -417,6 +417,14 @@ impl AzureCredentials {
     }
 }
 
+impl AzureCredentials {
+    /// Forgets the ACR credentials of `host` (the registry refused them); the
+    /// AAD token stays, the next scan exchanges it again.
+    pub async fn forget(&self, host: &str) {
+        self.acr.forget(&host.to_ascii_lowercase()).await;
+    }
+}
+
 impl Identity {
     fn kind(&self) -> &'static str {
         match self {

@@ -219,6 +219,21 @@ impl RegistryClient {
         url: &Url,
         accept: &str,
     ) -> Result<Fetched, ScanError> {
+        let result = self.get_once(session, method, url, accept).await;
+        if matches!(result, Err(ScanError::Unauthorized { .. })) {
+            // Refused cloud credentials are not reused: the next scan asks again.
+            self.forget_cloud_credentials(session.target).await;
+        }
+        result
+    }
+
+    async fn get_once(
+        &self,
+        session: &Session<'_>,
+        method: Method,
+        url: &Url,
+        accept: &str,
+    ) -> Result<Fetched, ScanError> {
         let mut challenged = false;
         loop {
             let authorization = self.authorization(session).await?;

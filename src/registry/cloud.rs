@@ -178,6 +178,13 @@ impl<T: Clone> TokenCache<T> {
     }
 }
 
+impl<T> TokenCache<T> {
+    /// Forgets the value under `key` (refused by its server).
+    pub async fn forget(&self, key: &str) {
+        self.entries.lock().await.remove(key);
+    }
+}
+
 /// `now + seconds`, saturating (a peer's number of seconds may be anything).
 pub fn expiry_in(seconds: u64) -> Option<SystemTime> {
     SystemTime::now().checked_add(Duration::from_secs(seconds))

@@ -45,6 +45,9 @@ pub fn is_gcp_host(host: &str) -> bool {
         || host == "docker.s3nsregistry.fr"
 }
 
+/// One token serves every GCP registry.
+const CACHE_KEY: &str = "default";
+
 #[derive(Deserialize)]
 struct MetadataAnswer {
     access_token: String,
@@ -62,7 +65,7 @@ impl GcpCredentials {
     /// Basic credentials (`oauth2accesstoken` and the access token) for any GCP registry.
     pub async fn credentials(&self, http: &HttpContext<'_>) -> Result<Credentials, CloudError> {
         self.cache
-            .get_or_fetch("default", || async {
+            .get_or_fetch(CACHE_KEY, || async {
                 let url = match test_endpoint(http.env, METADATA_OVERRIDE)? {
                     Some(url) => url,
                     None => {
@@ -96,6 +99,13 @@ impl GcpCredentials {
                 ))
             })
             .await
+    }
+}
+
+impl GcpCredentials {
+    /// Forgets the token (a registry refused it).
+    pub async fn forget(&self) {
+        self.cache.forget(CACHE_KEY).await;
     }
 }
 

@@ -267,6 +267,18 @@ impl RegistryClient {
         Ok((credentials, hint))
     }
 
+    /// Drops the cached credentials of `target`'s cloud provider (after the
+    /// registry refused them).
+    pub(super) async fn forget_cloud_credentials(&self, target: &ScanTarget) {
+        let host = target.image.registry();
+        let host = host.split(':').next().unwrap_or_default();
+        match target.credentials {
+            CredentialSource::Azure => self.inner.azure.forget(host).await,
+            CredentialSource::Gcp => self.inner.gcp.forget().await,
+            _ => {}
+        }
+    }
+
     /// The credentials Secret `key` holds for `registry_host` (`None`: a
     /// Docker config without an entry for it).
     fn secret_credentials(

@@ -417,3 +417,76 @@ fn azure_ad_the_exchange_and_the_registry_go_through_the_proxy() {
         ))
     });
 }
+
+/// The library's client with `env` as its environment (the managed identity
+/// and the exchange over plain HTTP on loopback: no TLS trust needed in-process).
+fn client_with_env(cloud: &Cloud, host: &str) -> tagpilot::registry::RegistryClient {
+    let env: std::collections::HashMap<String, String> = [
+        (
+            "TAGPILOT_TEST_AZURE_IMDS_URL".to_string(),
+            cloud.server.imds_url(),
+        ),
+        (
+            "TAGPILOT_TEST_ACR_EXCHANGE_URL".to_string(),
+            format!("http://{}/oauth2/exchange", cloud.server.http_authority),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let options = tagpilot::registry::ScanOptions {
+        endpoints: tagpilot::registry::RegistryEndpoints::parse([format!(
+            "{host}={}",
+            cloud.registry.base_url()
+        )
+        .as_str()])
+        .unwrap(),
+        ..crate::registry::test_options()
+    };
+    tagpilot::registry::RegistryClient::builder(options)
+        .environment(std::sync::Arc::new(move |name: &str| {
+            env.get(name).cloned()
+        }))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn acr_credentials_are_reused_until_the_registry_refuses_them() {
+    use tagpilot::registry::{CredentialSource, TagLister as _};
+    let cloud = Cloud::acr();
+    ImagePusher::new(&cloud.registry, "team/app").push_all(["1.0.0"]);
+    let client = client_with_env(&cloud, ACR_HOST);
+    let mut target = crate::registry::target(ACR_HOST, "team/app");
+    target.insecure = false; // the endpoint mapping decides the scheme
+    target.credentials = CredentialSource::Azure;
+    for _ in 0..3 {
+        let list = crate::registry::block_on(client.list_tags(&target)).unwrap();
+        assert_eq!(list.tags, ["1.0.0"]);
+    }
+    assert_eq!(cloud.server.count("/metadata/identity/oauth2/token"), 1);
+    assert_eq!(
+        cloud.server.count("/oauth2/exchange"),
+        1,
+        "three scans, one exchange"
+    );
+
+    // A registry that refuses the refresh token: each scan exchanges anew.
+    let refusing = Cloud::start(ACR_USER, |_| "not-the-refresh-token".to_string());
+    ImagePusher::new(&refusing.registry, "team/app").push_all(["1.0.0"]);
+    let client = client_with_env(&refusing, ACR_HOST);
+    for _ in 0..2 {
+        let error = crate::registry::block_on(client.list_tags(&target))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("answered 401: not authorized; check that the Azure identity may pull from shop.azurecr.io (the AcrPull role)"),
+            "{error}"
+        );
+    }
+    assert_eq!(refusing.server.count("/oauth2/exchange"), 2);
+    assert_eq!(
+        refusing.server.count("/metadata/identity/oauth2/token"),
+        1,
+        "the Azure AD token is still good"
+    );
+}
