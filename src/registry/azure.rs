@@ -356,13 +356,22 @@ async fn aad_request(
             variable: "AZURE_TENANT_ID",
             reason: "does not make a token URL".to_string(),
         })?;
-    let request = http
-        .proxied
+    fetch_json(
+        "an Azure AD token",
+        &url,
+        post_form(http, &url, &body),
+        hint,
+    )
+    .await
+}
+
+/// A form POST through the proxied client.
+fn post_form(http: &HttpContext<'_>, url: &Url, body: &Secret<String>) -> reqwest::RequestBuilder {
+    http.proxied
         .post(url.clone())
         .timeout(http.timeout)
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.expose().clone());
-    fetch_json("an Azure AD token", &url, request, hint).await
+        .body(body.expose().clone())
 }
 
 #[derive(Deserialize)]
@@ -459,13 +468,7 @@ async fn exchange(
     if let Some(tenant) = tenant {
         pairs.push(("tenant", tenant));
     }
-    let body = form(&pairs);
-    let request = http
-        .proxied
-        .post(url.clone())
-        .timeout(http.timeout)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.expose().clone());
+    let request = post_form(http, &url, &form(&pairs));
     let hint = format!(
         "check that the Azure identity may pull from {host} (the AcrPull role) and that the registry accepts Azure AD authentication"
     );
@@ -476,15 +479,9 @@ async fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Arc;
 
     fn env(pairs: &[(&str, &str)]) -> EnvLookup {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Arc::new(move |name| map.get(name).cloned())
+        crate::registry::cloud::env_from(pairs.iter().copied())
     }
 
     #[test]

@@ -35,6 +35,17 @@ pub fn process_env() -> EnvLookup {
     Arc::new(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
 }
 
+/// A fixed environment (tests, or settings from elsewhere than the process).
+pub fn env_from<K: Into<String>, V: Into<String>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> EnvLookup {
+    let map: HashMap<String, String> = pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    Arc::new(move |name| map.get(name).cloned())
+}
+
 /// The longest answer body read from a token endpoint.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
@@ -329,11 +340,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn env(pairs: &[(&str, &str)]) -> EnvLookup {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Arc::new(move |name| map.get(name).cloned())
+        env_from(pairs.iter().copied())
     }
 
     #[test]

@@ -180,53 +180,58 @@ impl RegistryClient {
                 }
                 (None, String::new())
             }
-            CredentialSource::Azure => {
-                if !is_acr_host(host_without_port) {
+            CredentialSource::Azure | CredentialSource::Gcp => {
+                let azure = matches!(target.credentials, CredentialSource::Azure);
+                let (provider, valid, expected) = if azure {
+                    (
+                        "azure",
+                        is_acr_host(host_without_port),
+                        "an Azure Container Registry host (NAME.azurecr.io)",
+                    )
+                } else {
+                    (
+                        "gcp",
+                        is_gcp_host(host_without_port),
+                        "a GCP registry host (gcr.io, *.gcr.io, *-docker.pkg.dev)",
+                    )
+                };
+                if !valid {
                     return Err(invalid(format!(
-                        "provider azure needs an Azure Container Registry host (NAME.azurecr.io), not {registry_host}"
+                        "provider {provider} needs {expected}, not {registry_host}"
                     )));
                 }
-                let http = self.cloud_http(proxy).map_err(invalid)?;
-                let credentials = self
-                    .inner
-                    .azure
-                    .credentials(&self.cloud_context(&http, target), host_without_port)
-                    .await
-                    .map_err(|source| ScanError::Cloud {
-                        image: image.to_string(),
-                        provider: "azure",
-                        source: Box::new(source),
-                    })?;
-                (
-                    Some(credentials),
+                // Token requests go through the target's proxy with the system's
+                // CAs (as Flux); metadata services never through a proxy.
+                let clients = &self.inner.transport.clients;
+                let proxied = clients
+                    .client(&TlsSettings::default(), proxy)
+                    .map_err(invalid)?;
+                let http = HttpContext {
+                    proxied: &proxied,
+                    direct: &clients.direct(),
+                    timeout: target.timeout,
+                    env: &self.inner.env,
+                };
+                let fetched = if azure {
+                    self.inner.azure.credentials(&http, host_without_port).await
+                } else {
+                    self.inner.gcp.credentials(&http).await
+                };
+                let credentials = fetched.map_err(|source| ScanError::Cloud {
+                    image: image.to_string(),
+                    provider,
+                    source: Box::new(source),
+                })?;
+                let hint = if azure {
                     format!(
                         "check that the Azure identity may pull from {registry_host} (the AcrPull role)"
-                    ),
-                )
-            }
-            CredentialSource::Gcp => {
-                if !is_gcp_host(host_without_port) {
-                    return Err(invalid(format!(
-                        "provider gcp needs a GCP registry host (gcr.io, *.gcr.io, *-docker.pkg.dev), not {registry_host}"
-                    )));
-                }
-                let http = self.cloud_http(proxy).map_err(invalid)?;
-                let credentials = self
-                    .inner
-                    .gcp
-                    .credentials(&self.cloud_context(&http, target))
-                    .await
-                    .map_err(|source| ScanError::Cloud {
-                        image: image.to_string(),
-                        provider: "gcp",
-                        source: Box::new(source),
-                    })?;
-                (
-                    Some(credentials),
+                    )
+                } else {
                     format!(
                         "check that the Google service account may read from {registry_host} (Artifact Registry Reader)"
-                    ),
-                )
+                    )
+                };
+                (Some(credentials), hint)
             }
         };
         // The ServiceAccount's image pull secrets come after `secretRef`, in
@@ -300,31 +305,5 @@ impl RegistryClient {
             secret: key.to_string(),
             reason,
         })
-    }
-
-    /// The clients for a cloud provider's token requests: through the
-    /// target's proxy (system CAs, as Flux), and one that is never proxied.
-    fn cloud_http(
-        &self,
-        proxy: Option<&ProxySettings>,
-    ) -> Result<(reqwest::Client, reqwest::Client), String> {
-        let clients = &self.inner.transport.clients;
-        Ok((
-            clients.client(&TlsSettings::default(), proxy)?,
-            clients.direct(),
-        ))
-    }
-
-    fn cloud_context<'c>(
-        &'c self,
-        http: &'c (reqwest::Client, reqwest::Client),
-        target: &ScanTarget,
-    ) -> HttpContext<'c> {
-        HttpContext {
-            proxied: &http.0,
-            direct: &http.1,
-            timeout: target.timeout,
-            env: &self.inner.env,
-        }
     }
 }

@@ -421,18 +421,13 @@ fn azure_ad_the_exchange_and_the_registry_go_through_the_proxy() {
 /// The library's client with `env` as its environment (the managed identity
 /// and the exchange over plain HTTP on loopback: no TLS trust needed in-process).
 fn client_with_env(cloud: &Cloud, host: &str) -> tagpilot::registry::RegistryClient {
-    let env: std::collections::HashMap<String, String> = [
+    let env = tagpilot::registry::cloud::env_from([
+        ("TAGPILOT_TEST_AZURE_IMDS_URL", cloud.server.imds_url()),
         (
-            "TAGPILOT_TEST_AZURE_IMDS_URL".to_string(),
-            cloud.server.imds_url(),
-        ),
-        (
-            "TAGPILOT_TEST_ACR_EXCHANGE_URL".to_string(),
+            "TAGPILOT_TEST_ACR_EXCHANGE_URL",
             format!("http://{}/oauth2/exchange", cloud.server.http_authority),
         ),
-    ]
-    .into_iter()
-    .collect();
+    ]);
     let options = tagpilot::registry::ScanOptions {
         endpoints: tagpilot::registry::RegistryEndpoints::parse([format!(
             "{host}={}",
@@ -443,9 +438,7 @@ fn client_with_env(cloud: &Cloud, host: &str) -> tagpilot::registry::RegistryCli
         ..crate::registry::test_options()
     };
     tagpilot::registry::RegistryClient::builder(options)
-        .environment(std::sync::Arc::new(move |name: &str| {
-            env.get(name).cloned()
-        }))
+        .environment(env)
         .build()
         .unwrap()
 }

@@ -148,39 +148,42 @@ fn a_proxy_that_refuses_the_credentials_is_named_by_its_secret() {
     let proxy = ForwardProxy::start_with_basic_auth(PROXY_USER, PROXY_PASSWORD);
     let registry = Registry::start(Distribution::V2, AuthMode::Basic);
     ImagePusher::new(&registry, "team/app").push_all(["1.0.0"]);
+    let image = format!("{}/team/app", registry.host);
     let config = tempfile::tempdir().unwrap();
     const WRONG: &str = "Wr0ng-Proxy-Pa55-33f";
-    let objects = [
-        proxy_secret(&proxy, WRONG),
-        secret(
-            "registry",
-            &[
-                ("username", USER.as_bytes()),
-                ("password", PASSWORD.as_bytes()),
-            ],
-        ),
-        repository(
-            "app",
-            &format!("{}/team/app", registry.host),
-            "  insecure: true\n",
-        ),
-    ]
-    .concat();
-    std::fs::write(config.path().join("objects.yaml"), objects).unwrap();
-    let output = tags(config.path(), &format!("{}/team/app", registry.host));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    // A failing scan of `image` with `proxy` as the proxy's Secret: its stderr.
+    let failing_scan = |proxy_secret: String| {
+        let objects = [
+            proxy_secret,
+            secret(
+                "registry",
+                &[
+                    ("username", USER.as_bytes()),
+                    ("password", PASSWORD.as_bytes()),
+                ],
+            ),
+            repository("app", &image, "  insecure: true\n"),
+        ]
+        .concat();
+        std::fs::write(config.path().join("objects.yaml"), objects).unwrap();
+        let output = tags(config.path(), &image);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+        assert!(!stderr.contains(WRONG), "{stderr}");
+        assert!(
+            !stderr.contains(&STANDARD.encode(format!("{PROXY_USER}:{WRONG}"))),
+            "{stderr}"
+        );
+        stderr
+    };
+
     // tinyproxy answers 401 (not 407) to wrong credentials: the hint names both Secrets.
+    let stderr = failing_scan(proxy_secret(&proxy, WRONG));
     assert!(
         stderr.contains(&format!(
-            "scanning {host}/team/app: {host} answered 401: not authorized; check the credentials in Secret shop/registry (or, if the proxy refused, `username` and `password` in Secret shop/proxy)",
-            host = registry.host
+            "scanning {image}: {} answered 401: not authorized; check the credentials in Secret shop/registry (or, if the proxy refused, `username` and `password` in Secret shop/proxy)",
+            registry.host
         )),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(WRONG), "{stderr}");
-    assert!(
-        !stderr.contains(&STANDARD.encode(format!("{PROXY_USER}:{WRONG}"))),
         "{stderr}"
     );
     // The proxy saw the requests and refused them: nothing reached the registry.
@@ -193,30 +196,10 @@ fn a_proxy_that_refuses_the_credentials_is_named_by_its_secret() {
     );
 
     // No credentials at all: the proxy's 407 names the proxy's Secret.
-    let without_credentials = [
-        secret("proxy", &[("address", proxy.address().as_bytes())]),
-        secret(
-            "registry",
-            &[
-                ("username", USER.as_bytes()),
-                ("password", PASSWORD.as_bytes()),
-            ],
-        ),
-        repository(
-            "app",
-            &format!("{}/team/app", registry.host),
-            "  insecure: true\n",
-        ),
-    ]
-    .concat();
-    std::fs::write(config.path().join("objects.yaml"), without_credentials).unwrap();
-    let output = tags(config.path(), &format!("{}/team/app", registry.host));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    let stderr = failing_scan(secret("proxy", &[("address", proxy.address().as_bytes())]));
     assert!(
         stderr.contains(&format!(
-            "scanning {}/team/app: the proxy from Secret shop/proxy: it answered 407 (proxy authentication required): check `username` and `password`",
-            registry.host
+            "scanning {image}: the proxy from Secret shop/proxy: it answered 407 (proxy authentication required): check `username` and `password`"
         )),
         "{stderr}"
     );
@@ -228,35 +211,10 @@ fn a_proxy_that_refuses_the_credentials_is_named_by_its_secret() {
     );
 
     // An unusable address is named, and its credentials are not quoted.
-    let objects = [
-        secret(
-            "proxy",
-            &[(
-                "address",
-                format!("socks5://{PROXY_USER}:{WRONG}@127.0.0.1:1080").as_bytes(),
-            )],
-        ),
-        secret(
-            "registry",
-            &[
-                ("username", USER.as_bytes()),
-                ("password", PASSWORD.as_bytes()),
-            ],
-        ),
-        repository(
-            "app",
-            &format!("{}/team/app", registry.host),
-            "  insecure: true\n",
-        ),
-    ]
-    .concat();
-    std::fs::write(config.path().join("objects.yaml"), objects).unwrap();
-    let output = tags(config.path(), &format!("{}/team/app", registry.host));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    let socks = format!("socks5://{PROXY_USER}:{WRONG}@127.0.0.1:1080");
+    let stderr = failing_scan(secret("proxy", &[("address", socks.as_bytes())]));
     assert!(
         stderr.contains("the proxy from Secret shop/proxy: `address`: socks5 proxies are not supported yet; use an http:// or https:// proxy"),
         "{stderr}"
     );
-    assert!(!stderr.contains(WRONG), "{stderr}");
 }
