@@ -24,7 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Url;
+use reqwest::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
+
+use crate::secret::Secret;
 
 /// Reads an environment variable (the process environment in production; a
 /// map in unit tests). Unset and empty are the same.
@@ -139,6 +142,47 @@ pub struct HttpContext<'a> {
     pub timeout: Duration,
     /// The environment.
     pub env: &'a EnvLookup,
+}
+
+/// A form body (`application/x-www-form-urlencoded`), kept secret: it carries credentials.
+pub fn form(pairs: &[(&str, &str)]) -> Secret<String> {
+    let mut body = String::new();
+    for (key, value) in pairs {
+        if !body.is_empty() {
+            body.push('&');
+        }
+        encode_form_component(key, &mut body);
+        body.push('=');
+        encode_form_component(value, &mut body);
+    }
+    Secret::new(body)
+}
+
+/// The form encoding of the WHATWG URL standard: `*-._` and alphanumerics
+/// as is, space as `+`, every other byte as `%XX`.
+fn encode_form_component(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+}
+
+/// A form POST through the proxied client.
+pub fn post_form(
+    http: &HttpContext<'_>,
+    url: &Url,
+    body: &Secret<String>,
+) -> reqwest::RequestBuilder {
+    http.proxied
+        .post(url.clone())
+        .timeout(http.timeout)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.expose().clone())
 }
 
 /// Values cached until shortly before they expire; fetches serialized.
@@ -436,5 +480,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(value, "u");
+    }
+
+    #[test]
+    fn forms_are_url_encoded_and_never_print() {
+        let body = form(&[("a", "x y&z"), ("b", "ü")]);
+        assert_eq!(body.expose(), "a=x+y%26z&b=%C3%BC");
+        assert_eq!(format!("{body:?}"), "[redacted]");
     }
 }

@@ -25,7 +25,7 @@
 //!   numbers clamped).
 //! - [`credentials`]: [`Credentials`], Docker `config.json`.
 //! - [`ecr`]: Amazon ECR authorization tokens and their cache; [`azure`]: ACR
-//!   credentials from an Azure AD identity; [`gcp`]: GCP registries' tokens
+//!   credentials from an Azure AD identity ([`azure_identity`]); [`gcp`]: GCP registries' tokens
 //!   from the metadata server; [`cloud`]: what those two share (environment,
 //!   test-only endpoints, errors, token cache).
 //! - [`proxy`]: the forward proxy of `proxySecretRef`.
@@ -36,6 +36,7 @@
 
 pub mod auth;
 pub mod azure;
+pub mod azure_identity;
 pub mod challenge;
 pub mod client;
 pub mod cloud;

@@ -6,7 +6,7 @@
 //! address (where a URL may also carry them), given to the HTTP client as the
 //! proxy's basic auth, and every address that reaches an output goes through
 //! [`crate::redact::url`]. Clients are cached per proxy under a hash
-//! ([`ProxySettings::key`]), never under the values themselves.
+//! (`ProxySettings::key`), never under the values themselves.
 
 use reqwest::Url;
 use sha2::{Digest as _, Sha256};
