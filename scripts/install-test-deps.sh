@@ -2,7 +2,7 @@
 # Installs everything tagpilot's tests start for real, on a Debian 12 machine (root):
 #   - Debian packages: docker-registry (distribution 2.8), apache2-utils (htpasswd),
 #     openssh-server, lighttpd (+ mod-openssl for git over https), skopeo, git, openssl,
-#     the -dev libraries git2 links against;
+#     the -dev libraries git2 links against; tinyproxy (a forward proxy);
 #   - distribution v3 (it paginates tags/list), built from the Go module proxy;
 #   - the moto server (the ECR API), from PyPI in a venv;
 #   - a kube-apiserver with embedded etcd (tests/kube-apiserver), built from the Go module proxy;
@@ -46,6 +46,8 @@ fi
 
 apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd lighttpd-mod-openssl skopeo git
   openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
+# A real forward proxy for the proxySecretRef tests (Debian 12's tinyproxy 1.11.1).
+apt_packages+=(tinyproxy)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -58,7 +58,7 @@ pub struct ControllerArgs {
     /// The kustomize binary Syncs render with; `kubectl kustomize` is used when it is not on PATH.
     #[arg(long, value_name = "BIN", default_value = "kustomize")]
     kustomize: String,
-    /// Re-read every object (and the Secrets they name) at least this often.
+    /// Re-read every object (and the Secrets and ServiceAccounts they name) at least this often.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     resync: Duration,
     #[command(flatten)]

@@ -454,22 +454,6 @@ fn what_cannot_run_yet_is_refused_by_name() {
                 "checking out a commit (0123456789abcdef0123456789abcdef01234567) is not supported yet",
             ),
         ]);
-        if version != ApiVersion::FluxV1beta1 {
-            expected.extend([
-                (
-                    "ImageRepository acr",
-                    "spec.provider: azure is not supported yet",
-                ),
-                (
-                    "ImageRepository gar",
-                    "spec.provider: gcp is not supported yet",
-                ),
-                (
-                    "ImageRepository proxied",
-                    "spec.proxySecretRef is not supported yet",
-                ),
-            ]);
-        }
         if version == ApiVersion::FluxV1 {
             expected.extend([
                 (

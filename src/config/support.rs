@@ -14,13 +14,18 @@ use crate::registry::CredentialSource;
 
 /// An ImageRepository's fields the scanner does not act on yet.
 pub fn repository(entry: &RepositoryEntry) -> Result<(), String> {
-    match entry.target.credentials {
-        CredentialSource::Azure => return Err(not_yet("spec.provider: azure")),
-        CredentialSource::Gcp => return Err(not_yet("spec.provider: gcp")),
-        _ => {}
-    }
-    if entry.target.proxy_secret.is_some() {
-        return Err(not_yet("spec.proxySecretRef"));
+    // Flux's object-level workload identity (a feature gate, off by default):
+    // a cloud provider logs in as the ServiceAccount instead of the controller.
+    let provider = match entry.target.credentials {
+        CredentialSource::Aws => Some("aws"),
+        CredentialSource::Azure => Some("azure"),
+        CredentialSource::Gcp => Some("gcp"),
+        _ => None,
+    };
+    if let (Some(provider), Some(_)) = (provider, &entry.target.service_account) {
+        return Err(format!(
+            "spec.serviceAccountName with provider {provider} (Flux's object-level workload identity) is not supported; remove it to log in with tagpilot's own {provider} identity"
+        ));
     }
     Ok(())
 }
@@ -87,4 +92,39 @@ pub fn sync(_entry: &SyncEntry, source: &SourceEntry) -> Result<(), String> {
 
 fn not_yet(what: &str) -> String {
     format!("{what} is not supported yet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageReference;
+    use crate::registry::{ObjectKey, ScanTarget};
+
+    fn entry(credentials: CredentialSource, service_account: Option<&str>) -> RepositoryEntry {
+        let mut target = ScanTarget::new(
+            ObjectKey::new("shop", "app"),
+            ImageReference::parse("shop.azurecr.io/app").unwrap(),
+        );
+        target.credentials = credentials;
+        target.service_account = service_account.map(|name| ObjectKey::new("shop", name));
+        RepositoryEntry {
+            target,
+            exclusions: Default::default(),
+            interval: std::time::Duration::from_secs(60),
+            suspend: false,
+            access_from: None,
+        }
+    }
+
+    #[test]
+    fn a_service_account_works_with_generic_only() {
+        assert!(repository(&entry(CredentialSource::Anonymous, Some("puller"))).is_ok());
+        assert!(repository(&entry(CredentialSource::Azure, None)).is_ok());
+        assert!(repository(&entry(CredentialSource::Gcp, None)).is_ok());
+        let error = repository(&entry(CredentialSource::Azure, Some("puller"))).unwrap_err();
+        assert_eq!(
+            error,
+            "spec.serviceAccountName with provider azure (Flux's object-level workload identity) is not supported; remove it to log in with tagpilot's own azure identity"
+        );
+    }
 }

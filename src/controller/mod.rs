@@ -4,7 +4,8 @@
 //!
 //! Data flow: reflectors ([`watch`]) keep a cache of the watched kinds; on every
 //! change the [`snapshot`] turns them (and the Secrets they name, read from the
-//! object's namespace) into the same raw objects standalone mode reads from
+//! object's namespace, with the image pull secrets of the ServiceAccounts they
+//! name, [`service_accounts`]) into the same raw objects standalone mode reads from
 //! files, and `engine::objects::ObjectSet::from_raw` validates them with the
 //! same code. With `--flux-compat` the watched version is Flux's `v1`; an
 //! object written in another version keeps that version's meaning (see
@@ -22,6 +23,7 @@ pub mod driver;
 pub mod events;
 pub mod kinds;
 pub mod lease;
+pub mod service_accounts;
 pub mod snapshot;
 pub mod status;
 pub mod sync;

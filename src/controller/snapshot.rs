@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
@@ -18,6 +18,7 @@ use kube::core::ApiResource;
 use super::REQUESTED_AT_ANNOTATION;
 use super::conditions::{Health, REASON_ACCESS_DENIED, REASON_DEPENDENCY_NOT_READY};
 use super::kinds::Kind;
+use super::service_accounts::ServiceAccounts;
 use crate::api::ApiVersion;
 use crate::config::load::{InvalidCause, LoadError, RawObject};
 use crate::config::meta::{ObjectKey, ObjectMeta};
@@ -88,6 +89,11 @@ pub trait ClusterReads {
         &self,
         namespace: &str,
     ) -> impl Future<Output = BTreeMap<String, String>> + Send;
+    /// The ServiceAccount `key`, if it exists; `Err`: the API server's answer.
+    fn service_account(
+        &self,
+        key: &ObjectKey,
+    ) -> impl Future<Output = Result<Option<ServiceAccount>, String>> + Send;
 }
 
 /// [`ClusterReads`] through the API server.
@@ -104,6 +110,14 @@ impl ClusterReads for ApiReads {
                 None
             }
         }
+    }
+
+    async fn service_account(&self, key: &ObjectKey) -> Result<Option<ServiceAccount>, String> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.0.clone(), &key.namespace);
+        api.get_opt(&key.name).await.map_err(|error| {
+            tracing::warn!(service_account = %key, %error, "cannot read a referenced ServiceAccount");
+            error.to_string()
+        })
     }
 
     async fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
@@ -173,6 +187,8 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
             }
         }
     }
+    let accounts = ServiceAccounts::read(&raw, reads).await;
+    secret_keys.extend(accounts.secret_keys().cloned());
     let mut secrets = Vec::new();
     for key in &secret_keys {
         if let Some(secret) = reads.secret(key).await
@@ -215,23 +231,7 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
         }
     }
     let mut objects = objects;
-    // Not supported yet in controller mode (standalone mode warns that it does
-    // nothing there): delete this when ServiceAccount pull secrets are read.
-    let with_service_account: Vec<ObjectKey> = objects
-        .repositories
-        .iter()
-        .filter(|(_, entry)| entry.target.service_account.is_some())
-        .map(|(key, _)| key.clone())
-        .collect();
-    for key in with_service_account {
-        objects.repositories.remove(&key);
-        snapshot.problems.insert(
-            (Kind::ImageRepository, key),
-            Health::Stalled {
-                message: "spec.serviceAccountName is not supported yet".to_string(),
-            },
-        );
-    }
+    accounts.apply(&mut objects, &mut snapshot.problems);
     snapshot.objects = objects;
     snapshot
 }
@@ -239,7 +239,11 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
 /// JSON pointers to the Secret names each kind may hold.
 fn secret_pointers(kind: &str) -> &'static [&'static str] {
     match kind {
-        "ImageRepository" => &["/spec/secretRef/name", "/spec/certSecretRef/name"],
+        "ImageRepository" => &[
+            "/spec/secretRef/name",
+            "/spec/certSecretRef/name",
+            "/spec/proxySecretRef/name",
+        ],
         "GitRepository" => &["/spec/secretRef/name"],
         "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
         _ => &[],

@@ -12,6 +12,12 @@ impl ClusterReads for NoCluster {
     async fn namespace_labels(&self, _namespace: &str) -> BTreeMap<String, String> {
         self.labels.clone()
     }
+    async fn service_account(
+        &self,
+        _key: &ObjectKey,
+    ) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, String> {
+        Ok(None)
+    }
 }
 
 fn cached(kind: Kind, value: serde_json::Value) -> CachedObject {

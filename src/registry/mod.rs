@@ -24,7 +24,11 @@
 //!   parses `WWW-Authenticate`, [`token`] a token server's answer (peer
 //!   numbers clamped).
 //! - [`credentials`]: [`Credentials`], Docker `config.json`.
-//! - [`ecr`]: Amazon ECR authorization tokens and their cache.
+//! - [`ecr`]: Amazon ECR authorization tokens and their cache; [`azure`]: ACR
+//!   credentials from an Azure AD identity ([`azure_identity`]); [`gcp`]: GCP registries' tokens
+//!   from the metadata server; [`cloud`]: what those two share (environment,
+//!   test-only endpoints, errors, token cache).
+//! - [`proxy`]: the forward proxy of `proxySecretRef`.
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
 //! - [`store`]: the tag store and its atomic persistence.
 //! - [`created`], [`created_store`]: an image's creation time (Flux v1 ordering), once per digest.
@@ -33,17 +37,22 @@
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
+pub mod azure;
+pub mod azure_identity;
 pub mod challenge;
 pub mod client;
+pub mod cloud;
 pub mod created;
 pub mod created_store;
 pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
+pub mod gcp;
 pub mod image_details;
 pub mod listing;
 pub mod pagination;
+pub mod proxy;
 mod session;
 pub mod store;
 pub mod token;
@@ -104,9 +113,10 @@ pub enum CredentialSource {
     DockerConfig(Arc<DockerConfig>),
     /// `provider: aws`: an ECR authorization token from the AWS credential chain.
     Aws,
-    /// `provider: azure`: an ACR token exchanged for an Azure AD token.
+    /// `provider: azure`: an ACR refresh token exchanged for the controller's
+    /// Azure AD token (see [`azure`]).
     Azure,
-    /// `provider: gcp`: a token from the GCP metadata server.
+    /// `provider: gcp`: an access token from the GCP metadata server (see [`gcp`]).
     Gcp,
 }
 
@@ -132,9 +142,13 @@ pub struct ScanTarget {
     /// `password`), in the ImageRepository's namespace.
     pub proxy_secret: Option<ObjectKey>,
     /// `serviceAccountName`: a ServiceAccount (same namespace) whose image pull
-    /// secrets add to the credentials (`provider: generic`), or whose identity
-    /// a cloud provider uses.
+    /// secrets add to the credentials (`provider: generic`; controller mode).
     pub service_account: Option<ObjectKey>,
+    /// The `imagePullSecrets` of [`Self::service_account`], in its order, as
+    /// the controller read them (empty in standalone mode, which has no
+    /// ServiceAccounts). After `secretRef`, the first of them with an entry
+    /// for the registry gives the credentials, as in Flux.
+    pub pull_secrets: Vec<ObjectKey>,
 }
 
 /// The per-request timeout when an object sets none.
@@ -152,6 +166,7 @@ impl ScanTarget {
             timeout: DEFAULT_TIMEOUT,
             proxy_secret: None,
             service_account: None,
+            pull_secrets: Vec::new(),
         }
     }
 }

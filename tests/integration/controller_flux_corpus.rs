@@ -123,18 +123,6 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
             &format!("{resource} {name} read as v1"),
         );
     }
-    // Not supported yet in controller mode only (standalone warns instead).
-    for version in VERSIONS {
-        expected.insert(
-            (
-                "ImageRepository".into(),
-                format!("flux-{version}"),
-                "workload".into(),
-            ),
-            "spec.serviceAccountName is not supported yet".into(),
-        );
-    }
-
     let controller = cluster.spawn_controller("corpus", cluster.kubeconfig(), &["--flux-compat"]);
     let list = |kind: &str| -> Vec<Value> {
         let text = cluster.kubectl(&[
@@ -212,6 +200,24 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
                 object["status"]
             ),
         }
+    }
+    // `serviceAccountName`: the ServiceAccount is read (standalone mode only warns);
+    // the corpus has none, so the repository waits for it.
+    for version in VERSIONS {
+        let id = (
+            "ImageRepository".to_string(),
+            format!("flux-{version}"),
+            "workload".to_string(),
+        );
+        let ready = condition(&stored[&id], "Ready").unwrap();
+        assert_eq!(ready["reason"], "DependencyNotReady", "{id:?}");
+        assert_eq!(
+            ready["message"],
+            format!(
+                "spec.serviceAccountName: ServiceAccount flux-{version}/image-puller not found"
+            ),
+            "{id:?}"
+        );
     }
     controller.assert_running();
 }

@@ -6,6 +6,7 @@
 // Helpers serve tests of every area; not every test binary build uses all of them.
 #![allow(dead_code)]
 
+pub mod cloud_identity;
 pub mod cluster;
 pub mod fault_proxy;
 pub mod git_fixtures;
@@ -14,6 +15,7 @@ pub mod images;
 pub mod kube_api;
 pub mod moto;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod tagpilot;
 pub mod tls;
