@@ -90,16 +90,18 @@ if [ ! -x "$TOOLS_DIR/bin/kube-apiserver-test" ] || [ "$(cat "$TOOLS_DIR/bin/kub
 fi
 
 # Builds the Go program in tests/NAME (its go.mod pins every module) into the tools
-# dir, again only when one of its sources changes.
+# dir as bin/NAME-HASH, HASH naming its sources (every *.go, go.mod, go.sum in path
+# order): checkouts that share the tools dir each find the build of their own
+# sources (tests/common/go_programs.rs). bin/NAME points at the latest build.
 build_go_program() { # build_go_program NAME WHAT
   local src hash
   src="$(cd "$(dirname "$0")/.." && pwd)/tests/$1"
-  hash="$(find "$src" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
-  if [ ! -x "$TOOLS_DIR/bin/$1" ] || [ "$(cat "$TOOLS_DIR/bin/$1.hash" 2>/dev/null)" != "$hash" ]; then
+  hash="$(find "$src" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 | LC_ALL=C sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+  if [ ! -x "$TOOLS_DIR/bin/$1-$hash" ]; then
     log "building $2 (tests/$1)"
-    (cd "$src" && go build -trimpath -o "$TOOLS_DIR/bin/$1" .)
-    echo "$hash" > "$TOOLS_DIR/bin/$1.hash"
+    (cd "$src" && go build -trimpath -o "$TOOLS_DIR/bin/$1-$hash" .)
   fi
+  ln -sf "$1-$hash" "$TOOLS_DIR/bin/$1"
 }
 # Flux's policy code (fluxcd/pkg/version, Masterminds/semver v3.5) as an oracle for tests/policy_vs_flux.
 build_go_program policy-oracle "the Flux policy oracle"

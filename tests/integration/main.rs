@@ -29,6 +29,8 @@ mod engine_races;
 mod engine_webhook;
 mod faults;
 mod git;
+#[path = "../common/go_programs.rs"]
+mod go_programs;
 mod hardening_git;
 mod hardening_listen;
 mod hardening_registry;
