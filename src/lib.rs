@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod engine;
+pub mod forge;
 pub mod git;
 pub mod gotemplate;
 pub mod image;
