@@ -101,6 +101,9 @@ pub struct AutomationReport {
     pub held_downgrades: Vec<HeldDowngrade>,
     /// The error, when the run failed.
     pub error: Option<String>,
+    /// What the run did to its pull request (`git.push.pullRequest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<super::pull_request::PullRequestReport>,
 }
 
 /// Everything one cycle did.
@@ -475,6 +478,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     status.last_push_commit = Some(commit.clone());
                     status.last_push_time = Some(now);
                 }
+                if let Some(pull_request) = &report.pull_request {
+                    status.pull_request = Some(pull_request.status.clone());
+                }
             }
             if report.error.is_some() {
                 self.metrics.increment(
@@ -549,9 +555,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     })
                     .await;
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
+                let wanted_pull_request = super::pull_request::wanted(&entry, &outcome);
                 match outcome {
                     Ok(AutomationOutcome::NoChange { .. }) => {
                         tracing::debug!(automation = %key, "no change");
+                    }
+                    Ok(AutomationOutcome::AlreadyPushed { head, .. }) => {
+                        tracing::debug!(automation = %key, %head, "the push branch already holds the change");
                     }
                     Ok(AutomationOutcome::Pushed {
                         commit,
@@ -582,6 +592,10 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         }
                         report.error = Some(message);
                     }
+                }
+                if let (Some(wanted), Some(spec)) = (wanted_pull_request, &entry.pull_request) {
+                    self.reconcile_pull_request(key, spec, wanted, &mut report)
+                        .await;
                 }
             }
             CycleMode::Plan => {
@@ -625,6 +639,44 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         }
         report
+    }
+
+    /// Brings the pull request of `key` to `wanted` (see [`super::pull_request`]).
+    async fn reconcile_pull_request(
+        &self,
+        key: &ObjectKey,
+        spec: &crate::forge::PullRequestSpec,
+        wanted: super::pull_request::Wanted,
+        report: &mut AutomationReport,
+    ) {
+        let previous = self
+            .status
+            .automations
+            .get(&key.to_string())
+            .and_then(|status| status.pull_request.as_ref());
+        match super::pull_request::reconcile(spec, wanted, previous).await {
+            Ok(Some(pull_request)) => {
+                if pull_request.action == "unchanged" {
+                    tracing::debug!(automation = %key, url = %pull_request.status.url, "pull request up to date");
+                } else {
+                    tracing::info!(automation = %key, number = pull_request.status.number, url = %pull_request.status.url, "pull request {}", pull_request.action);
+                    self.metrics.increment(
+                        "tagpilot_pull_requests_total",
+                        &[("action", pull_request.action)],
+                    );
+                }
+                report.pull_request = Some(pull_request);
+            }
+            Ok(None) => {}
+            Err(message) => {
+                let message = format!("ImageUpdateAutomation {key}: {message}");
+                tracing::warn!(automation = %key, error = %message, "pull request not reconciled; the next run tries again");
+                report.error = Some(match report.error.take() {
+                    Some(git) => format!("{git}; {message}"),
+                    None => message,
+                });
+            }
+        }
     }
 
     /// The policy results an automation writes, with what the guard needs.

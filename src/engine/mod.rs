@@ -9,5 +9,6 @@ pub mod http_server;
 pub mod metrics;
 pub mod objects;
 mod progress;
+pub mod pull_request;
 pub mod state;
 pub mod webhook;
