@@ -669,7 +669,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
             Ok(None) => {}
             Err(message) => {
-                let message = format!("ImageUpdateAutomation {key}: {message}");
                 tracing::warn!(automation = %key, error = %message, "pull request not reconciled; the next run tries again");
                 report.error = Some(match report.error.take() {
                     Some(git) => format!("{git}; {message}"),
