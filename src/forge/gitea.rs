@@ -12,6 +12,8 @@
 //!
 //! Authentication: `Authorization: token T` (or basic with the Secret's user and password).
 
+use std::sync::Arc;
+
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -19,6 +21,7 @@ use serde_json::json;
 
 use super::http::{ForgeHttp, ForgeToken};
 use super::{Forge, ForgeError, ForgeKind, ForgeTarget, Proposal, PullRequest, PullRequestState};
+use crate::registry::transport::{RetryPolicy, Sleeper};
 
 /// Pages of open pull requests read at most (50 each).
 pub const MAX_PAGES: u32 = 20;
@@ -92,8 +95,14 @@ impl Gitea {
         ))
     }
 
-    /// A client over a prepared [`ForgeHttp`] (tests set its retries).
-    pub fn with_http(http: ForgeHttp, target: &ForgeTarget) -> Self {
+    /// The same client, retrying by `retry` and waiting with `sleeper`
+    /// (tests record the waits instead of waiting).
+    pub fn with_retry(mut self, retry: RetryPolicy, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.http = self.http.with_retry(retry, sleeper);
+        self
+    }
+
+    fn with_http(http: ForgeHttp, target: &ForgeTarget) -> Self {
         Self {
             http,
             repository: target.repository.clone(),

@@ -13,6 +13,8 @@
 //! Headers: `Accept: application/vnd.github+json`, `X-GitHub-Api-Version:
 //! 2022-11-28`, `Authorization: Bearer T`, a `User-Agent`.
 
+use std::sync::Arc;
+
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -20,6 +22,7 @@ use serde_json::json;
 
 use super::http::{ForgeHttp, ForgeToken};
 use super::{Forge, ForgeError, ForgeKind, ForgeTarget, Proposal, PullRequest, PullRequestState};
+use crate::registry::transport::{RetryPolicy, Sleeper};
 
 /// The REST API version requested.
 pub const API_VERSION: &str = "2022-11-28";
@@ -101,8 +104,14 @@ impl GitHub {
         ))
     }
 
-    /// A client over a prepared [`ForgeHttp`] (tests set its retries).
-    pub fn with_http(http: ForgeHttp, target: &ForgeTarget) -> Self {
+    /// The same client, retrying by `retry` and waiting with `sleeper`
+    /// (tests record the waits instead of waiting).
+    pub fn with_retry(mut self, retry: RetryPolicy, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.http = self.http.with_retry(retry, sleeper);
+        self
+    }
+
+    fn with_http(http: ForgeHttp, target: &ForgeTarget) -> Self {
         Self {
             http,
             repository: target.repository.clone(),

@@ -13,6 +13,8 @@
 //! Authentication: `PRIVATE-TOKEN: T` (an access token as the Secret's
 //! `password`), or `Authorization: Bearer T` (`bearerToken`).
 
+use std::sync::Arc;
+
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -20,6 +22,7 @@ use serde_json::json;
 
 use super::http::{ForgeHttp, ForgeToken};
 use super::{Forge, ForgeError, ForgeKind, ForgeTarget, Proposal, PullRequest, PullRequestState};
+use crate::registry::transport::{RetryPolicy, Sleeper};
 
 /// A GitLab project.
 #[derive(Debug)]
@@ -75,8 +78,14 @@ impl GitLab {
         ))
     }
 
-    /// A client over a prepared [`ForgeHttp`] (tests set its retries).
-    pub fn with_http(http: ForgeHttp, target: &ForgeTarget) -> Self {
+    /// The same client, retrying by `retry` and waiting with `sleeper`
+    /// (tests record the waits instead of waiting).
+    pub fn with_retry(mut self, retry: RetryPolicy, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.http = self.http.with_retry(retry, sleeper);
+        self
+    }
+
+    fn with_http(http: ForgeHttp, target: &ForgeTarget) -> Self {
         Self {
             http,
             path: format!("/projects/{}", super::path_segment(&target.repository)),

@@ -15,13 +15,13 @@ use crate::harness::images::ImagePusher;
 use crate::harness::registry::{AuthMode, Distribution, Registry};
 use crate::harness::tagpilot::{DEPLOY_FILE, Tagpilot, deployment, http_source, semver_image};
 
-const BRANCH: &str = "tagpilot/apps";
+pub const BRANCH: &str = "tagpilot/apps";
 
 /// A tagpilot.dev automation `shop/apps` that proposes its changes to `main`
-/// from [`BRANCH`]; `extra` goes under `pullRequest`.
-pub fn pull_request_automation(extra: &str) -> String {
+/// from [`BRANCH`] on `provider`; `extra` goes under `pullRequest`.
+pub fn pull_request_automation(provider: &str, extra: &str) -> String {
     format!(
-        "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageUpdateAutomation\nmetadata:\n  name: apps\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: config\n  git:\n    checkout:\n      ref:\n        branch: main\n    commit:\n      author:\n        name: Tag Pilot Bot\n        email: bot@tagpilot.example\n    push:\n      branch: {BRANCH}\n      pullRequest:\n        provider: gitea\n{extra}  update:\n    path: ./apps\n    strategy: Setters\n"
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageUpdateAutomation\nmetadata:\n  name: apps\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: config\n  git:\n    checkout:\n      ref:\n        branch: main\n    commit:\n      author:\n        name: Tag Pilot Bot\n        email: bot@tagpilot.example\n    push:\n      branch: {BRANCH}\n      pullRequest:\n        provider: {provider}\n{extra}  update:\n    path: ./apps\n    strategy: Setters\n"
     )
 }
 
@@ -56,7 +56,7 @@ impl World {
             &semver_image("api", &image, ">=1.0.0 <2.0.0", "1h"),
         );
         tagpilot.write("source.yaml", &source(&gitea, &url));
-        tagpilot.write("automation.yaml", &pull_request_automation(extra));
+        tagpilot.write("automation.yaml", &pull_request_automation("gitea", extra));
         Self {
             registry,
             gitea,

@@ -26,6 +26,7 @@ mod engine_output;
 mod engine_races;
 mod engine_webhook;
 mod faults;
+mod forge_apis;
 mod forge_gitea;
 mod git;
 mod hardening_git;

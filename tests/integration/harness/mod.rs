@@ -8,6 +8,8 @@
 
 pub mod cluster;
 pub mod fault_proxy;
+pub mod forge_api;
+pub mod forge_models;
 pub mod git_fixtures;
 pub mod git_server;
 pub mod gitea;

@@ -1,0 +1,573 @@
+//! GitLab and GitHub pull requests AGAINST LOCAL STAND-INS, NOT THE REAL
+//! FORGES: neither can run here, so `harness::forge_api` serves their REST
+//! APIs from a model that checks every request (method, path, headers, query
+//! parameters, JSON body fields) against the documentation and fails the test
+//! on any departure. Gitea is tested for real in `forge_gitea`.
+//!
+//! Per forge: the pull request lifecycle (open, leave alone, update, close
+//! with a comment), a merge and a reviewer's close noticed, retries (502,
+//! 429 with `Retry-After`), a create whose answer was lost opening no second
+//! pull request, and a refusal whose message names the forge and the HTTP
+//! status but never the token. Then one run of the binary: the token from the
+//! GitRepository's Secret reaches the GitHub stand-in through `apiURL`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use serde_json::json;
+use tagpilot::forge::{
+    Action, ForgeKind, ForgeTarget, ForgeToken, Proposal, Recorded, RecordedState, github::GitHub,
+    gitlab::GitLab, propose, withdraw,
+};
+use tagpilot::registry::transport::{RetryPolicy, Sleeper};
+use tagpilot::secret::Secret;
+
+use crate::harness::forge_api::{ApiServer, Fault, Pulls};
+use crate::harness::forge_models::{GitHubModel, GitLabModel};
+
+const TOKEN: &str = "forge-T0ken-do-not-print-4d2a";
+const HEAD: &str = "tagpilot/apps";
+
+/// Records the waits instead of waiting.
+#[derive(Default)]
+struct RecordingSleeper(Mutex<Vec<Duration>>);
+
+impl Sleeper for RecordingSleeper {
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        self.0.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        max_retry_after: Duration::from_secs(60),
+    }
+}
+
+fn proposal(title: &str) -> Proposal {
+    Proposal {
+        head: HEAD.into(),
+        base: "main".into(),
+        title: title.into(),
+        body: "apps/api.yaml:10 shop:api app:1.0.0 → app:1.1.0".into(),
+    }
+}
+
+struct GitHubWorld {
+    server: ApiServer,
+    pulls: Pulls,
+    forge: GitHub,
+    sleeper: Arc<RecordingSleeper>,
+}
+
+async fn github() -> GitHubWorld {
+    let pulls = Pulls::default();
+    let server = ApiServer::start(GitHubModel {
+        repository: "acme/config".into(),
+        prefix: "/api/v3".into(),
+        token: TOKEN.into(),
+        pulls: pulls.clone(),
+    })
+    .await;
+    // GitHub Enterprise Server layout: `https://HOST/api/v3`.
+    let target = ForgeTarget::derive(
+        "https://ghe.example.com/acme/config.git",
+        Some(ForgeKind::GitHub),
+        Some(&format!("{}/api/v3", server.base)),
+    )
+    .unwrap();
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let token = ForgeToken::Basic {
+        username: "bot".into(),
+        password: Secret::new(TOKEN.into()),
+    };
+    let forge = GitHub::new(&target, token, None)
+        .unwrap()
+        .with_retry(retry(), sleeper.clone());
+    GitHubWorld {
+        server,
+        pulls,
+        forge,
+        sleeper,
+    }
+}
+
+struct GitLabWorld {
+    server: ApiServer,
+    pulls: Pulls,
+    forge: GitLab,
+    sleeper: Arc<RecordingSleeper>,
+}
+
+async fn gitlab() -> GitLabWorld {
+    let pulls = Pulls::default();
+    let server = ApiServer::start(GitLabModel {
+        project: "team/platform/config".into(),
+        token: TOKEN.into(),
+        pulls: pulls.clone(),
+    })
+    .await;
+    let target = ForgeTarget::derive(
+        "ssh://git@gitlab.example.com/team/platform/config.git",
+        None,
+        Some(&format!("{}/api/v4", server.base)),
+    )
+    .unwrap();
+    assert_eq!(target.repository, "team/platform/config");
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let token = ForgeToken::Basic {
+        username: "oauth2".into(),
+        password: Secret::new(TOKEN.into()),
+    };
+    let forge = GitLab::new(&target, token, None)
+        .unwrap()
+        .with_retry(retry(), sleeper.clone());
+    GitLabWorld {
+        server,
+        pulls,
+        forge,
+        sleeper,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_stand_in_lifecycle_open_keep_update_close() {
+    let world = github().await;
+    let opened = propose(
+        &world.forge,
+        &proposal("Update app to 1.1.0"),
+        "c1",
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.action, Action::Opened);
+    let pull = opened.pull_request.unwrap();
+    assert_eq!(
+        (pull.number, pull.url.as_str()),
+        (1, "https://github.example/acme/config/pull/1")
+    );
+    let kept = propose(
+        &world.forge,
+        &proposal("Update app to 1.1.0"),
+        "c1",
+        false,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(kept.action, Action::Unchanged);
+    let updated = propose(
+        &world.forge,
+        &proposal("Update app to 1.2.0"),
+        "c2",
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated.action, Action::Updated);
+    let closed = withdraw(&world.forge, HEAD, "main", None).await.unwrap();
+    assert_eq!(closed.action, Action::Closed);
+
+    let stored = world.pulls.get(1).unwrap();
+    assert_eq!(
+        (stored.state.as_str(), stored.title.as_str()),
+        ("closed", "Update app to 1.2.0")
+    );
+    assert_eq!(stored.comments, [tagpilot::forge::CLOSE_COMMENT]);
+    assert_eq!(
+        world.server.requests(),
+        [
+            "GET /api/v3/repos/acme/config/pulls",
+            "POST /api/v3/repos/acme/config/pulls",
+            "GET /api/v3/repos/acme/config/pulls",
+            "GET /api/v3/repos/acme/config/pulls",
+            "PATCH /api/v3/repos/acme/config/pulls/1",
+            "GET /api/v3/repos/acme/config/pulls",
+            "POST /api/v3/repos/acme/config/issues/1/comments",
+            "PATCH /api/v3/repos/acme/config/pulls/1",
+        ]
+    );
+    let first = &world.server.full_requests()[0];
+    assert_eq!(first.query["head"], format!("acme:{HEAD}"));
+    assert_eq!(first.query["base"], "main");
+    assert_eq!(first.query["state"], "open");
+    assert_eq!(first.headers["authorization"], format!("Bearer {TOKEN}"));
+    world.server.assert_conformant();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_stand_in_lifecycle_open_keep_update_close() {
+    let world = gitlab().await;
+    let opened = propose(
+        &world.forge,
+        &proposal("Update app to 1.1.0"),
+        "c1",
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.action, Action::Opened);
+    assert_eq!(
+        opened.pull_request.unwrap().url,
+        "https://gitlab.example/team/platform/config/-/merge_requests/1"
+    );
+    let kept = propose(
+        &world.forge,
+        &proposal("Update app to 1.1.0"),
+        "c1",
+        false,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(kept.action, Action::Unchanged);
+    let updated = propose(
+        &world.forge,
+        &proposal("Update app to 1.2.0"),
+        "c2",
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated.action, Action::Updated);
+    let closed = withdraw(&world.forge, HEAD, "main", None).await.unwrap();
+    assert_eq!(closed.action, Action::Closed);
+    let stored = world.pulls.get(1).unwrap();
+    assert_eq!(
+        (stored.state.as_str(), stored.title.as_str()),
+        ("closed", "Update app to 1.2.0")
+    );
+    assert_eq!(stored.comments, [tagpilot::forge::CLOSE_COMMENT]);
+    let project = "/api/v4/projects/team%2Fplatform%2Fconfig";
+    assert_eq!(
+        world.server.requests(),
+        [
+            format!("GET {project}/merge_requests"),
+            format!("POST {project}/merge_requests"),
+            format!("GET {project}/merge_requests"),
+            format!("GET {project}/merge_requests"),
+            format!("PUT {project}/merge_requests/1"),
+            format!("GET {project}/merge_requests"),
+            format!("POST {project}/merge_requests/1/notes"),
+            format!("PUT {project}/merge_requests/1"),
+        ]
+    );
+    let first = &world.server.full_requests()[0];
+    assert_eq!(first.query["state"], "opened");
+    assert_eq!(first.query["source_branch"], HEAD);
+    assert_eq!(first.query["target_branch"], "main");
+    assert_eq!(first.headers["private-token"], TOKEN);
+    let close = world.server.full_requests().pop().unwrap();
+    assert_eq!(close.body, Some(json!({ "state_event": "close" })));
+    world.server.assert_conformant();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_stand_in_merges_and_reviewer_closes_are_noticed() {
+    let world = github().await;
+    propose(&world.forge, &proposal("v2"), "c1", true, None)
+        .await
+        .unwrap();
+    world.pulls.update(1, |p| p.state = "merged".into());
+    let open = Recorded {
+        number: 1,
+        commit: "c1".into(),
+        state: RecordedState::Open,
+    };
+    let merged = withdraw(&world.forge, HEAD, "main", Some(&open))
+        .await
+        .unwrap();
+    assert_eq!(merged.action, Action::Merged);
+
+    propose(&world.forge, &proposal("v3"), "c2", true, None)
+        .await
+        .unwrap();
+    world.pulls.update(2, |p| p.state = "closed".into());
+    let open = Recorded {
+        number: 2,
+        commit: "c2".into(),
+        state: RecordedState::Open,
+    };
+    let declined = propose(&world.forge, &proposal("v3"), "c2", false, Some(&open))
+        .await
+        .unwrap();
+    assert_eq!(declined.action, Action::Declined);
+    assert_eq!(world.pulls.all().len(), 2, "not reopened");
+    world.server.assert_conformant();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_stand_in_merges_and_reviewer_closes_are_noticed() {
+    let world = gitlab().await;
+    propose(&world.forge, &proposal("v2"), "c1", true, None)
+        .await
+        .unwrap();
+    world.pulls.update(1, |p| p.state = "merged".into());
+    let open = Recorded {
+        number: 1,
+        commit: "c1".into(),
+        state: RecordedState::Open,
+    };
+    let merged = withdraw(&world.forge, HEAD, "main", Some(&open))
+        .await
+        .unwrap();
+    assert_eq!(merged.action, Action::Merged);
+    propose(&world.forge, &proposal("v3"), "c2", true, None)
+        .await
+        .unwrap();
+    world.pulls.update(2, |p| p.state = "closed".into());
+    let open = Recorded {
+        number: 2,
+        commit: "c2".into(),
+        state: RecordedState::Open,
+    };
+    let declined = propose(&world.forge, &proposal("v3"), "c2", false, Some(&open))
+        .await
+        .unwrap();
+    assert_eq!(declined.action, Action::Declined);
+    world.server.assert_conformant();
+}
+
+fn fault(method: Method, path_suffix: &str, status: u16, after_model: bool) -> Fault {
+    Fault {
+        method,
+        path_suffix: path_suffix.into(),
+        status,
+        headers: Vec::new(),
+        body: json!({ "message": "Server Error" }),
+        after_model,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_stand_in_retries_and_a_lost_create_opens_one_pull_request() {
+    let world = github().await;
+    world
+        .server
+        .inject(fault(Method::GET, "/pulls", 502, false));
+    world.server.inject(Fault {
+        headers: vec![("retry-after", "7".into())],
+        ..fault(Method::GET, "/pulls", 429, false)
+    });
+    // The pull request is made, but the answer is lost: a 502 comes back.
+    world
+        .server
+        .inject(fault(Method::POST, "/pulls", 502, true));
+    let opened = propose(&world.forge, &proposal("v2"), "c1", true, None)
+        .await
+        .unwrap();
+    assert_eq!(opened.action, Action::Opened);
+    assert_eq!(world.pulls.all().len(), 1, "one pull request, not two");
+    assert_eq!(
+        world.server.requests(),
+        [
+            "GET /api/v3/repos/acme/config/pulls",
+            "GET /api/v3/repos/acme/config/pulls",
+            "GET /api/v3/repos/acme/config/pulls",
+            "POST /api/v3/repos/acme/config/pulls",
+            "GET /api/v3/repos/acme/config/pulls",
+        ]
+    );
+    let waits = world.sleeper.0.lock().unwrap().clone();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert_eq!(waits[1], Duration::from_secs(7), "Retry-After is honoured");
+    world.server.assert_conformant();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_stand_in_retries_and_a_lost_create_opens_one_merge_request() {
+    let world = gitlab().await;
+    world
+        .server
+        .inject(fault(Method::GET, "/merge_requests", 503, false));
+    world
+        .server
+        .inject(fault(Method::POST, "/merge_requests", 504, true));
+    let opened = propose(&world.forge, &proposal("v2"), "c1", true, None)
+        .await
+        .unwrap();
+    assert_eq!(opened.action, Action::Opened);
+    assert_eq!(world.pulls.all().len(), 1, "one merge request, not two");
+    assert_eq!(world.sleeper.0.lock().unwrap().len(), 1);
+    world.server.assert_conformant();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stand_in_refusals_name_the_forge_and_status_never_the_token() {
+    for kind in [ForgeKind::GitHub, ForgeKind::GitLab] {
+        let (error, path) = match kind {
+            ForgeKind::GitHub => {
+                let world = github().await;
+                world.server.inject(Fault {
+                    body: json!({ "message": format!("Bad credentials: {TOKEN}") }),
+                    ..fault(Method::GET, "/pulls", 401, false)
+                });
+                let error = propose(&world.forge, &proposal("v2"), "c1", true, None)
+                    .await
+                    .unwrap_err();
+                (error, "GET /api/v3/repos/acme/config/pulls")
+            }
+            _ => {
+                let world = gitlab().await;
+                world.server.inject(Fault {
+                    body: json!({ "message": "403 Forbidden" }),
+                    ..fault(Method::GET, "/merge_requests", 403, false)
+                });
+                let error = propose(&world.forge, &proposal("v2"), "c1", true, None)
+                    .await
+                    .unwrap_err();
+                (
+                    error,
+                    "GET /api/v4/projects/team%2Fplatform%2Fconfig/merge_requests",
+                )
+            }
+        };
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!("{kind} API: {path} answered HTTP ")),
+            "{text}"
+        );
+        assert!(!text.contains(TOKEN), "{text}");
+        assert!(!error.is_transient());
+    }
+}
+
+/// The stand-ins are only worth something if they refuse what the
+/// documentation does not allow: an unknown field, a missing one, a missing
+/// API version header, an undocumented query parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stand_ins_refuse_undocumented_requests() {
+    let world = github().await;
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(format!(
+            "{}/api/v3/repos/acme/config/pulls?draft_mode=1",
+            world.server.base
+        ))
+        .header("accept", "application/json")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("user-agent", "test")
+        .json(&json!({ "title": "t", "head": HEAD, "labels": ["x"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let problems = world.server.problems().join("\n");
+    for expected in [
+        "Accept must be application/vnd.github+json",
+        "X-GitHub-Api-Version must be 2022-11-28",
+        "required field \"base\" missing",
+        "field \"labels\" is not in the documented API",
+    ] {
+        assert!(problems.contains(expected), "{expected}: {problems}");
+    }
+    let world = gitlab().await;
+    let answer = client
+        .get(format!(
+            "{}/api/v4/projects/team%2Fplatform%2Fconfig/merge_requests?state=open&head=x",
+            world.server.base
+        ))
+        .header("private-token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let problems = world.server.problems().join("\n");
+    assert!(
+        problems.contains("query parameter \"head\" is not in the documented API"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("state \"open\" is not opened"),
+        "{problems}"
+    );
+}
+
+/// The binary, end to end, with a real registry and real git over http
+/// (lighttpd) and the GitHub STAND-IN as the forge: the GitRepository Secret's
+/// password reaches the API as a bearer token through `apiURL`, and the pull
+/// request shows in `tagpilot status`.
+#[test]
+fn the_binary_opens_a_pull_request_on_the_github_stand_in() {
+    use crate::forge_gitea::{BRANCH, pull_request_automation};
+    use crate::harness::git_fixtures::git_in;
+    use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer};
+    use crate::harness::images::ImagePusher;
+    use crate::harness::registry::{AuthMode, Distribution, Registry};
+    use crate::harness::tagpilot::{DEPLOY_FILE, Tagpilot, deployment, http_source, semver_image};
+
+    let registry = Registry::start(Distribution::V2, AuthMode::Anonymous);
+    ImagePusher::new(&registry, "shop/api").push_all(["1.0.0", "1.1.0"]);
+    let image = format!("{}/shop/api", registry.host);
+    let repos = GitRepos::new();
+    let bare = repos.create(
+        "config",
+        &[(
+            DEPLOY_FILE,
+            &deployment("api", &format!("{image}:1.0.0"), "api"),
+        )],
+    );
+    let git = HttpGitServer::start(&repos);
+    let pulls = Pulls::default();
+    let server = ApiServer::start_on_own_thread(GitHubModel {
+        repository: "git/config".into(),
+        prefix: String::new(),
+        token: GIT_PASSWORD.into(),
+        pulls: pulls.clone(),
+    });
+    let tagpilot = Tagpilot::new();
+    tagpilot.write(
+        "images.yaml",
+        &semver_image("api", &image, ">=1.0.0 <2.0.0", "1h"),
+    );
+    tagpilot.write(
+        "source.yaml",
+        &http_source(&git.url(&bare), GIT_USER, GIT_PASSWORD),
+    );
+    tagpilot.write(
+        "automation.yaml",
+        &pull_request_automation("github", &format!("        apiURL: {}\n", server.base)),
+    );
+    let output = tagpilot.run_once();
+    let output = output.success();
+    assert!(!output.stderr.contains(GIT_PASSWORD), "{}", output.stderr);
+
+    let all = pulls.all();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (all[0].head.as_str(), all[0].base.as_str()),
+        (BRANCH, "main")
+    );
+    assert_eq!(all[0].title, "Update image: shop/api → 1.1.0");
+    assert_eq!(
+        git_in(&bare, &["show", &format!("{BRANCH}:{DEPLOY_FILE}")]),
+        deployment("api", &format!("{image}:1.1.0"), "api")
+    );
+    let requests = server.full_requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.headers["authorization"] == format!("Bearer {GIT_PASSWORD}"))
+    );
+    server.assert_conformant();
+    let status = tagpilot.status().success().stdout;
+    assert!(
+        status.contains(
+            "shop/apps              #1            open   https://github.example/git/config/pull/1"
+        ),
+        "{status}"
+    );
+}
