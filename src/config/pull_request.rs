@@ -100,3 +100,7 @@ pub(crate) fn pull_request(
         ca_certificate: source.repo.ca_certificate.clone(),
     })
 }
+
+#[cfg(test)]
+#[path = "pull_request_tests.rs"]
+mod tests;
