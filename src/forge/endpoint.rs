@@ -110,7 +110,7 @@ impl ForgeTarget {
         if segments.len() < 2 {
             return Err(format!("the repository URL {shown} has no owner/name path"));
         }
-        let given = api_url.map(|text| parse_api_url(text)).transpose()?;
+        let given = api_url.map(parse_api_url).transpose()?;
         let port = match (url.scheme(), url.port()) {
             ("ssh", _) | (_, None) => String::new(),
             (_, Some(port)) => format!(":{port}"),

@@ -319,3 +319,52 @@ fn a_refused_token_is_an_automation_error_and_the_next_run_opens_the_pull_reques
         Value::Null
     );
 }
+
+/// Invariant 7 with a forge: the token (here a `bearerToken`, for git over
+/// http and for the API) reaches no log line at trace level, no status, no
+/// file of the state directory, no commit and nothing on the pull request.
+#[test]
+fn the_forge_token_reaches_no_output_at_trace_level() {
+    use crate::harness::tagpilot::bearer_source;
+    use crate::secrets::Secrets;
+
+    let world = World::new(
+        &["1.0.0", "1.1.0"],
+        |gitea, url| bearer_source(url, &gitea.token),
+        "",
+    );
+    let mut secrets = Secrets(Default::default());
+    secrets.add("the Gitea token", &world.gitea.token);
+    let mut logs = String::new();
+    let mut run = |world: &World| {
+        let output = world
+            .tagpilot
+            .run_once_with(&["--log-level", "trace"])
+            .success();
+        logs.push_str(&output.stdout);
+        logs.push_str(&output.stderr);
+    };
+    run(&world);
+    world.push("1.2.0");
+    run(&world);
+    world.range(">=1.0.0 <1.1.0");
+    run(&world);
+    assert!(
+        logs.contains("pull request opened") && logs.contains("pull request closed"),
+        "{logs}"
+    );
+    secrets.assert_absent("the trace log", &logs);
+    secrets.assert_absent("tagpilot status", &world.tagpilot.status().success().stdout);
+    for file in crate::engine::files_under(world.tagpilot.state_dir()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        secrets.assert_absent(&file.display().to_string(), &text);
+    }
+    for pull in world.pulls() {
+        secrets.assert_absent("a pull request", &pull.to_string());
+        let number = pull["number"].as_u64().unwrap();
+        secrets.assert_absent(
+            "a comment",
+            &world.gitea.comments("config", number).join("\n"),
+        );
+    }
+}

@@ -51,7 +51,7 @@ impl Gitea {
         let dir = TempDir::new().unwrap();
         let work = dir.path().to_path_buf();
         let port = free_port();
-        let user = run(&mut Command::new("id").arg("-un")).trim().to_string();
+        let user = run(Command::new("id").arg("-un")).trim().to_string();
         let config = work.join("app.ini");
         write(
             &config,
