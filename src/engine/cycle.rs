@@ -594,8 +594,17 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     }
                 }
                 if let (Some(wanted), Some(spec)) = (wanted_pull_request, &entry.pull_request) {
-                    self.reconcile_pull_request(key, spec, wanted, &mut report)
-                        .await;
+                    let previous = self.status.automations.get(&key.to_string());
+                    let previous = previous.and_then(|status| status.pull_request.as_ref());
+                    super::pull_request::reconcile_into(
+                        key,
+                        spec,
+                        wanted,
+                        previous,
+                        &self.metrics,
+                        &mut report,
+                    )
+                    .await;
                 }
             }
             CycleMode::Plan => {
@@ -639,43 +648,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         }
         report
-    }
-
-    /// Brings the pull request of `key` to `wanted` (see [`super::pull_request`]).
-    async fn reconcile_pull_request(
-        &self,
-        key: &ObjectKey,
-        spec: &crate::forge::PullRequestSpec,
-        wanted: super::pull_request::Wanted,
-        report: &mut AutomationReport,
-    ) {
-        let previous = self
-            .status
-            .automations
-            .get(&key.to_string())
-            .and_then(|status| status.pull_request.as_ref());
-        match super::pull_request::reconcile(spec, wanted, previous).await {
-            Ok(Some(pull_request)) => {
-                if pull_request.action == "unchanged" {
-                    tracing::debug!(automation = %key, url = %pull_request.status.url, "pull request up to date");
-                } else {
-                    tracing::info!(automation = %key, number = pull_request.status.number, url = %pull_request.status.url, "pull request {}", pull_request.action);
-                    self.metrics.increment(
-                        "tagpilot_pull_requests_total",
-                        &[("action", pull_request.action)],
-                    );
-                }
-                report.pull_request = Some(pull_request);
-            }
-            Ok(None) => {}
-            Err(message) => {
-                tracing::warn!(automation = %key, error = %message, "pull request not reconciled; the next run tries again");
-                report.error = Some(match report.error.take() {
-                    Some(git) => format!("{git}; {message}"),
-                    None => message,
-                });
-            }
-        }
     }
 
     /// The policy results an automation writes, with what the guard needs.

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::cycle::AutomationReport;
+use super::metrics::Metrics;
 use crate::config::automation::AutomationEntry;
+use crate::config::meta::ObjectKey;
 use crate::forge::{self, Action, Proposal, PullRequestSpec, Reconciled, Recorded, RecordedState};
 use crate::git::{AutomationOutcome, GitError};
 
@@ -214,6 +217,46 @@ pub(crate) async fn reconcile(
         action: action_name(action),
         status,
     }))
+}
+
+/// [`reconcile`] for automation `key`, its outcome logged, counted and put
+/// in `report` (a failure as the run's error, after any git error).
+pub(crate) async fn reconcile_into(
+    key: &ObjectKey,
+    spec: &PullRequestSpec,
+    wanted: Wanted,
+    previous: Option<&PullRequestStatus>,
+    metrics: &Metrics,
+    report: &mut AutomationReport,
+) {
+    match reconcile(spec, wanted, previous).await {
+        Ok(Some(pull_request)) => {
+            if pull_request.action == "unchanged" {
+                tracing::debug!(automation = %key, url = %pull_request.status.url, "pull request up to date");
+            } else {
+                tracing::info!(
+                    automation = %key,
+                    number = pull_request.status.number,
+                    url = %pull_request.status.url,
+                    "pull request {}",
+                    pull_request.action
+                );
+                metrics.increment(
+                    "tagpilot_pull_requests_total",
+                    &[("action", pull_request.action)],
+                );
+            }
+            report.pull_request = Some(pull_request);
+        }
+        Ok(None) => {}
+        Err(message) => {
+            tracing::warn!(automation = %key, error = %message, "pull request not reconciled; the next run tries again");
+            report.error = Some(match report.error.take() {
+                Some(git) => format!("{git}; {message}"),
+                None => message,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod engine_races;
 mod engine_webhook;
 mod faults;
 mod forge_apis;
+mod forge_apis_cli;
 mod forge_gitea;
 mod git;
 mod hardening_git;
