@@ -15,6 +15,7 @@ mod controller_errors;
 mod controller_flux;
 mod controller_flux_corpus;
 mod controller_leader;
+mod controller_pull_request;
 mod controller_rbac;
 mod controller_schema;
 mod controller_secrets;
