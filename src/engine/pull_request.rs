@@ -66,12 +66,17 @@ impl PullRequestReport {
         action_from_name(self.action).and_then(Action::event_reason)
     }
 
-    /// An event's or log line's text: `opened pull request #3 (URL)`.
+    /// An event's or output line's text: `opened pull request #3 (URL)`.
     pub fn note(&self) -> String {
-        format!(
-            "{} pull request #{} ({})",
-            self.action, self.status.number, self.status.url
-        )
+        let (number, url) = (self.status.number, &self.status.url);
+        match self.action {
+            "unchanged" => format!("pull request #{number} is up to date ({url})"),
+            "declined" => format!(
+                "pull request #{number} was closed without merging; not proposed again until the change differs ({url})"
+            ),
+            "merged" => format!("pull request #{number} was merged ({url})"),
+            action => format!("{action} pull request #{number} ({url})"),
+        }
     }
 }
 
@@ -284,6 +289,10 @@ mod tests {
             ..report
         };
         assert_eq!(unchanged.event_reason(), None);
+        assert_eq!(
+            unchanged.note(),
+            "pull request #3 is up to date (http://gitea/bot/config/pulls/3)"
+        );
         assert_eq!(
             recorded(&unchanged.status),
             Recorded {

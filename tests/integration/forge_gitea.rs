@@ -125,7 +125,7 @@ fn a_bump_opens_a_pull_request_a_second_updates_it_and_no_need_closes_it() {
     let main_before = world.gitea.branch_head("config", "main").unwrap();
 
     // A bump opens a pull request; main is untouched.
-    world.run();
+    let output = world.run();
     assert_eq!(
         world.gitea.branch_head("config", "main").unwrap(),
         main_before
@@ -153,6 +153,12 @@ fn a_bump_opens_a_pull_request_a_second_updates_it_and_no_need_closes_it() {
             "state": "open",
             "commit": world.gitea.branch_head("config", BRANCH).unwrap(),
         })
+    );
+    assert!(
+        output.contains(&format!(
+            "automation shop/apps: opened pull request #{number} ({url})\n"
+        )),
+        "{output}"
     );
     let shown = world.tagpilot.status().success().stdout;
     assert!(
