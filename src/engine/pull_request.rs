@@ -234,6 +234,13 @@ pub(crate) async fn reconcile_into(
     metrics: &Metrics,
     report: &mut AutomationReport,
 ) {
+    let waiting = match &wanted {
+        Wanted::Open { proposal, .. } => format!(
+            " (the change waits on branch {}; the next run proposes it again)",
+            proposal.head
+        ),
+        Wanted::Closed { .. } => " (the next run tries again)".to_string(),
+    };
     match reconcile(spec, wanted, previous).await {
         Ok(Some(pull_request)) => {
             if pull_request.action == "unchanged" {
@@ -255,7 +262,8 @@ pub(crate) async fn reconcile_into(
         }
         Ok(None) => {}
         Err(message) => {
-            tracing::warn!(automation = %key, error = %message, "pull request not reconciled; the next run tries again");
+            let message = format!("{message}{waiting}");
+            tracing::warn!(automation = %key, error = %message, "pull request not reconciled");
             report.error = Some(match report.error.take() {
                 Some(git) => format!("{git}; {message}"),
                 None => message,

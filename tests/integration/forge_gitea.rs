@@ -299,7 +299,7 @@ fn a_refused_token_is_an_automation_error_and_the_next_run_opens_the_pull_reques
     let text = format!("{}{}", output.stdout, output.stderr);
     assert!(
         text.contains(
-            "error: automation shop/apps: Gitea API: GET /api/v1/repos/bot/config/pulls answered HTTP 401"
+            "error: automation shop/apps: Gitea API: GET /api/v1/repos/bot/config/pulls answered HTTP 401: invalid username, password or token (the change waits on branch tagpilot/apps; the next run proposes it again)\n"
         ),
         "{text}"
     );
