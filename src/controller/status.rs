@@ -244,6 +244,10 @@ fn automation(
                         "change proposed in pull request #{} ({})",
                         pull.number, pull.url
                     ),
+                    (Some(pull), _) if pull.state == "declined" => format!(
+                        "pull request #{} was closed without merging; waiting for a different change ({})",
+                        pull.number, pull.url
+                    ),
                     (_, Some(commit)) => format!(
                         "repository up to date (last push {})",
                         commit.get(..12).unwrap_or(commit)
