@@ -6,7 +6,8 @@
 //! version defaults `update` to `{strategy: Setters}` and `sourceRef.kind` to
 //! `GitRepository`. How `messageTemplate` is read depends on the version too:
 //! Go `text/template` over Flux's data for Flux's versions (`.Updated` exists
-//! in `v1beta1` only), Handlebars for ours.
+//! in `v1beta1` only), Handlebars for ours. `git.push.pullRequest` (propose
+//! the change as a pull request) is ours only: Flux has no such field.
 
 use std::collections::BTreeMap;
 

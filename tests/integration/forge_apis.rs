@@ -11,37 +11,24 @@
 //! status but never the token. `forge_apis_cli` checks the stand-ins themselves
 //! and runs the binary against the GitHub one.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Method;
 use serde_json::json;
 use tagpilot::forge::{
-    Action, ForgeKind, ForgeTarget, ForgeToken, Proposal, Recorded, RecordedState, github::GitHub,
-    gitlab::GitLab, propose, withdraw,
+    Action, Forge, ForgeKind, ForgeTarget, ForgeToken, Proposal, Recorded, RecordedState,
+    github::GitHub, gitlab::GitLab, propose, withdraw,
 };
-use tagpilot::registry::transport::{RetryPolicy, Sleeper};
+use tagpilot::registry::transport::RetryPolicy;
 use tagpilot::secret::Secret;
 
 use crate::harness::forge_api::{ApiServer, Fault, Pulls};
 use crate::harness::forge_models::{GitHubModel, GitLabModel};
+use crate::registry::RecordingSleeper;
 
 pub const TOKEN: &str = "forge-T0ken-do-not-print-4d2a";
 pub const HEAD: &str = "tagpilot/apps";
-
-/// Records the waits instead of waiting.
-#[derive(Default)]
-struct RecordingSleeper(Mutex<Vec<Duration>>);
-
-impl Sleeper for RecordingSleeper {
-    fn sleep(
-        &self,
-        duration: Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        self.0.lock().unwrap().push(duration);
-        Box::pin(async {})
-    }
-}
 
 fn retry() -> RetryPolicy {
     RetryPolicy {
@@ -138,47 +125,35 @@ pub async fn gitlab() -> GitLabWorld {
     }
 }
 
+/// Opens, leaves alone, updates and closes a pull request; its URL.
+async fn lifecycle(forge: &impl Forge) -> String {
+    let step = |title: &'static str, commit: &'static str, pushed| async move {
+        propose(forge, &proposal(title), commit, pushed, None)
+            .await
+            .unwrap()
+    };
+    let opened = step("Update app to 1.1.0", "c1", true).await;
+    assert_eq!(opened.action, Action::Opened);
+    let pull = opened.pull_request.unwrap();
+    assert_eq!(pull.number, 1);
+    assert_eq!(
+        step("Update app to 1.1.0", "c1", false).await.action,
+        Action::Unchanged
+    );
+    assert_eq!(
+        step("Update app to 1.2.0", "c2", true).await.action,
+        Action::Updated
+    );
+    let closed = withdraw(forge, HEAD, "main", None).await.unwrap();
+    assert_eq!(closed.action, Action::Closed);
+    pull.url
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_stand_in_lifecycle_open_keep_update_close() {
     let world = github().await;
-    let opened = propose(
-        &world.forge,
-        &proposal("Update app to 1.1.0"),
-        "c1",
-        true,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(opened.action, Action::Opened);
-    let pull = opened.pull_request.unwrap();
-    assert_eq!(
-        (pull.number, pull.url.as_str()),
-        (1, "https://github.example/acme/config/pull/1")
-    );
-    let kept = propose(
-        &world.forge,
-        &proposal("Update app to 1.1.0"),
-        "c1",
-        false,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(kept.action, Action::Unchanged);
-    let updated = propose(
-        &world.forge,
-        &proposal("Update app to 1.2.0"),
-        "c2",
-        true,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(updated.action, Action::Updated);
-    let closed = withdraw(&world.forge, HEAD, "main", None).await.unwrap();
-    assert_eq!(closed.action, Action::Closed);
-
+    let url = lifecycle(&world.forge).await;
+    assert_eq!(url, "https://github.example/acme/config/pull/1");
     let stored = world.pulls.get(1).unwrap();
     assert_eq!(
         (stored.state.as_str(), stored.title.as_str()),
@@ -209,42 +184,11 @@ async fn github_stand_in_lifecycle_open_keep_update_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_stand_in_lifecycle_open_keep_update_close() {
     let world = gitlab().await;
-    let opened = propose(
-        &world.forge,
-        &proposal("Update app to 1.1.0"),
-        "c1",
-        true,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(opened.action, Action::Opened);
+    let url = lifecycle(&world.forge).await;
     assert_eq!(
-        opened.pull_request.unwrap().url,
+        url,
         "https://gitlab.example/team/platform/config/-/merge_requests/1"
     );
-    let kept = propose(
-        &world.forge,
-        &proposal("Update app to 1.1.0"),
-        "c1",
-        false,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(kept.action, Action::Unchanged);
-    let updated = propose(
-        &world.forge,
-        &proposal("Update app to 1.2.0"),
-        "c2",
-        true,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(updated.action, Action::Updated);
-    let closed = withdraw(&world.forge, HEAD, "main", None).await.unwrap();
-    assert_eq!(closed.action, Action::Closed);
     let stored = world.pulls.get(1).unwrap();
     assert_eq!(
         (stored.state.as_str(), stored.title.as_str()),
@@ -275,69 +219,43 @@ async fn gitlab_stand_in_lifecycle_open_keep_update_close() {
     world.server.assert_conformant();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn github_stand_in_merges_and_reviewer_closes_are_noticed() {
-    let world = github().await;
-    propose(&world.forge, &proposal("v2"), "c1", true, None)
-        .await
-        .unwrap();
-    world.pulls.update(1, |p| p.state = "merged".into());
-    let open = Recorded {
-        number: 1,
-        commit: "c1".into(),
+/// A merge and a reviewer's close, made on the stand-in, are noticed.
+async fn merges_and_declines_are_noticed(forge: &impl Forge, pulls: &Pulls) {
+    let open = |number, commit: &str| Recorded {
+        number,
+        commit: commit.into(),
         state: RecordedState::Open,
     };
-    let merged = withdraw(&world.forge, HEAD, "main", Some(&open))
+    propose(forge, &proposal("v2"), "c1", true, None)
+        .await
+        .unwrap();
+    pulls.update(1, |p| p.state = "merged".into());
+    let merged = withdraw(forge, HEAD, "main", Some(&open(1, "c1")))
         .await
         .unwrap();
     assert_eq!(merged.action, Action::Merged);
-
-    propose(&world.forge, &proposal("v3"), "c2", true, None)
+    propose(forge, &proposal("v3"), "c2", true, None)
         .await
         .unwrap();
-    world.pulls.update(2, |p| p.state = "closed".into());
-    let open = Recorded {
-        number: 2,
-        commit: "c2".into(),
-        state: RecordedState::Open,
-    };
-    let declined = propose(&world.forge, &proposal("v3"), "c2", false, Some(&open))
+    pulls.update(2, |p| p.state = "closed".into());
+    let declined = propose(forge, &proposal("v3"), "c2", false, Some(&open(2, "c2")))
         .await
         .unwrap();
     assert_eq!(declined.action, Action::Declined);
-    assert_eq!(world.pulls.all().len(), 2, "not reopened");
+    assert_eq!(pulls.all().len(), 2, "not reopened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_stand_in_merges_and_reviewer_closes_are_noticed() {
+    let world = github().await;
+    merges_and_declines_are_noticed(&world.forge, &world.pulls).await;
     world.server.assert_conformant();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_stand_in_merges_and_reviewer_closes_are_noticed() {
     let world = gitlab().await;
-    propose(&world.forge, &proposal("v2"), "c1", true, None)
-        .await
-        .unwrap();
-    world.pulls.update(1, |p| p.state = "merged".into());
-    let open = Recorded {
-        number: 1,
-        commit: "c1".into(),
-        state: RecordedState::Open,
-    };
-    let merged = withdraw(&world.forge, HEAD, "main", Some(&open))
-        .await
-        .unwrap();
-    assert_eq!(merged.action, Action::Merged);
-    propose(&world.forge, &proposal("v3"), "c2", true, None)
-        .await
-        .unwrap();
-    world.pulls.update(2, |p| p.state = "closed".into());
-    let open = Recorded {
-        number: 2,
-        commit: "c2".into(),
-        state: RecordedState::Open,
-    };
-    let declined = propose(&world.forge, &proposal("v3"), "c2", false, Some(&open))
-        .await
-        .unwrap();
-    assert_eq!(declined.action, Action::Declined);
+    merges_and_declines_are_noticed(&world.forge, &world.pulls).await;
     world.server.assert_conformant();
 }
 
