@@ -124,6 +124,22 @@ pub struct ImageUpdateAutomationStatus {
     /// The policy results the last run wrote, by policy name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub observed_policies: BTreeMap<String, ImageRef>,
+    /// (`tagpilot.dev`, `git.push.pullRequest`) The automation's pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestRef>,
+}
+
+/// The pull (merge) request an automation keeps on its forge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestRef {
+    /// Its number (GitLab: the merge request's iid).
+    pub number: u64,
+    /// Its web page.
+    pub url: String,
+    /// `open`, `closed` (by tagpilot: not needed any more), `declined`
+    /// (closed by someone else) or `merged`.
+    pub state: String,
 }
 
 /// One object a Sync applied (what prune compares the next revision with).

@@ -305,6 +305,13 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
             ),
             (None, None) => println!("automation {}: no change", automation.automation),
         }
+        if let Some(pull_request) = &automation.pull_request {
+            println!(
+                "automation {}: {}",
+                automation.automation,
+                escape_controls(&pull_request.note())
+            );
+        }
         for held in &automation.held_downgrades {
             let text = format!(
                 "automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",

@@ -159,6 +159,27 @@ pub fn render_status(status: &Status) -> String {
         ],
         &rows,
     ));
+    // Only automations with `git.push.pullRequest` have one (a table of their own).
+    let rows: Vec<Vec<String>> = status
+        .automations
+        .iter()
+        .filter_map(|(key, automation)| {
+            let pull = automation.pull_request.as_ref()?;
+            Some(vec![
+                key.clone(),
+                format!("#{}", pull.number),
+                pull.state.clone(),
+                pull.url.clone(),
+            ])
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["IMAGEUPDATEAUTOMATION", "PULL REQUEST", "STATE", "URL"],
+            &rows,
+        ));
+    }
     out
 }
 
@@ -287,8 +308,34 @@ mod tests {
                 last_run_time: Some(1_795_308_660),
                 held_downgrades: vec![],
                 last_error: None,
+                pull_request: None,
             },
         );
         insta::assert_snapshot!(render_status(&status));
+    }
+
+    #[test]
+    fn pull_requests_get_a_table_of_their_own() {
+        let mut status = Status::default();
+        status.automations.insert(
+            "shop/apps".into(),
+            AutomationStatus {
+                last_run_time: Some(1_795_308_660),
+                pull_request: Some(crate::engine::pull_request::PullRequestStatus {
+                    number: 7,
+                    url: "https://gitea.example.com/shop/config/pulls/7".into(),
+                    state: "open".into(),
+                    commit: "0123456789abcdef0123".into(),
+                }),
+                ..AutomationStatus::default()
+            },
+        );
+        let text = render_status(&status);
+        let table = text.split("\n\n").last().unwrap();
+        assert_eq!(
+            table,
+            "IMAGEUPDATEAUTOMATION  PULL REQUEST  STATE  URL\n\
+             shop/apps              #7            open   https://gitea.example.com/shop/config/pulls/7\n"
+        );
     }
 }

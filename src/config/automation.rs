@@ -36,6 +36,8 @@ pub struct AutomationEntry {
     pub commit: CommitSpec,
     /// Where to push, and the push options.
     pub push: PushSpec,
+    /// Propose the push branch as a pull request (`git.push.pullRequest`).
+    pub pull_request: Option<crate::forge::PullRequestSpec>,
     /// `messageTemplateValues`.
     pub values: BTreeMap<String, String>,
     /// The path under the repository root to update.
@@ -116,6 +118,20 @@ impl AutomationEntry {
         };
         let push = git.push.clone().unwrap_or_default();
         let push_branch = push.branch.filter(|branch| !branch.is_empty());
+        let pull_request = push
+            .pull_request
+            .as_ref()
+            .map(|spec| {
+                super::pull_request::pull_request(
+                    spec,
+                    namespace,
+                    &reference,
+                    push_branch.as_deref(),
+                    source_entry,
+                    secrets,
+                )
+            })
+            .transpose()?;
         if push_branch.is_none() && reference.branch().is_none() {
             return Err(Invalid::spec(format!(
                 "spec.git.push.branch: required, because the checkout is a {} ({}), not a branch to push to",
@@ -208,6 +224,7 @@ impl AutomationEntry {
                 refspec: push.refspec.filter(|refspec| !refspec.is_empty()),
                 options: push_options(&push.options),
             },
+            pull_request,
             values: commit.message_template_values.clone(),
             path,
             selector: spec.policy_selector.clone(),

@@ -14,6 +14,7 @@ pub mod image_policy;
 pub mod image_repository;
 pub mod load;
 pub mod meta;
+mod pull_request;
 pub mod secrets;
 pub mod source;
 pub mod support;

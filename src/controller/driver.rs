@@ -393,6 +393,12 @@ impl Driver {
                 self.event(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note)
                     .await;
             }
+            if let Some(pull) = &report.pull_request
+                && let Some(reason) = pull.event_reason()
+            {
+                self.event(Kind::ImageUpdateAutomation, key, reason, pull.note())
+                    .await;
+            }
         }
     }
 

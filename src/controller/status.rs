@@ -17,7 +17,7 @@ use super::kinds::Kind;
 use super::snapshot::{ObjectId, ObjectInfo, Snapshot};
 use crate::api::status::{
     GitRepositoryStatus, ImagePolicyStatus, ImageRef, ImageRepositoryStatus,
-    ImageUpdateAutomationStatus, ScanResult,
+    ImageUpdateAutomationStatus, PullRequestRef, ScanResult,
 };
 use crate::config::meta::ObjectKey;
 use crate::engine::objects::ObjectSet;
@@ -217,6 +217,13 @@ fn automation(
         last_push_commit: engine.and_then(|s| s.last_push_commit.clone()),
         last_push_time: engine.and_then(|s| s.last_push_time).and_then(rfc3339),
         observed_policies,
+        pull_request: engine
+            .and_then(|s| s.pull_request.as_ref())
+            .map(|p| PullRequestRef {
+                number: p.number,
+                url: p.url.clone(),
+                state: p.state.clone(),
+            }),
         ..ImageUpdateAutomationStatus::default()
     };
     let suspended = objects.automations.get(key).is_some_and(|e| e.suspend);
@@ -232,12 +239,20 @@ fn automation(
                 message: s.last_error.clone().unwrap_or_default(),
             },
             Some(s) if s.last_run_time.is_some() => Health::Ready {
-                message: match &s.last_push_commit {
-                    Some(commit) => format!(
+                message: match (&s.pull_request, &s.last_push_commit) {
+                    (Some(pull), _) if pull.state == "open" => format!(
+                        "change proposed in pull request #{} ({})",
+                        pull.number, pull.url
+                    ),
+                    (Some(pull), _) if pull.state == "declined" => format!(
+                        "pull request #{} was closed without merging; waiting for a different change ({})",
+                        pull.number, pull.url
+                    ),
+                    (_, Some(commit)) => format!(
                         "repository up to date (last push {})",
                         commit.get(..12).unwrap_or(commit)
                     ),
-                    None => "repository up to date".into(),
+                    (_, None) => "repository up to date".into(),
                 },
             },
             _ => Health::Progressing {

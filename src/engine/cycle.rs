@@ -102,6 +102,9 @@ pub struct AutomationReport {
     pub held_downgrades: Vec<HeldDowngrade>,
     /// The error, when the run failed.
     pub error: Option<String>,
+    /// What the run did to its pull request (`git.push.pullRequest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<super::pull_request::PullRequestReport>,
 }
 
 /// Everything one cycle did.
@@ -476,6 +479,9 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
                     status.last_push_commit = Some(commit.clone());
                     status.last_push_time = Some(now);
                 }
+                if let Some(pull_request) = &report.pull_request {
+                    status.pull_request = Some(pull_request.status.clone());
+                }
             }
             if report.error.is_some() {
                 self.metrics.increment(
@@ -556,9 +562,13 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
                     })
                     .await;
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
+                let wanted_pull_request = super::pull_request::wanted(&entry, &outcome);
                 match outcome {
                     Ok(AutomationOutcome::NoChange { .. }) => {
                         tracing::debug!(automation = %key, "no change");
+                    }
+                    Ok(AutomationOutcome::AlreadyPushed { head, .. }) => {
+                        tracing::debug!(automation = %key, %head, "the push branch already holds the change");
                     }
                     Ok(AutomationOutcome::Pushed {
                         commit,
@@ -589,6 +599,19 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
                         }
                         report.error = Some(message);
                     }
+                }
+                if let (Some(wanted), Some(spec)) = (wanted_pull_request, &entry.pull_request) {
+                    let previous = self.status.automations.get(&key.to_string());
+                    let previous = previous.and_then(|status| status.pull_request.as_ref());
+                    super::pull_request::reconcile_into(
+                        key,
+                        spec,
+                        wanted,
+                        previous,
+                        &self.metrics,
+                        &mut report,
+                    )
+                    .await;
                 }
             }
             CycleMode::Plan => {

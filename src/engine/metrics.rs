@@ -44,6 +44,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Failed reconciliations, by kind.",
     ),
     (
+        "tagpilot_pull_requests_total",
+        "counter",
+        "Pull requests changed by automations, by action (opened, updated, closed, declined, merged).",
+    ),
+    (
         "tagpilot_webhooks_total",
         "counter",
         "Webhook requests, by result (accepted, unauthorized, invalid).",

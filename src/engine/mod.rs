@@ -10,5 +10,6 @@ mod image_details;
 pub mod metrics;
 pub mod objects;
 mod progress;
+pub mod pull_request;
 pub mod state;
 pub mod webhook;

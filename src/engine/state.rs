@@ -81,6 +81,9 @@ pub struct AutomationStatus {
     pub held_downgrades: Vec<String>,
     /// Why the last run failed.
     pub last_error: Option<String>,
+    /// The pull request of `git.push.pullRequest`, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<super::pull_request::PullRequestStatus>,
 }
 
 /// Everything `status.json` holds, keyed by `namespace/name`.

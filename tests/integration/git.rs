@@ -474,7 +474,7 @@ fn a_separate_push_branch_is_rebuilt_on_the_checkout_head_under_a_lease() {
     // The same result again: the branch already holds it, so it is left alone.
     let again = run_automation_blocking(&workspace, &spec, set_tag("v3")).unwrap();
     assert!(
-        matches!(&again, AutomationOutcome::NoChange { head } if head.to_string() == second),
+        matches!(&again, AutomationOutcome::AlreadyPushed { head, .. } if head.to_string() == second),
         "{again:?}"
     );
     assert_eq!(

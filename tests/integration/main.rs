@@ -15,6 +15,7 @@ mod controller_errors;
 mod controller_flux;
 mod controller_flux_corpus;
 mod controller_leader;
+mod controller_pull_request;
 mod controller_pull_secrets;
 mod controller_rbac;
 mod controller_schema;
@@ -28,6 +29,9 @@ mod engine_output;
 mod engine_races;
 mod engine_webhook;
 mod faults;
+mod forge_apis;
+mod forge_apis_cli;
+mod forge_gitea;
 mod git;
 #[path = "../common/go_programs.rs"]
 mod go_programs;

@@ -71,17 +71,17 @@ fn automation_yaml(name: &str, source: &str, signing: Option<&str>) -> String {
 }
 
 /// Every secret value of the test, and its base64 forms, by name.
-struct Secrets(BTreeMap<String, String>);
+pub struct Secrets(pub BTreeMap<String, String>);
 
 impl Secrets {
-    fn add(&mut self, name: &str, value: &str) {
+    pub fn add(&mut self, name: &str, value: &str) {
         self.0.insert(name.to_string(), value.to_string());
         self.0
             .insert(format!("{name} (base64)"), STANDARD.encode(value));
     }
 
     /// Panics naming the secret and the line if any secret is in `text`.
-    fn assert_absent(&self, place: &str, text: &str) {
+    pub fn assert_absent(&self, place: &str, text: &str) {
         for (name, value) in &self.0 {
             if let Some(line) = text.lines().find(|line| line.contains(value.as_str())) {
                 panic!("{name} is in {place}: {line}");
@@ -409,6 +409,19 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
     }
 }
 
+/// A pull request spec holding `Super-Secret-Value-42` as its token.
+fn forge_spec() -> tagpilot::forge::PullRequestSpec {
+    let target = tagpilot::forge::ForgeTarget::derive("https://github.com/acme/config", None, None)
+        .expect("a GitHub target");
+    tagpilot::forge::PullRequestSpec {
+        target,
+        token: tagpilot::forge::ForgeToken::Bearer(tagpilot::git::Secret::new(
+            "Super-Secret-Value-42".into(),
+        )),
+        ca_certificate: None,
+    }
+}
+
 /// `Debug` of every type that holds a credential prints `[redacted]` in its place.
 #[test]
 fn debug_of_every_credential_type_is_redacted() {
@@ -500,6 +513,18 @@ fn debug_of_every_credential_type_is_redacted() {
                 }
             )
             .unwrap()
+        ),
+        format!(
+            "{:?}",
+            tagpilot::forge::ForgeToken::Basic {
+                username: "u".into(),
+                password: text()
+            }
+        ),
+        format!("{:?}", forge_spec()),
+        format!(
+            "{:?}",
+            tagpilot::forge::connect(&forge_spec()).expect("a forge client")
         ),
         format!(
             "{:?}",

@@ -9,8 +9,11 @@
 pub mod cloud_identity;
 pub mod cluster;
 pub mod fault_proxy;
+pub mod forge_api;
+pub mod forge_models;
 pub mod git_fixtures;
 pub mod git_server;
+pub mod gitea;
 pub mod images;
 pub mod kube_api;
 pub mod moto;
