@@ -277,6 +277,7 @@ mod tests {
                 latest_ref: Some("127.0.0.1:5000/front-end:main-abc-12".into()),
                 previous_ref: Some("127.0.0.1:5000/front-end:main-abc-11".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         status.automations.insert(

@@ -241,6 +241,7 @@ fn secret_pointers(kind: &str) -> &'static [&'static str] {
     match kind {
         "ImageRepository" => &["/spec/secretRef/name", "/spec/certSecretRef/name"],
         "GitRepository" => &["/spec/secretRef/name"],
+        "ImagePolicy" => &["/spec/verify/secretRef/name"],
         "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
         _ => &[],
     }

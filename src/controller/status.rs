@@ -324,6 +324,7 @@ mod tests {
                 latest_ref: Some(format!("reg.example:5000/shop/api:1.2.0@{DIGEST}")),
                 previous_ref: Some("reg.example:5000/shop/api:1.1.0".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         engine.automations.insert(

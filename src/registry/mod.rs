@@ -28,20 +28,27 @@
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
 //! - [`store`]: the tag store and its atomic persistence.
 //! - [`created`], [`created_store`]: an image's creation time (Flux v1 ordering), once per digest.
+//! - [`cosign`], [`signatures`]: cosign key-based signatures of an image;
+//!   [`platforms`]: the platforms of an image; [`inspect`]: the trait the
+//!   engine asks these through (a policy's requirements).
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
 pub mod challenge;
 pub mod client;
+pub mod cosign;
 pub mod created;
 pub mod created_store;
 pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
+pub mod inspect;
 pub mod listing;
 pub mod pagination;
+pub mod platforms;
 mod session;
+pub mod signatures;
 pub mod store;
 pub mod token;
 pub mod transport;
