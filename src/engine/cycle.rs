@@ -488,7 +488,8 @@ impl<C: TagLister + DigestResolver + ImageInspector> Engine<C> {
         })?;
         let inputs = super::eligibility::Inputs {
             target: &repository.target,
-            stored: &stored,
+            tags: &stored.tags,
+            scanned_at: stored.scanned_at,
             exclusions: &repository.exclusions,
             now: jiff::Timestamp::now(),
             metrics: Some(&self.metrics),

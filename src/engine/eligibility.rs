@@ -32,7 +32,7 @@ use crate::policy::{
 use crate::registry::created_store::{CreatedStore, CreatedStoreError};
 use crate::registry::inspect::ImageInspector;
 use crate::registry::signatures::{SignatureOutcome, signature_tag};
-use crate::registry::{DigestResolver, ScanError, ScanTarget, StoredTags};
+use crate::registry::{DigestResolver, ScanError, ScanTarget};
 
 /// Entries each in-memory map holds at most (it is emptied when full).
 const MAX_ENTRIES: usize = 10_000;
@@ -103,8 +103,11 @@ pub enum EvaluationError {
 pub struct Inputs<'a> {
     /// The policy's repository.
     pub target: &'a ScanTarget,
-    /// Its stored tag list.
-    pub stored: &'a StoredTags,
+    /// Its tags (a complete list, sorted byte-wise, as the tag store keeps them).
+    pub tags: &'a [String],
+    /// When that list was scanned (seconds since the epoch): cached digests
+    /// and untrusted signatures are looked up again after each scan.
+    pub scanned_at: u64,
     /// Its exclusion list.
     pub exclusions: &'a ExclusionList,
     /// The time ages are measured at.
@@ -121,11 +124,9 @@ pub async fn select<C: ImageInspector + DigestResolver>(
     entry: &PolicyEntry,
     inputs: &Inputs<'_>,
 ) -> Result<Selection, EvaluationError> {
-    let mut walk = entry.policy.walk(
-        &inputs.stored.tags,
-        inputs.exclusions,
-        entry.requirements.clone(),
-    );
+    let mut walk = entry
+        .policy
+        .walk(inputs.tags, inputs.exclusions, entry.requirements.clone());
     while let Some(candidate) = walk.current() {
         let tag = candidate.tag.clone();
         let registry = |source: ScanError| EvaluationError::Registry {
@@ -167,16 +168,12 @@ async fn digest_of<C: DigestResolver>(
 ) -> Result<String, ScanError> {
     let key = (inputs.target.image.name().to_string(), tag.to_string());
     if let Some((scanned_at, digest)) = recall(&cache.digests, &key)
-        && scanned_at == inputs.stored.scanned_at
+        && scanned_at == inputs.scanned_at
     {
         return Ok(digest);
     }
     let digest = client.manifest_digest(inputs.target, tag).await?;
-    remember(
-        &cache.digests,
-        key,
-        (inputs.stored.scanned_at, digest.clone()),
-    );
+    remember(&cache.digests, key, (inputs.scanned_at, digest.clone()));
     Ok(digest)
 }
 
@@ -253,14 +250,13 @@ async fn signature_of<C: ImageInspector>(
     if let Some(key_name) = recall(&cache.trusted, &key) {
         return Ok(SignatureCheck::Verified { key: key_name });
     }
-    let listed =
-        signature_tag(digest).is_some_and(|tag| inputs.stored.tags.binary_search(&tag).is_ok());
+    let listed = signature_tag(digest).is_some_and(|tag| inputs.tags.binary_search(&tag).is_ok());
     if !listed {
         // The stored list is complete: no signature tag, no signature.
         return Ok(SignatureCheck::Unsigned);
     }
     if let Some((scanned_at, detail)) = recall(&cache.untrusted, &key)
-        && scanned_at == inputs.stored.scanned_at
+        && scanned_at == inputs.scanned_at
     {
         return Ok(SignatureCheck::Untrusted { detail });
     }
@@ -282,11 +278,7 @@ async fn signature_of<C: ImageInspector>(
         }
         SignatureOutcome::Unsigned => SignatureCheck::Unsigned,
         SignatureOutcome::Untrusted { detail } => {
-            remember(
-                &cache.untrusted,
-                key,
-                (inputs.stored.scanned_at, detail.clone()),
-            );
+            remember(&cache.untrusted, key, (inputs.scanned_at, detail.clone()));
             SignatureCheck::Untrusted { detail }
         }
     })
@@ -360,3 +352,7 @@ pub fn record_skips(
     }
     changed
 }
+
+#[cfg(test)]
+#[path = "eligibility_tests.rs"]
+mod tests;
