@@ -41,3 +41,4 @@ mod secrets;
 mod smoke;
 mod templates;
 mod update_cli;
+mod verify;

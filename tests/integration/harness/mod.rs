@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod cosign;
 pub mod fault_proxy;
 pub mod git_fixtures;
 pub mod git_server;
