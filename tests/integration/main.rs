@@ -37,6 +37,7 @@ mod migrate_cli;
 mod registry;
 mod registry_cli;
 mod registry_faults;
+mod requirements;
 mod secrets;
 mod smoke;
 mod templates;
