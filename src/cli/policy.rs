@@ -318,7 +318,8 @@ fn why(selection: &Selection) -> String {
                 super::logging::escape_controls(&shown(runner_up))
             );
         }
-        None => out.push_str("  runner-up: none (the only candidate)\n"),
+        None if counts.candidates <= 1 => out.push_str("  runner-up: none (the only candidate)\n"),
+        None => out.push_str("  runner-up: none (no older candidate)\n"),
     }
     let not_a_value = match explanation.ordering {
         Ordering::Semver(_) => "not a version",
