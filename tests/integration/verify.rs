@@ -132,6 +132,19 @@ fn of_three_new_tags_only_the_one_signed_by_a_trusted_key_is_committed() {
         json!([unsigned_line, untrusted_line])
     );
 
+    // `run --once -o json` reports them per policy too.
+    let output = tagpilot
+        .run_once_command()
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["policies"][0]["skipped"][0]["reason"], "unsigned");
+    assert_eq!(
+        report["policies"][0]["skipped"][1]["reason"],
+        "untrustedSignature"
+    );
+
     // `policy eval -o json`: the choice, its digest, and each skipped tag with its reason.
     let (code, stdout, stderr) = eval(&tagpilot, &world.image, true);
     assert_eq!(code, Some(0), "{stderr}");
