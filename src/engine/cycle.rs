@@ -464,6 +464,9 @@ impl<C: TagLister + DigestResolver + ImageInspector> Engine<C> {
         }
         if mode == CycleMode::Commit {
             self.save_status();
+            if let Err(error) = self.facts.save() {
+                tracing::error!(%error, "cannot save the creation times");
+            }
         }
         reports
     }

@@ -181,7 +181,7 @@ fn a_tag_too_young_is_committed_when_it_comes_of_age_without_a_new_scan() {
     let mut pusher = ImagePusher::new(&world.registry, "shop/api");
     pusher.push_with_created("1.0.0", Some(OLD));
     // Old enough 15 s from now: the daemon's first evaluation comes well before.
-    pusher.push_with_created("1.1.0", Some(&created_at(15 - 3600)));
+    let young_digest = pusher.push_with_created("1.1.0", Some(&created_at(15 - 3600)));
     let tagpilot = Tagpilot::new();
     tagpilot.write("images.yaml", &images(&world.image, "  minimumAge: 1h\n"));
     tagpilot.write(
@@ -233,6 +233,9 @@ fn a_tag_too_young_is_committed_when_it_comes_of_age_without_a_new_scan() {
         "one scan, at start: the bump came from the re-evaluation\n{log}"
     );
     assert!(log.contains("no candidate skipped any more"), "{log}");
+    // Creation times are kept per digest across restarts.
+    let created = std::fs::read_to_string(tagpilot.state_dir().join("created.json")).unwrap();
+    assert!(created.contains(&young_digest), "{created}");
     assert!(
         metrics().contains(&format!("{too_young} 0\n")),
         "{}",
