@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::eligibility::{Evaluated, Failed};
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
 use super::metrics::Metrics;
@@ -94,37 +95,6 @@ pub struct PolicyReport {
     /// policy is evaluated again then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recheck_at: Option<jiff::Timestamp>,
-}
-
-/// A policy's new result, with the candidates skipped on the way.
-struct Evaluated {
-    latest: String,
-    skipped: Vec<Skipped>,
-    recheck_at: Option<jiff::Timestamp>,
-}
-
-/// Why a policy has no new result, with the candidates skipped on the way.
-struct Failed {
-    message: String,
-    skipped: Vec<Skipped>,
-}
-
-impl From<String> for Failed {
-    fn from(message: String) -> Self {
-        Self {
-            message,
-            skipped: Vec::new(),
-        }
-    }
-}
-
-impl From<super::eligibility::EvaluationError> for Failed {
-    fn from(error: super::eligibility::EvaluationError) -> Self {
-        Self {
-            skipped: error.skipped().to_vec(),
-            message: format!("{error:#}"),
-        }
-    }
 }
 
 /// The outcome of one automation.

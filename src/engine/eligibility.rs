@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use super::metrics::Metrics;
 use crate::config::image_policy::PolicyEntry;
 use crate::policy::{
-    ExclusionList, Platform, PolicyError, Selection, SignatureCheck, SkipReason, Walk,
+    ExclusionList, Platform, PolicyError, Selection, SignatureCheck, SkipReason, Skipped, Walk,
 };
 use crate::registry::created_store::{CreatedStore, CreatedStoreError};
 use crate::registry::inspect::ImageInspector;
@@ -286,7 +286,7 @@ async fn signature_of<C: ImageInspector>(
 
 impl EvaluationError {
     /// The candidates skipped before the evaluation ended.
-    pub fn skipped(&self) -> &[crate::policy::Skipped] {
+    pub fn skipped(&self) -> &[Skipped] {
         match self {
             Self::Policy(PolicyError::NoEligible { skipped, .. }) => skipped,
             _ => &[],
@@ -322,7 +322,7 @@ fn skip_label(reason: &SkipReason) -> &'static str {
 pub fn record_skips(
     key: &crate::config::meta::ObjectKey,
     status: &mut super::state::PolicyStatus,
-    skipped: &[crate::policy::Skipped],
+    skipped: &[Skipped],
     metrics: &Metrics,
     mode: super::cycle::CycleMode,
 ) -> bool {
@@ -351,6 +351,37 @@ pub fn record_skips(
         status.skipped = lines;
     }
     changed
+}
+
+/// A policy's new result, with the candidates skipped on the way.
+pub(super) struct Evaluated {
+    pub(super) latest: String,
+    pub(super) skipped: Vec<Skipped>,
+    pub(super) recheck_at: Option<jiff::Timestamp>,
+}
+
+/// Why a policy has no new result, with the candidates skipped on the way.
+pub(super) struct Failed {
+    pub(super) message: String,
+    pub(super) skipped: Vec<Skipped>,
+}
+
+impl From<String> for Failed {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            skipped: Vec::new(),
+        }
+    }
+}
+
+impl From<EvaluationError> for Failed {
+    fn from(error: super::eligibility::EvaluationError) -> Self {
+        Self {
+            skipped: error.skipped().to_vec(),
+            message: format!("{error:#}"),
+        }
+    }
 }
 
 #[cfg(test)]
