@@ -10,29 +10,12 @@ use crate::engine::World;
 use crate::harness::images::ImagePusher;
 use crate::harness::process::free_port;
 use crate::harness::tagpilot::{Automation, Tagpilot, deployment, plain_source, wait_for};
+use crate::verify::eval;
 
 /// A Flux ImageRepository and a tagpilot.dev ImagePolicy `shop/api` with `extra` spec lines.
 fn images(image: &str, extra: &str) -> String {
     format!(
         "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageRepository\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  image: {image}\n  interval: 1h\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=1.0.0 <2.0.0'\n{extra}"
-    )
-}
-
-fn eval(tagpilot: &Tagpilot, image: &str, json_output: bool) -> (Option<i32>, String, String) {
-    let mut command = tagpilot.command();
-    command
-        .args(["policy", "eval", "--policy"])
-        .arg(tagpilot.config_dir().join("images.yaml"))
-        .args(["--image", image, "--config"])
-        .arg(tagpilot.config_dir());
-    if json_output {
-        command.args(["-o", "json"]);
-    }
-    let output = command.output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
 

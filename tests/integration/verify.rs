@@ -39,8 +39,9 @@ fn keys_secret(keys: &[(&str, &KeyPair)]) -> String {
     yaml
 }
 
-/// `policy eval --image` of the config directory's ImagePolicy.
-fn eval(tagpilot: &Tagpilot, image: &str, json_output: bool) -> (Option<i32>, String, String) {
+/// `policy eval --image` of the config directory's `images.yaml` (with
+/// `--config`): exit code, stdout, stderr.
+pub fn eval(tagpilot: &Tagpilot, image: &str, json_output: bool) -> (Option<i32>, String, String) {
     let mut command = tagpilot.command();
     command
         .args(["policy", "eval", "--policy"])
