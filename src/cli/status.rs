@@ -126,6 +126,21 @@ pub fn render_status(status: &Status) -> String {
         &rows,
     ));
     out.push('\n');
+    // Better tags passed over (spec.verify, requiredPlatforms, minimumAge): shown only when some were.
+    let rows: Vec<Vec<String>> = status
+        .policies
+        .iter()
+        .flat_map(|(key, policy)| {
+            policy
+                .skipped
+                .iter()
+                .map(move |line| vec![key.clone(), line.clone()])
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&table(&["IMAGEPOLICY", "SKIPPED"], &rows));
+        out.push('\n');
+    }
     let rows: Vec<Vec<String>> = status
         .automations
         .iter()
@@ -298,6 +313,7 @@ mod tests {
                 latest_ref: Some("127.0.0.1:5000/front-end:main-abc-12".into()),
                 previous_ref: Some("127.0.0.1:5000/front-end:main-abc-11".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         status.automations.insert(

@@ -157,7 +157,7 @@ fn convert(objects: &[RawObject]) -> Converted {
     }
     for object in of_kind(Kind::ImagePolicy) {
         let parsed = object.decode::<ImagePolicySpec>().unwrap();
-        let entry = PolicyEntry::try_from(&parsed).unwrap();
+        let entry = PolicyEntry::from_object(&parsed, &crate::registry::NoSecrets).unwrap();
         converted.policies.insert(name(object), entry);
     }
     for object in of_kind(Kind::GitRepository) {

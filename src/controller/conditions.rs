@@ -44,6 +44,9 @@ pub const REASON_ARTIFACT_FAILED: &str = crate::apply::sync::reason::ARTIFACT_FA
 pub const EVENT_SCAN_CHANGED: &str = "NewTags";
 /// Event reason: a policy chose a new image.
 pub const EVENT_POLICY_CHANGED: &str = "NewLatestImage";
+/// Event reason: a policy passed over better tags whose images failed its
+/// requirements (signature, platforms, age); the note names each and why.
+pub const EVENT_CANDIDATES_SKIPPED: &str = "CandidatesSkipped";
 /// Event reason: an automation pushed a commit.
 pub const EVENT_PUSHED: &str = "Pushed";
 /// Event reason: a Sync applied a revision (or corrected drift, or pruned).

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 
 use super::backoff::{Backoff, MAX_BACKOFF};
 use super::conditions::{
-    EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED, EVENT_SCAN_CHANGED, Health,
+    EVENT_CANDIDATES_SKIPPED, EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED,
+    EVENT_SCAN_CHANGED, Health,
 };
 use super::events::EventSink;
 use super::kinds::Kind;
@@ -71,6 +72,8 @@ pub struct Driver {
     next_run: BTreeMap<ObjectKey, Instant>,
     run_failures: Backoff,
     evaluate_now: bool,
+    /// When a tag skipped as too young (`minimumAge`) becomes eligible.
+    recheck: Option<Instant>,
     written: BTreeMap<ObjectId, Value>,
     announced: BTreeMap<ObjectId, String>,
     syncs: SyncDriver,
@@ -111,6 +114,7 @@ impl Driver {
             next_run: BTreeMap::new(),
             run_failures: Backoff::default(),
             evaluate_now: true,
+            recheck: None,
             written: BTreeMap::new(),
             announced: BTreeMap::new(),
             syncs,
@@ -139,6 +143,7 @@ impl Driver {
                 .copied()
                 .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
+                .chain(self.recheck)
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.resync);
             tokio::select! {
@@ -322,10 +327,27 @@ impl Driver {
     }
 
     async fn evaluate(&mut self) {
+        if self.recheck.is_some_and(|at| at <= Instant::now()) {
+            self.recheck = None;
+            self.evaluate_now = true;
+        }
         if !std::mem::take(&mut self.evaluate_now) {
             return;
         }
         let reports = self.engine.evaluate(CycleMode::Commit).await;
+        self.skipped_events(&reports).await;
+        // A second late, so the evaluation then never runs a moment early.
+        self.recheck = reports
+            .iter()
+            .filter_map(|report| report.recheck_at)
+            .min()
+            .map(|at| {
+                let wait = at
+                    .duration_since(jiff::Timestamp::now())
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
+                Instant::now() + wait + Duration::from_secs(1)
+            });
         let mut changed = Vec::new();
         for report in reports.iter().filter(|r| r.changed) {
             let Some(key) = self
@@ -399,6 +421,40 @@ impl Driver {
                 self.event(Kind::ImageUpdateAutomation, key, reason, pull.note())
                     .await;
             }
+        }
+    }
+
+    /// A Warning event for each policy whose skipped tags changed (and are not none).
+    async fn skipped_events(&self, reports: &[crate::engine::cycle::PolicyReport]) {
+        for report in reports
+            .iter()
+            .filter(|r| r.skipped_changed && !r.skipped.is_empty())
+        {
+            let Some(key) = self
+                .engine
+                .objects()
+                .policies
+                .keys()
+                .find(|key| key.to_string() == report.policy)
+            else {
+                continue;
+            };
+            let Some(info) = self.snapshot.infos.get(&(Kind::ImagePolicy, key.clone())) else {
+                continue;
+            };
+            let lines: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
+            let mut note = format!("skipped {}", lines.join("; "));
+            if note.len() > 1000 {
+                let mut end = 1000;
+                while !note.is_char_boundary(end) {
+                    end -= 1;
+                }
+                note.truncate(end);
+                note.push('…');
+            }
+            self.events
+                .warning(&info.reference(key), EVENT_CANDIDATES_SKIPPED, note)
+                .await;
         }
     }
 

@@ -245,6 +245,7 @@ fn secret_pointers(kind: &str) -> &'static [&'static str] {
             "/spec/proxySecretRef/name",
         ],
         "GitRepository" => &["/spec/secretRef/name"],
+        "ImagePolicy" => &["/spec/verify/secretRef/name"],
         "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
         _ => &[],
     }

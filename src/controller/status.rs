@@ -180,8 +180,10 @@ fn policy(
         },
         (None, Some(latest)) => Health::Ready {
             message: format!(
-                "latest image tag for {} resolved to {}",
-                latest.name, latest.tag
+                "latest image tag for {} resolved to {}{}",
+                latest.name,
+                latest.tag,
+                skipped_text(engine.map_or(&[][..], |s| &s.skipped))
             ),
         },
         (None, None) => Health::Progressing {
@@ -192,6 +194,15 @@ fn policy(
         health,
         serde_json::to_value(body).map_err(StatusError::Serialize)?,
     ))
+}
+
+/// `; skipped 1.2.0: not signed …; 1.1.0: …` (better tags passed over), or nothing.
+fn skipped_text(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; skipped {}", skipped.join("; "))
+    }
 }
 
 fn automation(
@@ -339,6 +350,7 @@ mod tests {
                 latest_ref: Some(format!("reg.example:5000/shop/api:1.2.0@{DIGEST}")),
                 previous_ref: Some("reg.example:5000/shop/api:1.1.0".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         engine.automations.insert(

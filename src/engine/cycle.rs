@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::eligibility::{Evaluated, Failed};
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
 use super::image_details::ImageDescriber;
@@ -25,6 +26,8 @@ use crate::git::{
     RetryPolicy, render_commit_message,
 };
 use crate::image::ImageReference;
+use crate::policy::Skipped;
+use crate::registry::inspect::ImageInspector;
 use crate::registry::store::RecordOutcome;
 use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
@@ -82,6 +85,17 @@ pub struct PolicyReport {
     pub changed: bool,
     /// The error, when nothing could be chosen.
     pub error: Option<String>,
+    /// Better candidates passed over because their images failed a
+    /// requirement (signature, platforms, age), best first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Whether the skipped candidates differ from the previous evaluation's.
+    #[serde(skip)]
+    pub skipped_changed: bool,
+    /// When a better candidate skipped as too young becomes old enough: the
+    /// policy is evaluated again then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_at: Option<jiff::Timestamp>,
 }
 
 /// The outcome of one automation.
@@ -133,6 +147,7 @@ pub struct Engine<C> {
     objects: Arc<ObjectSet>,
     client: Arc<C>,
     store: TagStore,
+    facts: super::eligibility::FactCache,
     workspace: GitWorkspace,
     state_dir: PathBuf,
     status: Status,
@@ -149,9 +164,12 @@ pub enum EngineError {
     /// `status.json` could not be read.
     #[error(transparent)]
     State(#[from] super::state::StateError),
+    /// The creation-time store could not be opened.
+    #[error(transparent)]
+    Facts(#[from] crate::registry::created_store::CreatedStoreError),
 }
 
-impl<C: TagLister + DigestResolver + 'static> Engine<C> {
+impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
     /// An engine over `objects`, scanning with `client`, keeping state in `state_dir`.
     pub fn new(
         objects: ObjectSet,
@@ -161,10 +179,12 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
     ) -> Result<Self, EngineError> {
         let store = TagStore::open(state_dir).map_err(EngineError::Store)?;
         let status = Status::load(state_dir)?;
+        let facts = super::eligibility::FactCache::open(state_dir)?;
         Ok(Self {
             objects: Arc::new(objects),
             client: Arc::new(client),
             store,
+            facts,
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             status,
@@ -344,8 +364,15 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
             }
             let result = self.evaluate_one(&objects, key, entry).await;
             let status = self.status.policies.entry(key.to_string()).or_default();
+            let (skipped, recheck_at) = match &result {
+                Ok(evaluated) => (evaluated.skipped.clone(), evaluated.recheck_at),
+                Err(failed) => (failed.skipped.clone(), None),
+            };
+            let skipped_changed =
+                super::eligibility::record_skips(key, status, &skipped, &self.metrics, mode);
             let report = match result {
-                Ok(latest) => {
+                Ok(evaluated) => {
+                    let latest = evaluated.latest;
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
                     if changed {
@@ -374,9 +401,13 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
                         previous,
                         changed,
                         error: None,
+                        skipped,
+                        skipped_changed,
+                        recheck_at,
                     }
                 }
-                Err(message) => {
+                Err(failed) => {
+                    let message = failed.message;
                     if self.store.get(&entry.repository).is_some() {
                         tracing::warn!(policy = %key, error = %message, "policy has no result");
                     } else {
@@ -397,6 +428,9 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
                         previous: None,
                         changed: false,
                         error: Some(message),
+                        skipped,
+                        skipped_changed,
+                        recheck_at,
                     }
                 }
             };
@@ -404,6 +438,9 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
         }
         if mode == CycleMode::Commit {
             self.save_status();
+            if let Err(error) = self.facts.save() {
+                tracing::error!(%error, "cannot save the creation times");
+            }
         }
         reports
     }
@@ -413,21 +450,32 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
         objects: &ObjectSet,
         key: &ObjectKey,
         entry: &super::objects::PolicyEntry,
-    ) -> Result<String, String> {
-        let repository = objects
-            .repositories
-            .get(&entry.repository)
-            .ok_or_else(|| format!("ImageRepository {} is not defined", entry.repository))?;
+    ) -> Result<Evaluated, Failed> {
+        let repository = objects.repositories.get(&entry.repository).ok_or_else(|| {
+            Failed::from(format!(
+                "ImageRepository {} is not defined",
+                entry.repository
+            ))
+        })?;
         let stored = self.store.get(&entry.repository).ok_or_else(|| {
-            format!(
+            Failed::from(format!(
                 "ImageRepository {} has not been scanned successfully yet",
                 entry.repository
-            )
+            ))
         })?;
-        let selection = entry
-            .policy
-            .select(&stored.tags, &repository.exclusions)
-            .map_err(|error| format!("{error:#}"))?;
+        let inputs = super::eligibility::Inputs {
+            target: &repository.target,
+            tags: &stored.tags,
+            scanned_at: stored.scanned_at,
+            exclusions: &repository.exclusions,
+            now: jiff::Timestamp::now(),
+            metrics: Some(&self.metrics),
+        };
+        let selection =
+            super::eligibility::select(self.client.as_ref(), &self.facts, entry, &inputs)
+                .await
+                .map_err(Failed::from)?;
+        let explanation = selection.explanation;
         let tag = selection.tag;
         let image = &repository.target.image;
         let previous_digest = self
@@ -441,14 +489,22 @@ impl<C: TagLister + DigestResolver + 'static> Engine<C> {
         let digest = match entry.digest_reflection {
             DigestReflectionPolicy::Never => None,
             DigestReflectionPolicy::IfNotPresent if previous_digest.is_some() => previous_digest,
+            // The digest the requirements were checked on, when they were: pin what was verified.
+            _ if explanation.chosen.digest.is_some() => explanation.chosen.digest.clone(),
             DigestReflectionPolicy::IfNotPresent | DigestReflectionPolicy::Always => Some(
                 self.client
                     .manifest_digest(&repository.target, &tag)
                     .await
-                    .map_err(|error| format!("cannot resolve the digest of {tag}: {error}"))?,
+                    .map_err(|error| {
+                        Failed::from(format!("cannot resolve the digest of {tag}: {error}"))
+                    })?,
             ),
         };
-        Ok(image.with_tag(&tag, digest.as_deref()).to_string())
+        Ok(Evaluated {
+            latest: image.with_tag(&tag, digest.as_deref()).to_string(),
+            skipped: explanation.skipped,
+            recheck_at: explanation.recheck_at,
+        })
     }
 
     /// Runs `keys` (one commit each at most), with the latest policy results.

@@ -2,6 +2,8 @@
 //! interval (spread after a restart), each scan on its own so a slow registry
 //! never delays the others, re-evaluates the policies as scans finish, and
 //! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once.
+//! A policy that skipped a better tag as too young (`minimumAge`) is evaluated
+//! again when that tag becomes old enough, without waiting for a scan.
 //! A shutdown signal is honoured between steps, so a commit and its push are
 //! never cut in half by tagpilot itself.
 
@@ -15,6 +17,7 @@ use tokio::sync::mpsc;
 use super::cycle::{CycleMode, Engine};
 use super::webhook::PushedImage;
 use crate::config::meta::ObjectKey;
+use crate::registry::inspect::ImageInspector;
 use crate::registry::store::next_scan_at;
 use crate::registry::{DigestResolver, TagLister};
 
@@ -25,7 +28,9 @@ const ANNOUNCED_TAG_RESCANS: u32 = 5;
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs until `shutdown` resolves.
-pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'static>(
+pub async fn run_loop<
+    C: TagLister + DigestResolver + ImageInspector + Clone + Send + Sync + 'static,
+>(
     engine: &mut Engine<C>,
     mut pushes: mpsc::Receiver<Vec<PushedImage>>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -55,6 +60,8 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
         .collect();
     // The first evaluation uses stored tags, so a restart can commit without rescanning.
     let mut evaluate_now = true;
+    // When a tag skipped as too young becomes eligible: evaluate again then.
+    let mut recheck: Option<Instant> = None;
     // Scans run side by side and are recorded as each finishes: a slow or failing
     // registry never holds back the results of the others.
     let mut in_flight = FuturesUnordered::new();
@@ -89,9 +96,18 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                 scanning.insert(key);
             }
         }
+        if recheck.is_some_and(|at| at <= Instant::now()) {
+            recheck = None;
+            evaluate_now = true;
+        }
         if evaluate_now {
             evaluate_now = false;
             let reports = engine.evaluate(CycleMode::Commit).await;
+            recheck = reports
+                .iter()
+                .filter_map(|report| report.recheck_at)
+                .min()
+                .map(instant_of);
             let changed: Vec<String> = reports
                 .iter()
                 .filter(|r| r.changed)
@@ -125,6 +141,7 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
             .filter(|(key, _)| !scanning.contains(*key))
             .map(|(_, at)| at)
             .chain(next_run.values())
+            .chain(recheck.iter())
             .min()
             .copied()
             .unwrap_or_else(|| Instant::now() + MAX_SLEEP)
@@ -196,6 +213,16 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
     }
 }
 
+/// The instant just after a wall-clock time (a second late, so the evaluation
+/// then never runs a moment early; now, if it has passed).
+fn instant_of(at: jiff::Timestamp) -> Instant {
+    let wait = at
+        .duration_since(jiff::Timestamp::now())
+        .try_into()
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + wait + Duration::from_secs(1)
+}
+
 /// When an object with `interval` (the longest sleep if it is gone) is next due.
 fn next_due(interval: Option<Duration>) -> Instant {
     Instant::now() + jittered(interval.unwrap_or(MAX_SLEEP))
@@ -233,6 +260,34 @@ mod tests {
                 self.release_first.notified().await;
             }
             Ok(TagList::complete(["v1".to_string()]))
+        }
+    }
+
+    impl crate::registry::inspect::ImageInspector for GatedRegistry {
+        async fn signature(
+            &self,
+            _target: &ScanTarget,
+            _digest: &str,
+            _keys: &crate::registry::cosign::CosignKeys,
+        ) -> Result<crate::registry::signatures::SignatureOutcome, ScanError> {
+            unreachable!("no policy here requires a signature")
+        }
+
+        async fn platforms(
+            &self,
+            _target: &ScanTarget,
+            _digest: &str,
+        ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, ScanError> {
+            unreachable!("no policy here requires platforms")
+        }
+
+        async fn created(
+            &self,
+            _target: &ScanTarget,
+            _tag: &str,
+            _store: &crate::registry::created_store::CreatedStore,
+        ) -> Result<crate::registry::created::ImageCreated, ScanError> {
+            unreachable!("no policy here requires an age")
         }
     }
 

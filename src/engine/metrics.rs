@@ -29,6 +29,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Policy evaluations, by result (ok, no_match, invalid).",
     ),
     (
+        "tagpilot_signature_checks_total",
+        "counter",
+        "Cosign signature checks sent to registries (cached results not counted), by result (verified, unsigned, untrusted, error).",
+    ),
+    (
+        "tagpilot_policy_skipped_candidates",
+        "gauge",
+        "Better candidates the policy's last evaluation skipped, by policy and reason (unsigned, untrustedSignature, missingPlatforms, tooYoung, noCreationTime, unreadable).",
+    ),
+    (
         "tagpilot_commits_total",
         "counter",
         "Commits made by automations.",

@@ -3,6 +3,7 @@
 
 pub mod cycle;
 pub mod daemon;
+pub mod eligibility;
 mod guard;
 pub mod http;
 pub mod http_server;

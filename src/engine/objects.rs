@@ -145,7 +145,8 @@ impl ObjectSet {
 
     fn add_policy(&mut self, object: &RawObject) -> Result<(), LoadError> {
         let parsed = object.decode::<ImagePolicySpec>()?;
-        let entry = PolicyEntry::try_from(&parsed).map_err(|e| object.invalid(format!("{e:#}")))?;
+        let entry =
+            PolicyEntry::from_object(&parsed, &self.secrets).map_err(|e| object.reject(e))?;
         self.policies.insert(object_key(&parsed.metadata), entry);
         Ok(())
     }

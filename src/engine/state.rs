@@ -64,6 +64,10 @@ pub struct PolicyStatus {
     pub previous_ref: Option<String>,
     /// Why the last evaluation failed (the latest ref is then the older one).
     pub last_error: Option<String>,
+    /// Better candidates the last evaluation passed over, and why
+    /// (`1.3.0: not signed (no cosign signature)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 /// The last run of an ImageUpdateAutomation.
@@ -171,6 +175,7 @@ mod tests {
                 latest_ref: Some("app:v2".into()),
                 previous_ref: Some("app:v1".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         status.save(dir.path()).unwrap();

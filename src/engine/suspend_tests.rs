@@ -14,6 +14,34 @@ impl crate::registry::TagLister for Tags {
     }
 }
 
+impl crate::registry::inspect::ImageInspector for Tags {
+    async fn signature(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _digest: &str,
+        _keys: &crate::registry::cosign::CosignKeys,
+    ) -> Result<crate::registry::signatures::SignatureOutcome, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+
+    async fn platforms(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _digest: &str,
+    ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+
+    async fn created(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _tag: &str,
+        _store: &crate::registry::created_store::CreatedStore,
+    ) -> Result<crate::registry::created::ImageCreated, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+}
+
 impl crate::registry::DigestResolver for Tags {
     async fn manifest_digest(
         &self,

@@ -180,7 +180,11 @@ impl RegistryClient {
             .map_err(|e| invalid(target, digest, &format!("not a manifest ({e})")))
     }
 
-    async fn blob(&self, target: &ScanTarget, digest: &str) -> Result<Vec<u8>, ScanError> {
+    pub(crate) async fn blob(
+        &self,
+        target: &ScanTarget,
+        digest: &str,
+    ) -> Result<Vec<u8>, ScanError> {
         let (mut fetched, mut url) = self
             .get_in_repository(target, &format!("blobs/{digest}"), "*/*")
             .await?;
@@ -208,7 +212,7 @@ impl RegistryClient {
 }
 
 /// The body of a `200` answer, checked against `digest`.
-fn verified(
+pub(crate) fn verified(
     target: &ScanTarget,
     url: &Url,
     fetched: Fetched,

@@ -34,6 +34,9 @@
 //! - [`created`], [`created_store`]: an image's creation time (Flux v1 ordering), once per digest.
 //! - [`image_details`]: an image's OCI annotations (source, revision, version,
 //!   created) for commit messages, read by the same walk, cached per digest.
+//! - [`cosign`], [`signatures`]: cosign key-based signatures of an image;
+//!   [`platforms`]: the platforms of an image; [`inspect`]: the trait the
+//!   engine asks these through (a policy's requirements).
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
@@ -42,6 +45,7 @@ pub mod azure_identity;
 pub mod challenge;
 pub mod client;
 pub mod cloud;
+pub mod cosign;
 pub mod created;
 pub mod created_store;
 pub mod credentials;
@@ -50,10 +54,13 @@ pub mod endpoints;
 pub mod error;
 pub mod gcp;
 pub mod image_details;
+pub mod inspect;
 pub mod listing;
 pub mod pagination;
+pub mod platforms;
 pub mod proxy;
 mod session;
+pub mod signatures;
 pub mod store;
 pub mod token;
 pub mod transport;

@@ -8,6 +8,7 @@
 
 pub mod cloud_identity;
 pub mod cluster;
+pub mod cosign;
 pub mod fault_proxy;
 pub mod forge_api;
 pub mod forge_models;
