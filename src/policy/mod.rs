@@ -16,8 +16,15 @@
 //!
 //! A policy is validated once ([`Policy::new`]); evaluating it cannot fail for
 //! any reason but "no tag matches".
+//!
+//! Flux v1 (fluxd) workload annotations carry their policy inline: their
+//! filters are [`annotation_filter`] (`glob:`, `semver:`, and `regexp:` with
+//! look-around under a backtracking budget) and their ordering by image
+//! creation time is [`creation_order`].
 
 mod alphabetical;
+pub mod annotation_filter;
+pub mod creation_order;
 mod error;
 mod exclusion;
 mod explanation;

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Discovery;
-use super::select::{Choice, CreatedAt, HoldReason, SelectError, choose};
 use super::workload::{Container, Workload, WorkloadId};
 use crate::image::ImageReference;
+use crate::policy::creation_order::{Choice, CreatedAt, HoldReason, SelectError, choose};
 
 /// One container of one workload in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
