@@ -216,9 +216,7 @@ fn refused_values<S: ApiSpec>(spec: &Value, version: ApiVersion) -> Vec<String> 
         let elsewhere: Vec<String> = kind
             .served()
             .iter()
-            .filter(|other| {
-                schema::refused_value(spec, spec_schema(kind, **other), path).is_none()
-            })
+            .filter(|other| schema::refused_value(spec, spec_schema(kind, **other), path).is_none())
             .map(|other| other.api_version(kind))
             .collect();
         let hint = if elsewhere.is_empty() {

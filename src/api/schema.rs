@@ -149,7 +149,10 @@ pub fn version_spec_schema(hub_spec: &Value, rules: &[VersionRule], version: Api
                     && let Some(Value::Object(node)) =
                         parent.get_mut("properties").and_then(|p| p.get_mut(field))
                 {
-                    let values = values.iter().map(|v| Value::String(v.to_string())).collect();
+                    let values = values
+                        .iter()
+                        .map(|v| Value::String(v.to_string()))
+                        .collect();
                     node.insert("enum".into(), Value::Array(values));
                 }
             }
@@ -297,7 +300,11 @@ fn check_into(document: &Value, schema: &Value, path: &str, problems: &mut Vec<F
 /// A string value of `document` (an object's `spec`) at `path` (`spec.a.b`,
 /// no lists) that the `enum` of that field in `schema` does not list, with the
 /// values it does list.
-pub fn refused_value(document: &Value, schema: &Value, path: &str) -> Option<(String, Vec<String>)> {
+pub fn refused_value(
+    document: &Value,
+    schema: &Value,
+    path: &str,
+) -> Option<(String, Vec<String>)> {
     let rest = path.strip_prefix("spec.")?;
     let (mut value, mut node) = (document, schema);
     for segment in rest.split('.') {

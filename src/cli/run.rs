@@ -239,7 +239,25 @@ pub fn render_plan(report: &CycleReport) -> String {
             out.push_str(&format!("error: {}\n\n", escape_controls(error)));
             continue;
         }
-        for held in &automation.held_downgrades {
+        for image in &automation.images {
+            if let Some(error) = &image.error {
+                out.push_str(&format!(
+                    "error: scan of {}: {}\n",
+                    image.image,
+                    escape_controls(error)
+                ));
+            }
+        }
+        for container in &automation.containers {
+            out.push_str(&escape_controls(&container_line(container)));
+            out.push('\n');
+        }
+        // Strategy Annotations lists its held downgrades with the containers.
+        let held = automation
+            .held_downgrades
+            .iter()
+            .filter(|_| automation.containers.is_empty());
+        for held in held {
             out.push_str(&escape_controls(&format!(
                 "held back (downgrade): {} {} holds {}, the policy says {}",
                 held.location, held.setter, held.current, held.result
@@ -258,6 +276,26 @@ pub fn render_plan(report: &CycleReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One container of an `Annotations` automation: where, which, its filter,
+/// and what happened to it.
+fn container_line(container: &crate::engine::cycle::ContainerReport) -> String {
+    let mut line = format!(
+        "{}:{} {} ({}): {}",
+        container.file,
+        container.line,
+        container.container,
+        container.filter,
+        container.result.text()
+    );
+    if let Some(latest) = &container.latest {
+        line.push_str(&format!(" → {latest}"));
+    }
+    if let Some(message) = &container.message {
+        line.push_str(&format!(" ({message})"));
+    }
+    line
 }
 
 fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
@@ -304,6 +342,31 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
                 }
             ),
             (None, None) => println!("automation {}: no change", automation.automation),
+        }
+        for image in &automation.images {
+            match &image.error {
+                None => println!(
+                    "scanned {}: {}: {} tags",
+                    automation.automation, image.image, image.tags
+                ),
+                Some(error) => eprintln!(
+                    "error: automation {}: scan of {} failed: {}",
+                    automation.automation,
+                    image.image,
+                    escape_controls(error)
+                ),
+            }
+        }
+        for container in automation
+            .containers
+            .iter()
+            .filter(|c| c.result.is_problem())
+        {
+            eprintln!(
+                "error: automation {}: {}",
+                automation.automation,
+                escape_controls(&container_line(container))
+            );
         }
         for held in &automation.held_downgrades {
             let text = format!(

@@ -144,15 +144,14 @@ fn registry(
             entry.host
         ))
     })?;
-    let duration = |value: Option<crate::api::GoDuration>, name: &str, default: Duration| {
-        match value {
+    let duration =
+        |value: Option<crate::api::GoDuration>, name: &str, default: Duration| match value {
             None => Ok(default),
             Some(value) if !value.0.is_zero() => Ok(value.0),
             Some(_) => Err(Invalid::spec(format!(
                 "{field}.{name} must be longer than zero"
             ))),
-        }
-    };
+        };
     let key = |name: &str| ObjectKey::new(namespace, name);
     Ok((
         host,
@@ -230,7 +229,10 @@ mod tests {
         let target = settings.target(id(), &image("127.0.0.1:5000/team/app"));
         assert!(target.insecure);
         assert_eq!(target.cert_secret, Some(ObjectKey::new("apps", "ca")));
-        assert_eq!(settings.settings(&image("nginx:1.25")).interval, Duration::from_secs(600));
+        assert_eq!(
+            settings.settings(&image("nginx:1.25")).interval,
+            Duration::from_secs(600)
+        );
         assert!(std::ptr::eq(
             settings.settings(&image("nginx")),
             settings.settings(&image("docker.io/library/nginx"))
@@ -250,8 +252,14 @@ mod tests {
                 .message
         };
         let message = error(annotations(vec![entry("https://registry.gitlab.com")]));
-        assert!(message.contains("spec.update.registries[0].host"), "{message}");
-        let message = error(annotations(vec![entry("docker.io"), entry("index.docker.io")]));
+        assert!(
+            message.contains("spec.update.registries[0].host"),
+            "{message}"
+        );
+        let message = error(annotations(vec![
+            entry("docker.io"),
+            entry("index.docker.io"),
+        ]));
         assert!(
             message.contains("spec.update.registries[1].host: \"index.docker.io\" is listed twice"),
             "{message}"
@@ -270,9 +278,13 @@ mod tests {
         };
         assert!(error(setters).contains("only strategy Annotations"));
         assert!(
-            AnnotationSettings::from_spec(&UpdateStrategy::default(), "apps", Duration::from_secs(1))
-                .unwrap()
-                .is_none()
+            AnnotationSettings::from_spec(
+                &UpdateStrategy::default(),
+                "apps",
+                Duration::from_secs(1)
+            )
+            .unwrap()
+            .is_none()
         );
     }
 

@@ -12,6 +12,8 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::annotation_scan::AnnotationMemory;
+pub use super::annotations::{ContainerReport, ImageScanReport};
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
 use super::metrics::Metrics;
@@ -24,6 +26,8 @@ use crate::git::{
     MessageTemplate, RetryPolicy, render_message,
 };
 use crate::image::ImageReference;
+use crate::registry::created::CreatedLookup;
+use crate::registry::created_store::CreatedStore;
 use crate::registry::store::RecordOutcome;
 use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
@@ -101,6 +105,25 @@ pub struct AutomationReport {
     pub held_downgrades: Vec<HeldDowngrade>,
     /// The error, when the run failed.
     pub error: Option<String>,
+    /// Strategy `Annotations`: each image the workloads name, as scanned in the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageScanReport>,
+    /// Strategy `Annotations`: the decision for each container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerReport>,
+    /// Run again this soon rather than at the interval (a webhook's tag not
+    /// listed yet, creation times left to look up).
+    #[serde(skip)]
+    pub run_again_after: Option<std::time::Duration>,
+}
+
+impl AutomationReport {
+    /// Whether the run failed, or an image or container of it did.
+    pub fn has_errors(&self) -> bool {
+        self.error.is_some()
+            || self.images.iter().any(|i| i.error.is_some())
+            || self.containers.iter().any(|c| c.result.is_problem())
+    }
 }
 
 /// Everything one cycle did.
@@ -120,20 +143,24 @@ impl CycleReport {
     pub fn has_errors(&self) -> bool {
         self.scans.iter().any(|s| s.error.is_some())
             || self.policies.iter().any(|p| p.error.is_some())
-            || self.automations.iter().any(|a| a.error.is_some())
+            || self.automations.iter().any(AutomationReport::has_errors)
     }
 }
 
 /// The shared engine of `run` and `plan`.
 pub struct Engine<C> {
-    objects: Arc<ObjectSet>,
-    client: C,
-    store: TagStore,
-    workspace: GitWorkspace,
+    pub(super) objects: Arc<ObjectSet>,
+    pub(super) client: C,
+    pub(super) store: Arc<TagStore>,
+    pub(super) workspace: GitWorkspace,
     state_dir: PathBuf,
-    status: Status,
-    metrics: Arc<Metrics>,
-    retry: RetryPolicy,
+    pub(super) status: Status,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) retry: RetryPolicy,
+    /// Creation times by digest (strategy `Annotations`).
+    pub(super) created: Arc<CreatedStore>,
+    /// What earlier runs of `Annotations` automations found.
+    pub(super) annotation_memory: Arc<Mutex<AnnotationMemory>>,
 }
 
 /// Why the engine could not start.
@@ -145,6 +172,9 @@ pub enum EngineError {
     /// `status.json` could not be read.
     #[error(transparent)]
     State(#[from] super::state::StateError),
+    /// The creation-time store could not be opened.
+    #[error("cannot open the creation-time store: {0}")]
+    Created(#[source] crate::registry::created_store::CreatedStoreError),
 }
 
 impl<C: TagLister + DigestResolver> Engine<C> {
@@ -155,12 +185,15 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         state_dir: &Path,
         metrics: Arc<Metrics>,
     ) -> Result<Self, EngineError> {
-        let store = TagStore::open(state_dir).map_err(EngineError::Store)?;
+        let store = Arc::new(TagStore::open(state_dir).map_err(EngineError::Store)?);
+        let created = Arc::new(CreatedStore::open(state_dir).map_err(EngineError::Created)?);
         let status = Status::load(state_dir)?;
         Ok(Self {
             objects: Arc::new(objects),
             client,
             store,
+            created,
+            annotation_memory: Arc::default(),
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             status,
@@ -177,6 +210,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     /// Replaces the objects (controller mode: the cluster's objects changed).
     /// Stored tags and results of objects that remain are kept.
     pub fn set_objects(&mut self, objects: ObjectSet) {
+        let automations = objects.automations.keys().cloned().collect();
+        super::annotation_scan::lock(&self.annotation_memory).retain(&automations);
         self.objects = Arc::new(objects);
     }
 
@@ -193,34 +228,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     /// Sets the retry policy of rejected pushes.
     pub fn set_push_retry(&mut self, retry: RetryPolicy) {
         self.retry = retry;
-    }
-
-    /// One full cycle over every object that is not suspended.
-    pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
-        let started = Instant::now();
-        let repositories: Vec<ObjectKey> = self
-            .objects
-            .active_repositories()
-            .map(|(key, _)| key.clone())
-            .collect();
-        let scans = self.scan(&repositories).await;
-        let policies = self.evaluate(mode).await;
-        let automations: Vec<ObjectKey> = self
-            .objects
-            .active_automations()
-            .map(|(key, _)| key.clone())
-            .collect();
-        let automations = self.run_automations(&automations, mode).await;
-        self.metrics.add(
-            "tagpilot_cycle_duration_seconds_sum",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
-        CycleReport {
-            scans,
-            policies,
-            automations,
-        }
     }
 
     /// Scans `keys` concurrently and records complete lists in the tag store.
@@ -446,6 +453,38 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         };
         Ok(image.with_tag(&tag, digest.as_deref()).to_string())
     }
+}
+
+/// What runs automations: strategy `Annotations` scans in its runs, so it
+/// needs creation-time lookups and a client it can hand to git's thread.
+impl<C: TagLister + DigestResolver + CreatedLookup + Clone + 'static> Engine<C> {
+    /// One full cycle over every object that is not suspended.
+    pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
+        let started = Instant::now();
+        let repositories: Vec<ObjectKey> = self
+            .objects
+            .active_repositories()
+            .map(|(key, _)| key.clone())
+            .collect();
+        let scans = self.scan(&repositories).await;
+        let policies = self.evaluate(mode).await;
+        let automations: Vec<ObjectKey> = self
+            .objects
+            .active_automations()
+            .map(|(key, _)| key.clone())
+            .collect();
+        let automations = self.run_automations(&automations, mode).await;
+        self.metrics.add(
+            "tagpilot_cycle_duration_seconds_sum",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        CycleReport {
+            scans,
+            policies,
+            automations,
+        }
+    }
 
     /// Runs `keys` (one commit each at most), with the latest policy results.
     pub async fn run_automations(
@@ -461,6 +500,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 let now = epoch_seconds(SystemTime::now());
                 status.last_run_time = Some(now);
                 status.last_error = report.error.clone();
+                status.images = report.images.clone();
+                status.containers = report.containers.clone();
                 status.held_downgrades = report
                     .held_downgrades
                     .iter()
@@ -476,7 +517,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     status.last_push_time = Some(now);
                 }
             }
-            if report.error.is_some() {
+            if report.has_errors() {
                 self.metrics.increment(
                     "tagpilot_failures_total",
                     &[("kind", "ImageUpdateAutomation")],
@@ -503,6 +544,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             report.error = Some(format!("GitRepository {} is not defined", entry.source));
             return report;
         };
+        if let Some(settings) = entry.annotations.clone() {
+            return self
+                .run_annotations(key, &entry, settings, source, mode, report)
+                .await;
+        }
         let inputs = match self.automation_inputs(key) {
             Ok(inputs) => inputs,
             Err(message) => {
@@ -511,19 +557,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         };
         let held = Arc::new(Mutex::new(Vec::new()));
-        let automation = AutomationRef {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-        };
-        let spec = AutomationSpec {
-            automation: automation.clone(),
-            repo: source.repo.clone(),
-            checkout: entry.checkout.clone(),
-            commit: entry.commit.clone(),
-            push: entry.push.clone(),
-            values: entry.values.clone(),
-            retry: self.retry.clone(),
-        };
+        let spec = self.automation_spec(key, &entry, &source);
+        let automation = spec.automation.clone();
         match mode {
             CycleMode::Commit => {
                 let apply_inputs = inputs.clone();
@@ -549,40 +584,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     })
                     .await;
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
-                match outcome {
-                    Ok(AutomationOutcome::NoChange { .. }) => {
-                        tracing::debug!(automation = %key, "no change");
-                    }
-                    Ok(AutomationOutcome::Pushed {
-                        commit,
-                        changes,
-                        attempts,
-                        ..
-                    }) => {
-                        tracing::info!(
-                            automation = %key,
-                            commit = %commit,
-                            changes = changes.changes.len(),
-                            attempts,
-                            "pushed"
-                        );
-                        self.metrics.increment("tagpilot_commits_total", &[]);
-                        let label = if attempts > 1 { "retried" } else { "ok" };
-                        self.metrics
-                            .increment("tagpilot_pushes_total", &[("result", label)]);
-                        report.commit = Some(commit.to_string());
-                        report.changes = changes.changes;
-                    }
-                    Err(error) => {
-                        let message = with_causes(&error);
-                        tracing::warn!(automation = %key, error = %message, "automation failed");
-                        if error.is_refused_push() {
-                            self.metrics
-                                .increment("tagpilot_pushes_total", &[("result", "failed")]);
-                        }
-                        report.error = Some(message);
-                    }
-                }
+                self.record_push(key, outcome, &mut report);
             }
             CycleMode::Plan => {
                 let workspace = self.workspace.clone();
@@ -597,18 +599,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         update_with_guard(checkout.path(), &path, &inputs, UpdateMode::DryRun)
                             .map_err(|e| e.to_string())?;
                     let changes = change_set(&update, &inputs);
-                    let message = if update.is_empty() {
-                        None
-                    } else {
-                        let data = MessageData::new(automation, &changes, values);
-                        Some(
-                            render_message(
-                                template.as_ref().and_then(MessageTemplate::source),
-                                &data,
-                            )
-                            .map_err(|e| e.to_string())?,
-                        )
-                    };
+                    let message = planned_message(automation, &changes, values, template.as_ref())?;
                     Ok((update.unified_diff(), changes, message, held))
                 })
                 .await;
@@ -625,6 +616,72 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         }
         report
+    }
+}
+
+impl<C: TagLister + DigestResolver> Engine<C> {
+    /// What git needs to run automation `key`.
+    pub(super) fn automation_spec(
+        &self,
+        key: &ObjectKey,
+        entry: &super::objects::AutomationEntry,
+        source: &super::objects::SourceEntry,
+    ) -> AutomationSpec {
+        AutomationSpec {
+            automation: AutomationRef {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+            },
+            repo: source.repo.clone(),
+            checkout: entry.checkout.clone(),
+            commit: entry.commit.clone(),
+            push: entry.push.clone(),
+            values: entry.values.clone(),
+            retry: self.retry.clone(),
+        }
+    }
+
+    /// Logs, counts and reports what a push attempt of automation `key` did.
+    pub(super) fn record_push(
+        &self,
+        key: &ObjectKey,
+        outcome: Result<AutomationOutcome, crate::git::GitError>,
+        report: &mut AutomationReport,
+    ) {
+        match outcome {
+            Ok(AutomationOutcome::NoChange { .. }) => {
+                tracing::debug!(automation = %key, "no change");
+            }
+            Ok(AutomationOutcome::Pushed {
+                commit,
+                changes,
+                attempts,
+                ..
+            }) => {
+                tracing::info!(
+                    automation = %key,
+                    commit = %commit,
+                    changes = changes.changes.len(),
+                    attempts,
+                    "pushed"
+                );
+                self.metrics.increment("tagpilot_commits_total", &[]);
+                let label = if attempts > 1 { "retried" } else { "ok" };
+                self.metrics
+                    .increment("tagpilot_pushes_total", &[("result", label)]);
+                report.commit = Some(commit.to_string());
+                report.changes = changes.changes;
+            }
+            Err(error) => {
+                let message = with_causes(&error);
+                tracing::warn!(automation = %key, error = %message, "automation failed");
+                if error.is_refused_push() {
+                    self.metrics
+                        .increment("tagpilot_pushes_total", &[("result", "failed")]);
+                }
+                report.error = Some(message);
+            }
+        }
     }
 
     /// The policy results an automation writes, with what the guard needs.
@@ -688,6 +745,22 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     }
 }
 
+/// The commit message `plan` shows for `changes` (none when nothing changes).
+pub(super) fn planned_message(
+    automation: AutomationRef,
+    changes: &crate::git::ChangeSet,
+    values: std::collections::BTreeMap<String, String>,
+    template: Option<&MessageTemplate>,
+) -> Result<Option<String>, String> {
+    if changes.changes.is_empty() {
+        return Ok(None);
+    }
+    let data = MessageData::new(automation, changes, values);
+    render_message(template.and_then(MessageTemplate::source), &data)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod cause_tests {
     use super::with_causes;
@@ -713,3 +786,7 @@ mod cause_tests {
 #[cfg(test)]
 #[path = "suspend_tests.rs"]
 mod suspend_tests;
+
+#[cfg(test)]
+#[path = "annotation_tests.rs"]
+mod annotation_tests;

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::cycle::{CycleMode, Engine};
 use super::webhook::PushedImage;
 use crate::config::meta::ObjectKey;
+use crate::registry::created::CreatedLookup;
 use crate::registry::store::next_scan_at;
 use crate::registry::{DigestResolver, TagLister};
 
@@ -25,7 +26,7 @@ const ANNOUNCED_TAG_RESCANS: u32 = 5;
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs until `shutdown` resolves.
-pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'static>(
+pub async fn run_loop<C: TagLister + DigestResolver + CreatedLookup + Clone + 'static>(
     engine: &mut Engine<C>,
     mut pushes: mpsc::Receiver<Vec<PushedImage>>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -114,10 +115,18 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
             .map(|(key, _)| key.clone())
             .collect();
         if !due_runs.is_empty() {
-            engine.run_automations(&due_runs, CycleMode::Commit).await;
-            for key in due_runs {
-                let interval = engine.objects().automations.get(&key).map(|e| e.interval);
-                next_run.insert(key, next_due(interval));
+            let reports = engine.run_automations(&due_runs, CycleMode::Commit).await;
+            for (key, report) in due_runs.into_iter().zip(reports) {
+                let interval = engine
+                    .objects()
+                    .automations
+                    .get(&key)
+                    .map(|e| e.run_interval());
+                let due = match report.run_again_after {
+                    Some(soon) => Instant::now() + soon,
+                    None => next_due(interval),
+                };
+                next_run.insert(key, due);
             }
         }
         let wake = next_scan
@@ -178,8 +187,13 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                 };
                 for image in images {
                     let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
-                    if keys.is_empty() {
-                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository");
+                    let automations = engine.automations_for_push(image.host.as_deref(), &image.repository, &image.tag);
+                    if keys.is_empty() && automations.is_empty() {
+                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository and no annotated workload");
+                    }
+                    for automation in automations {
+                        tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
+                        next_run.insert(automation, Instant::now());
                     }
                     for key in keys {
                         tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
@@ -233,6 +247,21 @@ mod tests {
                 self.release_first.notified().await;
             }
             Ok(TagList::complete(["v1".to_string()]))
+        }
+    }
+
+    impl CreatedLookup for GatedRegistry {
+        async fn lookup_created(
+            &self,
+            target: &ScanTarget,
+            tag: &str,
+            _store: &crate::registry::created_store::CreatedStore,
+        ) -> Result<crate::registry::created::ImageCreated, ScanError> {
+            Err(ScanError::NotFound {
+                image: target.image.name().to_string(),
+                host: target.image.registry().to_string(),
+                detail: format!("{tag} is not in this test registry"),
+            })
         }
     }
 

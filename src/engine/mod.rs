@@ -1,6 +1,8 @@
 //! The loop both modes share: scheduling by interval, webhook and manual triggers,
 //! batching policy results into one automation run per repository.
 
+mod annotation_scan;
+pub mod annotations;
 pub mod cycle;
 pub mod daemon;
 mod guard;

@@ -81,6 +81,12 @@ pub struct AutomationStatus {
     pub held_downgrades: Vec<String>,
     /// Why the last run failed.
     pub last_error: Option<String>,
+    /// Strategy `Annotations`: each image the workloads name, as last scanned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<super::annotations::ImageScanReport>,
+    /// Strategy `Annotations`: the last decision for each container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<super::annotations::ContainerReport>,
 }
 
 /// Everything `status.json` holds, keyed by `namespace/name`.

@@ -37,6 +37,23 @@ impl ContainerKey {
             container: container.name.clone(),
         }
     }
+
+    /// How messages and commit data name the container where a setter would
+    /// be named: `deployment/hello:hello` (kind, workload, container), with
+    /// the workload's namespace first when the file gives one
+    /// (`apps:deployment/hello:hello`, fluxd's resource ID).
+    pub fn label(&self) -> String {
+        let workload = format!(
+            "{}/{}:{}",
+            self.workload.kind.to_ascii_lowercase(),
+            self.workload.name,
+            self.container
+        );
+        match &self.workload.namespace {
+            Some(namespace) => format!("{namespace}:{workload}"),
+            None => workload,
+        }
+    }
 }
 
 /// What is known of one tag.
