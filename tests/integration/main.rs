@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod annotations;
+mod annotations_engine;
 mod apply;
 mod apply_sync;
 mod bad_input;
