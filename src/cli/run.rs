@@ -380,7 +380,11 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
 }
 
 fn print_json(report: &CycleReport) -> CommandResult {
-    super::output::print_json(report)
+    // Scan times (strategy Annotations) are kept in seconds; JSON shows RFC 3339.
+    let mut value = serde_json::to_value(report)
+        .map_err(|e| CommandError::Failed(anyhow!("cannot encode the output as JSON: {e}")))?;
+    super::output::epoch_times_to_rfc3339(&mut value);
+    super::output::print_json(&value)
 }
 
 /// Registers SIGINT and SIGTERM handlers now (the caller must be inside the
