@@ -11,6 +11,7 @@ mod apply_sync;
 mod bad_input;
 mod cli;
 mod controller;
+mod controller_annotations;
 mod controller_bad_input;
 mod controller_errors;
 mod controller_flux;
