@@ -18,12 +18,13 @@
 //! runs, which the engine schedules shortly after.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
 
 use futures::stream::{self, StreamExt as _};
 use serde::{Deserialize, Serialize};
 
+use super::annotation_memory::{AnnotationMemory, Announced, ImageScan, Lookup, lock, scan_key};
 use crate::config::annotation_registries::AnnotationSettings;
 use crate::config::meta::ObjectKey;
 use crate::image::ImageReference;
@@ -73,123 +74,6 @@ pub struct ImageScanReport {
     pub pending_lookups: usize,
     /// Why the scan or a lookup failed (the last complete scan was used).
     pub error: Option<String>,
-}
-
-/// One tag's digest lookup.
-#[derive(Debug, Clone)]
-struct Lookup {
-    /// The manifest digest; `None` when the tag's image cannot be read (its
-    /// creation time counts as absent).
-    digest: Option<String>,
-    /// When it was looked up.
-    at: Instant,
-}
-
-/// The last complete scan of one image.
-#[derive(Debug, Clone)]
-struct ImageScan {
-    scanned_at: Instant,
-    tags: Vec<String>,
-    lookups: BTreeMap<String, Lookup>,
-}
-
-/// Tags a webhook announced for one image, and how many runs missed them.
-#[derive(Debug, Clone, Default)]
-struct Announced {
-    tags: BTreeSet<String>,
-    misses: u32,
-}
-
-/// What the engine remembers of annotation scans between runs. In memory
-/// only: after a restart each image is scanned once more (its last complete
-/// tag list is in the tag store for a failing first scan).
-#[derive(Debug, Default)]
-pub struct AnnotationMemory {
-    scans: BTreeMap<ObjectKey, ImageScan>,
-    images: BTreeMap<ObjectKey, Vec<ImageReference>>,
-    announced: BTreeMap<ObjectKey, BTreeMap<String, Announced>>,
-}
-
-impl AnnotationMemory {
-    /// The automations whose last run found an image of `repository` (on
-    /// `host`, when the push names one that matches), each with the image name.
-    pub fn automations_for_push(
-        &self,
-        host: Option<&str>,
-        repository: &str,
-    ) -> Vec<(ObjectKey, String)> {
-        let find = |exact_host: bool| -> Vec<(ObjectKey, String)> {
-            let mut found = Vec::new();
-            for (automation, images) in &self.images {
-                for image in images {
-                    let host_matches =
-                        host.is_some_and(|h| h == image.registry() || h == image.api_host());
-                    if image.repository() == repository && (!exact_host || host_matches) {
-                        found.push((automation.clone(), image.name().to_string()));
-                    }
-                }
-            }
-            found
-        };
-        let exact = find(true);
-        if exact.is_empty() { find(false) } else { exact }
-    }
-
-    /// Records that `tag` of `image` was pushed: the next run of `automation`
-    /// scans the image and looks the tag up again.
-    pub fn announce(&mut self, automation: &ObjectKey, image: &str, tag: &str) {
-        let entry = self
-            .announced
-            .entry(automation.clone())
-            .or_default()
-            .entry(image.to_string())
-            .or_default();
-        entry.tags.insert(tag.to_string());
-        entry.misses = 0;
-    }
-
-    /// How soon `automation` should run again because an announced tag was
-    /// not listed yet (0.5, 1, 2, 4, 8 s after the misses).
-    pub fn retry_after(&self, automation: &ObjectKey) -> Option<Duration> {
-        let misses = self
-            .announced
-            .get(automation)?
-            .values()
-            .map(|a| a.misses)
-            .max()?;
-        (misses > 0).then(|| Duration::from_millis(500) * 2u32.pow(misses - 1))
-    }
-
-    /// Forgets automations that are gone.
-    pub fn retain(&mut self, automations: &BTreeSet<ObjectKey>) {
-        let keep = |key: &ObjectKey| automations.contains(key);
-        self.images.retain(|key, _| keep(key));
-        self.announced.retain(|key, _| keep(key));
-        self.scans.retain(|key, _| {
-            automations.iter().any(|a| {
-                a.namespace == key.namespace
-                    && key
-                        .name
-                        .strip_prefix(&a.name)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
-        });
-    }
-}
-
-/// Locks `memory`, ignoring poisoning (the data is a cache).
-pub(crate) fn lock(memory: &Mutex<AnnotationMemory>) -> MutexGuard<'_, AnnotationMemory> {
-    memory
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The tag store key of `image` scanned for `automation`.
-pub fn scan_key(automation: &ObjectKey, image: &ImageReference) -> ObjectKey {
-    ObjectKey::new(
-        &automation.namespace,
-        format!("{}/{}", automation.name, image.name()),
-    )
 }
 
 /// The registry facts of one run, and what was done to get them.

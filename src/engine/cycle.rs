@@ -12,8 +12,9 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::annotation_scan::AnnotationMemory;
+use super::annotation_memory::AnnotationMemory;
 pub use super::annotations::{ContainerReport, ImageScanReport};
+use super::automation_git::planned_message;
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
 use super::metrics::Metrics;
@@ -21,10 +22,7 @@ use super::objects::ObjectSet;
 use super::state::{Status, epoch_seconds};
 use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
-use crate::git::{
-    AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
-    MessageTemplate, RetryPolicy, render_message,
-};
+use crate::git::{ChangeLine, GitWorkspace, RetryPolicy};
 use crate::image::ImageReference;
 use crate::registry::created::CreatedLookup;
 use crate::registry::created_store::CreatedStore;
@@ -211,7 +209,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     /// Stored tags and results of objects that remain are kept.
     pub fn set_objects(&mut self, objects: ObjectSet) {
         let automations = objects.automations.keys().cloned().collect();
-        super::annotation_scan::lock(&self.annotation_memory).retain(&automations);
+        super::annotation_memory::lock(&self.annotation_memory).retain(&automations);
         self.objects = Arc::new(objects);
     }
 
@@ -620,70 +618,6 @@ impl<C: TagLister + DigestResolver + CreatedLookup + Clone + 'static> Engine<C> 
 }
 
 impl<C: TagLister + DigestResolver> Engine<C> {
-    /// What git needs to run automation `key`.
-    pub(super) fn automation_spec(
-        &self,
-        key: &ObjectKey,
-        entry: &super::objects::AutomationEntry,
-        source: &super::objects::SourceEntry,
-    ) -> AutomationSpec {
-        AutomationSpec {
-            automation: AutomationRef {
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-            },
-            repo: source.repo.clone(),
-            checkout: entry.checkout.clone(),
-            commit: entry.commit.clone(),
-            push: entry.push.clone(),
-            values: entry.values.clone(),
-            retry: self.retry.clone(),
-        }
-    }
-
-    /// Logs, counts and reports what a push attempt of automation `key` did.
-    pub(super) fn record_push(
-        &self,
-        key: &ObjectKey,
-        outcome: Result<AutomationOutcome, crate::git::GitError>,
-        report: &mut AutomationReport,
-    ) {
-        match outcome {
-            Ok(AutomationOutcome::NoChange { .. }) => {
-                tracing::debug!(automation = %key, "no change");
-            }
-            Ok(AutomationOutcome::Pushed {
-                commit,
-                changes,
-                attempts,
-                ..
-            }) => {
-                tracing::info!(
-                    automation = %key,
-                    commit = %commit,
-                    changes = changes.changes.len(),
-                    attempts,
-                    "pushed"
-                );
-                self.metrics.increment("tagpilot_commits_total", &[]);
-                let label = if attempts > 1 { "retried" } else { "ok" };
-                self.metrics
-                    .increment("tagpilot_pushes_total", &[("result", label)]);
-                report.commit = Some(commit.to_string());
-                report.changes = changes.changes;
-            }
-            Err(error) => {
-                let message = with_causes(&error);
-                tracing::warn!(automation = %key, error = %message, "automation failed");
-                if error.is_refused_push() {
-                    self.metrics
-                        .increment("tagpilot_pushes_total", &[("result", "failed")]);
-                }
-                report.error = Some(message);
-            }
-        }
-    }
-
     /// The policy results an automation writes, with what the guard needs.
     fn automation_inputs(&self, key: &ObjectKey) -> Result<AutomationInputs, String> {
         let mut inputs = AutomationInputs::default();
@@ -743,22 +677,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             exact
         }
     }
-}
-
-/// The commit message `plan` shows for `changes` (none when nothing changes).
-pub(super) fn planned_message(
-    automation: AutomationRef,
-    changes: &crate::git::ChangeSet,
-    values: std::collections::BTreeMap<String, String>,
-    template: Option<&MessageTemplate>,
-) -> Result<Option<String>, String> {
-    if changes.changes.is_empty() {
-        return Ok(None);
-    }
-    let data = MessageData::new(automation, changes, values);
-    render_message(template.and_then(MessageTemplate::source), &data)
-        .map(Some)
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
