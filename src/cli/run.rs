@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::listen::{ListenArgs, spawn_server};
 use super::logging::escape_controls;
 use super::{CommandError, CommandResult, OutputFormat};
+use crate::engine::annotations::{ContainerReport, ContainerResult};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
 use crate::engine::http::router;
 use crate::engine::metrics::Metrics;
@@ -280,13 +281,18 @@ pub fn render_plan(report: &CycleReport) -> String {
 
 /// One container of an `Annotations` automation: where, which, its filter,
 /// and what happened to it.
-fn container_line(container: &crate::engine::cycle::ContainerReport) -> String {
+fn container_line(container: &ContainerReport) -> String {
+    // An invalid filter's message names the annotation already.
+    let filter = if container.result == ContainerResult::InvalidFilter {
+        String::new()
+    } else {
+        format!(" ({})", container.filter)
+    };
     let mut line = format!(
-        "{}:{} {} ({}): {}",
+        "{}:{} {}{filter}: {}",
         container.file,
         container.line,
         container.container,
-        container.filter,
         container.result.text()
     );
     if let Some(latest) = &container.latest {
@@ -324,6 +330,20 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
         }
     }
     for automation in &report.automations {
+        for image in &automation.images {
+            match &image.error {
+                None => println!(
+                    "scanned {}: {}: {} tags",
+                    automation.automation, image.image, image.tags
+                ),
+                Some(error) => eprintln!(
+                    "error: automation {}: scan of {} failed: {}",
+                    automation.automation,
+                    image.image,
+                    escape_controls(error)
+                ),
+            }
+        }
         match (&automation.commit, &automation.error) {
             (_, Some(error)) => eprintln!(
                 "error: automation {}: {}",
@@ -342,20 +362,6 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
                 }
             ),
             (None, None) => println!("automation {}: no change", automation.automation),
-        }
-        for image in &automation.images {
-            match &image.error {
-                None => println!(
-                    "scanned {}: {}: {} tags",
-                    automation.automation, image.image, image.tags
-                ),
-                Some(error) => eprintln!(
-                    "error: automation {}: scan of {} failed: {}",
-                    automation.automation,
-                    image.image,
-                    escape_controls(error)
-                ),
-            }
         }
         for container in automation
             .containers

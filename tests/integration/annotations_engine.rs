@@ -239,7 +239,7 @@ fn plan_shows_the_bump_and_an_invalid_filter_fails_only_its_container() {
         plan.stdout
     );
     assert!(
-        plan.stdout.contains("apps/broken.yaml:13 deployment/broken:hello (flux.weave.works/tag.hello): invalid filter"),
+        plan.stdout.contains("apps/broken.yaml:13 deployment/broken:hello: invalid filter (flux.weave.works/tag.hello: invalid semver range \"not a range\""),
         "{}",
         plan.stdout
     );
