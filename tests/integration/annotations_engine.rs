@@ -398,3 +398,64 @@ fn a_registry_hosts_ca_secret_verifies_its_https_registry() {
         workload(&host, "1a2b3c4", false)
     );
 }
+
+/// The commit goes through the setters' path: an SSH-signed commit whose
+/// Handlebars template reads the containers where setters would be.
+#[test]
+fn annotation_commits_are_signed_and_templated_like_the_setters() {
+    let registry = Registry::start(Distribution::V2, AuthMode::Anonymous);
+    let host = registry.host.clone();
+    let mut pusher = ImagePusher::new(&registry, REPOSITORY);
+    pusher.push_with_created("1a2b3c4", Some("2024-03-01T10:00:00Z"));
+    pusher.push_with_created("master", Some("2024-03-01T10:00:00Z"));
+    let repos = GitRepos::new();
+    let bare = repos.create("config", &[(FILE, &workload(&host, "master", false))]);
+    let tagpilot = Tagpilot::new();
+    let (key, public) =
+        crate::harness::git_fixtures::ssh_keypair(tagpilot.home_dir(), "signing", "");
+    tagpilot.write(
+        "source.yaml",
+        &crate::harness::tagpilot::plain_source(&format!("file://{}", bare.display())),
+    );
+    tagpilot.write(
+        "signing.yaml",
+        &secret(
+            "signing",
+            "Opaque",
+            &[("identity", &std::fs::read(&key).unwrap())],
+        ),
+    );
+    let template = "{{automation.name}}: bump containers\n\n{{#each changes}}- {{setter}} in {{file}}:{{line}}: {{old}} -> {{new}}\n{{/each}}{{#each images}}* {{namespace}}/{{policy}} {{name}}:{{tag}} (was {{previous}})\n{{/each}}";
+    let yaml = automation("1h", &format!("      - host: {host}\n        insecure: true\n"))
+        .replace(
+            "        email: bot@tagpilot.example\n",
+            &format!(
+                "        email: bot@tagpilot.example\n      signingKey:\n        type: ssh\n        secretRef:\n          name: signing\n      messageTemplate: {template:?}\n"
+            ),
+        );
+    tagpilot.write("automation.yaml", &yaml);
+    tagpilot.run_once().success();
+
+    let message = git_in(&bare, &["log", "-1", "--format=%B", "main"]);
+    assert_eq!(
+        message,
+        format!(
+            "hello: bump containers\n\n- deployment/hello:hello in {FILE}:13: {host}/{REPOSITORY}:master -> {host}/{REPOSITORY}:1a2b3c4\n* shop/hello {host}/{REPOSITORY}:1a2b3c4 (was {host}/{REPOSITORY}:master)\n\n"
+        )
+    );
+    let signers = tagpilot.home_dir().join("allowed_signers");
+    std::fs::write(&signers, format!("bot@tagpilot.example {public}\n")).unwrap();
+    let verify = crate::harness::git_server::git()
+        .arg("-C")
+        .arg(&bare)
+        .args(["-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={}", signers.display()))
+        .args(["verify-commit", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
