@@ -25,8 +25,9 @@ pub(super) struct Lookup {
 /// The last complete scan of one image.
 #[derive(Debug, Clone)]
 pub(super) struct ImageScan {
-    /// When its tag list was listed.
-    pub(super) scanned_at: Instant,
+    /// When its tag list was listed by this process (`None`: the list is the
+    /// tag store's, from before a restart, so the image is due).
+    pub(super) scanned_at: Option<Instant>,
     /// Its tags, sorted.
     pub(super) tags: Vec<String>,
     /// Digest lookups by tag.

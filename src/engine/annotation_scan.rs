@@ -150,7 +150,9 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
             None => true,
             Some(scan) => {
                 announced.contains_key(image.name())
-                    || now.duration_since(scan.scanned_at) >= self.settings.settings(image).interval
+                    || scan.scanned_at.is_none_or(|at| {
+                        now.duration_since(at) >= self.settings.settings(image).interval
+                    })
             }
         };
         let listings = futures::future::join_all(images.iter().zip(&previous).map(
@@ -228,7 +230,7 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
         // The last complete list, for a scan that failed before this process saw one.
         let stored = || {
             self.tags.get(&key).map(|stored| ImageScan {
-                scanned_at: now,
+                scanned_at: None,
                 tags: stored.tags.clone(),
                 lookups: BTreeMap::new(),
             })
@@ -245,7 +247,7 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
                 let mut lookups = previous.map(|p| p.lookups).unwrap_or_default();
                 lookups.retain(|tag, _| list.tags.binary_search(tag).is_ok());
                 Some(ImageScan {
-                    scanned_at: now,
+                    scanned_at: Some(now),
                     tags: list.tags,
                     lookups,
                 })

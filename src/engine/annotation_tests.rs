@@ -24,6 +24,8 @@ struct Builds {
     /// tag → (digest, creation time)
     tags: Arc<Mutex<BTreeMap<String, (String, Timestamp)>>>,
     configs_fetched: Arc<AtomicUsize>,
+    /// Tag listings answer 503 while set.
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Builds {
@@ -52,7 +54,15 @@ impl Builds {
 }
 
 impl TagLister for Builds {
-    async fn list_tags(&self, _target: &ScanTarget) -> Result<TagList, ScanError> {
+    async fn list_tags(&self, target: &ScanTarget) -> Result<TagList, ScanError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ScanError::Status {
+                image: target.image.name().to_string(),
+                url: format!("https://{}/v2/", target.image.registry()),
+                status: 503,
+                detail: "down for maintenance".into(),
+            });
+        }
         let tags: Vec<String> = self.tags.lock().unwrap().keys().cloned().collect();
         Ok(TagList::complete(tags))
     }
@@ -286,4 +296,73 @@ async fn plan_shows_the_bump_and_holds_downgrades_and_locks() {
         automation.images.is_empty(),
         "a locked workload's image is not scanned"
     );
+}
+
+/// Invariant 4: a failed scan keeps the last complete list, so no decision
+/// changes; the run reports the error, and the next good scan moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_scan_changes_no_decision() {
+    let builds = Builds::default();
+    builds.push(100, &["1a2b3c4", "master"]);
+    let remote = Remote::new(&workload("master", false));
+    let state = tempfile::tempdir().unwrap();
+    let mut engine = engine(&remote, &builds, state.path());
+    engine.cycle(CycleMode::Commit).await;
+    assert_eq!(remote.head().0, workload("1a2b3c4", false));
+
+    builds.down.store(true, Ordering::SeqCst);
+    builds.push(200, &["5d6e7f8", "master"]);
+    engine.automations_for_push(Some("registry.example"), "lucj/hello", "5d6e7f8");
+    let report = engine.cycle(CycleMode::Commit).await;
+    let automation = &report.automations[0];
+    assert!(automation.commit.is_none());
+    assert!(report.has_errors());
+    let error = automation.images[0].error.as_deref().unwrap();
+    assert!(error.contains("503"), "{error}");
+    assert_eq!(automation.containers[0].result, ContainerResult::UpToDate);
+    assert_eq!(
+        automation.run_again_after,
+        Some(std::time::Duration::from_millis(500)),
+        "the announced tag is looked for again shortly"
+    );
+
+    builds.down.store(false, Ordering::SeqCst);
+    let report = engine.cycle(CycleMode::Commit).await;
+    assert!(!report.has_errors(), "{report:#?}");
+    assert_eq!(remote.head().0, workload("5d6e7f8", false));
+}
+
+/// Invariant 11: at most MAX_LOOKUPS_PER_IMAGE creation times are looked up
+/// per image and run; the rest follow in a run scheduled shortly after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_time_lookups_are_budgeted_per_run() {
+    use crate::engine::annotation_scan::MAX_LOOKUPS_PER_IMAGE;
+    let builds = Builds::default();
+    for build in 0..=MAX_LOOKUPS_PER_IMAGE as i64 {
+        builds.push(1000 + build, &[&format!("build-{build:05}")]);
+    }
+    let remote = Remote::new(&workload("build-00000", false));
+    let state = tempfile::tempdir().unwrap();
+    let mut engine = engine(&remote, &builds, state.path());
+    let report = engine.cycle(CycleMode::Commit).await;
+    let automation = &report.automations[0];
+    assert!(automation.commit.is_none());
+    assert_eq!(automation.images[0].pending_lookups, 1);
+    assert_eq!(automation.images[0].fetched_configs, MAX_LOOKUPS_PER_IMAGE);
+    assert_eq!(automation.containers[0].result, ContainerResult::Failed);
+    assert!(
+        automation.containers[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("not looked up yet")
+    );
+    assert_eq!(
+        automation.run_again_after,
+        Some(std::time::Duration::from_secs(5))
+    );
+    let report = engine.cycle(CycleMode::Commit).await;
+    assert!(!report.has_errors(), "{report:#?}");
+    let newest = format!("build-{MAX_LOOKUPS_PER_IMAGE:05}");
+    assert_eq!(remote.head().0, workload(&newest, false));
 }

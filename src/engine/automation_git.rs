@@ -1,12 +1,11 @@
 //! The git side of an automation run that both strategies share: the spec git
-//! runs with, what a push attempt did (logs, metrics, the report), and the
-//! commit message `plan` shows.
+//! runs with, and the commit message `plan` shows. (What a push attempt did is
+//! logged from `cycle`, whose log target users and tests filter on.)
 
-use super::cycle::{AutomationReport, Engine, with_causes};
+use super::cycle::Engine;
 use crate::config::meta::ObjectKey;
 use crate::git::{
-    AutomationOutcome, AutomationRef, AutomationSpec, ChangeSet, MessageData, MessageTemplate,
-    render_message,
+    AutomationRef, AutomationSpec, ChangeSet, MessageData, MessageTemplate, render_message,
 };
 use crate::registry::{DigestResolver, TagLister};
 
@@ -29,49 +28,6 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             push: entry.push.clone(),
             values: entry.values.clone(),
             retry: self.retry.clone(),
-        }
-    }
-
-    /// Logs, counts and reports what a push attempt of automation `key` did.
-    pub(super) fn record_push(
-        &self,
-        key: &ObjectKey,
-        outcome: Result<AutomationOutcome, crate::git::GitError>,
-        report: &mut AutomationReport,
-    ) {
-        match outcome {
-            Ok(AutomationOutcome::NoChange { .. }) => {
-                tracing::debug!(automation = %key, "no change");
-            }
-            Ok(AutomationOutcome::Pushed {
-                commit,
-                changes,
-                attempts,
-                ..
-            }) => {
-                tracing::info!(
-                    automation = %key,
-                    commit = %commit,
-                    changes = changes.changes.len(),
-                    attempts,
-                    "pushed"
-                );
-                self.metrics.increment("tagpilot_commits_total", &[]);
-                let label = if attempts > 1 { "retried" } else { "ok" };
-                self.metrics
-                    .increment("tagpilot_pushes_total", &[("result", label)]);
-                report.commit = Some(commit.to_string());
-                report.changes = changes.changes;
-            }
-            Err(error) => {
-                let message = with_causes(&error);
-                tracing::warn!(automation = %key, error = %message, "automation failed");
-                if error.is_refused_push() {
-                    self.metrics
-                        .increment("tagpilot_pushes_total", &[("result", "failed")]);
-                }
-                report.error = Some(message);
-            }
         }
     }
 }

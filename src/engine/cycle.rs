@@ -22,7 +22,7 @@ use super::objects::ObjectSet;
 use super::state::{Status, epoch_seconds};
 use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
-use crate::git::{ChangeLine, GitWorkspace, RetryPolicy};
+use crate::git::{AutomationOutcome, ChangeLine, GitWorkspace, RetryPolicy};
 use crate::image::ImageReference;
 use crate::registry::created::CreatedLookup;
 use crate::registry::created_store::CreatedStore;
@@ -618,6 +618,49 @@ impl<C: TagLister + DigestResolver + CreatedLookup + Clone + 'static> Engine<C> 
 }
 
 impl<C: TagLister + DigestResolver> Engine<C> {
+    /// Logs, counts and reports what a push attempt of automation `key` did.
+    pub(super) fn record_push(
+        &self,
+        key: &ObjectKey,
+        outcome: Result<AutomationOutcome, crate::git::GitError>,
+        report: &mut AutomationReport,
+    ) {
+        match outcome {
+            Ok(AutomationOutcome::NoChange { .. }) => {
+                tracing::debug!(automation = %key, "no change");
+            }
+            Ok(AutomationOutcome::Pushed {
+                commit,
+                changes,
+                attempts,
+                ..
+            }) => {
+                tracing::info!(
+                    automation = %key,
+                    commit = %commit,
+                    changes = changes.changes.len(),
+                    attempts,
+                    "pushed"
+                );
+                self.metrics.increment("tagpilot_commits_total", &[]);
+                let label = if attempts > 1 { "retried" } else { "ok" };
+                self.metrics
+                    .increment("tagpilot_pushes_total", &[("result", label)]);
+                report.commit = Some(commit.to_string());
+                report.changes = changes.changes;
+            }
+            Err(error) => {
+                let message = with_causes(&error);
+                tracing::warn!(automation = %key, error = %message, "automation failed");
+                if error.is_refused_push() {
+                    self.metrics
+                        .increment("tagpilot_pushes_total", &[("result", "failed")]);
+                }
+                report.error = Some(message);
+            }
+        }
+    }
+
     /// The policy results an automation writes, with what the guard needs.
     fn automation_inputs(&self, key: &ObjectKey) -> Result<AutomationInputs, String> {
         let mut inputs = AutomationInputs::default();
