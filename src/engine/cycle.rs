@@ -227,7 +227,41 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     pub fn set_push_retry(&mut self, retry: RetryPolicy) {
         self.retry = retry;
     }
+}
 
+/// What runs automations: strategy `Annotations` scans in its runs, so it
+/// needs creation-time lookups and a client it can hand to git's thread.
+impl<C: TagLister + DigestResolver + CreatedLookup + Clone + 'static> Engine<C> {
+    /// One full cycle over every object that is not suspended.
+    pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
+        let started = Instant::now();
+        let repositories: Vec<ObjectKey> = self
+            .objects
+            .active_repositories()
+            .map(|(key, _)| key.clone())
+            .collect();
+        let scans = self.scan(&repositories).await;
+        let policies = self.evaluate(mode).await;
+        let automations: Vec<ObjectKey> = self
+            .objects
+            .active_automations()
+            .map(|(key, _)| key.clone())
+            .collect();
+        let automations = self.run_automations(&automations, mode).await;
+        self.metrics.add(
+            "tagpilot_cycle_duration_seconds_sum",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        CycleReport {
+            scans,
+            policies,
+            automations,
+        }
+    }
+}
+
+impl<C: TagLister + DigestResolver> Engine<C> {
     /// Scans `keys` concurrently and records complete lists in the tag store.
     pub async fn scan(&mut self, keys: &[ObjectKey]) -> Vec<ScanReport> {
         let started = Instant::now();
@@ -453,37 +487,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     }
 }
 
-/// What runs automations: strategy `Annotations` scans in its runs, so it
-/// needs creation-time lookups and a client it can hand to git's thread.
 impl<C: TagLister + DigestResolver + CreatedLookup + Clone + 'static> Engine<C> {
-    /// One full cycle over every object that is not suspended.
-    pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
-        let started = Instant::now();
-        let repositories: Vec<ObjectKey> = self
-            .objects
-            .active_repositories()
-            .map(|(key, _)| key.clone())
-            .collect();
-        let scans = self.scan(&repositories).await;
-        let policies = self.evaluate(mode).await;
-        let automations: Vec<ObjectKey> = self
-            .objects
-            .active_automations()
-            .map(|(key, _)| key.clone())
-            .collect();
-        let automations = self.run_automations(&automations, mode).await;
-        self.metrics.add(
-            "tagpilot_cycle_duration_seconds_sum",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
-        CycleReport {
-            scans,
-            policies,
-            automations,
-        }
-    }
-
     /// Runs `keys` (one commit each at most), with the latest policy results.
     pub async fn run_automations(
         &mut self,
