@@ -8,6 +8,10 @@
 //! Go `text/template` over Flux's data for Flux's versions (`.Updated` exists
 //! in `v1beta1` only), Handlebars for ours. `git.push.pullRequest` (propose
 //! the change as a pull request) is ours only: Flux has no such field.
+//!
+//! `update.strategy: Annotations` (Flux v1's workload annotations) and its
+//! per-registry-host settings (`update.registries`) exist in `tagpilot.dev`
+//! only; Flux's versions take `Setters` and nothing else.
 
 use std::collections::BTreeMap;
 
@@ -177,12 +181,18 @@ pub enum ForgeProvider {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStrategy {
-    /// `Setters`: rewrite the fields marked with `$imagepolicy` comments.
+    /// `Setters`: rewrite the fields marked with `$imagepolicy` comments;
+    /// `Annotations` (`tagpilot.dev` only): keep the images of workloads
+    /// annotated the Flux v1 way current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<UpdateStrategyName>,
     /// The path under the repository root to update (the root when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Strategy `Annotations`: how to scan the images of each registry host
+    /// (a host not listed is scanned anonymously over HTTPS at `spec.interval`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<AnnotationRegistry>,
 }
 
 /// The name of an update strategy.
@@ -190,6 +200,37 @@ pub struct UpdateStrategy {
 pub enum UpdateStrategyName {
     /// Rewrite `$imagepolicy` markers.
     Setters,
+    /// Keep the images of workloads annotated `fluxcd.io/automated: "true"`
+    /// (or `flux.weave.works/automated`) current, as Flux v1 did.
+    Annotations,
+}
+
+/// `spec.update.registries[]`: how strategy `Annotations` scans the images of
+/// one registry host (no ImageRepository needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnnotationRegistry {
+    /// The registry host as the images name it, with its port if any
+    /// (`registry.gitlab.com`, `127.0.0.1:5000`, `docker.io`).
+    #[schemars(length(min = 1))]
+    pub host: String,
+    /// A Secret (this namespace) with the credentials:
+    /// `kubernetes.io/dockerconfigjson`, or `username` and `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// A Secret (this namespace) with `ca.crt` (and `tls.crt`/`tls.key` for a
+    /// client certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_ref: Option<LocalObjectReference>,
+    /// Talk plain HTTP to the registry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// How often the images of this host are scanned (`spec.interval` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<GoDuration>,
+    /// The timeout of each request (60s when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<GoDuration>,
 }
 
 impl ApiSpec for ImageUpdateAutomationSpec {
@@ -204,6 +245,9 @@ impl ApiSpec for ImageUpdateAutomationSpec {
             VersionRule::Default("spec.update.strategy", FLUX_ALL, r#""Setters""#),
             VersionRule::Default("spec.sourceRef.kind", FLUX_ALL, r#""GitRepository""#),
             VersionRule::OnlyIn("spec.git.push.pullRequest", &[ApiVersion::Tagpilot]),
+            // Flux v1 annotations are ours: Flux's versions keep Setters only.
+            VersionRule::Values("spec.update.strategy", FLUX_ALL, &["Setters"]),
+            VersionRule::OnlyIn("spec.update.registries", &[ApiVersion::Tagpilot]),
         ]
     }
 }

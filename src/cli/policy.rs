@@ -23,6 +23,7 @@ use crate::config::image_policy::{IMAGE_POLICY_KIND, ImagePolicyObject, PolicyEn
 use crate::engine::eligibility::{FactCache, Inputs};
 use crate::image::ImageReference;
 use crate::policy::{ExclusionList, Order, Ordering, Policy, Requirements, Selection};
+use crate::registry::created_store::CreatedStore;
 use crate::registry::{NoSecrets, ScanOptions};
 
 /// Arguments of `tagpilot policy eval`.
@@ -116,7 +117,7 @@ pub fn eval(args: EvalArgs) -> CommandResult {
                     .select(&list.tags, &exclusions)
                     .map_err(|error| CommandError::Failed(error.into()))?
             } else {
-                let facts = ScratchFacts::new()?;
+                let facts = FactCache::new(std::sync::Arc::new(CreatedStore::in_memory()));
                 let inputs = Inputs {
                     target: &access.target,
                     tags: &list.tags,
@@ -128,7 +129,7 @@ pub fn eval(args: EvalArgs) -> CommandResult {
                 runtime
                     .block_on(crate::engine::eligibility::select(
                         &access.client,
-                        &facts.cache,
+                        &facts,
                         &entry,
                         &inputs,
                     ))
@@ -159,34 +160,6 @@ fn requirement_fields(object: &ImagePolicyObject) -> Vec<&'static str> {
     .into_iter()
     .flatten()
     .collect()
-}
-
-/// A fact cache for one command, its creation-time store in a scratch
-/// directory removed when the command ends.
-struct ScratchFacts {
-    cache: FactCache,
-    dir: PathBuf,
-}
-
-impl ScratchFacts {
-    fn new() -> Result<Self, CommandError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "tagpilot-policy-eval-{}-{nanos}",
-            std::process::id()
-        ));
-        let cache = FactCache::open(&dir)
-            .map_err(|e| CommandError::Failed(anyhow!("cannot set up a scratch directory: {e}")))?;
-        Ok(Self { cache, dir })
-    }
-}
-
-impl Drop for ScratchFacts {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn read_policy(path: &Path) -> Result<ImagePolicyObject, CommandError> {

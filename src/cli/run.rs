@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use super::listen::{ListenArgs, spawn_server};
 use super::logging::escape_controls;
 use super::{CommandError, CommandResult, OutputFormat};
+use crate::engine::annotations::{ContainerReport, ContainerResult};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
 use crate::engine::http::router;
 use crate::engine::metrics::Metrics;
@@ -239,7 +240,25 @@ pub fn render_plan(report: &CycleReport) -> String {
             out.push_str(&format!("error: {}\n\n", escape_controls(error)));
             continue;
         }
-        for held in &automation.held_downgrades {
+        for image in &automation.images {
+            if let Some(error) = &image.error {
+                out.push_str(&format!(
+                    "error: scan of {}: {}\n",
+                    image.image,
+                    escape_controls(error)
+                ));
+            }
+        }
+        for container in &automation.containers {
+            out.push_str(&escape_controls(&container_line(container)));
+            out.push('\n');
+        }
+        // Strategy Annotations lists its held downgrades with the containers.
+        let held = automation
+            .held_downgrades
+            .iter()
+            .filter(|_| automation.containers.is_empty());
+        for held in held {
             out.push_str(&escape_controls(&format!(
                 "held back (downgrade): {} {} holds {}, the policy says {}",
                 held.location, held.setter, held.current, held.result
@@ -258,6 +277,31 @@ pub fn render_plan(report: &CycleReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One container of an `Annotations` automation: where, which, its filter,
+/// and what happened to it.
+fn container_line(container: &ContainerReport) -> String {
+    // An invalid filter's message names the annotation already.
+    let filter = if container.result == ContainerResult::InvalidFilter {
+        String::new()
+    } else {
+        format!(" ({})", container.filter)
+    };
+    let mut line = format!(
+        "{}:{} {}{filter}: {}",
+        container.file,
+        container.line,
+        container.container,
+        container.result.text()
+    );
+    if let Some(latest) = &container.latest {
+        line.push_str(&format!(" → {latest}"));
+    }
+    if let Some(message) = &container.message {
+        line.push_str(&format!(" ({message})"));
+    }
+    line
 }
 
 fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
@@ -286,6 +330,20 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
         }
     }
     for automation in &report.automations {
+        for image in &automation.images {
+            match &image.error {
+                None => println!(
+                    "scanned {}: {}: {} tags",
+                    automation.automation, image.image, image.tags
+                ),
+                Some(error) => eprintln!(
+                    "error: automation {}: scan of {} failed: {}",
+                    automation.automation,
+                    image.image,
+                    escape_controls(error)
+                ),
+            }
+        }
         match (&automation.commit, &automation.error) {
             (_, Some(error)) => eprintln!(
                 "error: automation {}: {}",
@@ -312,6 +370,17 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
                 escape_controls(&pull_request.note())
             );
         }
+        for container in automation
+            .containers
+            .iter()
+            .filter(|c| c.result.is_problem())
+        {
+            eprintln!(
+                "error: automation {}: {}",
+                automation.automation,
+                escape_controls(&container_line(container))
+            );
+        }
         for held in &automation.held_downgrades {
             let text = format!(
                 "automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
@@ -324,7 +393,11 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
 }
 
 fn print_json(report: &CycleReport) -> CommandResult {
-    super::output::print_json(report)
+    // Scan times (strategy Annotations) are kept in seconds; JSON shows RFC 3339.
+    let mut value = serde_json::to_value(report)
+        .map_err(|e| CommandError::Failed(anyhow!("cannot encode the output as JSON: {e}")))?;
+    super::output::epoch_times_to_rfc3339(&mut value);
+    super::output::print_json(&value)
 }
 
 /// Registers SIGINT and SIGTERM handlers now (the caller must be inside the

@@ -195,6 +195,67 @@ pub fn render_status(status: &Status) -> String {
             &rows,
         ));
     }
+    out.push_str(&render_annotations(status));
+    out
+}
+
+/// The tables of strategy `Annotations` (nothing when no automation has one):
+/// the images its workloads name, and each container's last decision.
+fn render_annotations(status: &Status) -> String {
+    let dash = || "-".to_string();
+    let mut images = Vec::new();
+    let mut containers = Vec::new();
+    for (key, automation) in &status.automations {
+        for image in &automation.images {
+            images.push(vec![
+                key.clone(),
+                image.image.clone(),
+                image.tags.to_string(),
+                image.last_scan_time.map_or_else(dash, rfc3339),
+                image.error.clone().unwrap_or_else(dash),
+            ]);
+        }
+        for container in &automation.containers {
+            let result = match (&container.latest, &container.message) {
+                (Some(latest), Some(message)) => {
+                    format!("{} → {latest} ({message})", container.result.text())
+                }
+                (Some(latest), None) => format!("{} → {latest}", container.result.text()),
+                (None, Some(message)) => format!("{} ({message})", container.result.text()),
+                (None, None) => container.result.text().to_string(),
+            };
+            containers.push(vec![
+                key.clone(),
+                format!("{}:{}", container.file, container.line),
+                container.container.clone(),
+                container.image.clone(),
+                container.filter.clone(),
+                result,
+            ]);
+        }
+    }
+    let mut out = String::new();
+    if !images.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["AUTOMATION", "IMAGE", "TAGS", "LAST SCAN", "ERROR"],
+            &images,
+        ));
+    }
+    if !containers.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                "AUTOMATION",
+                "FILE",
+                "CONTAINER",
+                "IMAGE",
+                "FILTER",
+                "RESULT",
+            ],
+            &containers,
+        ));
+    }
     out
 }
 
@@ -324,7 +385,7 @@ mod tests {
                 last_run_time: Some(1_795_308_660),
                 held_downgrades: vec![],
                 last_error: None,
-                pull_request: None,
+                ..AutomationStatus::default()
             },
         );
         insta::assert_snapshot!(render_status(&status));

@@ -1,12 +1,14 @@
 //! ImageUpdateAutomation objects (any served version, read into
 //! [`ImageUpdateAutomationSpec`]) validated into an [`AutomationEntry`]: what
 //! to check out, how to commit (author, message template and its language,
-//! signing key resolved from its Secret) and where to push.
+//! signing key resolved from its Secret), where to push, and for strategy
+//! `Annotations` how registries are scanned ([`AnnotationSettings`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::annotation_registries::AnnotationSettings;
 use super::load::Invalid;
 use super::meta::{ObjectKey, repository_path};
 use super::source::{SourceEntry, git_reference};
@@ -48,6 +50,19 @@ pub struct AutomationEntry {
     pub interval: Duration,
     /// Not run while true.
     pub suspend: bool,
+    /// Strategy `Annotations` (Flux v1 workload annotations) and how it scans
+    /// registries; `None` for strategy `Setters`.
+    pub annotations: Option<AnnotationSettings>,
+}
+
+impl AutomationEntry {
+    /// How often it runs: its interval, or the shortest scan interval of its
+    /// registries when that is shorter (strategy `Annotations` scans in its runs).
+    pub fn run_interval(&self) -> Duration {
+        self.annotations
+            .as_ref()
+            .map_or(self.interval, |a| a.shortest_interval().min(self.interval))
+    }
 }
 
 /// The template language of an object written in `version`.
@@ -203,6 +218,12 @@ impl AutomationEntry {
         let update = spec.update.clone().unwrap_or_default();
         let path = repository_path(update.path.as_deref().unwrap_or("."))
             .map_err(|message| Invalid::spec(format!("spec.update.path: {message}")))?;
+        let annotations = AnnotationSettings::from_spec(&update, namespace, spec.interval.0)?;
+        if annotations.is_some() && spec.policy_selector.is_some() {
+            return Err(Invalid::spec(
+                "spec.policySelector: strategy Annotations uses no ImagePolicies; remove the selector",
+            ));
+        }
         Ok(Self {
             source,
             checkout: CheckoutSpec { reference },
@@ -230,6 +251,7 @@ impl AutomationEntry {
             selector: spec.policy_selector.clone(),
             interval: spec.interval.0,
             suspend: spec.suspend,
+            annotations,
         })
     }
 }

@@ -183,6 +183,14 @@ impl Driver {
                 tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
                 self.next_scan.insert(key, Instant::now());
             }
+            for automation in self.engine.automations_for_push(
+                image.host.as_deref(),
+                &image.repository,
+                &image.tag,
+            ) {
+                tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
+                self.next_run.insert(automation, Instant::now());
+            }
         }
     }
 
@@ -397,10 +405,11 @@ impl Driver {
                 .objects()
                 .automations
                 .get(key)
-                .map_or(MAX_BACKOFF, |e| e.interval);
+                .map_or(MAX_BACKOFF, |e| e.run_interval());
             let wait = self
                 .run_failures
-                .after_run(key, report.error.is_some(), interval);
+                .after_run(key, failed_run(&report), interval);
+            let wait = report.run_again_after.map_or(wait, |soon| soon.min(wait));
             self.next_run.insert(key.clone(), Instant::now() + wait);
             if let Some(commit) = &report.commit {
                 if let Some(entry) = self.engine.objects().automations.get(key) {
@@ -501,6 +510,12 @@ impl Driver {
             }
         }
     }
+}
+
+/// Whether a run failed in a way a retry may fix: git, or a registry
+/// (a container's invalid filter waits for a change of the file instead).
+fn failed_run(report: &crate::engine::cycle::AutomationReport) -> bool {
+    report.error.is_some() || report.images.iter().any(|i| i.error.is_some())
 }
 
 /// A status without its conditions' transition times (which only say when, not what).

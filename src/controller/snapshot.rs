@@ -186,6 +186,18 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
                 secret_keys.insert(ObjectKey::new(object.namespace(), name));
             }
         }
+        // Strategy Annotations: each registry host's credentials and CA.
+        let registries = object
+            .value
+            .pointer("/spec/update/registries")
+            .and_then(|v| v.as_array());
+        for registry in registries.into_iter().flatten() {
+            for pointer in ["/secretRef/name", "/certSecretRef/name"] {
+                if let Some(name) = registry.pointer(pointer).and_then(|v| v.as_str()) {
+                    secret_keys.insert(ObjectKey::new(object.namespace(), name));
+                }
+            }
+        }
     }
     let accounts = ServiceAccounts::read(&raw, reads).await;
     secret_keys.extend(accounts.secret_keys().cloned());

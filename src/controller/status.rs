@@ -249,6 +249,7 @@ fn automation(
                 reason: REASON_GIT_OPERATION_FAILED,
                 message: s.last_error.clone().unwrap_or_default(),
             },
+            Some(s) if let Some(message) = annotation_problems(s) => message,
             Some(s) if s.last_run_time.is_some() => Health::Ready {
                 message: match (&s.pull_request, &s.last_push_commit) {
                     (Some(pull), _) if pull.state == "open" => format!(
@@ -275,6 +276,39 @@ fn automation(
         health,
         serde_json::to_value(body).map_err(StatusError::Serialize)?,
     ))
+}
+
+/// Strategy `Annotations`: images that could not be scanned (ScanFailed), or
+/// containers that could not be decided (NoResult), the first one named.
+fn annotation_problems(status: &crate::engine::state::AutomationStatus) -> Option<Health> {
+    let failed_scans: Vec<_> = status.images.iter().filter(|i| i.error.is_some()).collect();
+    if let Some(first) = failed_scans.first() {
+        return Some(Health::Failed {
+            reason: REASON_SCAN_FAILED,
+            message: format!(
+                "{} image(s) could not be scanned; {}: {}",
+                failed_scans.len(),
+                first.image,
+                first.error.as_deref().unwrap_or_default()
+            ),
+        });
+    }
+    let problems: Vec<_> = status
+        .containers
+        .iter()
+        .filter(|c| c.result.is_problem())
+        .collect();
+    let first = problems.first()?;
+    Some(Health::Failed {
+        reason: REASON_NO_RESULT,
+        message: format!(
+            "{} container(s) not updated; {} ({}): {}",
+            problems.len(),
+            first.container,
+            first.file,
+            first.message.as_deref().unwrap_or_default()
+        ),
+    })
 }
 
 /// Writes `body` as the status of `key` by server-side apply (forced: this

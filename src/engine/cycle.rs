@@ -12,6 +12,9 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::annotation_memory::AnnotationMemory;
+pub use super::annotations::{ContainerReport, ImageScanReport};
+use super::automation_git::planned_message;
 use super::eligibility::{Evaluated, Failed};
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
@@ -21,15 +24,12 @@ use super::objects::ObjectSet;
 use super::state::{Status, epoch_seconds};
 use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
-use crate::git::{
-    AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
-    RetryPolicy, render_commit_message,
-};
+use crate::git::{AutomationOutcome, ChangeLine, GitWorkspace, RetryPolicy};
 use crate::image::ImageReference;
 use crate::policy::Skipped;
-use crate::registry::inspect::ImageInspector;
+use crate::registry::created_store::CreatedStore;
 use crate::registry::store::RecordOutcome;
-use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
+use crate::registry::{ScanError, TagList, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
 /// An error's message followed by each cause its message does not already
@@ -119,6 +119,25 @@ pub struct AutomationReport {
     /// What the run did to its pull request (`git.push.pullRequest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<super::pull_request::PullRequestReport>,
+    /// Strategy `Annotations`: each image the workloads name, as scanned in the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageScanReport>,
+    /// Strategy `Annotations`: the decision for each container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerReport>,
+    /// Run again this soon rather than at the interval (a webhook's tag not
+    /// listed yet, creation times left to look up).
+    #[serde(skip)]
+    pub run_again_after: Option<std::time::Duration>,
+}
+
+impl AutomationReport {
+    /// Whether the run failed, or an image or container of it did.
+    pub fn has_errors(&self) -> bool {
+        self.error.is_some()
+            || self.images.iter().any(|i| i.error.is_some())
+            || self.containers.iter().any(|c| c.result.is_problem())
+    }
 }
 
 /// Everything one cycle did.
@@ -138,21 +157,25 @@ impl CycleReport {
     pub fn has_errors(&self) -> bool {
         self.scans.iter().any(|s| s.error.is_some())
             || self.policies.iter().any(|p| p.error.is_some())
-            || self.automations.iter().any(|a| a.error.is_some())
+            || self.automations.iter().any(AutomationReport::has_errors)
     }
 }
 
 /// The shared engine of `run` and `plan`.
 pub struct Engine<C> {
-    objects: Arc<ObjectSet>,
-    client: Arc<C>,
-    store: TagStore,
-    facts: super::eligibility::FactCache,
-    workspace: GitWorkspace,
+    pub(super) objects: Arc<ObjectSet>,
+    pub(super) client: Arc<C>,
+    pub(super) store: Arc<TagStore>,
+    pub(super) facts: super::eligibility::FactCache,
+    pub(super) workspace: GitWorkspace,
     state_dir: PathBuf,
-    status: Status,
-    metrics: Arc<Metrics>,
-    retry: RetryPolicy,
+    pub(super) status: Status,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) retry: RetryPolicy,
+    /// Creation times by digest (strategy `Annotations`).
+    pub(super) created: Arc<CreatedStore>,
+    /// What earlier runs of `Annotations` automations found.
+    pub(super) annotation_memory: Arc<Mutex<AnnotationMemory>>,
 }
 
 /// Why the engine could not start.
@@ -165,11 +188,11 @@ pub enum EngineError {
     #[error(transparent)]
     State(#[from] super::state::StateError),
     /// The creation-time store could not be opened.
-    #[error(transparent)]
-    Facts(#[from] crate::registry::created_store::CreatedStoreError),
+    #[error("cannot open the creation-time store: {0}")]
+    Created(#[source] crate::registry::created_store::CreatedStoreError),
 }
 
-impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
+impl<C: super::EngineClient> Engine<C> {
     /// An engine over `objects`, scanning with `client`, keeping state in `state_dir`.
     pub fn new(
         objects: ObjectSet,
@@ -177,14 +200,17 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
         state_dir: &Path,
         metrics: Arc<Metrics>,
     ) -> Result<Self, EngineError> {
-        let store = TagStore::open(state_dir).map_err(EngineError::Store)?;
+        let store = Arc::new(TagStore::open(state_dir).map_err(EngineError::Store)?);
+        let created = Arc::new(CreatedStore::open(state_dir).map_err(EngineError::Created)?);
         let status = Status::load(state_dir)?;
-        let facts = super::eligibility::FactCache::open(state_dir)?;
+        let facts = super::eligibility::FactCache::new(created.clone());
         Ok(Self {
             objects: Arc::new(objects),
             client: Arc::new(client),
             store,
             facts,
+            created,
+            annotation_memory: Arc::default(),
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             status,
@@ -201,6 +227,8 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
     /// Replaces the objects (controller mode: the cluster's objects changed).
     /// Stored tags and results of objects that remain are kept.
     pub fn set_objects(&mut self, objects: ObjectSet) {
+        let automations = objects.automations.keys().cloned().collect();
+        super::annotation_memory::lock(&self.annotation_memory).retain(&automations);
         self.objects = Arc::new(objects);
     }
 
@@ -218,7 +246,11 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
     pub fn set_push_retry(&mut self, retry: RetryPolicy) {
         self.retry = retry;
     }
+}
 
+/// What runs automations: strategy `Annotations` scans in its runs, so it
+/// needs creation-time lookups and a client it can hand to git's thread.
+impl<C: super::EngineClient> Engine<C> {
     /// One full cycle over every object that is not suspended.
     pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
         let started = Instant::now();
@@ -246,7 +278,9 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
             automations,
         }
     }
+}
 
+impl<C: super::EngineClient> Engine<C> {
     /// Scans `keys` concurrently and records complete lists in the tag store.
     pub async fn scan(&mut self, keys: &[ObjectKey]) -> Vec<ScanReport> {
         let started = Instant::now();
@@ -506,7 +540,9 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
             recheck_at: explanation.recheck_at,
         })
     }
+}
 
+impl<C: super::EngineClient> Engine<C> {
     /// Runs `keys` (one commit each at most), with the latest policy results.
     pub async fn run_automations(
         &mut self,
@@ -521,6 +557,8 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
                 let now = epoch_seconds(SystemTime::now());
                 status.last_run_time = Some(now);
                 status.last_error = report.error.clone();
+                status.images = report.images.clone();
+                status.containers = report.containers.clone();
                 status.held_downgrades = report
                     .held_downgrades
                     .iter()
@@ -539,7 +577,7 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
                     status.pull_request = Some(pull_request.status.clone());
                 }
             }
-            if report.error.is_some() {
+            if report.has_errors() {
                 self.metrics.increment(
                     "tagpilot_failures_total",
                     &[("kind", "ImageUpdateAutomation")],
@@ -566,6 +604,11 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
             report.error = Some(format!("GitRepository {} is not defined", entry.source));
             return report;
         };
+        if let Some(settings) = entry.annotations.clone() {
+            return self
+                .run_annotations(key, &entry, settings, source, mode, report)
+                .await;
+        }
         let inputs = match self.automation_inputs(key) {
             Ok(inputs) => inputs,
             Err(message) => {
@@ -575,20 +618,8 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
         };
         let held = Arc::new(Mutex::new(Vec::new()));
         let describer = ImageDescriber::new(self.client.clone(), &self.objects, &inputs);
-        let automation = AutomationRef {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-        };
-        let spec = AutomationSpec {
-            automation: automation.clone(),
-            repo: source.repo.clone(),
-            checkout: entry.checkout.clone(),
-            commit: entry.commit.clone(),
-            push: entry.push.clone(),
-            values: entry.values.clone(),
-            update_path: crate::update::report::slash_path(&entry.path),
-            retry: self.retry.clone(),
-        };
+        let spec = self.automation_spec(key, &entry, &source);
+        let automation = spec.automation.clone();
         match mode {
             CycleMode::Commit => {
                 let apply_inputs = inputs.clone();
@@ -619,43 +650,7 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
                     .await;
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
                 let wanted_pull_request = super::pull_request::wanted(&entry, &outcome);
-                match outcome {
-                    Ok(AutomationOutcome::NoChange { .. }) => {
-                        tracing::debug!(automation = %key, "no change");
-                    }
-                    Ok(AutomationOutcome::AlreadyPushed { head, .. }) => {
-                        tracing::debug!(automation = %key, %head, "the push branch already holds the change");
-                    }
-                    Ok(AutomationOutcome::Pushed {
-                        commit,
-                        changes,
-                        attempts,
-                        ..
-                    }) => {
-                        tracing::info!(
-                            automation = %key,
-                            commit = %commit,
-                            changes = changes.changes.len(),
-                            attempts,
-                            "pushed"
-                        );
-                        self.metrics.increment("tagpilot_commits_total", &[]);
-                        let label = if attempts > 1 { "retried" } else { "ok" };
-                        self.metrics
-                            .increment("tagpilot_pushes_total", &[("result", label)]);
-                        report.commit = Some(commit.to_string());
-                        report.changes = changes.changes;
-                    }
-                    Err(error) => {
-                        let message = with_causes(&error);
-                        tracing::warn!(automation = %key, error = %message, "automation failed");
-                        if error.is_refused_push() {
-                            self.metrics
-                                .increment("tagpilot_pushes_total", &[("result", "failed")]);
-                        }
-                        report.error = Some(message);
-                    }
-                }
+                self.record_push(key, outcome, &mut report);
                 if let (Some(wanted), Some(spec)) = (wanted_pull_request, &entry.pull_request) {
                     let previous = self.status.automations.get(&key.to_string());
                     let previous = previous.and_then(|status| status.pull_request.as_ref());
@@ -684,17 +679,16 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
                         update_with_guard(checkout.path(), &path, &inputs, UpdateMode::DryRun)
                             .map_err(|e| e.to_string())?;
                     let mut changes = change_set(&update, &inputs);
-                    let message = if update.is_empty() {
-                        None
-                    } else {
+                    if !update.is_empty() {
                         describer.describe(&mut changes);
-                        let data = MessageData::new(automation, &changes, values)
-                            .with_update_path(update_path);
-                        Some(
-                            render_commit_message(template.as_ref(), &data)
-                                .map_err(|e| e.to_string())?,
-                        )
-                    };
+                    }
+                    let message = planned_message(
+                        automation,
+                        &changes,
+                        values,
+                        update_path,
+                        template.as_ref(),
+                    )?;
                     Ok((update.unified_diff(), changes, message, held))
                 })
                 .await;
@@ -711,6 +705,54 @@ impl<C: TagLister + DigestResolver + ImageInspector + 'static> Engine<C> {
             }
         }
         report
+    }
+}
+
+impl<C: super::EngineClient> Engine<C> {
+    /// Logs, counts and reports what a push attempt of automation `key` did.
+    pub(super) fn record_push(
+        &self,
+        key: &ObjectKey,
+        outcome: Result<AutomationOutcome, crate::git::GitError>,
+        report: &mut AutomationReport,
+    ) {
+        match outcome {
+            Ok(AutomationOutcome::NoChange { .. }) => {
+                tracing::debug!(automation = %key, "no change");
+            }
+            Ok(AutomationOutcome::AlreadyPushed { head, .. }) => {
+                tracing::debug!(automation = %key, %head, "the push branch already holds the change");
+            }
+            Ok(AutomationOutcome::Pushed {
+                commit,
+                changes,
+                attempts,
+                ..
+            }) => {
+                tracing::info!(
+                    automation = %key,
+                    commit = %commit,
+                    changes = changes.changes.len(),
+                    attempts,
+                    "pushed"
+                );
+                self.metrics.increment("tagpilot_commits_total", &[]);
+                let label = if attempts > 1 { "retried" } else { "ok" };
+                self.metrics
+                    .increment("tagpilot_pushes_total", &[("result", label)]);
+                report.commit = Some(commit.to_string());
+                report.changes = changes.changes;
+            }
+            Err(error) => {
+                let message = with_causes(&error);
+                tracing::warn!(automation = %key, error = %message, "automation failed");
+                if error.is_refused_push() {
+                    self.metrics
+                        .increment("tagpilot_pushes_total", &[("result", "failed")]);
+                }
+                report.error = Some(message);
+            }
+        }
     }
 
     /// The policy results an automation writes, with what the guard needs.
@@ -799,3 +841,7 @@ mod cause_tests {
 #[cfg(test)]
 #[path = "suspend_tests.rs"]
 mod suspend_tests;
+
+#[cfg(test)]
+#[path = "annotation_tests.rs"]
+mod annotation_tests;

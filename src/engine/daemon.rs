@@ -17,9 +17,7 @@ use tokio::sync::mpsc;
 use super::cycle::{CycleMode, Engine};
 use super::webhook::PushedImage;
 use crate::config::meta::ObjectKey;
-use crate::registry::inspect::ImageInspector;
 use crate::registry::store::next_scan_at;
-use crate::registry::{DigestResolver, TagLister};
 
 /// How many times a scan is repeated when a webhook's tag is not listed yet.
 const ANNOUNCED_TAG_RESCANS: u32 = 5;
@@ -28,9 +26,7 @@ const ANNOUNCED_TAG_RESCANS: u32 = 5;
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs until `shutdown` resolves.
-pub async fn run_loop<
-    C: TagLister + DigestResolver + ImageInspector + Clone + Send + Sync + 'static,
->(
+pub async fn run_loop<C: super::EngineClient>(
     engine: &mut Engine<C>,
     mut pushes: mpsc::Receiver<Vec<PushedImage>>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -130,10 +126,18 @@ pub async fn run_loop<
             .map(|(key, _)| key.clone())
             .collect();
         if !due_runs.is_empty() {
-            engine.run_automations(&due_runs, CycleMode::Commit).await;
-            for key in due_runs {
-                let interval = engine.objects().automations.get(&key).map(|e| e.interval);
-                next_run.insert(key, next_due(interval));
+            let reports = engine.run_automations(&due_runs, CycleMode::Commit).await;
+            for (key, report) in due_runs.into_iter().zip(reports) {
+                let interval = engine
+                    .objects()
+                    .automations
+                    .get(&key)
+                    .map(|e| e.run_interval());
+                let due = match report.run_again_after {
+                    Some(soon) => Instant::now() + soon,
+                    None => next_due(interval),
+                };
+                next_run.insert(key, due);
             }
         }
         let wake = next_scan
@@ -195,8 +199,13 @@ pub async fn run_loop<
                 };
                 for image in images {
                     let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
-                    if keys.is_empty() {
-                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository");
+                    let automations = engine.automations_for_push(image.host.as_deref(), &image.repository, &image.tag);
+                    if keys.is_empty() && automations.is_empty() {
+                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository and no annotated workload");
+                    }
+                    for automation in automations {
+                        tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
+                        next_run.insert(automation, Instant::now());
                     }
                     for key in keys {
                         tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
@@ -242,6 +251,8 @@ mod tests {
 
     use tokio::sync::Notify;
 
+    use crate::registry::{DigestResolver, TagLister};
+
     use super::*;
     use crate::engine::metrics::Metrics;
     use crate::engine::objects::ObjectSet;
@@ -280,14 +291,20 @@ mod tests {
         ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, ScanError> {
             unreachable!("no policy here requires platforms")
         }
+    }
 
-        async fn created(
+    impl crate::registry::created::CreatedLookup for GatedRegistry {
+        async fn lookup_created(
             &self,
-            _target: &ScanTarget,
-            _tag: &str,
+            target: &ScanTarget,
+            tag: &str,
             _store: &crate::registry::created_store::CreatedStore,
         ) -> Result<crate::registry::created::ImageCreated, ScanError> {
-            unreachable!("no policy here requires an age")
+            Err(ScanError::NotFound {
+                image: target.image.name().to_string(),
+                host: target.image.registry().to_string(),
+                detail: format!("{tag} is not in this test registry"),
+            })
         }
     }
 

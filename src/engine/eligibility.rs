@@ -19,8 +19,7 @@
 //! a missing manifest) makes that candidate skipped, with the reason.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
@@ -47,19 +46,19 @@ pub struct FactCache {
     trusted: Mutex<HashMap<KeyedDigest, String>>,
     untrusted: Mutex<HashMap<KeyedDigest, (u64, String)>>,
     platforms: Mutex<HashMap<String, Vec<Platform>>>,
-    created: CreatedStore,
+    created: Arc<CreatedStore>,
 }
 
 impl FactCache {
-    /// A cache whose creation times persist under `state_dir`.
-    pub fn open(state_dir: &Path) -> Result<Self, CreatedStoreError> {
-        Ok(Self {
+    /// A cache whose creation times are `created` (the engine's one store).
+    pub fn new(created: Arc<CreatedStore>) -> Self {
+        Self {
             digests: Mutex::default(),
             trusted: Mutex::default(),
             untrusted: Mutex::default(),
             platforms: Mutex::default(),
-            created: CreatedStore::open(state_dir)?,
-        })
+            created,
+        }
     }
 
     /// Writes the creation times learned since the last save.
@@ -216,7 +215,9 @@ async fn judge<C: ImageInspector + DigestResolver>(
         let created = match cache.created.get(digest) {
             Some(created) => created,
             None => {
-                let found = client.created(inputs.target, tag, &cache.created).await?;
+                let found = client
+                    .lookup_created(inputs.target, tag, &cache.created)
+                    .await?;
                 if found.digest != digest {
                     return Ok(Some(SkipReason::Unreadable {
                         error: format!(

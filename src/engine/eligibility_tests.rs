@@ -81,23 +81,6 @@ impl ImageInspector for Registry {
         self.platform_checks.fetch_add(1, Ordering::SeqCst);
         Ok(self.platforms.get(digest).cloned().unwrap_or_default())
     }
-
-    async fn created(
-        &self,
-        _target: &ScanTarget,
-        tag: &str,
-        store: &CreatedStore,
-    ) -> Result<ImageCreated, ScanError> {
-        self.created_checks.fetch_add(1, Ordering::SeqCst);
-        let digest = self.digests.get(tag).cloned().unwrap_or_default();
-        let created = self.created.get(&digest).copied();
-        store.insert(&digest, created);
-        Ok(ImageCreated {
-            digest,
-            created,
-            fetched: true,
-        })
-    }
 }
 
 const PUBLIC_KEY: &str = include_str!("../../testdata/cosign/cosign.pub");
@@ -193,7 +176,7 @@ async fn the_newest_signed_tag_wins_and_checks_are_cached_per_scan() {
     let mut tags = tags;
     tags_with_sig(&mut tags, 2);
     let state = tempfile::tempdir().unwrap();
-    let cache = FactCache::open(state.path()).unwrap();
+    let cache = FactCache::new(Arc::new(CreatedStore::open(state.path()).unwrap()));
     let entry = entry(VERIFY);
     let selection = run(&registry, &cache, &entry, &tags, 100).await.unwrap();
     assert_eq!(selection.tag, "1.1.0");
@@ -227,7 +210,7 @@ fn tags_with_sig(tags: &mut Vec<String>, i: u32) {
 async fn a_thousand_unsigned_tags_cost_ten_lookups_and_fail_clearly() {
     let (registry, tags) = registry(1000, &[]);
     let state = tempfile::tempdir().unwrap();
-    let cache = FactCache::open(state.path()).unwrap();
+    let cache = FactCache::new(Arc::new(CreatedStore::open(state.path()).unwrap()));
     let error = run(&registry, &cache, &entry(VERIFY), &tags, 1)
         .await
         .unwrap_err();
@@ -253,7 +236,7 @@ async fn a_transient_failure_stops_the_evaluation_and_garbage_skips_the_tag() {
     registry.failing.insert(digest(2), 503);
     registry.failing.insert(digest(1), 0);
     let state = tempfile::tempdir().unwrap();
-    let cache = FactCache::open(state.path()).unwrap();
+    let cache = FactCache::new(Arc::new(CreatedStore::open(state.path()).unwrap()));
     let entry = entry(VERIFY);
     let error = run(&registry, &cache, &entry, &tags, 1).await.unwrap_err();
     assert!(
@@ -300,7 +283,7 @@ async fn platforms_and_age_are_looked_up_once_per_digest() {
         .created
         .insert(digest(0), "2026-05-01T00:00:00Z".parse().unwrap());
     let state = tempfile::tempdir().unwrap();
-    let cache = FactCache::open(state.path()).unwrap();
+    let cache = FactCache::new(Arc::new(CreatedStore::open(state.path()).unwrap()));
     let entry = entry("  requiredPlatforms: [linux/arm64]\n  minimumAge: 24h\n");
     let selection = run(&registry, &cache, &entry, &tags, 1).await.unwrap();
     assert_eq!(selection.tag, "1.0.0");
@@ -320,4 +303,23 @@ async fn platforms_and_age_are_looked_up_once_per_digest() {
     run(&registry, &cache, &entry, &tags, 2).await.unwrap();
     assert_eq!(registry.platform_checks.load(Ordering::SeqCst), 3);
     assert_eq!(registry.created_checks.load(Ordering::SeqCst), 2);
+}
+
+impl crate::registry::created::CreatedLookup for Registry {
+    async fn lookup_created(
+        &self,
+        _target: &ScanTarget,
+        tag: &str,
+        store: &CreatedStore,
+    ) -> Result<ImageCreated, ScanError> {
+        self.created_checks.fetch_add(1, Ordering::SeqCst);
+        let digest = self.digests.get(tag).cloned().unwrap_or_default();
+        let created = self.created.get(&digest).copied();
+        store.insert(&digest, created);
+        Ok(ImageCreated {
+            digest,
+            created,
+            fetched: true,
+        })
+    }
 }

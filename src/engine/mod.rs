@@ -1,6 +1,11 @@
 //! The loop both modes share: scheduling by interval, webhook and manual triggers,
 //! batching policy results into one automation run per repository.
 
+mod annotation_memory;
+mod annotation_report;
+mod annotation_scan;
+pub mod annotations;
+mod automation_git;
 pub mod cycle;
 pub mod daemon;
 pub mod eligibility;
@@ -14,3 +19,28 @@ mod progress;
 pub mod pull_request;
 pub mod state;
 pub mod webhook;
+
+/// What the engine asks the registry, in one bound: tag lists, digests, and
+/// facts about an image (signatures, platforms, creation time). The
+/// [`crate::registry::RegistryClient`] in production, fakes in unit tests.
+pub trait EngineClient:
+    crate::registry::TagLister
+    + crate::registry::DigestResolver
+    + crate::registry::inspect::ImageInspector
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<C> EngineClient for C where
+    C: crate::registry::TagLister
+        + crate::registry::DigestResolver
+        + crate::registry::inspect::ImageInspector
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}

@@ -88,6 +88,12 @@ pub struct AutomationStatus {
     /// The pull request of `git.push.pullRequest`, as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<super::pull_request::PullRequestStatus>,
+    /// Strategy `Annotations`: each image the workloads name, as last scanned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<super::annotations::ImageScanReport>,
+    /// Strategy `Annotations`: the last decision for each container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<super::annotations::ContainerReport>,
 }
 
 /// Everything `status.json` holds, keyed by `namespace/name`.

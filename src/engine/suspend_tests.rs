@@ -31,15 +31,6 @@ impl crate::registry::inspect::ImageInspector for Tags {
     ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, crate::registry::ScanError> {
         unreachable!("no policy here has requirements")
     }
-
-    async fn created(
-        &self,
-        _target: &crate::registry::ScanTarget,
-        _tag: &str,
-        _store: &crate::registry::created_store::CreatedStore,
-    ) -> Result<crate::registry::created::ImageCreated, crate::registry::ScanError> {
-        unreachable!("no policy here has requirements")
-    }
 }
 
 impl crate::registry::DigestResolver for Tags {
@@ -99,4 +90,15 @@ async fn a_suspended_policy_keeps_its_last_result() {
     assert_eq!(latest("live"), "reg.example/app:1.1.0");
     assert_eq!(latest("frozen"), "reg.example/app:1.0.0");
     assert!(reports.iter().all(|r| r.policy != "shop/frozen"));
+}
+
+impl crate::registry::created::CreatedLookup for Tags {
+    async fn lookup_created(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _tag: &str,
+        _store: &crate::registry::created_store::CreatedStore,
+    ) -> Result<crate::registry::created::ImageCreated, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
 }

@@ -21,8 +21,15 @@
 //! platforms of its index, a minimum age) need facts from the registry:
 //! [`Policy::walk`] ranks the candidates and a [`Walk`] takes the caller's
 //! verdict on each, best first, until one passes ([`eligibility`]).
+//!
+//! Flux v1 (fluxd) workload annotations carry their policy inline: their
+//! filters are [`annotation_filter`] (`glob:`, `semver:`, and `regexp:` with
+//! look-around under a backtracking budget) and their ordering by image
+//! creation time is [`creation_order`].
 
 mod alphabetical;
+pub mod annotation_filter;
+pub mod creation_order;
 pub mod eligibility;
 mod error;
 mod exclusion;

@@ -47,6 +47,29 @@ pub struct ImageCreated {
     pub fetched: bool,
 }
 
+/// Looks up what a tag's image was built at; the engine goes through this
+/// trait so its unit tests can use an in-memory registry.
+pub trait CreatedLookup: Send + Sync {
+    /// See [`RegistryClient::image_created`].
+    fn lookup_created(
+        &self,
+        target: &ScanTarget,
+        tag: &str,
+        store: &CreatedStore,
+    ) -> impl std::future::Future<Output = Result<ImageCreated, ScanError>> + Send;
+}
+
+impl CreatedLookup for RegistryClient {
+    async fn lookup_created(
+        &self,
+        target: &ScanTarget,
+        tag: &str,
+        store: &CreatedStore,
+    ) -> Result<ImageCreated, ScanError> {
+        self.image_created(target, tag, store).await
+    }
+}
+
 #[derive(Deserialize)]
 struct Manifest {
     #[serde(default)]

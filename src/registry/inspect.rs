@@ -8,14 +8,14 @@ use std::future::Future;
 
 use super::client::RegistryClient;
 use super::cosign::CosignKeys;
-use super::created::ImageCreated;
-use super::created_store::CreatedStore;
+use super::created::CreatedLookup;
 use super::platforms::ImagePlatform;
 use super::signatures::SignatureOutcome;
 use super::{ScanError, ScanTarget};
 
-/// Facts about one image of a repository.
-pub trait ImageInspector: Send + Sync {
+/// Facts about one image of a repository. Creation times come through [`CreatedLookup`], which the Flux v1 annotations
+/// path uses on its own.
+pub trait ImageInspector: CreatedLookup {
     /// Whether the image `digest` carries a signature by one of `keys`.
     fn signature(
         &self,
@@ -30,15 +30,6 @@ pub trait ImageInspector: Send + Sync {
         target: &ScanTarget,
         digest: &str,
     ) -> impl Future<Output = Result<Vec<ImagePlatform>, ScanError>> + Send;
-
-    /// The creation time of the image `tag` points to (with its digest), from
-    /// `store` when known there.
-    fn created(
-        &self,
-        target: &ScanTarget,
-        tag: &str,
-        store: &CreatedStore,
-    ) -> impl Future<Output = Result<ImageCreated, ScanError>> + Send;
 }
 
 impl ImageInspector for RegistryClient {
@@ -57,14 +48,5 @@ impl ImageInspector for RegistryClient {
         digest: &str,
     ) -> Result<Vec<ImagePlatform>, ScanError> {
         self.image_platforms(target, digest).await
-    }
-
-    async fn created(
-        &self,
-        target: &ScanTarget,
-        tag: &str,
-        store: &CreatedStore,
-    ) -> Result<ImageCreated, ScanError> {
-        self.image_created(target, tag, store).await
     }
 }

@@ -5,11 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod annotations;
+mod annotations_engine;
 mod apply;
 mod apply_sync;
 mod bad_input;
 mod cli;
 mod controller;
+mod controller_annotations;
 mod controller_bad_input;
 mod controller_errors;
 mod controller_flux;

@@ -1,12 +1,17 @@
 //! Tag filters of Flux v1 annotations: `glob:`, `semver:`, `regexp:`/`regex:`.
 //!
+//! The workloads that carry them are read by `update::annotations`; what a
+//! filter matches and how its candidates are ordered is policy, so it lives
+//! here, next to the ImagePolicy orderings ([`super::creation_order`] orders
+//! by image creation time).
+//!
 //! The value of `fluxcd.io/tag.<container>` (or `flux.weave.works/tag.…`,
 //! `filter.fluxcd.io/…`) is parsed once into a [`TagPattern`]:
 //! - `glob:PATTERN` (also a value without prefix, as fluxd read it): `*`
 //!   matches any run of characters, every other character itself; the whole tag
 //!   must match. Ordered by image creation time.
 //! - `semver:RANGE`: a Masterminds range, checked and ordered by
-//!   [`crate::policy`]'s semver code (tags must be `MAJOR.MINOR.PATCH` with an
+//!   [`super::Policy`]'s semver ordering (tags must be `MAJOR.MINOR.PATCH` with an
 //!   optional `v` prefix, as Flux v2 reads versions).
 //! - `regexp:RE` / `regex:RE`: unanchored, in the syntax of the bounded
 //!   backtracking engine [`fancy_regex`] — RE2 plus look-around (`(?!…)`,
@@ -21,7 +26,7 @@
 
 use std::fmt;
 
-use crate::policy::{ExclusionList, OrderingSpec, Policy, Range};
+use super::{ExclusionList, OrderingSpec, Policy, Range};
 
 /// The most backtracking steps one match may take (about a millisecond of work).
 pub const BACKTRACK_LIMIT: usize = 100_000;

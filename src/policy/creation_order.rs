@@ -4,7 +4,7 @@
 //!    for `glob:latest`). A regular expression that runs out of backtracking
 //!    budget fails the whole choice ([`SelectError::Pattern`]).
 //! 2. Order:
-//!    - `semver:` — by version, through [`crate::policy`] (equal versions: the
+//!    - `semver:` — by version, through [`super::Policy`] (equal versions: the
 //!      byte-wise greatest tag, as Flux v2 and fluxd's `1.10.0` over `1.10`);
 //!      the current tag takes part, so a container already on a version newer
 //!      than every listed one stays where it is;
@@ -22,8 +22,8 @@
 
 use jiff::Timestamp;
 
-use super::pattern::{PatternError, TagPattern};
-use crate::policy::ExclusionList;
+use super::ExclusionList;
+use super::annotation_filter::{PatternError, TagPattern};
 
 /// What is known of the image a tag points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
