@@ -46,6 +46,8 @@ fi
 
 apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd lighttpd-mod-openssl skopeo git
   openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
+# OpenPGP commit signing tests (gpg, git verify-commit); proxySecretRef tests (a real forward proxy).
+apt_packages+=(gnupg tinyproxy)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -15,7 +15,7 @@ use crate::api::meta::LabelSelector;
 use crate::api::{ApiObject, ApiVersion};
 use crate::git::{
     Author, CheckoutSpec, CommitSpec, FluxTemplateVersion, MessageTemplate, PushSpec, Secret,
-    SigningKey, validate_template,
+    SigningKey, check_signing_key, validate_template,
 };
 use crate::registry::SecretSource;
 
@@ -148,7 +148,7 @@ impl AutomationEntry {
                         .get(name)
                         .map(|v| Secret::new(String::from_utf8_lossy(v).into_owned()))
                 };
-                Some(match key_spec.key_type.unwrap_or(SigningKeyType::Gpg) {
+                let signing_key = match key_spec.key_type.unwrap_or(SigningKeyType::Gpg) {
                     SigningKeyType::Ssh => SigningKey::Ssh {
                         private_key: Secret::new(
                             secret
@@ -175,7 +175,15 @@ impl AutomationEntry {
                         ),
                         passphrase: text("passphrase"),
                     },
-                })
+                };
+                // Read (and decrypted) now, so a bad key stops the automation
+                // before any run, naming the Secret.
+                check_signing_key(&signing_key).map_err(|reason| {
+                    Invalid::spec(format!(
+                        "spec.git.commit.signingKey: Secret {key}: {reason}"
+                    ))
+                })?;
+                Some(signing_key)
             }
         };
         let update = spec.update.clone().unwrap_or_default();
@@ -229,6 +237,46 @@ mod tests {
                 "merge_request.target=main",
                 "topic=bumps"
             ]
+        );
+    }
+
+    /// Loads a config text and returns the load errors' messages.
+    fn load_errors(text: &str) -> Vec<String> {
+        let objects =
+            super::super::load::parse_objects(std::path::Path::new("config.yaml"), text).unwrap();
+        let (_, errors) = crate::engine::objects::ObjectSet::from_raw(&objects);
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_signing_key_that_cannot_sign_is_refused_at_load_naming_the_secret() {
+        let config = |key: &str, extra: &str| {
+            format!(
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: config, namespace: apps}}\nspec: {{url: 'ssh://git@example.com/config.git', interval: 1m, ref: {{branch: main}}}}\n---\n\
+                 apiVersion: v1\nkind: Secret\nmetadata: {{name: signing, namespace: apps}}\nstringData:\n  {key}: 'garbage-key-material'\n{extra}---\n\
+                 apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: bump, namespace: apps}}\nspec:\n  sourceRef: {{kind: GitRepository, name: config}}\n  interval: 1m\n  git:\n    commit:\n      author: {{email: bot@example.com}}\n      signingKey:\n        secretRef: {{name: signing}}\n"
+            )
+        };
+        let errors = load_errors(&config("git.asc", "  passphrase: 'pass-Word-1'\n"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("spec.git.commit.signingKey: Secret apps/signing: `git.asc`: not an ASCII-armored OpenPGP private key"),
+            "{errors:?}"
+        );
+        assert!(
+            !errors[0].contains("garbage-key-material") && !errors[0].contains("pass-Word-1"),
+            "{errors:?}"
+        );
+        let ssh = config("identity", "").replace(
+            "        secretRef: {name: signing}\n",
+            "        secretRef: {name: signing}\n        type: ssh\n",
+        );
+        let errors = load_errors(&ssh);
+        assert!(
+            errors.len() == 1
+                && errors[0]
+                    .contains("spec.git.commit.signingKey: Secret apps/signing: `identity`: not an OpenSSH private key"),
+            "{errors:?}"
         );
     }
 

@@ -430,10 +430,6 @@ fn what_cannot_run_yet_is_refused_by_name() {
             .collect();
         let mut expected: BTreeMap<&str, &str> = BTreeMap::from([
             (
-                "ImageUpdateAutomation signed",
-                "OpenPGP signing is not supported yet",
-            ),
-            (
                 "ImageUpdateAutomation merge-request",
                 "spec.git.push.options is not supported yet",
             ),

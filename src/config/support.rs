@@ -9,7 +9,7 @@ use super::image_repository::RepositoryEntry;
 use super::source::SourceEntry;
 use super::sync::SyncEntry;
 use crate::api::git_repository::GitProvider;
-use crate::git::{MessageTemplate, SigningKey, validate_template};
+use crate::git::{MessageTemplate, validate_template};
 use crate::registry::CredentialSource;
 
 /// An ImageRepository's fields the scanner does not act on yet.
@@ -47,12 +47,6 @@ pub fn automation(entry: &AutomationEntry) -> Result<(), String> {
             entry.checkout.reference.kind(),
             entry.checkout.reference
         )));
-    }
-    if let Some(SigningKey::OpenPgp { .. }) = entry.commit.signing_key {
-        return Err(
-            "spec.git.commit.signingKey: OpenPGP signing is not supported yet; use type: ssh"
-                .to_string(),
-        );
     }
     // Until the Go template engine is wired in, a Flux template is rendered as
     // Handlebars (as before it was recorded as Flux's), so it must parse as one.

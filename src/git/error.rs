@@ -182,12 +182,6 @@ pub enum GitError {
         #[source]
         source: Box<handlebars::RenderError>,
     },
-    /// The signing key type is not implemented.
-    #[error("signing commits with a {kind} key is not supported yet: use signingKey type ssh")]
-    SigningNotSupported {
-        /// The key type.
-        kind: &'static str,
-    },
     /// Creating the commit signature failed.
     #[error("signing the commit for {url} failed: {reason}")]
     Signing {
@@ -280,7 +274,6 @@ impl GitError {
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }
             | Self::TemplateRender { .. }
-            | Self::SigningNotSupported { .. }
             | Self::Signing { .. }
             | Self::LeaseBroken { .. }
             | Self::Apply { .. } => false,

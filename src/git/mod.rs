@@ -25,6 +25,7 @@ pub mod flux_message;
 mod flux_message_tests;
 mod known_hosts;
 pub mod message;
+mod openpgp;
 mod origin_guard;
 mod push;
 mod signing;
@@ -45,6 +46,7 @@ pub use message::{
     validate_template,
 };
 pub use push::PushOutcome;
+pub use signing::check_signing_key;
 pub use spec::{
     Author, CheckoutSpec, CommitId, CommitSpec, Credentials, GitReference, MessageTemplate,
     PushSpec, RepoSpec, RetryPolicy, SigningKey,

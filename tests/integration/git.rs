@@ -653,7 +653,7 @@ fn ssh_signed_commits_pass_git_verify_commit() {
 }
 
 #[test]
-fn unknown_template_variables_and_gpg_keys_fail_before_anything_is_pushed() {
+fn unknown_template_variables_and_bad_gpg_keys_fail_before_anything_is_pushed() {
     let repos = GitRepos::new();
     let bare = config_repo(&repos);
     let state = TempDir::new().unwrap();
@@ -674,6 +674,11 @@ fn unknown_template_variables_and_gpg_keys_fail_before_anything_is_pushed() {
         passphrase: None,
     });
     let error = run_automation_blocking(&workspace, &spec, set_tag("v2")).unwrap_err();
-    assert!(error.to_string().contains("not supported yet"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("`git.asc`: not an ASCII-armored"),
+        "{error}"
+    );
     assert_eq!(git_in(&bare, &["rev-parse", "main"]), before);
 }

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod fault_proxy;
 pub mod git_fixtures;
 pub mod git_server;
+pub mod gpg;
 pub mod images;
 pub mod kube_api;
 pub mod moto;
