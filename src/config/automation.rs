@@ -114,17 +114,21 @@ impl AutomationEntry {
             Some(checkout) => git_reference(&checkout.reference),
             None => source_entry.reference.clone(),
         };
+        let reference_field = if git.checkout.is_some() {
+            "spec.git.checkout.ref"
+        } else {
+            "the GitRepository's spec.ref"
+        };
+        reference
+            .validate()
+            .map_err(|reason| Invalid::spec(format!("{reference_field}: {reason}")))?;
         let push = git.push.clone().unwrap_or_default();
         let push_branch = push.branch.filter(|branch| !branch.is_empty());
         if push_branch.is_none() && reference.branch().is_none() {
             return Err(Invalid::spec(format!(
                 "spec.git.push.branch: required, because the checkout is a {} ({}), not a branch to push to",
                 reference.kind(),
-                if git.checkout.is_some() {
-                    "spec.git.checkout.ref"
-                } else {
-                    "the GitRepository's spec.ref"
-                }
+                reference_field
             )));
         }
         let commit = &git.commit;
@@ -276,6 +280,44 @@ mod tests {
             errors.len() == 1
                 && errors[0]
                     .contains("spec.git.commit.signingKey: Secret apps/signing: `identity`: not an OpenSSH private key"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_checkout_reference_git_cannot_resolve_is_refused_at_load() {
+        let config = |reference: &str, push: &str| {
+            format!(
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: config, namespace: apps}}\nspec: {{url: 'ssh://git@example.com/config.git', interval: 1m, ref: {{branch: main}}}}\n---\n\
+                 apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: bump, namespace: apps}}\nspec:\n  sourceRef: {{kind: GitRepository, name: config}}\n  interval: 1m\n  git:\n    checkout:\n      ref: {reference}\n    commit:\n      author: {{email: bot@example.com}}\n{push}"
+            )
+        };
+        let push = "    push:\n      branch: updates\n";
+        for (reference, expected) in [
+            (
+                "{semver: 'not a range'}",
+                "spec.git.checkout.ref: invalid semver range \"not a range\"",
+            ),
+            (
+                "{name: 'pull/7/head'}",
+                "spec.git.checkout.ref: name \"pull/7/head\" is not a full reference name",
+            ),
+            (
+                "{commit: 'abc123'}",
+                "spec.git.checkout.ref: commit \"abc123\" is not a full commit id (40 hexadecimal digits)",
+            ),
+        ] {
+            let errors = load_errors(&config(reference, push));
+            assert!(
+                errors.len() == 1 && errors[0].contains(expected),
+                "{reference}: {errors:?}"
+            );
+        }
+        assert!(load_errors(&config("{tag: v1.0.0}", push)).is_empty());
+        let errors = load_errors(&config("{tag: v1.0.0}", ""));
+        assert!(
+            errors.len() == 1
+                && errors[0].contains("spec.git.push.branch: required, because the checkout is a tag (spec.git.checkout.ref)"),
             "{errors:?}"
         );
     }

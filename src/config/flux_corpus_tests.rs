@@ -433,22 +433,6 @@ fn what_cannot_run_yet_is_refused_by_name() {
                 "ImageUpdateAutomation merge-request",
                 "spec.git.push.options is not supported yet",
             ),
-            (
-                "ImageUpdateAutomation from-tag",
-                "checking out a tag (v1.4.0) is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-release",
-                "checking out a semver (>=1.0.0) is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-review",
-                "checking out a name (refs/pull/7/head) is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-commit",
-                "checking out a commit (0123456789abcdef0123456789abcdef01234567) is not supported yet",
-            ),
             // Flux templates are Go templates: refused until that engine is wired in.
             (
                 "ImageUpdateAutomation apps",

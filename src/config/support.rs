@@ -41,13 +41,6 @@ pub fn source(entry: &SourceEntry) -> Result<(), String> {
 
 /// An automation's fields (and its GitRepository's) the git module does not act on yet.
 pub fn automation(entry: &AutomationEntry) -> Result<(), String> {
-    if entry.checkout.branch_name().is_none() {
-        return Err(not_yet(&format!(
-            "checking out a {} ({})",
-            entry.checkout.reference.kind(),
-            entry.checkout.reference
-        )));
-    }
     // Until the Go template engine is wired in, a Flux template is rendered as
     // Handlebars (as before it was recorded as Flux's), so it must parse as one.
     if let Some(MessageTemplate::Flux {

@@ -123,15 +123,25 @@ pub enum GitError {
         /// The branch.
         branch: String,
     },
+    /// The tag, semver range, reference or commit to check out matches nothing on the remote.
+    #[error("{reference} is not in {url}: {hint}")]
+    ReferenceNotFound {
+        /// The repository URL.
+        url: String,
+        /// What was looked for ([`crate::git::GitReference::describe`]).
+        reference: String,
+        /// What was seen, and what to fix.
+        hint: String,
+    },
     /// A network or server failure while fetching or pushing.
-    #[error("{operation} of branch {branch:?} from/to {url} failed")]
+    #[error("{operation} of {reference} from/to {url} failed")]
     Remote {
         /// `fetch` or `push`.
         operation: &'static str,
         /// The repository URL.
         url: String,
-        /// The branch.
-        branch: String,
+        /// What was fetched or pushed, e.g. `branch "main"` or `tag "v1.0.0"`.
+        reference: String,
         /// libgit2's error.
         #[source]
         source: git2::Error,
@@ -271,6 +281,7 @@ impl GitError {
             | Self::Redirected { .. }
             | Self::FetchBudget { .. }
             | Self::BranchNotFound { .. }
+            | Self::ReferenceNotFound { .. }
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }
             | Self::TemplateRender { .. }

@@ -17,6 +17,7 @@
 //! (Go templates, Flux objects).
 
 mod automation;
+mod checkout_ref;
 mod commit;
 mod error;
 mod flux_images;
@@ -51,4 +52,4 @@ pub use spec::{
     Author, CheckoutSpec, CommitId, CommitSpec, Credentials, GitReference, MessageTemplate,
     PushSpec, RepoSpec, RetryPolicy, SigningKey,
 };
-pub use workcopy::{Checkout, GitWorkspace};
+pub use workcopy::{Checkout, DETACHED_BRANCH, GitWorkspace};

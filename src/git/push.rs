@@ -1,8 +1,10 @@
 //! Pushing: the checkout branch is only ever fast-forwarded (invariant 6); a
 //! separate push branch is tagpilot's own and is rebuilt on the checkout head
-//! each run, replaced only while its remote head is still a commit tagpilot
-//! pushed (a lease recorded in `<state>/git/<key>/leases.json`, checked against
-//! the server's advertised head before anything is sent). Every reference's
+//! (the branch head, or the commit a tag, semver range, reference or commit
+//! checkout resolved to) each run, replaced only while its remote head is
+//! still a commit tagpilot pushed (a lease recorded in
+//! `<state>/git/<key>/leases.json`, checked against the server's advertised
+//! head before anything is sent). Every reference's
 //! result is checked: libgit2 reports server-side rejections only through the
 //! `push_update_reference` callback.
 
@@ -138,16 +140,29 @@ impl Checkout {
     /// since tagpilot last pushed it is [`GitError::LeaseBroken`].
     pub fn push(&mut self, spec: &PushSpec) -> Result<PushOutcome, GitError> {
         let head = self.head()?.0;
+        let checkout_branch = self.checkout_branch().map(str::to_string);
         let push_branch = match (&spec.branch, &spec.refspec) {
             (Some(branch), _) => Some(branch.clone()),
-            (None, None) => Some(self.branch.clone()),
+            (None, None) => Some(
+                checkout_branch
+                    .clone()
+                    .ok_or_else(|| GitError::InvalidSpec {
+                        what: "push branch",
+                        value: String::new(),
+                        reason: format!(
+                            "required: the checkout is a {} ({}), not a branch to push to",
+                            self.reference.kind(),
+                            self.reference
+                        ),
+                    })?,
+            ),
             (None, Some(_)) => None,
         };
         let mut refspecs = Vec::new();
         let mut leased_branch = None;
         if let Some(branch) = &push_branch {
             validate_branch("push branch", branch)?;
-            if *branch == self.branch {
+            if Some(branch) == checkout_branch.as_ref() {
                 refspecs.push(format!("refs/heads/{branch}:refs/heads/{branch}"));
             } else {
                 refspecs.push(format!("+refs/heads/{}:refs/heads/{branch}", self.branch));
@@ -156,7 +171,11 @@ impl Checkout {
         }
         if let Some(refspec) = &spec.refspec {
             let parsed = parse_refspec(refspec)?;
-            if parsed.forced && parsed.destination == format!("refs/heads/{}", self.branch) {
+            if parsed.forced
+                && checkout_branch
+                    .as_ref()
+                    .is_some_and(|branch| parsed.destination == format!("refs/heads/{branch}"))
+            {
                 return Err(GitError::InvalidSpec {
                     what: "push refspec",
                     value: refspec.clone(),
@@ -256,7 +275,9 @@ impl Checkout {
         };
         let reported_branch = push_branch.as_deref().unwrap_or(&self.branch);
         if let Err(error) = result {
-            let error = self.transport.remote_error("push", reported_branch, error);
+            let error =
+                self.transport
+                    .remote_error("push", &format!("branch {reported_branch:?}"), error);
             return Err(match error {
                 GitError::Remote { source, .. } if source.code() == ErrorCode::NotFastForward => {
                     GitError::PushRejected {
@@ -295,7 +316,7 @@ impl Checkout {
             );
             leases.save()?;
         }
-        if push_branch.as_deref() == Some(self.branch.as_str()) {
+        if push_branch.is_some() && push_branch == checkout_branch {
             let tracking = format!("refs/remotes/origin/{}", self.branch);
             self.repo
                 .reference(&tracking, head, true, "tagpilot: pushed")

@@ -105,6 +105,68 @@ impl GitReference {
     }
 }
 
+impl GitReference {
+    /// Refuses a reference git could not resolve; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let valid_ref = |name: &str| git2::Reference::is_valid_name(name);
+        let branch_ok = |branch: &str| {
+            !branch.is_empty()
+                && !branch.starts_with("refs/")
+                && valid_ref(&format!("refs/heads/{branch}"))
+        };
+        match self {
+            Self::Branch(branch)
+            | Self::Commit {
+                branch: Some(branch),
+                ..
+            } if !branch_ok(branch) => Err(format!(
+                "branch {branch:?} is not a valid branch name (give it without refs/heads/)"
+            )),
+            Self::Branch(_) => Ok(()),
+            Self::Tag(tag)
+                if tag.starts_with("refs/") || !valid_ref(&format!("refs/tags/{tag}")) =>
+            {
+                Err(format!(
+                    "tag {tag:?} is not a valid tag name (give it without refs/tags/)"
+                ))
+            }
+            Self::Tag(_) => Ok(()),
+            Self::Semver(range) => crate::policy::Range::parse(range)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Self::Name(name) if !name.starts_with("refs/") || !valid_ref(name) => Err(format!(
+                "name {name:?} is not a full reference name (like refs/tags/v1.0.0 or refs/pull/7/head)"
+            )),
+            Self::Name(_) => Ok(()),
+            Self::Commit { sha, .. }
+                if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Err(format!(
+                    "commit {sha:?} is not a full commit id (40 hexadecimal digits)"
+                ))
+            }
+            Self::Commit { .. } => Ok(()),
+        }
+    }
+
+    /// What this reference is, for messages: `branch "main"`, `tag "v1.0.0"`,
+    /// `semver range ">=1.0.0"`, `reference "refs/pull/7/head"`,
+    /// `commit 0123… (in branch "main")`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Branch(branch) => format!("branch {branch:?}"),
+            Self::Tag(tag) => format!("tag {tag:?}"),
+            Self::Semver(range) => format!("semver range {range:?}"),
+            Self::Name(name) => format!("reference {name:?}"),
+            Self::Commit {
+                sha,
+                branch: Some(branch),
+            } => format!("commit {sha} (in branch {branch:?})"),
+            Self::Commit { sha, branch: None } => format!("commit {sha}"),
+        }
+    }
+}
+
 impl fmt::Display for GitReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

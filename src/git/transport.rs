@@ -296,12 +296,12 @@ impl Transport {
         git2::Error::from_str(&message)
     }
 
-    /// The error for a failed fetch or push: what a callback recorded, else
-    /// libgit2's error classified.
+    /// The error for a failed fetch or push of `reference` (`branch "main"`):
+    /// what a callback recorded, else libgit2's error classified.
     pub fn remote_error(
         &self,
         operation: &'static str,
-        branch: &str,
+        reference: &str,
         error: git2::Error,
     ) -> GitError {
         if let Some(failure) = self.failure.borrow_mut().take() {
@@ -349,7 +349,7 @@ impl Transport {
         GitError::Remote {
             operation,
             url: self.url.redacted.clone(),
-            branch: branch.to_string(),
+            reference: reference.to_string(),
             source: error,
         }
     }

@@ -164,7 +164,9 @@ fn a_fetch_beyond_its_byte_budget_is_stopped() {
             None,
         )
         .unwrap_err();
-    let error = transport.remote_error("fetch", "main", error).to_string();
+    let error = transport
+        .remote_error("fetch", "branch \"main\"", error)
+        .to_string();
     assert!(
         error.contains("stopped: the server sent more than 1024 bytes, beyond the fetch budget"),
         "{error}"

@@ -43,6 +43,8 @@ pub use explanation::{Candidate, Explanation, RUNNERS_UP, Selection, StepCounts}
 pub use filter::TagFilter;
 pub use go_regex::RegexError;
 pub use range::{Range, RangeError};
+/// Flux's version parsing, for the git module's semver checkouts.
+pub(crate) use version::VersionRef;
 
 use select::{Entry, Ranker};
 

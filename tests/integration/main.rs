@@ -27,6 +27,7 @@ mod engine_races;
 mod engine_webhook;
 mod faults;
 mod git;
+mod git_checkout;
 mod git_signing;
 mod hardening_git;
 mod hardening_listen;
