@@ -64,17 +64,12 @@ fn message_template(version: ApiVersion, source: Option<&str>) -> Option<Message
     }
 }
 
-/// Push options as `git push -o` takes them: `key=value`, or `key` when the value is empty.
+/// Push options as Flux sends them: `key=value`, also when the value is
+/// empty (`merge_request.create=`, which GitLab reads as set).
 fn push_options(options: &BTreeMap<String, String>) -> Vec<String> {
     options
         .iter()
-        .map(|(key, value)| {
-            if value.is_empty() {
-                key.clone()
-            } else {
-                format!("{key}={value}")
-            }
-        })
+        .map(|(key, value)| format!("{key}={value}"))
         .collect()
 }
 
@@ -228,7 +223,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn push_options_are_written_as_git_takes_them() {
+    fn push_options_are_written_as_flux_sends_them() {
         let options = BTreeMap::from([
             ("merge_request.create".to_string(), String::new()),
             ("merge_request.target".to_string(), "main".to_string()),
@@ -237,7 +232,7 @@ mod tests {
         assert_eq!(
             push_options(&options),
             [
-                "merge_request.create",
+                "merge_request.create=",
                 "merge_request.target=main",
                 "topic=bumps"
             ]

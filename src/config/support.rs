@@ -50,9 +50,6 @@ pub fn automation(entry: &AutomationEntry) -> Result<(), String> {
     {
         validate_template(source).map_err(|e| format!("spec.git.commit.messageTemplate: {e}"))?;
     }
-    if !entry.push.options.is_empty() {
-        return Err(not_yet("spec.git.push.options"));
-    }
     Ok(())
 }
 

@@ -214,6 +214,14 @@ pub enum GitError {
         /// or a protected branch's, which would refuse the retry too.
         branch_moved: bool,
     },
+    /// Push options were configured and the server does not accept any.
+    #[error(
+        "{url} does not accept push options (it does not advertise push-options), so git.push.options cannot be sent and nothing was pushed: enable them on the server (for git: receive.advertisePushOptions=true) or remove git.push.options"
+    )]
+    PushOptionsNotSupported {
+        /// The repository URL.
+        url: String,
+    },
     /// The push branch moved on the remote since tagpilot last pushed it.
     #[error(
         "push branch {branch:?} in {url} is at {actual}, not at the commit tagpilot last pushed ({expected}): someone else changed tagpilot's branch; delete the remote branch to let tagpilot recreate it, or choose another git.push.branch"
@@ -287,6 +295,7 @@ impl GitError {
             | Self::TemplateRender { .. }
             | Self::Signing { .. }
             | Self::LeaseBroken { .. }
+            | Self::PushOptionsNotSupported { .. }
             | Self::Apply { .. } => false,
         }
     }
@@ -308,7 +317,10 @@ impl GitError {
     pub fn is_refused_push(&self) -> bool {
         matches!(
             self,
-            Self::PushRejected { .. } | Self::RetriesExhausted { .. } | Self::LeaseBroken { .. }
+            Self::PushRejected { .. }
+                | Self::RetriesExhausted { .. }
+                | Self::LeaseBroken { .. }
+                | Self::PushOptionsNotSupported { .. }
         )
     }
 }

@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, Oid, PushOptions};
+use git2::{ErrorClass, ErrorCode, Oid, PushOptions};
 use serde::{Deserialize, Serialize};
 
 use super::error::GitError;
@@ -133,7 +133,9 @@ fn parse_refspec(refspec: &str) -> Result<ParsedRefspec, GitError> {
 }
 
 impl Checkout {
-    /// Pushes the local branch head as `spec` says (see [`PushSpec`]). A push
+    /// Pushes the local branch head as `spec` says (see [`PushSpec`]), with
+    /// its push options (`git push -o`; a server that does not take them is
+    /// [`GitError::PushOptionsNotSupported`], before anything is sent). A push
     /// to the checkout branch that is not a fast-forward, or that the server
     /// refuses, is [`GitError::PushRejected`]: fetch, re-apply and commit again
     /// (what [`crate::git::run_automation`] does). A push branch that moved
@@ -263,6 +265,8 @@ impl Checkout {
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
+            let push_options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+            options.remote_push_options(&push_options);
             let url = self.transport.connect()?;
             options.proxy_options(self.transport.proxy_options());
             options.custom_headers(&self.transport.custom_headers());
@@ -275,6 +279,16 @@ impl Checkout {
         };
         let reported_branch = push_branch.as_deref().unwrap_or(&self.branch);
         if let Err(error) = result {
+            // libgit2 refuses before sending anything when the server does
+            // not advertise `push-options` (its only `Invalid` push error).
+            if !spec.options.is_empty()
+                && error.class() == ErrorClass::Invalid
+                && error.message().contains("push-options")
+            {
+                return Err(GitError::PushOptionsNotSupported {
+                    url: self.transport.redacted_url().to_string(),
+                });
+            }
             let error =
                 self.transport
                     .remote_error("push", &format!("branch {reported_branch:?}"), error);

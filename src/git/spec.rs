@@ -291,7 +291,8 @@ pub struct PushSpec {
     /// `HEAD:refs/for/main`. A forced refspec may not target the checkout branch.
     pub refspec: Option<String>,
     /// Push options sent to the server (`git push -o`), in `git.push.options`
-    /// key order: `key=value`, or `key` alone when the value is empty.
+    /// key order, each `key=value` as Flux sends them (`key=` when the value
+    /// is empty: GitLab reads `merge_request.create=` as set).
     pub options: Vec<String>,
 }
 
