@@ -46,8 +46,9 @@ fi
 
 apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd lighttpd-mod-openssl skopeo git
   openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
-# OpenPGP commit signing tests (gpg, git verify-commit); proxySecretRef tests (a real forward proxy).
-apt_packages+=(gnupg tinyproxy)
+# OpenPGP commit signing tests (gpg, git verify-commit); proxySecretRef tests (a real HTTP
+# forward proxy, and a SOCKS5 proxy: Flux proxies ssh git through SOCKS5).
+apt_packages+=(gnupg tinyproxy dante-server)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

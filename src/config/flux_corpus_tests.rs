@@ -253,6 +253,11 @@ fn each_flux_version_loads_into_the_expected_domain_values() {
         let config = source("config");
         assert_eq!(config.reference, GitReference::Branch("main".into()));
         assert_eq!(config.timeout, Duration::from_secs(90));
+        assert_eq!(
+            config.repo.timeout,
+            Duration::from_secs(90),
+            "applied to git"
+        );
         assert!(matches!(
             config.repo.credentials,
             crate::git::Credentials::Ssh { .. }
@@ -306,6 +311,9 @@ fn each_flux_version_loads_into_the_expected_domain_values() {
             assert_eq!(azure.provider, GitProvider::Azure);
             assert_eq!(azure.service_account, Some(key("git-reader")));
             assert_eq!(source("proxied").proxy_secret, Some(key("proxy")));
+            let proxy = source("proxied").repo.proxy.as_ref().unwrap();
+            assert_eq!(proxy.redacted(), "http://proxy.example.com:3128");
+            assert_eq!(proxy.username.as_deref(), Some("proxy-user"));
         }
 
         // ImageUpdateAutomation
@@ -452,16 +460,10 @@ fn what_cannot_run_yet_is_refused_by_name() {
             ]);
         }
         if version == ApiVersion::FluxV1 {
-            expected.extend([
-                (
-                    "GitRepository azure-devops",
-                    "spec.provider: azure is not supported yet",
-                ),
-                (
-                    "GitRepository proxied",
-                    "spec.proxySecretRef is not supported yet",
-                ),
-            ]);
+            expected.extend([(
+                "GitRepository azure-devops",
+                "spec.provider: azure is not supported yet",
+            )]);
         }
         let names: BTreeSet<&String> = refused.keys().collect();
         let expected_names: BTreeSet<String> = expected.keys().map(|k| k.to_string()).collect();

@@ -33,9 +33,6 @@ pub fn source(entry: &SourceEntry) -> Result<(), String> {
         GitProvider::Azure => return Err(not_yet("spec.provider: azure")),
         GitProvider::Github => return Err(not_yet("spec.provider: github")),
     }
-    if entry.proxy_secret.is_some() {
-        return Err(not_yet("spec.proxySecretRef"));
-    }
     Ok(())
 }
 

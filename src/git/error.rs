@@ -133,6 +133,32 @@ pub enum GitError {
         /// What was seen, and what to fix.
         hint: String,
     },
+    /// A fetch or push did not finish within the GitRepository's timeout.
+    #[error(
+        "{operation} of {reference} from/to {url} did not finish within the timeout of {timeout}: the server or the network stalled; if the repository is just large, raise the GitRepository's spec.timeout"
+    )]
+    Timeout {
+        /// `fetch` or `push`.
+        operation: &'static str,
+        /// What was fetched or pushed.
+        reference: String,
+        /// The repository URL.
+        url: String,
+        /// The timeout, as Go writes durations (`1m0s`).
+        timeout: String,
+    },
+    /// The proxy of the GitRepository's `proxySecretRef` did not let the connection through.
+    #[error(
+        "{url} could not be reached through the proxy {proxy}: {reason}; check the proxySecretRef Secret (address, username, password)"
+    )]
+    Proxy {
+        /// The repository URL.
+        url: String,
+        /// The proxy, without credentials.
+        proxy: String,
+        /// What the proxy answered (never its credentials).
+        reason: String,
+    },
     /// A network or server failure while fetching or pushing.
     #[error("{operation} of {reference} from/to {url} failed")]
     Remote {
@@ -273,6 +299,8 @@ impl GitError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Remote { .. }
+            | Self::Timeout { .. }
+            | Self::Proxy { .. }
             | Self::PushRejected { .. }
             | Self::RetriesExhausted { .. }
             | Self::Io { .. }

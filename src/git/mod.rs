@@ -49,7 +49,7 @@ pub use message::{
 pub use push::PushOutcome;
 pub use signing::check_signing_key;
 pub use spec::{
-    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, GitReference, MessageTemplate,
-    PushSpec, RepoSpec, RetryPolicy, SigningKey,
+    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, DEFAULT_TIMEOUT, GitReference,
+    MessageTemplate, ProxyScheme, ProxySpec, PushSpec, RepoSpec, RetryPolicy, SigningKey,
 };
 pub use workcopy::{Checkout, DETACHED_BRANCH, GitWorkspace};

@@ -3,6 +3,12 @@
 //! https certificates against a configured CA, and turning libgit2's failures
 //! into [`GitError`]s that name the repository and never carry a secret.
 //!
+//! Every network operation (http, https, ssh) runs through an [`OriginGuard`],
+//! which closes its connections when the GitRepository's `timeout` passes
+//! ([`GitError::Timeout`]) and reaches the server through the proxy of
+//! `proxySecretRef` when there is one ([`GitError::Proxy`] when the proxy
+//! refuses).
+//!
 //! Credentials go to the configured origin only (invariant 10): every http(s)
 //! operation runs through an [`OriginGuard`] that connects to that origin and
 //! nowhere else, so a redirect to another origin is refused (and named in the
@@ -21,8 +27,8 @@ use git2::{
 
 use super::error::GitError;
 use super::known_hosts::{HostKeyVerdict, KnownHosts};
-use super::origin_guard::{Origin, OriginGuard};
-use super::spec::{Credentials, RepoSpec};
+use super::origin_guard::{GuardSettings, Origin, OriginGuard, ProxyProtocol, UpstreamProxy};
+use super::spec::{Credentials, ProxyScheme, RepoSpec};
 use super::url::{RepoUrl, Transport as Scheme};
 use crate::secret::Secret;
 
@@ -57,10 +63,17 @@ pub(crate) struct Transport {
     ca: Option<Vec<openssl::x509::X509>>,
     /// The precise reason a callback failed the current operation.
     failure: RefCell<Option<GitError>>,
-    /// Where an http(s) remote's credentials may go (`None` for ssh and local paths).
+    /// Where an http(s) remote's credentials may go, or the ssh server
+    /// (`None` for local paths).
     origin: Option<Origin>,
-    /// The current operation's guard (http(s) only).
+    /// The current operation's guard (http(s) and ssh).
     guard: RefCell<Option<OriginGuard>>,
+    /// The guard's timeout and proxy.
+    guard_settings: GuardSettings,
+    /// The timeout, for messages.
+    timeout: Duration,
+    /// The proxy, without credentials, for messages.
+    proxy_display: Option<String>,
     /// The most one fetch may receive, and take.
     fetch_budget: FetchBudget,
 }
@@ -136,7 +149,7 @@ impl Transport {
             }
         };
         let origin = match url.transport {
-            Scheme::Http => {
+            Scheme::Http | Scheme::Ssh => {
                 Some(
                     Origin::of_url(&spec.url).ok_or_else(|| GitError::InvalidUrl {
                         url: url.redacted.clone(),
@@ -144,8 +157,26 @@ impl Transport {
                     })?,
                 )
             }
-            Scheme::Ssh | Scheme::Local => None,
+            Scheme::Local => None,
         };
+        let proxy = spec.proxy.as_ref().map(|proxy| UpstreamProxy {
+            protocol: match proxy.scheme {
+                ProxyScheme::Http => ProxyProtocol::Http,
+                ProxyScheme::Socks5 => ProxyProtocol::Socks5,
+            },
+            host: proxy.host.clone(),
+            port: proxy.port,
+            credentials: proxy.username.clone().map(|user| {
+                (
+                    user,
+                    proxy
+                        .password
+                        .clone()
+                        .unwrap_or_else(|| Secret::new(String::new())),
+                )
+            }),
+            display: proxy.redacted(),
+        });
         Ok(Self {
             raw_url: spec.url.clone(),
             url,
@@ -155,6 +186,13 @@ impl Transport {
             failure: RefCell::new(None),
             origin,
             guard: RefCell::new(None),
+            proxy_display: proxy.as_ref().map(|proxy| proxy.display.clone()),
+            guard_settings: GuardSettings {
+                timeout: Some(spec.timeout),
+                proxy,
+                ..GuardSettings::default()
+            },
+            timeout: spec.timeout,
             fetch_budget: FetchBudget::default(),
         })
     }
@@ -212,21 +250,25 @@ impl Transport {
         callbacks
     }
 
-    /// Starts a remote operation: for http(s), a new [`OriginGuard`] (kept
-    /// until the next operation) through which libgit2 reaches the configured
-    /// origin only. Returns the URL to give libgit2 (the guard's address for
-    /// http, the configured URL otherwise).
+    /// Starts a remote operation: for http(s) and ssh, a new [`OriginGuard`]
+    /// (kept until the next operation) through which libgit2 reaches the
+    /// configured origin only, within the timeout, through the proxy if any.
+    /// Returns the URL to give libgit2 (the guard's address for http and ssh,
+    /// the configured URL otherwise).
     pub fn connect(&self) -> Result<String, GitError> {
         // Stop the previous operation's guard before starting this one's.
         self.guard.borrow_mut().take();
         let Some(origin) = &self.origin else {
             return Ok(self.raw_url.clone());
         };
-        let guard = OriginGuard::start(origin.clone()).map_err(|source| GitError::Io {
-            action: "starting the local origin guard on",
-            path: "127.0.0.1".into(),
-            source,
-        })?;
+        let guard =
+            OriginGuard::start(origin.clone(), self.guard_settings.clone()).map_err(|source| {
+                GitError::Io {
+                    action: "starting the local origin guard on",
+                    path: "127.0.0.1".into(),
+                    source,
+                }
+            })?;
         let url = guard.remote_url(&self.raw_url);
         *self.guard.borrow_mut() = Some(guard);
         Ok(url)
@@ -262,7 +304,7 @@ impl Transport {
     /// Fails the operation when libgit2 asks for credentials for another
     /// origin than the configured one (after a redirect).
     fn refuse_other_origin(&self, url: &str) -> Result<(), git2::Error> {
-        let Some(origin) = &self.origin else {
+        let Some(origin) = self.origin.as_ref().filter(|o| o.scheme != "ssh") else {
             return Ok(());
         };
         let own = self
@@ -304,8 +346,48 @@ impl Transport {
         reference: &str,
         error: git2::Error,
     ) -> GitError {
+        let expired = self
+            .guard
+            .borrow()
+            .as_ref()
+            .is_some_and(OriginGuard::expired);
+        if expired {
+            self.failure.borrow_mut().take();
+            return GitError::Timeout {
+                operation,
+                reference: reference.to_string(),
+                url: self.url.redacted.clone(),
+                timeout: go_duration(self.timeout),
+            };
+        }
         if let Some(failure) = self.failure.borrow_mut().take() {
             return failure;
+        }
+        let proxy_failure = self
+            .guard
+            .borrow()
+            .as_ref()
+            .and_then(OriginGuard::proxy_failure);
+        if let (Some(reason), Some(proxy)) = (proxy_failure, &self.proxy_display) {
+            return GitError::Proxy {
+                url: self.url.redacted.clone(),
+                proxy: proxy.clone(),
+                reason,
+            };
+        }
+        // libgit2 only saw the guard close; the guard knows why.
+        let connect_failure = self
+            .guard
+            .borrow()
+            .as_ref()
+            .and_then(OriginGuard::connect_failure);
+        if let Some(reason) = connect_failure {
+            return GitError::Remote {
+                operation,
+                url: self.url.redacted.clone(),
+                reference: reference.to_string(),
+                source: git2::Error::from_str(&reason),
+            };
         }
         // A failed http(s) operation may be the guard's refusal reaching
         // libgit2 as a garbled answer on a reused connection; the guard records
@@ -473,6 +555,21 @@ impl Transport {
             }));
         }
         Ok(CertificateCheckStatus::CertificatePassthrough)
+    }
+}
+
+/// A duration as Go (and so Flux's `timeout`) writes it: `1m30s`, `45s`, `1.5s`.
+fn go_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{}s", duration.as_secs_f64());
+    }
+    let seconds = duration.as_secs();
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m{seconds}s"),
+        _ => format!("{hours}h{minutes}m{seconds}s"),
     }
 }
 

@@ -28,6 +28,7 @@ mod engine_webhook;
 mod faults;
 mod git;
 mod git_checkout;
+mod git_network;
 mod git_push_options;
 mod git_signing;
 mod hardening_git;
