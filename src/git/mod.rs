@@ -3,15 +3,19 @@
 //! the checkout branch (invariants 5 and 6). Uses libgit2, off the async runtime.
 //!
 //! Data flow: [`GitWorkspace::prepare`] opens (or clones) the persistent working
-//! copy of a [`RepoSpec`] at a [`CheckoutSpec`] branch and hard-resets it to the
-//! remote head → the caller rewrites files under [`Checkout::path`] →
+//! copy of a [`RepoSpec`] at a [`CheckoutSpec`] reference (a branch, or a tag,
+//! semver range, reference name or commit, whose commits go to a push branch)
+//! and hard-resets it to what the reference points at → the caller rewrites
+//! files under [`Checkout::path`] →
 //! [`Checkout::commit`] makes one commit if the tree changed →
 //! [`Checkout::push`] pushes it. [`run_automation`] does all of that, and on a
 //! rejected push fetches, re-applies and pushes again with backoff.
 //!
 //! Transports: `ssh://` (identity and known_hosts from the Secret; no trust on
 //! first use), `https://`/`http://` (basic auth or bearer token, optional CA),
-//! `file://` and absolute paths. Secrets are wrapped in [`Secret`] and never
+//! `file://` and absolute paths; network ones within [`RepoSpec::timeout`]
+//! and through [`RepoSpec::proxy`] when set. Commits are signed with OpenPGP
+//! or SSH keys ([`SigningKey`]); push options go with every push. Secrets are wrapped in [`Secret`] and never
 //! reach errors or logs (invariant 7). The template data is documented in
 //! [`message`] (Handlebars, `tagpilot.dev` objects) and [`flux_message`]
 //! (Go templates, Flux objects).

@@ -16,17 +16,12 @@
 //! leaves; the credential callback also refuses to answer another origin.
 
 use std::cell::{Cell, RefCell};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use git2::cert::Cert;
-use git2::{
-    AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
-    FetchOptions, ProxyOptions, RemoteCallbacks,
-};
+use git2::{AutotagOption, Cred, CredentialType, FetchOptions, ProxyOptions, RemoteCallbacks};
 
 use super::error::GitError;
-use super::known_hosts::{HostKeyVerdict, KnownHosts};
+use super::known_hosts::KnownHosts;
 use super::origin_guard::{GuardSettings, Origin, OriginGuard, ProxyProtocol, UpstreamProxy};
 use super::spec::{Credentials, ProxyScheme, RepoSpec};
 use super::url::{RepoUrl, Transport as Scheme};
@@ -338,104 +333,6 @@ impl Transport {
         git2::Error::from_str(&message)
     }
 
-    /// The error for a failed fetch or push of `reference` (`branch "main"`):
-    /// what a callback recorded, else libgit2's error classified.
-    pub fn remote_error(
-        &self,
-        operation: &'static str,
-        reference: &str,
-        error: git2::Error,
-    ) -> GitError {
-        let expired = self
-            .guard
-            .borrow()
-            .as_ref()
-            .is_some_and(OriginGuard::expired);
-        if expired {
-            self.failure.borrow_mut().take();
-            return GitError::Timeout {
-                operation,
-                reference: reference.to_string(),
-                url: self.url.redacted.clone(),
-                timeout: go_duration(self.timeout),
-            };
-        }
-        if let Some(failure) = self.failure.borrow_mut().take() {
-            return failure;
-        }
-        let proxy_failure = self
-            .guard
-            .borrow()
-            .as_ref()
-            .and_then(OriginGuard::proxy_failure);
-        if let (Some(reason), Some(proxy)) = (proxy_failure, &self.proxy_display) {
-            return GitError::Proxy {
-                url: self.url.redacted.clone(),
-                proxy: proxy.clone(),
-                reason,
-            };
-        }
-        // libgit2 only saw the guard close; the guard knows why.
-        let connect_failure = self
-            .guard
-            .borrow()
-            .as_ref()
-            .and_then(OriginGuard::connect_failure);
-        if let Some(reason) = connect_failure {
-            return GitError::Remote {
-                operation,
-                url: self.url.redacted.clone(),
-                reference: reference.to_string(),
-                source: git2::Error::from_str(&reason),
-            };
-        }
-        // A failed http(s) operation may be the guard's refusal reaching
-        // libgit2 as a garbled answer on a reused connection; the guard records
-        // it a moment later at most.
-        let settle = if error.class() == ErrorClass::Http || error.class() == ErrorClass::Net {
-            std::time::Duration::from_secs(1)
-        } else {
-            std::time::Duration::ZERO
-        };
-        let refused = self
-            .guard
-            .borrow()
-            .as_ref()
-            .and_then(|guard| guard.refused_within(settle));
-        if let (Some(origin), Some(refused)) = (&self.origin, refused) {
-            return GitError::Redirected {
-                url: self.url.redacted.clone(),
-                to: refused.to_string(),
-                origin: origin.to_string(),
-            };
-        }
-        if let Some(to) = refused_redirect(error.message()) {
-            return GitError::Redirected {
-                url: self.url.redacted.clone(),
-                to,
-                origin: self
-                    .origin
-                    .as_ref()
-                    .map_or_else(|| self.url.host.clone(), ToString::to_string),
-            };
-        }
-        if error.code() == ErrorCode::Auth {
-            return self.authentication_error("the server refused the credentials");
-        }
-        if error.code() == ErrorCode::Certificate || error.class() == ErrorClass::Ssl {
-            return GitError::UntrustedCertificate {
-                url: self.url.redacted.clone(),
-                reason: error.message().to_string(),
-            };
-        }
-        GitError::Remote {
-            operation,
-            url: self.url.redacted.clone(),
-            reference: reference.to_string(),
-            source: error,
-        }
-    }
-
     fn authentication_error(&self, hint: &'static str) -> GitError {
         let user = match &self.credentials {
             PreparedCredentials::Ssh { user, .. } => format!(" as user {user}"),
@@ -510,74 +407,6 @@ impl Transport {
             ))),
         }
     }
-
-    fn check_certificate(
-        &self,
-        cert: &Cert<'_>,
-        host: &str,
-    ) -> Result<CertificateCheckStatus, git2::Error> {
-        if let Some(hostkey) = cert.as_hostkey() {
-            let name = self.url.known_hosts_name();
-            let unknown = || GitError::HostKeyUnknown {
-                host: name.clone(),
-                scan: self.url.keyscan_arguments(),
-                url: self.url.redacted.clone(),
-            };
-            let mismatch = |detail| GitError::HostKeyMismatch {
-                host: name.clone(),
-                url: self.url.redacted.clone(),
-                detail,
-            };
-            let (Some(known_hosts), Some(key)) = (&self.known_hosts, hostkey.hostkey()) else {
-                return Err(self.fail(unknown()));
-            };
-            return match known_hosts.check(&name, key) {
-                HostKeyVerdict::Trusted => Ok(CertificateCheckStatus::CertificateOk),
-                HostKeyVerdict::Mismatch => Err(self.fail(mismatch("different key"))),
-                HostKeyVerdict::Revoked => Err(self.fail(mismatch("key revoked"))),
-                HostKeyVerdict::Unknown => Err(self.fail(unknown())),
-            };
-        }
-        if let (Some(x509), Some(ca)) = (cert.as_x509(), &self.ca) {
-            return match verify_with_ca(ca, x509.data(), host) {
-                Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
-                Err(reason) => Err(self.fail(GitError::UntrustedCertificate {
-                    url: self.url.redacted.clone(),
-                    reason,
-                })),
-            };
-        }
-        if self.url.transport == Scheme::Ssh {
-            return Err(self.fail(GitError::HostKeyUnknown {
-                host: self.url.known_hosts_name(),
-                scan: self.url.keyscan_arguments(),
-                url: self.url.redacted.clone(),
-            }));
-        }
-        Ok(CertificateCheckStatus::CertificatePassthrough)
-    }
-}
-
-/// A duration as Go (and so Flux's `timeout`) writes it: `1m30s`, `45s`, `1.5s`.
-fn go_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if !millis.is_multiple_of(1000) {
-        return format!("{}s", duration.as_secs_f64());
-    }
-    let seconds = duration.as_secs();
-    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    match (hours, minutes) {
-        (0, 0) => format!("{seconds}s"),
-        (0, _) => format!("{minutes}m{seconds}s"),
-        _ => format!("{hours}h{minutes}m{seconds}s"),
-    }
-}
-
-/// The target of a redirect libgit2 refused itself (`cannot redirect from 'a' to 'b'`).
-fn refused_redirect(message: &str) -> Option<String> {
-    let rest = message.split("cannot redirect from ").nth(1)?;
-    let target = rest.split(" to ").nth(1)?;
-    Some(crate::redact::text(target.trim().trim_matches('\'')).into_owned())
 }
 
 /// Decrypts an OpenSSH identity here (so a wrong password gets its own error)
@@ -614,38 +443,10 @@ fn prepare_identity(
     Ok((Secret::new(pem.as_str().to_string()), None))
 }
 
-/// Verifies a server certificate (DER) against the configured CAs and the host name.
-fn verify_with_ca(ca: &[openssl::x509::X509], leaf_der: &[u8], host: &str) -> Result<(), String> {
-    use openssl::stack::Stack;
-    use openssl::x509::store::X509StoreBuilder;
-    use openssl::x509::verify::X509VerifyParam;
-    use openssl::x509::{X509, X509StoreContext};
-    let stack_error = |error: openssl::error::ErrorStack| error.to_string();
-    let leaf = X509::from_der(leaf_der).map_err(stack_error)?;
-    let mut builder = X509StoreBuilder::new().map_err(stack_error)?;
-    for cert in ca {
-        builder.add_cert(cert.clone()).map_err(stack_error)?;
-    }
-    let mut param = X509VerifyParam::new().map_err(stack_error)?;
-    match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        Ok(ip) => param.set_ip(ip).map_err(stack_error)?,
-        Err(_) => param.set_host(host).map_err(stack_error)?,
-    }
-    builder.set_param(&param).map_err(stack_error)?;
-    let store = builder.build();
-    let chain = Stack::new().map_err(stack_error)?;
-    let mut context = X509StoreContext::new().map_err(stack_error)?;
-    context
-        .init(&store, &leaf, &chain, |context| {
-            Ok(if context.verify_cert()? {
-                Ok(())
-            } else {
-                Err(context.error().error_string().to_string())
-            })
-        })
-        .map_err(stack_error)?
-}
-
+#[path = "transport_certificates.rs"]
+mod certificates;
+#[path = "transport_errors.rs"]
+mod errors;
 #[cfg(test)]
 #[path = "transport_tests.rs"]
 mod tests;

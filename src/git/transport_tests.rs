@@ -1,6 +1,9 @@
 //! Tests of the git transport: known_hosts, identities, CA checks, redirects and the fetch budget.
 
+use super::certificates::verify_with_ca;
+use super::errors::{go_duration, refused_redirect};
 use super::*;
+use std::net::IpAddr;
 
 #[test]
 fn bad_known_hosts_is_reported_with_its_line() {

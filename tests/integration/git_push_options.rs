@@ -29,8 +29,15 @@ fn recording_repo(repos: &GitRepos, advertise: bool) -> std::path::PathBuf {
         "config",
         &[(DEPLOY_FILE, &deploy_yaml("v1")), ("README.md", "config\n")],
     );
+    record_push_options(&bare, advertise);
+    bare
+}
+
+/// Makes `bare` advertise push options (or not) and record in
+/// `push-options.log` what each push brought: `count=N`, then `option=…` lines.
+pub fn record_push_options(bare: &Path, advertise: bool) {
     git_in(
-        &bare,
+        bare,
         &[
             "config",
             "receive.advertisePushOptions",
@@ -49,10 +56,10 @@ fn recording_repo(repos: &GitRepos, advertise: bool) -> std::path::PathBuf {
         <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
     )
     .unwrap();
-    bare
 }
 
-fn recorded(bare: &Path) -> String {
+/// What the hook recorded.
+pub fn recorded(bare: &Path) -> String {
     std::fs::read_to_string(bare.join("push-options.log")).unwrap_or_default()
 }
 

@@ -22,6 +22,7 @@ mod controller_sync;
 mod controller_triggers;
 mod daemon_output;
 mod engine;
+mod engine_flux_git;
 mod engine_output;
 mod engine_races;
 mod engine_webhook;

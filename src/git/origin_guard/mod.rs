@@ -39,15 +39,16 @@
 //! then tells the operation's error apart. With a proxy (`proxySecretRef`)
 //! every upstream connection goes through it ([`upstream`]).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod forward;
 mod relay;
+mod streams;
 #[cfg(test)]
 mod tests;
 mod tunnel;
@@ -55,6 +56,7 @@ mod upstream;
 
 use forward::serve_forward;
 use relay::serve_relay;
+use streams::{Activity, Refusals, pump, pump_muted, read_head, record_refusal};
 use tunnel::serve_tunnel;
 use upstream::{Connections, Upstream, connect_host, through_proxy};
 pub(crate) use upstream::{ProxyProtocol, UpstreamProxy};
@@ -424,120 +426,4 @@ fn serve(client: TcpStream, relay: &Relay, refused: &Refusals) -> io::Result<()>
         "ssh" => serve_relay(client, relay),
         _ => serve_forward(client, relay, refused),
     }
-}
-
-fn record_refusal(origin: &Origin, wanted: Option<Origin>, refused: &Refusals) {
-    if let Some(wanted) = wanted {
-        tracing::warn!(configured = %origin, refused = %wanted, "git: refusing to reach another origin than the configured one (a redirect?)");
-        refused.record(wanted);
-    }
-}
-
-/// The first origin the guard refused, and a way to wait for one.
-#[derive(Default)]
-struct Refusals {
-    first: Mutex<Option<Origin>>,
-    recorded: Condvar,
-}
-
-impl Refusals {
-    fn record(&self, origin: Origin) {
-        if let Ok(mut first) = self.first.lock() {
-            first.get_or_insert(origin);
-            self.recorded.notify_all();
-        }
-    }
-
-    fn wait(&self, limit: Duration) -> Option<Origin> {
-        let first = self.first.lock().ok()?;
-        let (first, _) = self
-            .recorded
-            .wait_timeout_while(first, limit, |first| first.is_none())
-            .ok()?;
-        first.clone()
-    }
-}
-
-/// Reads up to the blank line that ends a request head.
-fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<String> {
-    let mut head = Vec::new();
-    loop {
-        let before = head.len();
-        let read = reader
-            .by_ref()
-            .take((MAX_HEAD_BYTES + 1 - head.len()) as u64)
-            .read_until(b'\n', &mut head)?;
-        if read == 0 || head.len() > MAX_HEAD_BYTES {
-            return Err(io::Error::other("no complete request head"));
-        }
-        let line = &head[before..];
-        if line == b"\r\n" || line == b"\n" {
-            return String::from_utf8(head)
-                .map_err(|_| io::Error::other("a request head that is not text"));
-        }
-    }
-}
-
-/// When bytes last moved on a relayed connection, and whether one side is done.
-struct Activity {
-    idle: Duration,
-    started: Instant,
-    last_millis: AtomicU64,
-    done: AtomicBool,
-}
-
-impl Activity {
-    fn new(idle: Duration) -> Self {
-        Self {
-            idle,
-            started: Instant::now(),
-            last_millis: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-        }
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_millis.store(now, Ordering::Release);
-    }
-
-    fn idle_too_long(&self) -> bool {
-        let last = Duration::from_millis(self.last_millis.load(Ordering::Acquire));
-        self.started.elapsed().saturating_sub(last) > self.idle
-    }
-}
-
-/// Copies `from` to `to` until EOF, an error, the other direction ending, or idleness.
-fn pump(from: TcpStream, to: TcpStream, activity: &Activity) {
-    pump_muted(from, to, activity, &AtomicBool::new(false));
-}
-
-/// [`pump`], dropping what arrives once `mute` is set.
-fn pump_muted(mut from: TcpStream, mut to: TcpStream, activity: &Activity, mute: &AtomicBool) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        match from.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => {
-                if !mute.load(Ordering::Acquire) && to.write_all(&buffer[..read]).is_err() {
-                    break;
-                }
-                activity.touch();
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if activity.done.load(Ordering::Acquire) || activity.idle_too_long() {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    activity.done.store(true, Ordering::Release);
-    let _ = to.shutdown(Shutdown::Write);
 }

@@ -1,5 +1,6 @@
 //! The origin guard against local servers: what reaches the origin, what is refused.
 
+use std::io::{BufReader, Read, Write};
 use std::sync::mpsc::{Receiver, channel};
 
 use super::forward::rewrite_response_head;
