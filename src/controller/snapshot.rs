@@ -240,7 +240,7 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
 fn secret_pointers(kind: &str) -> &'static [&'static str] {
     match kind {
         "ImageRepository" => &["/spec/secretRef/name", "/spec/certSecretRef/name"],
-        "GitRepository" => &["/spec/secretRef/name"],
+        "GitRepository" => &["/spec/secretRef/name", "/spec/proxySecretRef/name"],
         "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
         _ => &[],
     }
