@@ -7,8 +7,9 @@
 //!   plain http origin's requests are sent to the proxy in absolute form
 //!   (`GET http://host:port/path`). Credentials go in `Proxy-Authorization:
 //!   Basic`, to the proxy only.
-//! - `socks5://`: a SOCKS5 `CONNECT` by host name (RFC 1928), with
-//!   username/password authentication (RFC 1929) when the Secret has them.
+//! - `socks5://`: a SOCKS5 `CONNECT` (RFC 1928; host names resolved by the
+//!   proxy), with username/password authentication (RFC 1929) when the
+//!   Secret has them.
 //!
 //! What the proxy refused is recorded, so the operation's error can say so.
 
@@ -332,12 +333,26 @@ fn socks5_connect(
             ));
         }
     }
-    let host = origin.host.as_bytes();
-    let Ok(host_len) = u8::try_from(host.len()) else {
-        return Err(io::Error::other("the host name is too long for SOCKS5"));
-    };
-    let mut request = vec![0x05, 0x01, 0x00, 0x03, host_len];
-    request.extend_from_slice(host);
+    let mut request = vec![0x05, 0x01, 0x00];
+    match origin.host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            request.push(0x01);
+            request.extend_from_slice(&ip.octets());
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            request.push(0x04);
+            request.extend_from_slice(&ip.octets());
+        }
+        // A name is resolved by the proxy (as `socks5h`), like Go's dialer does.
+        Err(_) => {
+            let host = origin.host.as_bytes();
+            let Ok(host_len) = u8::try_from(host.len()) else {
+                return Err(io::Error::other("the host name is too long for SOCKS5"));
+            };
+            request.extend_from_slice(&[0x03, host_len]);
+            request.extend_from_slice(host);
+        }
+    }
     request.extend_from_slice(&origin.port.to_be_bytes());
     stream.write_all(&request)?;
     let mut reply = [0u8; 4];
