@@ -50,8 +50,9 @@ fi
 
 apt_packages=(docker-registry apache2-utils openssh-server openssh-client lighttpd lighttpd-mod-openssl skopeo git
   openssl ca-certificates pkg-config libssl-dev libssh2-1-dev zlib1g-dev hyperfine python3-venv time curl)
-# A real forward proxy for the proxySecretRef tests (Debian 12's tinyproxy 1.11.1).
-apt_packages+=(tinyproxy)
+# OpenPGP commit signing tests (gpg, git verify-commit); proxySecretRef tests (a real HTTP
+# forward proxy, and a SOCKS5 proxy: Flux proxies ssh git through SOCKS5).
+apt_packages+=(gnupg tinyproxy dante-server)
 missing=()
 for package in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

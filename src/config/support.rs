@@ -4,12 +4,10 @@
 //! mode: Stalled) instead of running without it. Each check is one `if`:
 //! delete it when the behaviour lands.
 
-use super::automation::AutomationEntry;
 use super::image_repository::RepositoryEntry;
 use super::source::SourceEntry;
 use super::sync::SyncEntry;
 use crate::api::git_repository::GitProvider;
-use crate::git::SigningKey;
 use crate::registry::CredentialSource;
 
 /// An ImageRepository's fields the scanner does not act on yet.
@@ -37,30 +35,6 @@ pub fn source(entry: &SourceEntry) -> Result<(), String> {
         GitProvider::Aws => return Err(not_yet("spec.provider: aws")),
         GitProvider::Azure => return Err(not_yet("spec.provider: azure")),
         GitProvider::Github => return Err(not_yet("spec.provider: github")),
-    }
-    if entry.proxy_secret.is_some() {
-        return Err(not_yet("spec.proxySecretRef"));
-    }
-    Ok(())
-}
-
-/// An automation's fields (and its GitRepository's) the git module does not act on yet.
-pub fn automation(entry: &AutomationEntry) -> Result<(), String> {
-    if entry.checkout.branch_name().is_none() {
-        return Err(not_yet(&format!(
-            "checking out a {} ({})",
-            entry.checkout.reference.kind(),
-            entry.checkout.reference
-        )));
-    }
-    if let Some(SigningKey::OpenPgp { .. }) = entry.commit.signing_key {
-        return Err(
-            "spec.git.commit.signingKey: OpenPGP signing is not supported yet; use type: ssh"
-                .to_string(),
-        );
-    }
-    if !entry.push.options.is_empty() {
-        return Err(not_yet("spec.git.push.options"));
     }
     Ok(())
 }

@@ -256,7 +256,7 @@ fn secret_pointers(kind: &str) -> &'static [&'static str] {
             "/spec/certSecretRef/name",
             "/spec/proxySecretRef/name",
         ],
-        "GitRepository" => &["/spec/secretRef/name"],
+        "GitRepository" => &["/spec/secretRef/name", "/spec/proxySecretRef/name"],
         "ImagePolicy" => &["/spec/verify/secretRef/name"],
         "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
         _ => &[],

@@ -828,7 +828,7 @@ mod cause_tests {
         let error = GitError::Remote {
             operation: "fetch",
             url: "ssh://git@127.0.0.1:2222/config.git".into(),
-            branch: "main".into(),
+            reference: "branch \"main\"".into(),
             source: git2::Error::from_str("failed to connect to 127.0.0.1: Connection refused"),
         };
         assert_eq!(

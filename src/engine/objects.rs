@@ -172,7 +172,6 @@ impl ObjectSet {
         let parsed = object.decode::<ImageUpdateAutomationSpec>()?;
         let entry = AutomationEntry::from_object(&parsed, &self.sources, &self.secrets)
             .map_err(|e| object.reject(e))?;
-        support::automation(&entry).map_err(|e| object.invalid(e))?;
         self.automations.insert(object_key(&parsed.metadata), entry);
         Ok(())
     }

@@ -59,6 +59,8 @@ pub use filter::TagFilter;
 pub use go_regex::RegexError;
 pub use platform::{Platform, PlatformError};
 pub use range::{Range, RangeError};
+/// Flux's version parsing, for the git module's semver checkouts.
+pub(crate) use version::VersionRef;
 
 use select::{Entry, Ranker};
 

@@ -27,6 +27,7 @@ mod controller_templates;
 mod controller_triggers;
 mod daemon_output;
 mod engine;
+mod engine_flux_git;
 mod engine_output;
 mod engine_races;
 mod engine_webhook;
@@ -35,6 +36,10 @@ mod forge_apis;
 mod forge_apis_cli;
 mod forge_gitea;
 mod git;
+mod git_checkout;
+mod git_network;
+mod git_push_options;
+mod git_signing;
 #[path = "../common/go_programs.rs"]
 mod go_programs;
 mod hardening_git;
