@@ -8,12 +8,14 @@
 
 pub mod cluster;
 pub mod fault_proxy;
+pub mod flux;
 pub mod git_fixtures;
 pub mod git_server;
 pub mod images;
 pub mod kube_api;
 pub mod moto;
 pub mod process;
+pub mod receivers;
 pub mod registry;
 pub mod tagpilot;
 pub mod tls;
