@@ -34,6 +34,7 @@ mod hardening_update;
 mod harness;
 mod json_output;
 mod migrate_cli;
+mod receivers;
 mod registry;
 mod registry_cli;
 mod registry_faults;
