@@ -18,18 +18,18 @@ use super::backoff::{Backoff, MAX_BACKOFF};
 use super::conditions::{
     EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED, EVENT_SCAN_CHANGED, Health,
 };
-use super::events::EventSink;
-use super::kinds::Kind;
-use super::snapshot::{self, ApiReads, ObjectId, SharedSecrets, Snapshot};
-use super::status;
+use super::events::{EventMetadata, EventSink};
+use super::kinds::{ApiFlavor, Kind};
+use super::snapshot::{self, ApiReads, ObjectId, Requests, SharedSecrets, Snapshot};
 use super::sync::SyncDriver;
+use super::takeover::recorded_results;
 use super::watch::Watches;
 use crate::apply::RenderOptions;
 use crate::config::meta::ObjectKey;
 use crate::engine::cycle::{CycleMode, Engine, EngineError};
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
-use crate::engine::webhook::PushedImage;
+use crate::engine::webhook::Trigger;
 use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 
 /// Why the controller loop could not start.
@@ -53,6 +53,9 @@ pub struct DriverSettings {
     pub resync: Duration,
     /// How Syncs render kustomizations.
     pub render: RenderOptions,
+    /// Whose API group the objects are in (with Flux's, source-controller
+    /// owns GitRepository status: tagpilot does not write it).
+    pub flavor: ApiFlavor,
 }
 
 /// The loop's state.
@@ -65,7 +68,9 @@ pub struct Driver {
     fingerprint: Vec<String>,
     last_rebuild: Option<Instant>,
     resync: Duration,
-    seen: BTreeMap<ObjectId, (Option<i64>, Option<String>)>,
+    seen: BTreeMap<ObjectId, (Option<i64>, Requests)>,
+    handled: BTreeMap<ObjectId, String>,
+    flavor: ApiFlavor,
     next_scan: BTreeMap<ObjectKey, Instant>,
     scan_failures: Backoff,
     next_run: BTreeMap<ObjectKey, Instant>,
@@ -73,6 +78,7 @@ pub struct Driver {
     evaluate_now: bool,
     written: BTreeMap<ObjectId, Value>,
     announced: BTreeMap<ObjectId, String>,
+    failures_announced: BTreeMap<ObjectId, String>,
     syncs: SyncDriver,
 }
 
@@ -106,6 +112,8 @@ impl Driver {
             last_rebuild: None,
             resync: settings.resync,
             seen: BTreeMap::new(),
+            handled: BTreeMap::new(),
+            flavor: settings.flavor,
             next_scan: BTreeMap::new(),
             scan_failures: Backoff::default(),
             next_run: BTreeMap::new(),
@@ -113,6 +121,7 @@ impl Driver {
             evaluate_now: true,
             written: BTreeMap::new(),
             announced: BTreeMap::new(),
+            failures_announced: BTreeMap::new(),
             syncs,
         })
     }
@@ -122,7 +131,7 @@ impl Driver {
     pub async fn run(
         &mut self,
         watches: &Watches,
-        mut pushes: mpsc::Receiver<Vec<PushedImage>>,
+        mut triggers: mpsc::Receiver<Trigger>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut webhooks_open = true;
@@ -150,8 +159,8 @@ impl Driver {
                         .complete(finished, self.engine.objects(), &self.snapshot, &self.events)
                         .await;
                 }
-                pushed = pushes.recv(), if webhooks_open => match pushed {
-                    Some(images) => self.webhook(&images),
+                trigger = triggers.recv(), if webhooks_open => match trigger {
+                    Some(trigger) => self.webhook(trigger),
                     None => webhooks_open = false,
                 },
             }
@@ -169,15 +178,64 @@ impl Driver {
         self.write_statuses().await;
     }
 
-    fn webhook(&mut self, images: &[PushedImage]) {
-        for image in images {
-            for key in self
-                .engine
-                .repositories_for_push(image.host.as_deref(), &image.repository)
-            {
-                tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
-                self.next_scan.insert(key, Instant::now());
+    fn webhook(&mut self, trigger: Trigger) {
+        let now = Instant::now();
+        match trigger {
+            Trigger::Pushed(images) => {
+                for image in images {
+                    for key in self
+                        .engine
+                        .repositories_for_push(image.host.as_deref(), &image.repository)
+                    {
+                        tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
+                        self.next_scan.insert(key, now);
+                    }
+                }
             }
+            Trigger::Requested {
+                receiver,
+                resources,
+                ..
+            } => {
+                let objects = self
+                    .snapshot
+                    .infos
+                    .iter()
+                    .map(|((kind, key), info)| (*kind, key, &info.labels));
+                let targets: Vec<(Kind, ObjectKey)> = resources
+                    .iter()
+                    .flat_map(|resource| resource.resolve(objects.clone()))
+                    .collect();
+                for (kind, key) in targets {
+                    tracing::info!(%receiver, kind = kind.name(), object = %key, "receiver: reconciling now");
+                    self.request(kind, &key, now);
+                }
+            }
+        }
+    }
+
+    /// Schedules `kind` `key` now (a reconcile request: annotation or Receiver).
+    fn request(&mut self, kind: Kind, key: &ObjectKey, now: Instant) {
+        match kind {
+            Kind::ImageRepository => {
+                self.scan_failures.forget(key);
+                self.next_scan.insert(key.clone(), now);
+            }
+            Kind::ImageUpdateAutomation => {
+                self.run_failures.forget(key);
+                self.next_run.insert(key.clone(), now);
+            }
+            Kind::GitRepository => {
+                let objects = self.engine.objects();
+                for (automation, entry) in &objects.automations {
+                    if &entry.source == key {
+                        self.next_run.insert(automation.clone(), now);
+                    }
+                }
+                self.syncs.source_changed(objects, key);
+            }
+            Kind::Sync => self.syncs.request(key),
+            Kind::ImagePolicy => self.evaluate_now = true,
         }
     }
 
@@ -213,7 +271,14 @@ impl Driver {
         let now = Instant::now();
         for (id, info) in &snapshot.infos {
             let marker = (info.generation, info.requested_at.clone());
-            let changed = self.seen.get(id) != Some(&marker);
+            let before = self.seen.get(id);
+            let changed = before != Some(&marker);
+            if let Some(request) = info
+                .requested_at
+                .newer_than(before.map(|(_, requests)| requests))
+            {
+                self.handled.insert(id.clone(), request.to_string());
+            }
             self.seen.insert(id.clone(), marker);
             if !changed {
                 continue;
@@ -221,14 +286,6 @@ impl Driver {
             let (kind, key) = id;
             tracing::debug!(kind = kind.name(), object = %key, "new, changed or requested");
             match kind {
-                Kind::ImageRepository => {
-                    self.scan_failures.forget(key);
-                    self.next_scan.insert(key.clone(), now);
-                }
-                Kind::ImageUpdateAutomation => {
-                    self.run_failures.forget(key);
-                    self.next_run.insert(key.clone(), now);
-                }
                 Kind::GitRepository => {
                     for (automation, entry) in &objects.automations {
                         if &entry.source == key {
@@ -237,10 +294,19 @@ impl Driver {
                     }
                     self.syncs.source_changed(&objects, key);
                 }
+                Kind::ImageRepository => {
+                    self.scan_failures.forget(key);
+                    self.next_scan.insert(key.clone(), now);
+                }
+                Kind::ImageUpdateAutomation => {
+                    self.run_failures.forget(key);
+                    self.next_run.insert(key.clone(), now);
+                }
                 Kind::Sync => self.syncs.request(key),
                 Kind::ImagePolicy => {}
             }
         }
+        self.handled.retain(|id, _| snapshot.infos.contains_key(id));
         self.seen.retain(|id, _| snapshot.infos.contains_key(id));
         // Only valid, active objects are scheduled; one that just became valid runs now.
         self.next_scan
@@ -262,8 +328,17 @@ impl Driver {
             if self.announced.get(id) != Some(message) {
                 tracing::warn!(kind = id.0.name(), object = %id.1, %message, "object cannot run");
                 if let (Health::Stalled { .. }, Some(info)) = (health, snapshot.infos.get(id)) {
+                    let metadata = EventMetadata {
+                        annotations: info.event_annotations.clone(),
+                        ..EventMetadata::default()
+                    };
                     self.events
-                        .warning(&info.reference(&id.1), EVENT_INVALID, message.clone())
+                        .warning_with(
+                            &info.reference(&id.1),
+                            EVENT_INVALID,
+                            message.clone(),
+                            &metadata,
+                        )
                         .await;
                 }
                 self.announced.insert(id.clone(), message.clone());
@@ -273,6 +348,9 @@ impl Driver {
             .retain(|id, _| snapshot.problems.contains_key(id));
         self.secrets.replace(objects.secrets.clone());
         self.engine.set_objects(objects);
+        // What the objects' status already records (Flux's, on a takeover)
+        // is the starting point for objects the engine knows nothing of.
+        self.engine.adopt(recorded_results(&cached));
         self.snapshot = snapshot;
         self.evaluate_now = true;
     }
@@ -345,7 +423,12 @@ impl Driver {
                 (None, Some(latest)) => format!("latest image is {latest}"),
                 _ => continue,
             };
-            self.event(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note)
+            let fields = report
+                .latest
+                .iter()
+                .map(|latest| ("revision".to_string(), latest.clone()))
+                .collect();
+            self.event_with(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note, fields)
                 .await;
             changed.push(key);
         }
@@ -390,87 +473,57 @@ impl Driver {
                     report.changes.len(),
                     if report.changes.len() == 1 { "" } else { "s" }
                 );
-                self.event(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note)
+                let branch = self
+                    .engine
+                    .objects()
+                    .automations
+                    .get(key)
+                    .and_then(|entry| {
+                        entry
+                            .push
+                            .branch
+                            .clone()
+                            .or_else(|| entry.checkout.branch_name().map(str::to_string))
+                    });
+                let revision = match branch {
+                    Some(branch) => format!("{branch}@sha1:{commit}"),
+                    None => format!("sha1:{commit}"),
+                };
+                let fields = BTreeMap::from([
+                    ("revision".to_string(), revision),
+                    ("commit".to_string(), commit.clone()),
+                ]);
+                self.event_with(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note, fields)
                     .await;
             }
         }
     }
 
     async fn event(&self, kind: Kind, key: &ObjectKey, reason: &str, note: String) {
+        self.event_with(kind, key, reason, note, BTreeMap::new())
+            .await;
+    }
+
+    /// An event with metadata (`revision`, `commit`) for notification-controller.
+    async fn event_with(
+        &self,
+        kind: Kind,
+        key: &ObjectKey,
+        reason: &str,
+        note: String,
+        fields: BTreeMap<String, String>,
+    ) {
         if let Some(info) = self.snapshot.infos.get(&(kind, key.clone())) {
-            self.events.normal(&info.reference(key), reason, note).await;
-        }
-    }
-
-    async fn write_statuses(&mut self) {
-        let desired = status::desired(
-            &self.snapshot,
-            self.engine.objects(),
-            self.engine.status(),
-            self.engine.store(),
-        )
-        .and_then(|mut desired| {
-            desired.extend(self.syncs.desired(&self.snapshot, self.engine.objects())?);
-            Ok(desired)
-        });
-        let desired = match desired {
-            Ok(desired) => desired,
-            Err(error) => {
-                tracing::error!(%error, "cannot compute status");
-                return;
-            }
-        };
-        self.written.retain(|id, _| desired.contains_key(id));
-        for (id, (_, mut body)) in desired {
-            if let Some(previous) = self.written.get(&id) {
-                if without_transition_times(previous) == without_transition_times(&body) {
-                    continue;
-                }
-                keep_transition_times(&mut body, previous);
-            }
-            let Some(info) = self.snapshot.infos.get(&id) else {
-                continue;
+            let metadata = EventMetadata {
+                fields,
+                annotations: info.event_annotations.clone(),
             };
-            match status::write(&self.client, id.0, &id.1, info, &body).await {
-                Ok(()) => {
-                    self.written.insert(id, body);
-                }
-                Err(error) => tracing::warn!(%error, "status not written; retrying later"),
-            }
+            self.events
+                .normal_with(&info.reference(key), reason, note, &metadata)
+                .await;
         }
     }
 }
 
-/// A status without its conditions' transition times (which only say when, not what).
-fn without_transition_times(body: &Value) -> Value {
-    let mut body = body.clone();
-    if let Some(conditions) = body.get_mut("conditions").and_then(Value::as_array_mut) {
-        for condition in conditions {
-            if let Some(map) = condition.as_object_mut() {
-                map.remove("lastTransitionTime");
-            }
-        }
-    }
-    body
-}
-
-/// Copies the transition time of each condition whose type and status did not
-/// change since `previous` was written (the cache may not have seen that write yet).
-fn keep_transition_times(body: &mut Value, previous: &Value) {
-    let Some(old) = previous.get("conditions").and_then(Value::as_array) else {
-        return;
-    };
-    let Some(conditions) = body.get_mut("conditions").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for condition in conditions {
-        let same = old.iter().find(|o| {
-            o.get("type") == condition.get("type") && o.get("status") == condition.get("status")
-        });
-        if let (Some(same), Some(map)) = (same, condition.as_object_mut())
-            && let Some(time) = same.get("lastTransitionTime")
-        {
-            map.insert("lastTransitionTime".into(), time.clone());
-        }
-    }
-}
+#[path = "driver_status.rs"]
+mod status_writes;

@@ -185,6 +185,14 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         &self.status
     }
 
+    /// Starts from results recorded elsewhere for objects the engine has none
+    /// for (controller mode: the objects' status, e.g. Flux's on a takeover).
+    pub fn adopt(&mut self, recorded: Status) {
+        if self.status.adopt(recorded) {
+            self.save_status();
+        }
+    }
+
     /// The tag store.
     pub fn store(&self) -> &TagStore {
         &self.store

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fluxcd/image-automation-controller/api v1.2.5
 	github.com/fluxcd/image-reflector-controller/api v1.2.5
+	github.com/fluxcd/notification-controller/api v1.9.4
 	github.com/fluxcd/source-controller/api v1.9.5
 	sigs.k8s.io/controller-tools v0.23.0
 )

@@ -11,6 +11,7 @@ import (
 	_ "github.com/fluxcd/image-reflector-controller/api/v1"
 	_ "github.com/fluxcd/image-reflector-controller/api/v1beta1"
 	_ "github.com/fluxcd/image-reflector-controller/api/v1beta2"
+	_ "github.com/fluxcd/notification-controller/api/v1"
 	_ "github.com/fluxcd/source-controller/api/v1"
 	_ "github.com/fluxcd/source-controller/api/v1beta1"
 	_ "github.com/fluxcd/source-controller/api/v1beta2"

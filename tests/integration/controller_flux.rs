@@ -18,7 +18,7 @@ pub fn install_flux_crds(cluster: &Cluster) {
 }
 
 /// Our objects with Flux's apiVersions.
-fn as_flux(objects: &str) -> String {
+pub fn as_flux(objects: &str) -> String {
     objects
         .split("---\n")
         .map(|document| {

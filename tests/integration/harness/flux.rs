@@ -13,7 +13,7 @@ pub const FLUX_CLI_VERSION: &str = "2.9.5";
 
 const INSTALL_HINT: &str = "run `bash scripts/install-test-deps.sh` (tests/flux-tools builds Flux's CRDs with controller-gen and the flux CLI from the Go module proxy)";
 
-/// Flux's CRD files for the four kinds tagpilot serves.
+/// Flux's CRD files: the four kinds tagpilot serves, and Receiver.
 pub fn flux_crd_files() -> Vec<PathBuf> {
     let dir = tools_dir().join("flux-crds");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -29,7 +29,7 @@ pub fn flux_crd_files() -> Vec<PathBuf> {
     files.sort();
     assert_eq!(
         files.len(),
-        4,
+        5,
         "{}: {files:?}; {INSTALL_HINT}",
         dir.display()
     );
