@@ -152,6 +152,29 @@ impl TryFrom<&ImagePolicyObject> for PolicyEntry {
 
     fn try_from(object: &ImagePolicyObject) -> Result<Self, Self::Error> {
         let policy = Policy::try_from(object)?;
+        // Flux's CRD refuses these combinations (its CEL rules); so does the loader.
+        let always = object.spec.digest_reflection_policy == Some(DigestReflectionPolicy::Always);
+        match (object.spec.interval.is_some(), always) {
+            (true, false) => {
+                return Err(PolicyError::Invalid {
+                    policy: object.qualified_name(),
+                    field: "spec.interval",
+                    source: InvalidField::Combination(
+                        "is only accepted when spec.digestReflectionPolicy is set to 'Always'",
+                    ),
+                });
+            }
+            (false, true) => {
+                return Err(PolicyError::Invalid {
+                    policy: object.qualified_name(),
+                    field: "spec.interval",
+                    source: InvalidField::Combination(
+                        "must be set when spec.digestReflectionPolicy is set to 'Always'",
+                    ),
+                });
+            }
+            _ => {}
+        }
         let version_order = match object.spec.policy.semver {
             Some(_) => policy_with(object, OrderingSpec::Semver { range: ANY_VERSION })?,
             None => policy.clone(),

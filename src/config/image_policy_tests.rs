@@ -125,6 +125,29 @@ fn meaning_errors_name_the_field() {
     assert!(text.contains("look-ahead"), "{text}");
 }
 
+/// Flux's CRD refuses `interval` without `digestReflectionPolicy: Always`, and
+/// `Always` without `interval` (its CEL rules): the loader refuses them too,
+/// so a file that loads here also applies to a Flux cluster.
+#[test]
+fn interval_goes_with_digest_reflection_always_as_fluxs_crd_says() {
+    let with = |extra: &str| {
+        let object = ImagePolicyObject::from_yaml(&format!("{FLUX_POLICY}{extra}")).unwrap();
+        PolicyEntry::try_from(&object).map(|_| ())
+    };
+    let text = with("  interval: 10m\n").unwrap_err().to_string();
+    assert_eq!(text, "invalid policy default/podinfo: spec.interval");
+    let text = format!(
+        "{:#}",
+        anyhow::Error::from(with("  digestReflectionPolicy: Always\n").unwrap_err())
+    );
+    assert!(
+        text.ends_with("must be set when spec.digestReflectionPolicy is set to 'Always'"),
+        "{text}"
+    );
+    with("  digestReflectionPolicy: Always\n  interval: 10m\n").unwrap();
+    with("  digestReflectionPolicy: IfNotPresent\n").unwrap();
+}
+
 #[test]
 fn example_policies_in_the_repository_are_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");

@@ -18,7 +18,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::Notify;
 
@@ -32,7 +32,7 @@ const RESYNC: Duration = Duration::from_secs(60);
 
 /// The watch of Flux's Receivers.
 pub struct ReceiverWatch {
-    store: Store<DynamicObject>,
+    served: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ReceiverWatch {
@@ -65,8 +65,9 @@ impl ReceiverWatch {
                 }
             }
         });
-        let reader = store.clone();
+        let reader = store;
         let client = client.clone();
+        let (serving, served) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let mut reported: BTreeMap<ObjectKey, String> = BTreeMap::new();
             loop {
@@ -76,15 +77,17 @@ impl ReceiverWatch {
                 let receivers = read_all(&client, &reader.state(), &mut reported).await;
                 tracing::debug!(count = receivers.len(), "serving Flux Receivers");
                 table.replace(receivers);
+                serving.send_replace(true);
                 let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
             }
         });
-        Self { store }
+        Self { served }
     }
 
-    /// Waits until the first list of Receivers is in.
+    /// Waits until the first list of Receivers is served.
     pub async fn ready(&self) {
-        let _ = self.store.wait_until_ready().await;
+        let mut served = self.served.clone();
+        let _ = served.wait_for(|served| *served).await;
     }
 }
 

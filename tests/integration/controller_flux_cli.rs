@@ -3,8 +3,11 @@
 //! `flux get images all -A` shows tagpilot's status as it shows Flux's,
 //! `flux reconcile image repository|policy|update` triggers a run and returns
 //! when it is done (tagpilot writes `status.lastHandledReconcileAt`), and
-//! `flux suspend|resume image update` stops and restarts the automation.
+//! `flux suspend|resume image update` stops and restarts the automation. With
+//! `--receivers` it also serves the cluster's Flux Receiver objects
+//! (`notification.toolkit.fluxcd.io/v1`, Flux's CRD) on `/hook/<digest>`.
 
+use openssl::hash::MessageDigest;
 use reqwest::blocking::Client;
 
 use crate::controller::{git_ssh_secret, is_ready, shop_objects};
@@ -15,7 +18,38 @@ use crate::harness::flux::FluxOutput;
 use crate::harness::git_server::SshGitServer;
 use crate::harness::images::ImagePusher;
 use crate::harness::process::free_port;
+use crate::harness::receivers::{hmac_hex, webhook_path};
 use crate::harness::tagpilot::wait_for;
+
+const RECEIVER_TOKEN: &str = "receiver-token-0c41";
+
+/// A Flux Receiver for GitHub `package` events, unchanged Flux YAML, and its Secret.
+const RECEIVER: &str = "apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: ghcr
+  namespace: shop
+spec:
+  type: github
+  events:
+    - package
+  secretRef:
+    name: ghcr-webhook-token
+  resources:
+    - apiVersion: image.toolkit.fluxcd.io/v1
+      kind: ImageRepository
+      name: '*'
+      matchLabels:
+        app: api
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: ghcr-webhook-token
+  namespace: shop
+stringData:
+  token: receiver-token-0c41
+";
 
 /// The table `flux get` prints, as rows of trimmed cells (columns are tab-aligned).
 fn table(output: &FluxOutput) -> Vec<Vec<String>> {
@@ -58,6 +92,15 @@ fn the_flux_cli_gets_reconciles_suspends_and_resumes_tagpilots_objects() {
         &server.url(&world.bare),
         "^1\\.",
     )));
+    cluster.apply(RECEIVER);
+    cluster.kubectl(&[
+        "label",
+        "imagerepositories.image.toolkit.fluxcd.io",
+        "api",
+        "-n",
+        "shop",
+        "app=api",
+    ]);
     let listen = format!("127.0.0.1:{}", free_port());
     let controller = cluster.spawn_controller(
         "flux-cli",
@@ -69,6 +112,7 @@ fn the_flux_cli_gets_reconciles_suspends_and_resumes_tagpilots_objects() {
             "shop",
             "--listen",
             &listen,
+            "--receivers",
         ],
     );
     let log = || controller.log_text();
@@ -192,6 +236,32 @@ fn the_flux_cli_gets_reconciles_suspends_and_resumes_tagpilots_objects() {
         world.deployed()
     );
 
+    // A GitHub `package` delivery to the Flux Receiver: scanned and committed now.
+    ImagePusher::new(&world.registry, "shop/api").push("1.5.1");
+    let body = format!(
+        r#"{{"action":"published","package":{{"name":"api","package_type":"CONTAINER","package_version":{{"container_metadata":{{"tag":{{"name":"1.5.1"}}}},"package_url":"{}:1.5.1"}}}}}}"#,
+        world.image
+    );
+    let signature = hmac_hex(MessageDigest::sha256(), RECEIVER_TOKEN, body.as_bytes());
+    let response = client
+        .post(format!(
+            "http://{listen}{}",
+            webhook_path(RECEIVER_TOKEN, "ghcr", "shop")
+        ))
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", "package")
+        .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        .header("X-Hub-Signature-256", format!("sha256={signature}"))
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{}", log());
+    wait_for(
+        "the Receiver's commit of 1.5.1",
+        || world.deployed().contains(":1.5.1 #").then_some(()),
+        || format!("{}\n{}", world.deployed(), log()),
+    );
+
     // Suspended: nothing is committed, and reconcile refuses, as with Flux.
     let progress = ok(cluster.flux(&["suspend", "image", "update", "apps", "-n", "shop"]));
     assert!(
@@ -222,7 +292,7 @@ fn the_flux_cli_gets_reconciles_suspends_and_resumes_tagpilots_objects() {
         "{updates:?}"
     );
     assert!(
-        world.deployed().contains(":1.5.0 #"),
+        world.deployed().contains(":1.5.1 #"),
         "{}",
         world.deployed()
     );
