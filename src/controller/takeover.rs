@@ -49,7 +49,7 @@ pub enum TakeoverError {
     /// The Leases could not be read.
     #[error(
         "cannot read the Leases in namespace {namespace} to check that Flux's image controllers are stopped: {source} \
-         (grant `list` on leases there, see deploy/flux-compat-rbac.yaml, or pass --ignore-flux-leases)"
+         (grant `list` on leases there, see deploy/flux-compat/rbac.yaml, or pass --ignore-flux-leases)"
     )]
     Read {
         /// Flux's namespace.

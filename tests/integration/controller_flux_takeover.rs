@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::controller::{git_ssh_secret, is_ready, shop_objects};
 use crate::controller_flux::{as_flux, install_flux_crds};
+use crate::controller_rbac::service_account_kubeconfig;
 use crate::engine::World;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_fixtures::push_other_commit;
@@ -193,7 +194,6 @@ fn flux_was_here(cluster: &Cluster, world: &World, pushed: &str) {
             "lastPushTime": "2026-11-29T10:00:05Z", "lastAutomationRunTime": "2026-11-29T10:00:05Z",
             "conditions": ready("repository up to date")}),
     );
-    cluster.namespace("flux-system");
     let now = jiff::Timestamp::now();
     for controller in ["image-reflector-controller", "image-automation-controller"] {
         cluster.apply(&format!(
@@ -209,6 +209,7 @@ fn tagpilot_takes_over_from_flux_without_a_commit_and_alerts_keep_working() {
     let world = World::new(&["1.0.0", "1.4.0"]);
     let server = SshGitServer::start();
     cluster.namespace("shop");
+    cluster.namespace("flux-system");
     git_ssh_secret(&cluster, &server);
     // What Flux's image-automation-controller committed and pushed last.
     let pushed = push_other_commit(
@@ -224,17 +225,24 @@ fn tagpilot_takes_over_from_flux_without_a_commit_and_alerts_keep_working() {
         "^1\\.",
     )));
     flux_was_here(&cluster, &world, &pushed);
+    // tagpilot installed as the README says (`kubectl apply -k deploy/flux-compat`),
+    // and run as its ServiceAccount with the Deployment's flags.
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/flux-compat");
+    cluster.kubectl(&["apply", "-k", deploy.to_str().unwrap()]);
+    let kubeconfig = service_account_kubeconfig(&cluster, "tagpilot-system", "tagpilot");
     let alerts = EventsServer::start();
     let args = [
         "--flux-compat",
-        "--namespace",
-        "shop",
         "--events-addr",
         &alerts.url,
+        "--receivers",
+        "--leader-elect",
+        "--lease-namespace",
+        "tagpilot-system",
     ];
 
     // Step 0: Flux's controllers still run. tagpilot refuses, and says what to do.
-    let refused = cluster.spawn_controller("too-early", cluster.kubeconfig(), &args);
+    let refused = cluster.spawn_controller("too-early", &kubeconfig, &args);
     assert_eq!(refused.wait_for_exit(), Some(1));
     let log = refused.log_text();
     for expected in [
@@ -261,7 +269,7 @@ fn tagpilot_takes_over_from_flux_without_a_commit_and_alerts_keep_working() {
     }
 
     // Step 2: tagpilot takes over.
-    let controller = cluster.spawn_controller("takeover", cluster.kubeconfig(), &args);
+    let controller = cluster.spawn_controller("takeover", &kubeconfig, &args);
     let log = || controller.log_text();
     let automation = cluster.wait_for_object(
         "tagpilot's first run of the automation",

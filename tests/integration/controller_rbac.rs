@@ -1,6 +1,6 @@
 //! `deploy/`'s RBAC against the real API server: the controller runs with a
 //! ServiceAccount token (TokenRequest) bound to exactly the role in
-//! `deploy/rbac.yaml`, applied from the files, and must both work and be
+//! `deploy/base/rbac.yaml`, applied from the files, and must both work and be
 //! refused what the role does not grant.
 
 use std::path::{Path, PathBuf};
