@@ -96,6 +96,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs `tagpilot controller`.
 pub fn run(args: ControllerArgs) -> CommandResult {
     let listen = args.listen.resolve()?;
+    if let Some(url) = &args.events_addr {
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            CommandError::InvalidInput(anyhow!("--events-addr {url:?} is not a URL: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(CommandError::InvalidInput(anyhow!(
+                "--events-addr {url:?} must be an http:// or https:// URL (notification-controller's event endpoint)"
+            )));
+        }
+    }
     let endpoints = args
         .endpoints
         .parse()
