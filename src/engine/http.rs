@@ -405,6 +405,23 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 
+    #[tokio::test]
+    async fn readyz_answers_503_until_the_first_sync_then_200() {
+        let (sender, _receiver) = mpsc::channel(1);
+        let readiness = Readiness::default();
+        let app = Endpoints::new(Arc::new(Metrics::new()), None, sender)
+            .readiness(readiness.clone())
+            .router();
+        let get = || Request::get("/readyz").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        readiness.set_ready();
+        let response = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let health = Request::get("/healthz").body(Body::empty()).unwrap();
+        assert_eq!(app.oneshot(health).await.unwrap().status(), StatusCode::OK);
+    }
+
     #[test]
     fn token_comparison() {
         let token = WebhookToken::new("s3cret\n");
