@@ -10,6 +10,7 @@
 #   - the Flux policy oracle (tests/policy-oracle), built from the Go module proxy;
 #   - the Go template oracle (tests/gotemplate-oracle: text/template + Sprig), from the Go module proxy;
 #   - Gitea (the forge of the pull-request tests), built from the Go module proxy;
+#   - Flux's CRDs (controller-gen over Flux's API modules) and the `flux` CLI (tests/flux-tools);
 #   - cargo-fuzz, from crates.io (for the bounded fuzz run);
 #   - cargo-deny, from crates.io (licenses, bans, sources, advisories).
 # Everything but the Debian packages goes under $TAGPILOT_TOOLS_DIR
@@ -144,6 +145,23 @@ if [ ! -x "$TOOLS_DIR/bin/gitea" ] || [ "$(cat "$TOOLS_DIR/bin/gitea.version" 2>
   chmod -R u+w "$gitea_share"
   mv "$TOOLS_DIR/bin/gitea.new" "$TOOLS_DIR/bin/gitea"
   echo "$GITEA_VERSION" > "$TOOLS_DIR/bin/gitea.version"
+fi
+
+# Flux's own CRDs (controller-gen v0.23.0 over Flux's API modules) and the real `flux` CLI
+# (v2.9.5), for the --flux-compat tests (tests/flux-tools; each rebuilt only when its script
+# or the pinned versions change; the CLI takes ~5 min cold, the CRDs ~1 min).
+flux_tools="$(cd "$(dirname "$0")/.." && pwd)/tests/flux-tools"
+flux_crds_hash="$(cat "$flux_tools/build-flux-crds.sh" "$flux_tools/go.mod" "$flux_tools/go.sum" "$flux_tools/tools.go" | sha256sum | cut -c1-16)"
+if [ "$(cat "$TOOLS_DIR/flux-crds.hash" 2>/dev/null)" != "$flux_crds_hash" ] || [ ! -d "$TOOLS_DIR/flux-crds" ]; then
+  log "generating Flux's CRDs with controller-gen (tests/flux-tools)"
+  sh "$flux_tools/build-flux-crds.sh" "$TOOLS_DIR"
+  echo "$flux_crds_hash" > "$TOOLS_DIR/flux-crds.hash"
+fi
+flux_cli_hash="$(sha256sum < "$flux_tools/build-flux-cli.sh" | cut -c1-16)"
+if [ "$(cat "$TOOLS_DIR/bin/flux.hash" 2>/dev/null)" != "$flux_cli_hash" ] || [ ! -x "$TOOLS_DIR/bin/flux" ]; then
+  log "building the flux CLI (tests/flux-tools/build-flux-cli.sh; ~5 min cold)"
+  sh "$flux_tools/build-flux-cli.sh" "$TOOLS_DIR/bin/flux"
+  echo "$flux_cli_hash" > "$TOOLS_DIR/bin/flux.hash"
 fi
 
 # Bounded fuzzing (scripts/fuzz.sh) runs cargo-fuzz (from crates.io) on the nightly toolchain.

@@ -11,9 +11,11 @@ use super::logging::escape_controls;
 use super::{CommandError, CommandResult, OutputFormat};
 use crate::engine::annotations::{ContainerReport, ContainerResult};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
-use crate::engine::http::router;
+use crate::engine::http::Endpoints;
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
+use crate::engine::receiver::{Receiver, ReceiverTable};
+use crate::engine::webhook::ObjectLabels;
 use crate::registry::{RegistryClient, ScanOptions};
 
 /// Options shared by `run` and `plan`.
@@ -172,6 +174,13 @@ pub fn run(args: RunArgs) -> CommandResult {
             Ok(())
         };
     }
+    let (receivers, labels) = standalone_receivers(&args.engine.config, engine.objects());
+    if listen.is_none() && !receivers.is_empty() {
+        tracing::warn!(
+            count = receivers.len(),
+            "the Receivers in --config are served only with --listen"
+        );
+    }
     let (pushes_tx, pushes_rx) = mpsc::channel(64);
     let shutdown = {
         let _runtime = runtime.enter();
@@ -180,7 +189,11 @@ pub fn run(args: RunArgs) -> CommandResult {
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(listen) = listen {
-            let app = router(metrics.clone(), listen.token, pushes_tx);
+            // The objects are loaded and the state opened: ready at once.
+            let app = Endpoints::new(metrics.clone(), listen.token, pushes_tx)
+                .receivers(ReceiverTable::new(receivers))
+                .google_certs_url(&listen.google_certs_url)
+                .router();
             spawn_server(listen.addr, app, stop_rx.clone()).await?;
         }
         // One shutdown signal for both loops.
@@ -193,7 +206,7 @@ pub fn run(args: RunArgs) -> CommandResult {
             let _ = receiver.wait_for(|quit| *quit).await;
         };
         let engine_loop =
-            crate::engine::daemon::run_loop(&mut engine, pushes_rx, quit(quit_rx.clone()));
+            crate::engine::daemon::run_loop(&mut engine, pushes_rx, &labels, quit(quit_rx.clone()));
         let sync_loop = async {
             if let Some(runner) = sync_runner.as_mut() {
                 runner.run_loop(quit(quit_rx.clone())).await;
@@ -203,6 +216,25 @@ pub fn run(args: RunArgs) -> CommandResult {
         let _ = stop_tx.send(true);
         Ok(())
     })
+}
+
+/// Flux's Receivers in the `--config` directory (with the Secrets `objects`
+/// holds), and the labels of the objects they may select. A Receiver that
+/// cannot be served is reported on stderr and left out.
+fn standalone_receivers(
+    config: &std::path::Path,
+    objects: &crate::engine::objects::ObjectSet,
+) -> (Vec<Receiver>, ObjectLabels) {
+    let (raw, _) = crate::config::load::read_dir_objects(config);
+    let (receivers, errors) = crate::engine::receiver::from_raw(&raw, &objects.secrets);
+    for error in errors {
+        eprintln!("error: {}", escape_controls(&error));
+    }
+    if !receivers.is_empty() {
+        let names: Vec<String> = receivers.iter().map(|r| r.key.to_string()).collect();
+        tracing::info!(receivers = ?names, "serving Flux Receivers on /hook/<digest>");
+    }
+    (receivers, crate::engine::receiver::labels_of(&raw))
 }
 
 /// Runs `tagpilot plan`.

@@ -169,8 +169,31 @@ impl PolicyEntry {
         object: &ImagePolicyObject,
         secrets: &impl SecretSource,
     ) -> Result<Self, Invalid> {
-        let spec_error = |e: PolicyError| Invalid::spec(format!("{e:#}"));
+        let spec_error = |e: PolicyError| Invalid::spec(crate::redact::with_causes(&e));
         let policy = Policy::try_from(object).map_err(spec_error)?;
+        // Flux's CRD refuses these combinations (its CEL rules); so does the loader.
+        let always = object.spec.digest_reflection_policy == Some(DigestReflectionPolicy::Always);
+        match (object.spec.interval.is_some(), always) {
+            (true, false) => {
+                return Err(spec_error(PolicyError::Invalid {
+                    policy: object.qualified_name(),
+                    field: "spec.interval",
+                    source: InvalidField::Combination(
+                        "is only accepted when spec.digestReflectionPolicy is set to 'Always'",
+                    ),
+                }));
+            }
+            (false, true) => {
+                return Err(spec_error(PolicyError::Invalid {
+                    policy: object.qualified_name(),
+                    field: "spec.interval",
+                    source: InvalidField::Combination(
+                        "must be set when spec.digestReflectionPolicy is set to 'Always'",
+                    ),
+                }));
+            }
+            _ => {}
+        }
         let version_order = match object.spec.policy.semver {
             Some(_) => policy_with(object, OrderingSpec::Semver { range: ANY_VERSION })
                 .map_err(spec_error)?,

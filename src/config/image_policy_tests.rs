@@ -125,6 +125,31 @@ fn meaning_errors_name_the_field() {
     assert!(text.contains("look-ahead"), "{text}");
 }
 
+/// Flux's CRD refuses `interval` without `digestReflectionPolicy: Always`, and
+/// `Always` without `interval` (its CEL rules): the loader refuses them too,
+/// so a file that loads here also applies to a Flux cluster.
+#[test]
+fn interval_goes_with_digest_reflection_always_as_fluxs_crd_says() {
+    let with = |extra: &str| {
+        let object = ImagePolicyObject::from_yaml(&format!("{FLUX_POLICY}{extra}")).unwrap();
+        PolicyEntry::from_object(&object, &crate::registry::NoSecrets).map(|_| ())
+    };
+    let text = with("  interval: 10m\n").unwrap_err().message;
+    assert_eq!(
+        text,
+        "invalid policy default/podinfo: spec.interval: is only accepted when spec.digestReflectionPolicy is set to 'Always'"
+    );
+    let text = with("  digestReflectionPolicy: Always\n")
+        .unwrap_err()
+        .message;
+    assert!(
+        text.ends_with("must be set when spec.digestReflectionPolicy is set to 'Always'"),
+        "{text}"
+    );
+    with("  digestReflectionPolicy: Always\n  interval: 10m\n").unwrap();
+    with("  digestReflectionPolicy: IfNotPresent\n").unwrap();
+}
+
 #[test]
 fn example_policies_in_the_repository_are_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");

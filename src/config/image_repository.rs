@@ -123,7 +123,7 @@ impl TryFrom<&ImageRepositoryObject> for RepositoryEntry {
             ExclusionList::default()
         } else {
             ExclusionList::new(&spec.exclusion_list)
-                .map_err(|e| ImageRepositoryError::Exclusion(format!("{e:#}")))?
+                .map_err(|e| ImageRepositoryError::Exclusion(crate::redact::with_causes(&e)))?
         };
         let key = |name: &str| ObjectKey::new(&namespace, name);
         Ok(Self {

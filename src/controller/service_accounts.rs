@@ -8,7 +8,7 @@
 //! A missing ServiceAccount is a dependency that may appear (`Ready=False`,
 //! `DependencyNotReady`, retried); a ServiceAccount the controller may not read
 //! says so with the API server's answer (the role needs `get serviceaccounts`,
-//! `deploy/rbac.yaml`). With a cloud `provider`, Flux uses the ServiceAccount
+//! `deploy/base/rbac.yaml`). With a cloud `provider`, Flux uses the ServiceAccount
 //! for object-level workload identity; that is refused in
 //! [`crate::config::support`] and the ServiceAccount is not read here.
 

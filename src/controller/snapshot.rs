@@ -15,10 +15,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 
-use super::REQUESTED_AT_ANNOTATION;
 use super::conditions::{Health, REASON_ACCESS_DENIED, REASON_DEPENDENCY_NOT_READY};
 use super::kinds::Kind;
 use super::service_accounts::ServiceAccounts;
+use super::{FLUX_REQUESTED_AT_ANNOTATION, REQUESTED_AT_ANNOTATION};
 use crate::api::ApiVersion;
 use crate::config::load::{InvalidCause, LoadError, RawObject};
 use crate::config::meta::{ObjectKey, ObjectMeta};
@@ -33,8 +33,12 @@ pub struct ObjectInfo {
     pub generation: Option<i64>,
     /// `metadata.uid`.
     pub uid: Option<String>,
-    /// The `reconcile.tagpilot.dev/requestedAt` annotation.
-    pub requested_at: Option<String>,
+    /// The reconcile requests it carries.
+    pub requested_at: Requests,
+    /// `metadata.labels` (what a Receiver's `matchLabels` selects).
+    pub labels: BTreeMap<String, String>,
+    /// Its `event.toolkit.fluxcd.io/*` annotations (copied into posted events, as Flux does).
+    pub event_annotations: BTreeMap<String, String>,
     /// The conditions the object has now (their transition times are kept).
     pub conditions: Vec<Condition>,
     /// Where the object lives in the API.
@@ -57,6 +61,28 @@ impl ObjectInfo {
 
 /// An object's kind and key.
 pub type ObjectId = (Kind, ObjectKey);
+
+/// The reconcile requests an object carries (any new value asks for one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// `reconcile.fluxcd.io/requestedAt` (`flux reconcile`, Flux's Receivers).
+    pub flux: Option<String>,
+    /// `reconcile.tagpilot.dev/requestedAt`.
+    pub tagpilot: Option<String>,
+}
+
+impl Requests {
+    /// The request that is new in `self` compared with `before` (Flux's first
+    /// when both changed); on first sight, whichever is set.
+    pub fn newer_than(&self, before: Option<&Self>) -> Option<&str> {
+        fn changed<'a>(now: &'a Option<String>, then: Option<&Option<String>>) -> Option<&'a str> {
+            now.as_deref()
+                .filter(|_| then.is_none_or(|then| then != now))
+        }
+        changed(&self.flux, before.map(|b| &b.flux))
+            .or_else(|| changed(&self.tagpilot, before.map(|b| &b.tagpilot)))
+    }
+}
 
 /// The validated objects and what is wrong with the others.
 #[derive(Debug, Default)]
@@ -167,11 +193,26 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
             ObjectInfo {
                 generation: entry.object.metadata.generation,
                 uid: entry.object.metadata.uid.clone(),
-                requested_at: object
+                requested_at: Requests {
+                    flux: object
+                        .metadata
+                        .annotations
+                        .get(FLUX_REQUESTED_AT_ANNOTATION)
+                        .cloned(),
+                    tagpilot: object
+                        .metadata
+                        .annotations
+                        .get(REQUESTED_AT_ANNOTATION)
+                        .cloned(),
+                },
+                labels: object.metadata.labels.clone(),
+                event_annotations: object
                     .metadata
                     .annotations
-                    .get(REQUESTED_AT_ANNOTATION)
-                    .cloned(),
+                    .iter()
+                    .filter(|(key, _)| key.starts_with("event.toolkit.fluxcd.io/"))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
                 conditions: current_conditions(&entry.object),
                 resource: entry.resource.clone(),
             },
@@ -408,7 +449,7 @@ fn written_in(entry: &CachedObject) -> Option<ApiVersion> {
 }
 
 /// A Secret as the raw object the validators read.
-fn secret_object(secret: &Secret) -> Option<RawObject> {
+pub(super) fn secret_object(secret: &Secret) -> Option<RawObject> {
     let mut value = serde_json::to_value(secret).ok()?;
     let metadata: ObjectMeta = serde_json::from_value(value.get("metadata")?.clone()).ok()?;
     if let Some(map) = value.as_object_mut() {

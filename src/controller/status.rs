@@ -360,7 +360,9 @@ mod tests {
         ObjectInfo {
             generation: Some(generation),
             uid: None,
-            requested_at: None,
+            requested_at: Default::default(),
+            labels: Default::default(),
+            event_annotations: Default::default(),
             conditions: Vec::new(),
             resource: kind.api_resource(ApiFlavor::Tagpilot),
         }

@@ -32,23 +32,7 @@ use crate::registry::store::RecordOutcome;
 use crate::registry::{ScanError, TagList, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
-/// An error's message followed by each cause its message does not already
-/// contain (`fetch … failed: failed to connect to 127.0.0.1: Connection
-/// refused`), so the log and `status` say why, not only what.
-pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !text.is_empty() && !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    // Causes come from libraries (libgit2, HTTP clients) that may print a URL as given.
-    crate::redact::text(&message).into_owned()
-}
+pub(crate) use crate::redact::with_causes;
 
 /// Whether a cycle may commit and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +219,14 @@ impl<C: super::EngineClient> Engine<C> {
     /// What the engine knows of each object (latest results, last pushes, errors).
     pub fn status(&self) -> &Status {
         &self.status
+    }
+
+    /// Starts from results recorded elsewhere for objects the engine has none
+    /// for (controller mode: the objects' status, e.g. Flux's on a takeover).
+    pub fn adopt(&mut self, recorded: Status) {
+        if self.status.adopt(recorded) {
+            self.save_status();
+        }
     }
 
     /// The tag store.

@@ -1,7 +1,10 @@
 //! The long-running loop of `tagpilot run`: scans each ImageRepository at its
 //! interval (spread after a restart), each scan on its own so a slow registry
 //! never delays the others, re-evaluates the policies as scans finish, and
-//! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once.
+//! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once
+//! (and run the automations whose annotated workloads use the pushed image);
+//! a Flux Receiver's request reconciles its resources at once (a GitRepository:
+//! the automations that use it).
 //! A policy that skipped a better tag as too young (`minimumAge`) is evaluated
 //! again when that tag becomes old enough, without waiting for a scan.
 //! A shutdown signal is honoured between steps, so a commit and its push are
@@ -15,7 +18,8 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::cycle::{CycleMode, Engine};
-use super::webhook::PushedImage;
+use super::webhook::{ObjectLabels, Trigger};
+use crate::api::Kind;
 use crate::config::meta::ObjectKey;
 use crate::registry::store::next_scan_at;
 
@@ -28,7 +32,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Runs until `shutdown` resolves.
 pub async fn run_loop<C: super::EngineClient>(
     engine: &mut Engine<C>,
-    mut pushes: mpsc::Receiver<Vec<PushedImage>>,
+    mut triggers: mpsc::Receiver<Trigger>,
+    labels: &ObjectLabels,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -191,30 +196,72 @@ pub async fn run_loop<C: super::EngineClient>(
                 }
                 evaluate_now = true;
             }
-            pushed = pushes.recv(), if webhooks_open => {
-                let Some(images) = pushed else {
+            trigger = triggers.recv(), if webhooks_open => {
+                let Some(trigger) = trigger else {
                     // The HTTP server is gone; keep running on intervals alone.
                     webhooks_open = false;
                     continue;
                 };
-                for image in images {
-                    let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
-                    let automations = engine.automations_for_push(image.host.as_deref(), &image.repository, &image.tag);
-                    if keys.is_empty() && automations.is_empty() {
-                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository and no annotated workload");
-                    }
-                    for automation in automations {
-                        tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
-                        next_run.insert(automation, Instant::now());
-                    }
-                    for key in keys {
-                        tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
-                        announced.insert(key.clone(), (image.tag.clone(), 0));
-                        if scanning.contains(&key) {
-                            rescan.insert(key);
-                        } else {
-                            next_scan.insert(key, Instant::now());
+                let (scans, pushed) = match trigger {
+                    Trigger::Pushed(images) => {
+                        let mut scans = Vec::new();
+                        for image in &images {
+                            let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
+                            let automations = engine.automations_for_push(image.host.as_deref(), &image.repository, &image.tag);
+                            if keys.is_empty() && automations.is_empty() {
+                                tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository and no annotated workload");
+                            }
+                            for automation in automations {
+                                tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
+                                next_run.insert(automation, Instant::now());
+                            }
+                            scans.extend(keys);
                         }
+                        (scans, images)
+                    }
+                    Trigger::Requested { receiver, resources, pushed } => {
+                        let mut scans = Vec::new();
+                        for (kind, key) in resources
+                            .iter()
+                            .flat_map(|resource| resource.resolve(labels.iter().map(|((k, key), l)| (*k, key, l))))
+                        {
+                            tracing::info!(%receiver, kind = kind.name(), object = %key, "receiver: reconciling now");
+                            match kind {
+                                Kind::ImageRepository => scans.push(key),
+                                Kind::ImagePolicy => evaluate_now = true,
+                                Kind::ImageUpdateAutomation => {
+                                    next_run.insert(key, Instant::now());
+                                }
+                                Kind::GitRepository => {
+                                    for (automation, entry) in &engine.objects().automations {
+                                        if entry.source == key {
+                                            next_run.insert(automation.clone(), Instant::now());
+                                        }
+                                    }
+                                }
+                                Kind::Sync => tracing::debug!(object = %key, "receivers do not trigger Syncs in standalone mode; they apply at their interval"),
+                            }
+                        }
+                        (scans, pushed)
+                    }
+                };
+                for key in scans {
+                    if !engine.objects().repositories.contains_key(&key) {
+                        continue;
+                    }
+                    let tag = pushed.iter().find(|image| {
+                        engine
+                            .repositories_for_push(image.host.as_deref(), &image.repository)
+                            .contains(&key)
+                    });
+                    tracing::info!(repository = %key, tag = tag.map_or("", |t| t.tag.as_str()), "webhook: scanning now");
+                    if let Some(image) = tag {
+                        announced.insert(key.clone(), (image.tag.clone(), 0));
+                    }
+                    if scanning.contains(&key) {
+                        rescan.insert(key);
+                    } else {
+                        next_scan.insert(key, Instant::now());
                     }
                 }
             }
@@ -256,6 +303,7 @@ mod tests {
     use super::*;
     use crate::engine::metrics::Metrics;
     use crate::engine::objects::ObjectSet;
+    use crate::engine::webhook::PushedImage;
     use crate::registry::{ScanError, ScanTarget, TagList};
 
     /// A registry whose first listing waits until the test lets it finish.
@@ -350,16 +398,17 @@ mod tests {
         )
         .unwrap();
         let (pushes, receiver) = mpsc::channel(4);
+        let labels = ObjectLabels::new();
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
         let driver = async {
             wait_for_calls(&registry, 1).await;
             pushes
-                .send(vec![PushedImage {
+                .send(Trigger::Pushed(vec![PushedImage {
                     host: Some("registry.example.com".into()),
                     repository: "team/app".into(),
                     tag: "v2".into(),
-                }])
+                }]))
                 .await
                 .unwrap();
             // The loop runs in this task (join!): yielding once lets it take the push
@@ -370,11 +419,9 @@ mod tests {
             stop.notify_one();
         };
         tokio::join!(
-            run_loop(
-                &mut engine,
-                receiver,
-                async move { stopped.notified().await }
-            ),
+            run_loop(&mut engine, receiver, &labels, async move {
+                stopped.notified().await
+            }),
             driver
         );
     }

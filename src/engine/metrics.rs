@@ -94,6 +94,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Total seconds spent in Sync reconciliations.",
     ),
     (
+        "tagpilot_receiver_deliveries_total",
+        "counter",
+        "Deliveries to Flux Receiver routes (/hook/...), by receiver type and result (accepted, replayed, stale, unauthorized, event_not_allowed, invalid, not_found, suspended).",
+    ),
+    (
+        "tagpilot_events_posted_total",
+        "counter",
+        "Events posted to --events-addr (Flux's notification-controller), by result (ok, duplicate, failed).",
+    ),
+    (
         "tagpilot_controller_leader",
         "gauge",
         "1 while this controller replica acts (holds the Lease, or runs without leader election), else 0.",

@@ -11,12 +11,14 @@ pub mod daemon;
 pub mod eligibility;
 mod guard;
 pub mod http;
+mod http_hooks;
 pub mod http_server;
 mod image_details;
 pub mod metrics;
 pub mod objects;
 mod progress;
 pub mod pull_request;
+pub mod receiver;
 pub mod state;
 pub mod webhook;
 

@@ -94,6 +94,10 @@ impl ObjectSet {
                     syncs.push(object);
                     Ok(())
                 }
+                // Flux's Receivers: served by `--listen` (`engine::receiver`), not run here.
+                "Receiver" if object.api_version.starts_with("notification.toolkit.fluxcd.io/") => {
+                    Ok(())
+                }
                 other => Err(object.invalid(format!(
                     "unknown kind {other:?}: tagpilot reads ImageRepository, ImagePolicy, GitRepository, ImageUpdateAutomation, Sync and Secret"
                 ))),

@@ -117,6 +117,31 @@ impl Status {
         load_json(state_dir, STATUS_FILE)
     }
 
+    /// Takes the results of `recorded` (another controller's, e.g. Flux's
+    /// status of the same objects) for the objects this status knows nothing
+    /// of: a policy without a result, an automation without a push. Whether
+    /// anything changed.
+    pub fn adopt(&mut self, recorded: Status) -> bool {
+        let mut changed = false;
+        for (key, policy) in recorded.policies {
+            let slot = self.policies.entry(key).or_default();
+            if slot.latest_ref.is_none() && policy.latest_ref.is_some() {
+                slot.latest_ref = policy.latest_ref;
+                slot.previous_ref = policy.previous_ref;
+                changed = true;
+            }
+        }
+        for (key, automation) in recorded.automations {
+            let slot = self.automations.entry(key).or_default();
+            if slot.last_push_commit.is_none() && automation.last_push_commit.is_some() {
+                slot.last_push_commit = automation.last_push_commit;
+                slot.last_push_time = automation.last_push_time;
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Writes `status.json` atomically (temporary file, fsync, rename).
     pub fn save(&self, state_dir: &Path) -> Result<(), StateError> {
         save_json(self, state_dir, STATUS_FILE)

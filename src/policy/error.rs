@@ -76,6 +76,9 @@ pub enum InvalidField {
     /// None, or more than one, of `semver`, `numerical` and `alphabetical`.
     #[error("give exactly one of semver, numerical or alphabetical (found {0})")]
     Choice(String),
+    /// A combination of fields Flux's CRD refuses (its CEL rules).
+    #[error("{0}")]
+    Combination(&'static str),
 }
 
 fn describe_skips(skipped: &[Skipped], unchecked: usize) -> String {

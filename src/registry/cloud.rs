@@ -287,13 +287,13 @@ pub async fn fetch_json<T: DeserializeOwned>(
     let mut response = request
         .send()
         .await
-        .map_err(|error| failed(error_chain(&error), String::new(), true))?;
+        .map_err(|error| failed(crate::redact::with_causes(&error), String::new(), true))?;
     let status = response.status().as_u16();
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|error| failed(error_chain(&error), String::new(), true))?
+        .map_err(|error| failed(crate::redact::with_causes(&error), String::new(), true))?
     {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(failed(
@@ -361,21 +361,6 @@ pub fn shown_url(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     crate::redact::url(shown.as_str())
-}
-
-/// An HTTP client error with its causes (`connection refused` is a cause).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = inner.source();
-    }
-    crate::redact::text(&text).into_owned()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `deploy/`'s RBAC against the real API server: the controller runs with a
 //! ServiceAccount token (TokenRequest) bound to exactly the role in
-//! `deploy/rbac.yaml`, applied from the files, and must both work — its
+//! `deploy/base/rbac.yaml`, applied from the files, and must both work — its
 //! registry credentials come from an ImageRepository's `serviceAccountName`,
 //! which needs `get serviceaccounts` — and be refused what the role does not
 //! grant.
