@@ -8,9 +8,11 @@
 //! `api`'s (one hub type per kind, the source of the CRDs and of the loader's
 //! input, served in tagpilot's and Flux's versions); `config` reads them and
 //! validates them into the domain types of the other modules. `cli` is the
-//! command line. See `docs/design.md` for the module boundaries: the core modules
-//! (`image`, `policy`, `update`, `registry`, `git`, `api`, `config`,
-//! `engine`) never use `kube`.
+//! command line. `forge` keeps a pull request open on Gitea, GitLab or GitHub
+//! for an automation that proposes its changes instead of pushing them. See
+//! `docs/design.md` for the module boundaries: the core modules (`image`,
+//! `policy`, `update`, `registry`, `git`, `forge`, `api`, `config`, `engine`)
+//! never use `kube`.
 
 pub mod api;
 pub mod apply;
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod engine;
+pub mod forge;
 pub mod git;
 pub mod gotemplate;
 pub mod image;

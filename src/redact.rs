@@ -21,6 +21,24 @@
 
 use std::borrow::Cow;
 
+/// An error's message followed by each cause its message does not already
+/// contain (`fetch … failed: failed to connect to 127.0.0.1: Connection
+/// refused`), so the log and `status` say why, not only what.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    // Causes come from libraries (libgit2, HTTP clients) that may print a URL as given.
+    text(&message).into_owned()
+}
+
 /// What replaces a credential.
 pub const MASK: &str = "***";
 

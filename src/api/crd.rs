@@ -1,8 +1,11 @@
 //! The CustomResourceDefinitions, generated from the hub types: one CRD per
 //! kind in `tagpilot.dev` (`v1alpha1`, what `tagpilot crds` prints and
 //! `crds/` holds), and one per Flux kind in Flux's groups serving `v1beta1`,
-//! `v1beta2` and `v1` (storage `v1`; `crds/flux/`, for `--flux-compat`
-//! without Flux's own CRDs installed).
+//! `v1beta2` and `v1` (storage `v1`): not shipped (Flux's own CRDs serve
+//! Flux's groups; since Flux 2.9 they serve `v1` only), but the schema the
+//! loader reads Flux files with, checked field by field against Flux's CRDs
+//! by the integration test
+//! `controller_flux::the_loaders_flux_schema_has_the_fields_of_fluxs_own_crds`.
 //!
 //! Each version's schema is [`super::spec_schema`] of that version: the same
 //! schema the loader checks files with. Like Flux's own CRDs they have no

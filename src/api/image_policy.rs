@@ -4,6 +4,11 @@
 //! `policy`; `v1beta2` and `v1` add `digestReflectionPolicy`, `interval` and
 //! `suspend`. Every Flux version defaults an ordering's `order` to `asc`.
 //!
+//! `verify`, `requiredPlatforms` and `minimumAge` are tagpilot's own
+//! (`tagpilot.dev` only): Flux's ImagePolicy has no such fields, so an object
+//! of a Flux apiVersion that sets one fails as an unknown field. `verify` has
+//! the shape of Flux's OCIRepository `spec.verify`.
+//!
 //! Flux's CRDs default `digestReflectionPolicy` to `Never`; ours leave it
 //! absent (which means the same), because `v1beta1` lacks the field: see
 //! [`super::image_repository`] for why such a default breaks server-side
@@ -13,8 +18,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ApiSpec;
-use super::meta::{GoDuration, NamespacedObjectReference};
-use super::version::{FLUX_ALL, Kind, SINCE_V1BETA2, VersionRule};
+use super::meta::{GoDuration, LocalObjectReference, NamespacedObjectReference};
+use super::version::{ApiVersion, FLUX_ALL, Kind, SINCE_V1BETA2, VersionRule};
+
+/// Fields only `tagpilot.dev` has.
+const TAGPILOT_ONLY: &[ApiVersion] = &[ApiVersion::Tagpilot];
 
 /// `spec` of an ImagePolicy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -36,6 +44,60 @@ pub struct ImagePolicySpec {
     /// Not evaluated while true (the last result stays).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Only images with a valid signature by a trusted key are candidates
+    /// (`tagpilot.dev` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ImageVerification>,
+    /// Platforms (`os/architecture[/variant]`, e.g. `linux/arm64`) a
+    /// candidate's image must hold, every one of them (`tagpilot.dev` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_platforms: Vec<String>,
+    /// How long after its image's `created` time a tag becomes a candidate,
+    /// e.g. `72h` (`tagpilot.dev` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_age: Option<GoDuration>,
+}
+
+/// `spec.verify`: the shape of Flux's OCIRepository `spec.verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageVerification {
+    /// The signature format: `cosign` (the default; `notation` is not supported yet).
+    #[serde(default)]
+    pub provider: VerificationProvider,
+    /// A Secret in the policy's namespace whose `*.pub` entries are the
+    /// trusted public keys (PEM, ECDSA P-256, as `cosign generate-key-pair` writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// Keyless verification: the OIDC identities whose certificates are
+    /// trusted. Not supported yet (an object setting it is refused).
+    #[serde(
+        default,
+        rename = "matchOIDCIdentity",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub match_oidc_identity: Vec<OidcIdentityMatch>,
+}
+
+/// `spec.verify.provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationProvider {
+    /// Sigstore cosign signatures.
+    #[default]
+    Cosign,
+    /// Notary Project signatures (not supported yet).
+    Notation,
+}
+
+/// One entry of `spec.verify.matchOIDCIdentity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIdentityMatch {
+    /// A regular expression the certificate's OIDC issuer must match.
+    pub issuer: String,
+    /// A regular expression the certificate's subject must match.
+    pub subject: String,
 }
 
 /// `spec.filterTags`.
@@ -122,6 +184,9 @@ impl ApiSpec for ImagePolicySpec {
             VersionRule::OnlyIn("spec.digestReflectionPolicy", SINCE_V1BETA2),
             VersionRule::OnlyIn("spec.interval", SINCE_V1BETA2),
             VersionRule::OnlyIn("spec.suspend", SINCE_V1BETA2),
+            VersionRule::OnlyIn("spec.verify", TAGPILOT_ONLY),
+            VersionRule::OnlyIn("spec.requiredPlatforms", TAGPILOT_ONLY),
+            VersionRule::OnlyIn("spec.minimumAge", TAGPILOT_ONLY),
             VersionRule::Default("spec.policy.alphabetical.order", FLUX_ALL, r#""asc""#),
             VersionRule::Default("spec.policy.numerical.order", FLUX_ALL, r#""asc""#),
         ]

@@ -160,13 +160,13 @@ pub fn decode<S: ApiSpec>(
     };
     let schema = spec_schema(kind, version);
     problems.extend(schema::check(&spec, schema, "spec"));
-    if !problems.is_empty() {
-        return Err(ApiError::Fields {
-            messages: problems
-                .iter()
-                .map(|problem| describe(kind, version, problem))
-                .collect(),
-        });
+    let mut messages: Vec<String> = problems
+        .iter()
+        .map(|problem| describe(kind, version, problem))
+        .collect();
+    messages.extend(refused_values::<S>(&spec, version));
+    if !messages.is_empty() {
+        return Err(ApiError::Fields { messages });
     }
     schema::apply_defaults(&mut spec, schema);
     let metadata: ObjectMeta = document
@@ -195,6 +195,42 @@ pub fn decode<S: ApiSpec>(
         metadata,
         spec,
     })
+}
+
+/// A message for each value that a [`VersionRule::Values`] of `version`
+/// refuses, naming the versions that take it.
+fn refused_values<S: ApiSpec>(spec: &Value, version: ApiVersion) -> Vec<String> {
+    let kind = S::KIND;
+    let mut messages = Vec::new();
+    for rule in S::version_rules() {
+        let VersionRule::Values(path, versions, _) = *rule else {
+            continue;
+        };
+        if !versions.contains(&version) {
+            continue;
+        }
+        let Some((value, allowed)) = schema::refused_value(spec, spec_schema(kind, version), path)
+        else {
+            continue;
+        };
+        let elsewhere: Vec<String> = kind
+            .served()
+            .iter()
+            .filter(|other| schema::refused_value(spec, spec_schema(kind, **other), path).is_none())
+            .map(|other| other.api_version(kind))
+            .collect();
+        let hint = if elsewhere.is_empty() {
+            String::new()
+        } else {
+            format!(" (it is a value of {})", elsewhere.join(", "))
+        };
+        messages.push(format!(
+            "{path}: `{value}` is not a value of {}{hint}, expected {}",
+            version.api_version(kind),
+            schema::expected_list(&allowed)
+        ));
+    }
+    messages
 }
 
 /// One field problem as a message naming the field and the version, and the

@@ -144,6 +144,18 @@ pub fn version_spec_schema(hub_spec: &Value, rules: &[VersionRule], version: Api
                     add_required(parent, field);
                 }
             }
+            VersionRule::Values(path, versions, values) if versions.contains(&version) => {
+                if let Some((parent, field)) = parent_of(&mut schema, path)
+                    && let Some(Value::Object(node)) =
+                        parent.get_mut("properties").and_then(|p| p.get_mut(field))
+                {
+                    let values = values
+                        .iter()
+                        .map(|v| Value::String(v.to_string()))
+                        .collect();
+                    node.insert("enum".into(), Value::Array(values));
+                }
+            }
             _ => {}
         }
     }
@@ -283,6 +295,30 @@ fn check_into(document: &Value, schema: &Value, path: &str, problems: &mut Vec<F
         }
         _ => {}
     }
+}
+
+/// A string value of `document` (an object's `spec`) at `path` (`spec.a.b`,
+/// no lists) that the `enum` of that field in `schema` does not list, with the
+/// values it does list.
+pub fn refused_value(
+    document: &Value,
+    schema: &Value,
+    path: &str,
+) -> Option<(String, Vec<String>)> {
+    let rest = path.strip_prefix("spec.")?;
+    let (mut value, mut node) = (document, schema);
+    for segment in rest.split('.') {
+        value = value.get(segment)?;
+        node = node.get("properties")?.get(segment)?;
+    }
+    let text = value.as_str()?;
+    let allowed: Vec<String> = node
+        .get("enum")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    (!allowed.iter().any(|a| a == text)).then(|| (text.to_string(), allowed))
 }
 
 /// Whether `schema` (a `spec` schema) has the field at `path` (`spec.a.b`, no indexes).

@@ -58,6 +58,10 @@ pub struct ImageRepositoryStatus {
     /// The last successful scan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scan_result: Option<ScanResult>,
+    /// The last `reconcile.fluxcd.io/requestedAt` (or `reconcile.tagpilot.dev/requestedAt`)
+    /// value handled: `flux reconcile` waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// An image reference split in Flux's way.
@@ -88,6 +92,10 @@ pub struct ImagePolicyStatus {
     /// The image chosen before the latest change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_previous_ref: Option<ImageRef>,
+    /// The last `reconcile.fluxcd.io/requestedAt` (or `reconcile.tagpilot.dev/requestedAt`)
+    /// value handled: `flux reconcile` waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// What the controller last saw of a GitRepository.
@@ -100,6 +108,10 @@ pub struct GitRepositoryStatus {
     /// Ready, Reconciling, Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The last `reconcile.fluxcd.io/requestedAt` (or `reconcile.tagpilot.dev/requestedAt`)
+    /// value handled: `flux reconcile` waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// What the controller last did for an ImageUpdateAutomation.
@@ -124,6 +136,26 @@ pub struct ImageUpdateAutomationStatus {
     /// The policy results the last run wrote, by policy name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub observed_policies: BTreeMap<String, ImageRef>,
+    /// The last `reconcile.fluxcd.io/requestedAt` (or `reconcile.tagpilot.dev/requestedAt`)
+    /// value handled: `flux reconcile` waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// (`tagpilot.dev`, `git.push.pullRequest`) The automation's pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestRef>,
+}
+
+/// The pull (merge) request an automation keeps on its forge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestRef {
+    /// Its number (GitLab: the merge request's iid).
+    pub number: u64,
+    /// Its web page.
+    pub url: String,
+    /// `open`, `closed` (by tagpilot: not needed any more), `declined`
+    /// (closed by someone else) or `merged`.
+    pub state: String,
 }
 
 /// One object a Sync applied (what prune compares the next revision with).

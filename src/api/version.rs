@@ -176,6 +176,8 @@ pub enum VersionRule {
     Default(&'static str, &'static [ApiVersion], &'static str),
     /// These versions require the field.
     Required(&'static str, &'static [ApiVersion]),
+    /// In these versions the (enum) field takes only these values.
+    Values(&'static str, &'static [ApiVersion], &'static [&'static str]),
 }
 
 /// Flux's versions from v1beta2 on, and ours.

@@ -1,7 +1,10 @@
 //! `tagpilot controller`: the engine driven by custom resources. Connects with
 //! the kubeconfig (`$KUBECONFIG`, `~/.kube/config`) or the in-cluster service
-//! account, serves `/healthz`, `/metrics` and the registry webhook, watches the
-//! objects, and (with `--leader-elect`) runs the loop only while it holds the Lease.
+//! account, serves `/healthz`, `/readyz`, `/metrics`, the registry webhook and
+//! (with `--receivers`) Flux's Receivers, watches the objects, and (with
+//! `--leader-elect`) runs the loop only while it holds the Lease. With
+//! `--flux-compat` it first checks that Flux's image controllers are stopped
+//! (`controller::takeover`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,11 +20,15 @@ use super::{CommandError, CommandResult};
 use crate::config::meta::GoDuration;
 use crate::controller::driver::{Driver, DriverSettings};
 use crate::controller::events::EventSink;
+use crate::controller::flux_events::FluxEventPoster;
 use crate::controller::kinds::ApiFlavor;
 use crate::controller::lease::LeaseLock;
+use crate::controller::receivers::ReceiverWatch;
+use crate::controller::takeover::check_flux_leases;
 use crate::controller::watch::Watches;
-use crate::engine::http::router;
+use crate::engine::http::{Endpoints, Readiness};
 use crate::engine::metrics::Metrics;
+use crate::engine::receiver::ReceiverTable;
 
 /// Arguments of `tagpilot controller`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +57,21 @@ pub struct ControllerArgs {
     /// Watch Flux's `image.toolkit.fluxcd.io/v1` and `source.toolkit.fluxcd.io/v1` kinds instead of ours.
     #[arg(long)]
     flux_compat: bool,
+    /// With `--flux-compat`: the namespace of Flux's controllers, whose Leases say whether they still run.
+    #[arg(long, default_value = "flux-system")]
+    flux_namespace: String,
+    /// With `--flux-compat`: start even while Flux's image-reflector or
+    /// image-automation controller holds its Lease (both would then act).
+    #[arg(long)]
+    ignore_flux_leases: bool,
+    /// Post every event to Flux's notification-controller at this URL, in Flux's
+    /// event format (e.g. `http://notification-controller.flux-system.svc.cluster.local./`).
+    #[arg(long, value_name = "URL")]
+    events_addr: Option<String>,
+    /// Serve Flux's Receiver objects (`notification.toolkit.fluxcd.io/v1`) of the
+    /// cluster on `--listen` (`POST /hook/<digest>`); needs Flux's Receiver CRD.
+    #[arg(long)]
+    receivers: bool,
     /// Where tag lists, git working copies and status are kept.
     #[arg(long, env = "TAGPILOT_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -58,7 +80,7 @@ pub struct ControllerArgs {
     /// The kustomize binary Syncs render with; `kubectl kustomize` is used when it is not on PATH.
     #[arg(long, value_name = "BIN", default_value = "kustomize")]
     kustomize: String,
-    /// Re-read every object (and the Secrets they name) at least this often.
+    /// Re-read every object (and the Secrets and ServiceAccounts they name) at least this often.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     resync: Duration,
     #[command(flatten)]
@@ -74,6 +96,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs `tagpilot controller`.
 pub fn run(args: ControllerArgs) -> CommandResult {
     let listen = args.listen.resolve()?;
+    if let Some(url) = &args.events_addr {
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            CommandError::InvalidInput(anyhow!("--events-addr {url:?} is not a URL: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(CommandError::InvalidInput(anyhow!(
+                "--events-addr {url:?} must be an http:// or https:// URL (notification-controller's event endpoint)"
+            )));
+        }
+    }
     let endpoints = args
         .endpoints
         .parse()
@@ -94,8 +126,14 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         metrics.set("tagpilot_controller_leader", &[], 0.0);
         let (pushes_tx, pushes_rx) = mpsc::channel(64);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let readiness = Readiness::default();
+        let receivers = ReceiverTable::default();
         if let Some(listen) = listen {
-            let app = router(metrics.clone(), listen.token, pushes_tx)
+            let app = Endpoints::new(metrics.clone(), listen.token, pushes_tx)
+                .readiness(readiness.clone())
+                .receivers(receivers.clone())
+                .google_certs_url(&listen.google_certs_url)
+                .router()
                 .layer(axum::middleware::from_fn(standby_refuses_webhooks(leading.clone())));
             spawn_server(listen.addr, app, stop_rx.clone()).await?;
         }
@@ -108,6 +146,14 @@ pub fn run(args: ControllerArgs) -> CommandResult {
         } else {
             ApiFlavor::Tagpilot
         };
+        if args.flux_compat && !args.ignore_flux_leases {
+            check_flux_leases(&client, &args.flux_namespace, k8s_openapi::jiff::Timestamp::now())
+                .await
+                .map_err(|e| CommandError::Failed(e.into()))?;
+        }
+        let receiver_watch = args.receivers.then(|| {
+            ReceiverWatch::start(&client, args.namespace.as_deref(), receivers.clone())
+        });
         let watches = Watches::start(
             &client,
             flavor,
@@ -128,18 +174,32 @@ pub fn run(args: ControllerArgs) -> CommandResult {
                 args.lease_duration,
             )
         });
-        if let Some(lease) = &lease {
-            tokio::select! {
-                () = lease.acquire() => {
-                    leading.store(true, Ordering::SeqCst);
-                    tracing::info!(identity = %lease.identity(), "leading");
-                }
-                () = &mut shutdown => return Ok(()),
-            }
-        }
+        // Ready once the caches have their first list and the Lease was tried
+        // once: a standby is ready too (it only waits for the Lease), so a
+        // rollout never waits for a replica that cannot lead yet.
         tokio::select! {
             () = watches.ready() => {}
             () = &mut shutdown => return Ok(()),
+        }
+        if let Some(receiver_watch) = &receiver_watch {
+            tokio::select! {
+                () = receiver_watch.ready() => {}
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+        let held_at_once = match &lease {
+            Some(lease) => lease.try_acquire_or_renew().await.unwrap_or(false),
+            None => true,
+        };
+        readiness.set_ready();
+        if let (Some(lease), false) = (&lease, held_at_once) {
+            tokio::select! {
+                () = lease.acquire() => {}
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+        if let Some(lease) = &lease {
+            tracing::info!(identity = %lease.identity(), "leading");
         }
         leading.store(true, Ordering::SeqCst);
         metrics.set("tagpilot_controller_leader", &[], 1.0);
@@ -151,8 +211,12 @@ pub fn run(args: ControllerArgs) -> CommandResult {
                 kustomize: args.kustomize.clone(),
                 ..crate::apply::RenderOptions::default()
             },
+            flavor,
         };
-        let events = EventSink::new(client.clone(), &identity);
+        let mut events = EventSink::new(client.clone(), &identity);
+        if let Some(url) = &args.events_addr {
+            events = events.with_flux(FluxEventPoster::spawn(url, metrics.clone(), &identity));
+        }
         let mut driver = Driver::new(client.clone(), settings, metrics, events)
             .map_err(|e| CommandError::Failed(e.into()))?;
         let held = async {
@@ -191,7 +255,7 @@ pub fn run(args: ControllerArgs) -> CommandResult {
     result
 }
 
-/// A standby answers webhooks with 503 and `Retry-After`: a registry that
+/// A standby answers webhooks and Receiver deliveries with 503 and `Retry-After`: a registry that
 /// retries (CNCF distribution does) reaches the leader behind the same Service.
 fn standby_refuses_webhooks(
     leading: Arc<AtomicBool>,
@@ -206,7 +270,11 @@ fn standby_refuses_webhooks(
         let leading = leading.load(Ordering::SeqCst);
         Box::pin(async move {
             use axum::response::IntoResponse as _;
-            if !leading && request.uri().path() == "/webhook/registry" {
+            let path = request.uri().path();
+            if !leading
+                && (path == "/webhook/registry"
+                    || path.starts_with(crate::engine::receiver::HOOK_PATH))
+            {
                 return (
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     [(axum::http::header::RETRY_AFTER, "1")],

@@ -1,7 +1,8 @@
 //! `--listen` and `--webhook-token-file`, shared by `run` and `controller`:
 //! resolved (token read, combination checked) before anything starts, then the
-//! HTTP server (`/healthz`, `/metrics`, `POST /webhook/registry`) started in
-//! the background until the stop signal.
+//! HTTP server (`/healthz`, `/readyz`, `/metrics`, `POST /webhook/registry`,
+//! Flux's Receivers on `POST /hook/<digest>`) started in the background until
+//! the stop signal.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,16 +12,21 @@ use tokio::sync::watch;
 
 use super::CommandError;
 use crate::engine::http::{WebhookToken, serve};
+use crate::engine::receiver::google::GOOGLE_CERTS_URL;
 
 /// The HTTP endpoint's flags.
 #[derive(Debug, clap::Args)]
 pub struct ListenArgs {
-    /// Serve `/healthz`, `/metrics` and `POST /webhook/registry` on this address (e.g. `127.0.0.1:9090`).
+    /// Serve `/healthz`, `/readyz`, `/metrics`, `POST /webhook/registry` and Flux's Receivers (`POST /hook/...`) on this address (e.g. `127.0.0.1:9090`).
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// A file holding the bearer token webhook requests must send (required for webhooks).
     #[arg(long)]
     webhook_token_file: Option<PathBuf>,
+    /// Where Google publishes the keys of its ID tokens (`gcr` Receivers: Pub/Sub push);
+    /// change it only for a test or a mirror.
+    #[arg(long, value_name = "URL", default_value = GOOGLE_CERTS_URL)]
+    google_certs_url: String,
 }
 
 /// Where to serve, and the token webhooks must carry.
@@ -29,6 +35,8 @@ pub struct Listen {
     pub addr: SocketAddr,
     /// `None`: every webhook request is refused.
     pub token: Option<WebhookToken>,
+    /// Where `gcr` Receivers fetch Google's ID-token keys.
+    pub google_certs_url: String,
 }
 
 impl ListenArgs {
@@ -48,7 +56,11 @@ impl ListenArgs {
                 if token.is_none() {
                     tracing::warn!("no --webhook-token-file: webhook requests will be refused");
                 }
-                Ok(Some(Listen { addr, token }))
+                Ok(Some(Listen {
+                    addr,
+                    token,
+                    google_certs_url: self.google_certs_url.clone(),
+                }))
             }
         }
     }

@@ -5,6 +5,12 @@
 //!
 //! The policy file may hold other documents too (an ImageRepository beside
 //! it); exactly one of them must be an ImagePolicy. Every error names the file.
+//!
+//! A policy with requirements on the images (`spec.verify`,
+//! `spec.requiredPlatforms`, `spec.minimumAge`) needs the registry: with
+//! `--image` the best candidates are checked in order, as the engine checks
+//! them, and the ones skipped are listed with why; with `--tags` it is refused
+//! (exit 2), since a tag list alone cannot prove a signature.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,10 +19,12 @@ use anyhow::{Context as _, anyhow, bail};
 use serde_json::Value;
 
 use super::{CommandError, CommandResult, OutputFormat};
-use crate::config::image_policy::{IMAGE_POLICY_KIND, ImagePolicyObject};
+use crate::config::image_policy::{IMAGE_POLICY_KIND, ImagePolicyObject, PolicyEntry};
+use crate::engine::eligibility::{FactCache, Inputs};
 use crate::image::ImageReference;
-use crate::policy::{ExclusionList, Order, Ordering, Policy, Selection};
-use crate::registry::ScanOptions;
+use crate::policy::{ExclusionList, Order, Ordering, Policy, Requirements, Selection};
+use crate::registry::created_store::CreatedStore;
+use crate::registry::{NoSecrets, ScanOptions};
 
 /// Arguments of `tagpilot policy eval`.
 #[derive(Debug, clap::Args)]
@@ -48,12 +56,28 @@ pub struct EvalArgs {
 
 /// Runs `tagpilot policy eval`.
 pub fn eval(args: EvalArgs) -> CommandResult {
-    let policy = read_policy(&args.policy)?;
+    let object = read_policy(&args.policy)?;
     let exclusions = exclusions(&args.exclude)?;
-    let text = match (&args.tags, &args.image) {
-        (Some(tags_path), _) => std::fs::read_to_string(tags_path)
-            .with_context(|| format!("cannot read the tag list {}", tags_path.display()))
-            .map_err(CommandError::InvalidInput)?,
+    let invalid = |message: String| {
+        CommandError::InvalidInput(anyhow!("{}: {message}", args.policy.display()))
+    };
+    let selection = match (&args.tags, &args.image) {
+        (Some(tags_path), _) => {
+            let fields = requirement_fields(&object);
+            if !fields.is_empty() {
+                return Err(invalid(format!(
+                    "{} need{} the registry (a tag list cannot show signatures, platforms or ages); give --image REF instead of --tags, with --config DIR for Secrets",
+                    fields.join(", "),
+                    if fields.len() == 1 { "s" } else { "" }
+                )));
+            }
+            let entry =
+                PolicyEntry::from_object(&object, &NoSecrets).map_err(|e| invalid(e.message))?;
+            let text = std::fs::read_to_string(tags_path)
+                .with_context(|| format!("cannot read the tag list {}", tags_path.display()))
+                .map_err(CommandError::InvalidInput)?;
+            evaluate(&entry.policy, &text, &exclusions)?
+        }
         (None, Some(image)) => {
             let image = ImageReference::parse(image)
                 .context("--image")
@@ -65,19 +89,52 @@ pub fn eval(args: EvalArgs) -> CommandResult {
                     .map_err(|e| CommandError::InvalidInput(e.into()))?,
                 ..ScanOptions::default()
             };
-            let (_, list) = super::tags::list_image_tags(
+            let access = super::tags::image_access(
                 &image,
                 args.config.as_deref(),
                 args.insecure,
                 None,
                 options,
             )?;
+            let entry = PolicyEntry::from_object(&object, &access.secrets).map_err(|e| {
+                let hint = if args.config.is_none() && object.spec.verify.is_some() {
+                    " (give --config DIR holding the Secret)"
+                } else {
+                    ""
+                };
+                invalid(format!("{}{hint}", e.message))
+            })?;
+            let runtime = super::tags::runtime()?;
+            let list = access.list_tags(&runtime)?;
             if !list.complete {
                 return Err(CommandError::Failed(anyhow!(
                     "the registry listed more tags than the scan cap; refusing to pick from a partial list"
                 )));
             }
-            list.tags.join("\n")
+            if entry.requirements.is_empty() {
+                entry
+                    .policy
+                    .select(&list.tags, &exclusions)
+                    .map_err(|error| CommandError::Failed(error.into()))?
+            } else {
+                let facts = FactCache::new(std::sync::Arc::new(CreatedStore::in_memory()));
+                let inputs = Inputs {
+                    target: &access.target,
+                    tags: &list.tags,
+                    scanned_at: 0,
+                    exclusions: &exclusions,
+                    now: jiff::Timestamp::now(),
+                    metrics: None,
+                };
+                runtime
+                    .block_on(crate::engine::eligibility::select(
+                        &access.client,
+                        &facts,
+                        &entry,
+                        &inputs,
+                    ))
+                    .map_err(|error| CommandError::Failed(error.into()))?
+            }
         }
         (None, None) => {
             return Err(CommandError::InvalidInput(anyhow!(
@@ -85,7 +142,6 @@ pub fn eval(args: EvalArgs) -> CommandResult {
             )));
         }
     };
-    let selection = evaluate(&policy, &text, &exclusions)?;
     super::output::print_text(&render(&selection, args.output)?)?;
     if args.output == OutputFormat::Text {
         eprint!("{}", why(&selection));
@@ -93,17 +149,41 @@ pub fn eval(args: EvalArgs) -> CommandResult {
     Ok(())
 }
 
-fn read_policy(path: &Path) -> Result<Policy, CommandError> {
+/// The fields of `object` whose checks need the registry.
+fn requirement_fields(object: &ImagePolicyObject) -> Vec<&'static str> {
+    let spec = &object.spec;
+    [
+        spec.verify.as_ref().map(|_| "spec.verify"),
+        (!spec.required_platforms.is_empty()).then_some("spec.requiredPlatforms"),
+        spec.minimum_age.map(|_| "spec.minimumAge"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn read_policy(path: &Path) -> Result<ImagePolicyObject, CommandError> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the policy file {}", path.display()))
         .map_err(CommandError::InvalidInput)?;
-    parse_policy(&text)
+    parse_object(&text)
+        .and_then(|object| {
+            // Validated here so that an invalid policy fails before any request.
+            Policy::try_from(&object)?;
+            Ok(object)
+        })
         .map_err(|error| CommandError::InvalidInput(anyhow!("{}: {error:#}", path.display())))
 }
 
-/// Reads and validates the one ImagePolicy in YAML text. Messages do not name
-/// the file (the caller does) and never quote its lines.
+/// Reads and validates the one ImagePolicy in YAML text (tests).
+#[cfg(test)]
 fn parse_policy(text: &str) -> anyhow::Result<Policy> {
+    Ok(Policy::try_from(&parse_object(text)?)?)
+}
+
+/// Reads the one ImagePolicy in YAML text. Messages do not name the file (the
+/// caller does) and never quote its lines.
+fn parse_object(text: &str) -> anyhow::Result<ImagePolicyObject> {
     let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|error| {
         // The parser's first line (`line 2 column 6: ...`); the excerpt it adds
         // below would be labelled `<input>` instead of the file.
@@ -148,9 +228,7 @@ fn parse_policy(text: &str) -> anyhow::Result<Policy> {
             several.len()
         ),
     };
-    let object: ImagePolicyObject = crate::api::decode(document, None)
-        .map_err(|error| anyhow!("not a valid ImagePolicy: {error}"))?;
-    Ok(Policy::try_from(&object)?)
+    crate::api::decode(document, None).map_err(|error| anyhow!("not a valid ImagePolicy: {error}"))
 }
 
 /// A few lines on why the tag was chosen (printed on stderr with `-o text`).
@@ -178,11 +256,33 @@ fn why(selection: &Selection) -> String {
             format!("{} (value {})", candidate.tag, candidate.value)
         }
     };
+    if let Some(requires) = requirements_text(&explanation.requirements) {
+        let _ = writeln!(out, "  requires: {requires}");
+    }
+    let digest = explanation
+        .chosen
+        .digest
+        .as_ref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "  chosen: {}",
+        "  chosen: {}{digest}",
         super::logging::escape_controls(&shown(&explanation.chosen))
     );
+    for skipped in &explanation.skipped {
+        let _ = writeln!(
+            out,
+            "  skipped: {}",
+            super::logging::escape_controls(&skipped.to_string())
+        );
+    }
+    if let Some(at) = explanation.recheck_at {
+        let _ = writeln!(
+            out,
+            "  eligible later: a better tag becomes old enough at {at}"
+        );
+    }
     match explanation.runners_up.first() {
         Some(runner_up) => {
             let _ = writeln!(
@@ -191,7 +291,8 @@ fn why(selection: &Selection) -> String {
                 super::logging::escape_controls(&shown(runner_up))
             );
         }
-        None => out.push_str("  runner-up: none (the only candidate)\n"),
+        None if counts.candidates <= 1 => out.push_str("  runner-up: none (the only candidate)\n"),
+        None => out.push_str("  runner-up: none (no older candidate)\n"),
     }
     let not_a_value = match explanation.ordering {
         Ordering::Semver(_) => "not a version",
@@ -214,6 +315,38 @@ fn why(selection: &Selection) -> String {
     };
     let _ = writeln!(out, "  filtered out: {dropped}");
     out
+}
+
+/// What a policy requires of images, in words; `None` when nothing.
+fn requirements_text(requirements: &Requirements) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(keys) = &requirements.signature {
+        parts.push(format!("a signature by {keys}"));
+    }
+    if !requirements.platforms.is_empty() {
+        let platforms: Vec<String> = requirements
+            .platforms
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        parts.push(format!("platforms {}", platforms.join(", ")));
+    }
+    if let Some(age) = requirements.minimum_age {
+        parts.push(format!("at least {} since created", duration_text(age)));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `72h`, `90m`, `45s`: the largest unit that divides the duration.
+fn duration_text(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds > 0 && seconds.is_multiple_of(3600) {
+        format!("{}h", seconds / 3600)
+    } else if seconds > 0 && seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 /// `--exclude` patterns replace the default list.
@@ -251,135 +384,5 @@ fn render(selection: &Selection, format: OutputFormat) -> Result<String, Command
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    const POLICY: &str = r#"
-apiVersion: tagpilot.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: app, namespace: apps}
-spec:
-  imageRepositoryRef: {name: app}
-  filterTags:
-    pattern: '^app-(?P<version>.*)$'
-    extract: '$version'
-  policy:
-    semver: {range: '>=1.0.0 <3'}
-"#;
-
-    const TAGS: &str = "app-1.0.0\n\napp-2.1.0\r\napp-2.0.0\napp-v2.1.0\napp-3.0.0\n\
-                        app-2.2.0.sig\napp-latest\nother-2.9.9\napp-0.9.0\n";
-
-    fn run(format: OutputFormat) -> String {
-        let policy = parse_policy(POLICY).unwrap();
-        let selection = evaluate(&policy, TAGS, &ExclusionList::default()).unwrap();
-        render(&selection, format).unwrap()
-    }
-
-    #[test]
-    fn text_output_is_the_tag_and_a_newline() {
-        assert_eq!(run(OutputFormat::Text), "app-v2.1.0\n");
-    }
-
-    #[test]
-    fn the_why_names_the_candidates_the_runner_up_and_what_was_dropped() {
-        let policy = parse_policy(POLICY).unwrap();
-        let selection = evaluate(&policy, TAGS, &ExclusionList::default()).unwrap();
-        assert_eq!(
-            why(&selection),
-            "why: the highest version in \">=1.0.0 <3\" among 4 candidates (of 9 tags)\n  \
-             chosen: app-v2.1.0 (value v2.1.0)\n  \
-             runner-up: app-2.1.0 (value 2.1.0)\n  \
-             filtered out: 1 excluded by the exclusion list, 1 not matching filterTags.pattern, \
-             1 not a version, 2 outside the range\n"
-        );
-        let alphabetical = POLICY
-            .replace("semver: {range: '>=1.0.0 <3'}", "alphabetical: {}")
-            .replace(
-                "  filterTags:\n    pattern: '^app-(?P<version>.*)$'\n    extract: '$version'\n",
-                "",
-            );
-        let policy = parse_policy(&alphabetical).unwrap();
-        let selection = evaluate(&policy, "b\n", &ExclusionList::default()).unwrap();
-        assert_eq!(
-            why(&selection),
-            "why: the last in alphabetical order among 1 candidate (of 1 tag)\n  chosen: b\n  \
-             runner-up: none (the only candidate)\n  filtered out: nothing\n"
-        );
-    }
-
-    #[test]
-    fn file_errors_say_what_the_file_is() {
-        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n";
-        let message = |text: &str| format!("{:#}", parse_policy(text).unwrap_err());
-        assert_eq!(
-            message(deployment),
-            "this is a Deployment, not an ImagePolicy"
-        );
-        assert_eq!(
-            message("kind: ImagePolicy\nfoo: [\n"),
-            "not valid YAML: line 2 column 6: unclosed bracket '['"
-        );
-        assert_eq!(
-            message(&format!("{deployment}---\n{POLICY}---\n{POLICY}")),
-            "it holds 2 ImagePolicies; give a file holding one"
-        );
-        assert_eq!(
-            message(&format!("{deployment}---\nkind: Secret\n")),
-            "none of its 2 documents is an ImagePolicy (found Deployment, Secret)"
-        );
-        assert_eq!(
-            message(&POLICY.replace("range:", "rnage:")),
-            "not a valid ImagePolicy: spec.policy.semver.rnage: unknown field `rnage` in tagpilot.dev/v1alpha1, expected `range`; spec.policy.semver: missing field `range` (required in tagpilot.dev/v1alpha1)"
-        );
-        // Beside an ImageRepository, the ImagePolicy is found.
-        let repository = "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: app}\nspec: {image: x}\n";
-        assert!(parse_policy(&format!("{repository}---\n{POLICY}")).is_ok());
-    }
-
-    #[test]
-    fn json_output_explains_the_choice() {
-        insta::assert_snapshot!(run(OutputFormat::Json));
-    }
-
-    #[test]
-    fn no_match_fails_with_exit_one() {
-        let policy = parse_policy(&POLICY.replace("<3", "<0.1")).unwrap();
-        let error = evaluate(&policy, TAGS, &ExclusionList::default()).unwrap_err();
-        assert_eq!(error.exit_code(), 1);
-        let text = error.error().to_string();
-        assert!(text.starts_with("no tag matches policy apps/app"), "{text}");
-    }
-
-    #[test]
-    fn invalid_policy_and_exclusions_exit_two() {
-        let error =
-            parse_policy(&POLICY.replace("(?P<version>", "(?<=a)(?P<version>")).unwrap_err();
-        let text = format!("{error:#}");
-        assert!(text.contains("spec.filterTags.pattern"), "{text}");
-        let error = parse_policy("kind: ImagePolicy").unwrap_err();
-        assert!(
-            format!("{error:#}").starts_with("not a valid ImagePolicy: apiVersion: missing"),
-            "{error:#}"
-        );
-        let error = exclusions(&["(?!x)".to_string()]).unwrap_err();
-        assert_eq!(error.exit_code(), 2);
-        assert!(exclusions(&[]).is_ok());
-    }
-
-    #[test]
-    fn unreadable_files_exit_two() {
-        let args = EvalArgs {
-            policy: PathBuf::from("/nonexistent/policy.yaml"),
-            tags: Some(PathBuf::from("/nonexistent/tags")),
-            image: None,
-            config: None,
-            insecure: false,
-            endpoints: Default::default(),
-            exclude: vec![],
-            output: OutputFormat::Text,
-        };
-        assert_eq!(eval(args).unwrap_err().exit_code(), 2);
-    }
-}
+#[path = "policy_tests.rs"]
+mod tests;

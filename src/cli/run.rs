@@ -9,10 +9,13 @@ use tokio::sync::mpsc;
 use super::listen::{ListenArgs, spawn_server};
 use super::logging::escape_controls;
 use super::{CommandError, CommandResult, OutputFormat};
+use crate::engine::annotations::{ContainerReport, ContainerResult};
 use crate::engine::cycle::{CycleMode, CycleReport, Engine};
-use crate::engine::http::router;
+use crate::engine::http::Endpoints;
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
+use crate::engine::receiver::{Receiver, ReceiverTable};
+use crate::engine::webhook::ObjectLabels;
 use crate::registry::{RegistryClient, ScanOptions};
 
 /// Options shared by `run` and `plan`.
@@ -171,6 +174,13 @@ pub fn run(args: RunArgs) -> CommandResult {
             Ok(())
         };
     }
+    let (receivers, labels) = standalone_receivers(&args.engine.config, engine.objects());
+    if listen.is_none() && !receivers.is_empty() {
+        tracing::warn!(
+            count = receivers.len(),
+            "the Receivers in --config are served only with --listen"
+        );
+    }
     let (pushes_tx, pushes_rx) = mpsc::channel(64);
     let shutdown = {
         let _runtime = runtime.enter();
@@ -179,7 +189,11 @@ pub fn run(args: RunArgs) -> CommandResult {
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(listen) = listen {
-            let app = router(metrics.clone(), listen.token, pushes_tx);
+            // The objects are loaded and the state opened: ready at once.
+            let app = Endpoints::new(metrics.clone(), listen.token, pushes_tx)
+                .receivers(ReceiverTable::new(receivers))
+                .google_certs_url(&listen.google_certs_url)
+                .router();
             spawn_server(listen.addr, app, stop_rx.clone()).await?;
         }
         // One shutdown signal for both loops.
@@ -192,7 +206,7 @@ pub fn run(args: RunArgs) -> CommandResult {
             let _ = receiver.wait_for(|quit| *quit).await;
         };
         let engine_loop =
-            crate::engine::daemon::run_loop(&mut engine, pushes_rx, quit(quit_rx.clone()));
+            crate::engine::daemon::run_loop(&mut engine, pushes_rx, &labels, quit(quit_rx.clone()));
         let sync_loop = async {
             if let Some(runner) = sync_runner.as_mut() {
                 runner.run_loop(quit(quit_rx.clone())).await;
@@ -202,6 +216,25 @@ pub fn run(args: RunArgs) -> CommandResult {
         let _ = stop_tx.send(true);
         Ok(())
     })
+}
+
+/// Flux's Receivers in the `--config` directory (with the Secrets `objects`
+/// holds), and the labels of the objects they may select. A Receiver that
+/// cannot be served is reported on stderr and left out.
+fn standalone_receivers(
+    config: &std::path::Path,
+    objects: &crate::engine::objects::ObjectSet,
+) -> (Vec<Receiver>, ObjectLabels) {
+    let (raw, _) = crate::config::load::read_dir_objects(config);
+    let (receivers, errors) = crate::engine::receiver::from_raw(&raw, &objects.secrets);
+    for error in errors {
+        eprintln!("error: {}", escape_controls(&error));
+    }
+    if !receivers.is_empty() {
+        let names: Vec<String> = receivers.iter().map(|r| r.key.to_string()).collect();
+        tracing::info!(receivers = ?names, "serving Flux Receivers on /hook/<digest>");
+    }
+    (receivers, crate::engine::receiver::labels_of(&raw))
 }
 
 /// Runs `tagpilot plan`.
@@ -239,7 +272,25 @@ pub fn render_plan(report: &CycleReport) -> String {
             out.push_str(&format!("error: {}\n\n", escape_controls(error)));
             continue;
         }
-        for held in &automation.held_downgrades {
+        for image in &automation.images {
+            if let Some(error) = &image.error {
+                out.push_str(&format!(
+                    "error: scan of {}: {}\n",
+                    image.image,
+                    escape_controls(error)
+                ));
+            }
+        }
+        for container in &automation.containers {
+            out.push_str(&escape_controls(&container_line(container)));
+            out.push('\n');
+        }
+        // Strategy Annotations lists its held downgrades with the containers.
+        let held = automation
+            .held_downgrades
+            .iter()
+            .filter(|_| automation.containers.is_empty());
+        for held in held {
             out.push_str(&escape_controls(&format!(
                 "held back (downgrade): {} {} holds {}, the policy says {}",
                 held.location, held.setter, held.current, held.result
@@ -258,6 +309,31 @@ pub fn render_plan(report: &CycleReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One container of an `Annotations` automation: where, which, its filter,
+/// and what happened to it.
+fn container_line(container: &ContainerReport) -> String {
+    // An invalid filter's message names the annotation already.
+    let filter = if container.result == ContainerResult::InvalidFilter {
+        String::new()
+    } else {
+        format!(" ({})", container.filter)
+    };
+    let mut line = format!(
+        "{}:{} {}{filter}: {}",
+        container.file,
+        container.line,
+        container.container,
+        container.result.text()
+    );
+    if let Some(latest) = &container.latest {
+        line.push_str(&format!(" → {latest}"));
+    }
+    if let Some(message) = &container.message {
+        line.push_str(&format!(" ({message})"));
+    }
+    line
 }
 
 fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
@@ -286,6 +362,20 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
         }
     }
     for automation in &report.automations {
+        for image in &automation.images {
+            match &image.error {
+                None => println!(
+                    "scanned {}: {}: {} tags",
+                    automation.automation, image.image, image.tags
+                ),
+                Some(error) => eprintln!(
+                    "error: automation {}: scan of {} failed: {}",
+                    automation.automation,
+                    image.image,
+                    escape_controls(error)
+                ),
+            }
+        }
         match (&automation.commit, &automation.error) {
             (_, Some(error)) => eprintln!(
                 "error: automation {}: {}",
@@ -305,6 +395,24 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
             ),
             (None, None) => println!("automation {}: no change", automation.automation),
         }
+        if let Some(pull_request) = &automation.pull_request {
+            println!(
+                "automation {}: {}",
+                automation.automation,
+                escape_controls(&pull_request.note())
+            );
+        }
+        for container in automation
+            .containers
+            .iter()
+            .filter(|c| c.result.is_problem())
+        {
+            eprintln!(
+                "error: automation {}: {}",
+                automation.automation,
+                escape_controls(&container_line(container))
+            );
+        }
         for held in &automation.held_downgrades {
             let text = format!(
                 "automation {}: held back a downgrade at {} ({} holds {}, the policy says {})",
@@ -317,7 +425,11 @@ fn print_report(report: &CycleReport, output: OutputFormat) -> CommandResult {
 }
 
 fn print_json(report: &CycleReport) -> CommandResult {
-    super::output::print_json(report)
+    // Scan times (strategy Annotations) are kept in seconds; JSON shows RFC 3339.
+    let mut value = serde_json::to_value(report)
+        .map_err(|e| CommandError::Failed(anyhow!("cannot encode the output as JSON: {e}")))?;
+    super::output::epoch_times_to_rfc3339(&mut value);
+    super::output::print_json(&value)
 }
 
 /// Registers SIGINT and SIGTERM handlers now (the caller must be inside the

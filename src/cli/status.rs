@@ -126,6 +126,21 @@ pub fn render_status(status: &Status) -> String {
         &rows,
     ));
     out.push('\n');
+    // Better tags passed over (spec.verify, requiredPlatforms, minimumAge): shown only when some were.
+    let rows: Vec<Vec<String>> = status
+        .policies
+        .iter()
+        .flat_map(|(key, policy)| {
+            policy
+                .skipped
+                .iter()
+                .map(move |line| vec![key.clone(), line.clone()])
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&table(&["IMAGEPOLICY", "SKIPPED"], &rows));
+        out.push('\n');
+    }
     let rows: Vec<Vec<String>> = status
         .automations
         .iter()
@@ -159,6 +174,88 @@ pub fn render_status(status: &Status) -> String {
         ],
         &rows,
     ));
+    // Only automations with `git.push.pullRequest` have one (a table of their own).
+    let rows: Vec<Vec<String>> = status
+        .automations
+        .iter()
+        .filter_map(|(key, automation)| {
+            let pull = automation.pull_request.as_ref()?;
+            Some(vec![
+                key.clone(),
+                format!("#{}", pull.number),
+                pull.state.clone(),
+                pull.url.clone(),
+            ])
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["IMAGEUPDATEAUTOMATION", "PULL REQUEST", "STATE", "URL"],
+            &rows,
+        ));
+    }
+    out.push_str(&render_annotations(status));
+    out
+}
+
+/// The tables of strategy `Annotations` (nothing when no automation has one):
+/// the images its workloads name, and each container's last decision.
+fn render_annotations(status: &Status) -> String {
+    let dash = || "-".to_string();
+    let mut images = Vec::new();
+    let mut containers = Vec::new();
+    for (key, automation) in &status.automations {
+        for image in &automation.images {
+            images.push(vec![
+                key.clone(),
+                image.image.clone(),
+                image.tags.to_string(),
+                image.last_scan_time.map_or_else(dash, rfc3339),
+                image.error.clone().unwrap_or_else(dash),
+            ]);
+        }
+        for container in &automation.containers {
+            let result = match (&container.latest, &container.message) {
+                (Some(latest), Some(message)) => {
+                    format!("{} → {latest} ({message})", container.result.text())
+                }
+                (Some(latest), None) => format!("{} → {latest}", container.result.text()),
+                (None, Some(message)) => format!("{} ({message})", container.result.text()),
+                (None, None) => container.result.text().to_string(),
+            };
+            containers.push(vec![
+                key.clone(),
+                format!("{}:{}", container.file, container.line),
+                container.container.clone(),
+                container.image.clone(),
+                container.filter.clone(),
+                result,
+            ]);
+        }
+    }
+    let mut out = String::new();
+    if !images.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["AUTOMATION", "IMAGE", "TAGS", "LAST SCAN", "ERROR"],
+            &images,
+        ));
+    }
+    if !containers.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                "AUTOMATION",
+                "FILE",
+                "CONTAINER",
+                "IMAGE",
+                "FILTER",
+                "RESULT",
+            ],
+            &containers,
+        ));
+    }
     out
 }
 
@@ -277,6 +374,7 @@ mod tests {
                 latest_ref: Some("127.0.0.1:5000/front-end:main-abc-12".into()),
                 previous_ref: Some("127.0.0.1:5000/front-end:main-abc-11".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         status.automations.insert(
@@ -287,8 +385,34 @@ mod tests {
                 last_run_time: Some(1_795_308_660),
                 held_downgrades: vec![],
                 last_error: None,
+                ..AutomationStatus::default()
             },
         );
         insta::assert_snapshot!(render_status(&status));
+    }
+
+    #[test]
+    fn pull_requests_get_a_table_of_their_own() {
+        let mut status = Status::default();
+        status.automations.insert(
+            "shop/apps".into(),
+            AutomationStatus {
+                last_run_time: Some(1_795_308_660),
+                pull_request: Some(crate::engine::pull_request::PullRequestStatus {
+                    number: 7,
+                    url: "https://gitea.example.com/shop/config/pulls/7".into(),
+                    state: "open".into(),
+                    commit: "0123456789abcdef0123".into(),
+                }),
+                ..AutomationStatus::default()
+            },
+        );
+        let text = render_status(&status);
+        let table = text.split("\n\n").last().unwrap();
+        assert_eq!(
+            table,
+            "IMAGEUPDATEAUTOMATION  PULL REQUEST  STATE  URL\n\
+             shop/apps              #7            open   https://gitea.example.com/shop/config/pulls/7\n"
+        );
     }
 }

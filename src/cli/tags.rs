@@ -163,6 +163,32 @@ pub(super) fn list_image_tags(
     timeout: Option<std::time::Duration>,
     options: ScanOptions,
 ) -> Result<(ScanTarget, TagList), CommandError> {
+    let access = image_access(image, config, insecure, timeout, options)?;
+    let runtime = runtime()?;
+    let list = access.list_tags(&runtime)?;
+    Ok((access.target, list))
+}
+
+/// How the command line reaches one image: its scan target, a client with its
+/// credentials, and the Secrets of `--config` (for other lookups, e.g. keys).
+pub(super) struct ImageAccess {
+    /// The scan target (from a matching ImageRepository, or built here).
+    pub target: ScanTarget,
+    /// A client with the Secrets of `--config`.
+    pub client: RegistryClient,
+    /// The Secrets of `--config` (none without it).
+    pub secrets: SecretSet,
+    from_object: bool,
+}
+
+/// The settings and credentials `list_image_tags` uses, before any request.
+pub(super) fn image_access(
+    image: &ImageReference,
+    config: Option<&Path>,
+    insecure: bool,
+    timeout: Option<std::time::Duration>,
+    options: ScanOptions,
+) -> Result<ImageAccess, CommandError> {
     let (secrets, repositories) = match config {
         Some(dir) => {
             let objects = load_config_dir(dir).map_err(CommandError::InvalidInput)?;
@@ -196,27 +222,45 @@ pub(super) fn list_image_tags(
         target.timeout = timeout;
     }
     let client = RegistryClient::builder(options)
-        .secrets(Arc::new(secrets))
+        .secrets(Arc::new(secrets.clone()))
         .build()
         .map_err(|e| CommandError::Failed(anyhow!("cannot set up the HTTP client: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    Ok(ImageAccess {
+        target,
+        client,
+        secrets,
+        from_object: matching.is_some(),
+    })
+}
+
+/// A single-threaded async runtime for one command.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CommandError::Failed(anyhow!("cannot start the async runtime: {e}")))?;
-    let show_progress = std::io::stderr().is_terminal();
-    let progress = move |count: usize| {
+        .map_err(|e| CommandError::Failed(anyhow!("cannot start the async runtime: {e}")))
+}
+
+impl ImageAccess {
+    /// Lists the tags, with a progress counter on a terminal.
+    pub(super) fn list_tags(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<TagList, CommandError> {
+        let show_progress = std::io::stderr().is_terminal();
+        let progress = move |count: usize| {
+            if show_progress {
+                eprint!("\r\x1b[Klisting tags: {count}");
+            }
+        };
+        let result = runtime.block_on(self.client.list_tags_with_progress(&self.target, &progress));
         if show_progress {
-            eprint!("\r\x1b[Klisting tags: {count}");
+            eprint!("\r\x1b[K");
         }
-    };
-    let result = runtime.block_on(client.list_tags_with_progress(&target, &progress));
-    if show_progress {
-        eprint!("\r\x1b[K");
+        result.map_err(|error| {
+            CommandError::Failed(command_line_error(error, &self.target, self.from_object))
+        })
     }
-    let list = result.map_err(|error| {
-        CommandError::Failed(command_line_error(error, &target, matching.is_some()))
-    })?;
-    Ok((target, list))
 }
 
 /// A scan error as the command line says it: without an ImageRepository

@@ -1,12 +1,14 @@
 //! ImageUpdateAutomation objects (any served version, read into
 //! [`ImageUpdateAutomationSpec`]) validated into an [`AutomationEntry`]: what
 //! to check out, how to commit (author, message template and its language,
-//! signing key resolved from its Secret) and where to push.
+//! signing key resolved from its Secret), where to push, and for strategy
+//! `Annotations` how registries are scanned ([`AnnotationSettings`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::annotation_registries::AnnotationSettings;
 use super::load::Invalid;
 use super::meta::{ObjectKey, repository_path};
 use super::source::{SourceEntry, git_reference};
@@ -15,7 +17,7 @@ use crate::api::meta::LabelSelector;
 use crate::api::{ApiObject, ApiVersion};
 use crate::git::{
     Author, CheckoutSpec, CommitSpec, FluxTemplateVersion, MessageTemplate, PushSpec, Secret,
-    SigningKey, validate_template,
+    SigningKey, check_signing_key, validate_flux_template, validate_template,
 };
 use crate::registry::SecretSource;
 
@@ -36,6 +38,8 @@ pub struct AutomationEntry {
     pub commit: CommitSpec,
     /// Where to push, and the push options.
     pub push: PushSpec,
+    /// Propose the push branch as a pull request (`git.push.pullRequest`).
+    pub pull_request: Option<crate::forge::PullRequestSpec>,
     /// `messageTemplateValues`.
     pub values: BTreeMap<String, String>,
     /// The path under the repository root to update.
@@ -46,6 +50,19 @@ pub struct AutomationEntry {
     pub interval: Duration,
     /// Not run while true.
     pub suspend: bool,
+    /// Strategy `Annotations` (Flux v1 workload annotations) and how it scans
+    /// registries; `None` for strategy `Setters`.
+    pub annotations: Option<AnnotationSettings>,
+}
+
+impl AutomationEntry {
+    /// How often it runs: its interval, or the shortest scan interval of its
+    /// registries when that is shorter (strategy `Annotations` scans in its runs).
+    pub fn run_interval(&self) -> Duration {
+        self.annotations
+            .as_ref()
+            .map_or(self.interval, |a| a.shortest_interval().min(self.interval))
+    }
 }
 
 /// The template language of an object written in `version`.
@@ -64,17 +81,12 @@ fn message_template(version: ApiVersion, source: Option<&str>) -> Option<Message
     }
 }
 
-/// Push options as `git push -o` takes them: `key=value`, or `key` when the value is empty.
+/// Push options as Flux sends them: `key=value`, also when the value is
+/// empty (`merge_request.create=`, which GitLab reads as set).
 fn push_options(options: &BTreeMap<String, String>) -> Vec<String> {
     options
         .iter()
-        .map(|(key, value)| {
-            if value.is_empty() {
-                key.clone()
-            } else {
-                format!("{key}={value}")
-            }
-        })
+        .map(|(key, value)| format!("{key}={value}"))
         .collect()
 }
 
@@ -114,25 +126,49 @@ impl AutomationEntry {
             Some(checkout) => git_reference(&checkout.reference),
             None => source_entry.reference.clone(),
         };
+        let reference_field = if git.checkout.is_some() {
+            "spec.git.checkout.ref"
+        } else {
+            "the GitRepository's spec.ref"
+        };
+        reference
+            .validate()
+            .map_err(|reason| Invalid::spec(format!("{reference_field}: {reason}")))?;
         let push = git.push.clone().unwrap_or_default();
         let push_branch = push.branch.filter(|branch| !branch.is_empty());
+        let pull_request = push
+            .pull_request
+            .as_ref()
+            .map(|spec| {
+                super::pull_request::pull_request(
+                    spec,
+                    namespace,
+                    &reference,
+                    push_branch.as_deref(),
+                    source_entry,
+                    secrets,
+                )
+            })
+            .transpose()?;
         if push_branch.is_none() && reference.branch().is_none() {
             return Err(Invalid::spec(format!(
                 "spec.git.push.branch: required, because the checkout is a {} ({}), not a branch to push to",
                 reference.kind(),
-                if git.checkout.is_some() {
-                    "spec.git.checkout.ref"
-                } else {
-                    "the GitRepository's spec.ref"
-                }
+                reference_field
             )));
         }
         let commit = &git.commit;
         let message_template =
             message_template(object.api_version, commit.message_template.as_deref());
-        if let Some(MessageTemplate::Handlebars(template)) = &message_template {
-            validate_template(template)
-                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?;
+        match &message_template {
+            Some(MessageTemplate::Handlebars(template)) => validate_template(template)
+                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?,
+            Some(MessageTemplate::Flux {
+                source: Some(template),
+                ..
+            }) => validate_flux_template(template)
+                .map_err(|e| Invalid::spec(format!("spec.git.commit.messageTemplate: {e}")))?,
+            Some(MessageTemplate::Flux { source: None, .. }) | None => {}
         }
         let signing_key = match &commit.signing_key {
             None => None,
@@ -148,7 +184,7 @@ impl AutomationEntry {
                         .get(name)
                         .map(|v| Secret::new(String::from_utf8_lossy(v).into_owned()))
                 };
-                Some(match key_spec.key_type.unwrap_or(SigningKeyType::Gpg) {
+                let signing_key = match key_spec.key_type.unwrap_or(SigningKeyType::Gpg) {
                     SigningKeyType::Ssh => SigningKey::Ssh {
                         private_key: Secret::new(
                             secret
@@ -175,12 +211,26 @@ impl AutomationEntry {
                         ),
                         passphrase: text("passphrase"),
                     },
-                })
+                };
+                // Read (and decrypted) now, so a bad key stops the automation
+                // before any run, naming the Secret.
+                check_signing_key(&signing_key).map_err(|reason| {
+                    Invalid::spec(format!(
+                        "spec.git.commit.signingKey: Secret {key}: {reason}"
+                    ))
+                })?;
+                Some(signing_key)
             }
         };
         let update = spec.update.clone().unwrap_or_default();
         let path = repository_path(update.path.as_deref().unwrap_or("."))
             .map_err(|message| Invalid::spec(format!("spec.update.path: {message}")))?;
+        let annotations = AnnotationSettings::from_spec(&update, namespace, spec.interval.0)?;
+        if annotations.is_some() && spec.policy_selector.is_some() {
+            return Err(Invalid::spec(
+                "spec.policySelector: strategy Annotations uses no ImagePolicies; remove the selector",
+            ));
+        }
         Ok(Self {
             source,
             checkout: CheckoutSpec { reference },
@@ -202,11 +252,13 @@ impl AutomationEntry {
                 refspec: push.refspec.filter(|refspec| !refspec.is_empty()),
                 options: push_options(&push.options),
             },
+            pull_request,
             values: commit.message_template_values.clone(),
             path,
             selector: spec.policy_selector.clone(),
             interval: spec.interval.0,
             suspend: spec.suspend,
+            annotations,
         })
     }
 }
@@ -216,7 +268,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn push_options_are_written_as_git_takes_them() {
+    fn push_options_are_written_as_flux_sends_them() {
         let options = BTreeMap::from([
             ("merge_request.create".to_string(), String::new()),
             ("merge_request.target".to_string(), "main".to_string()),
@@ -225,10 +277,88 @@ mod tests {
         assert_eq!(
             push_options(&options),
             [
-                "merge_request.create",
+                "merge_request.create=",
                 "merge_request.target=main",
                 "topic=bumps"
             ]
+        );
+    }
+
+    /// Loads a config text and returns the load errors' messages.
+    fn load_errors(text: &str) -> Vec<String> {
+        let objects =
+            super::super::load::parse_objects(std::path::Path::new("config.yaml"), text).unwrap();
+        let (_, errors) = crate::engine::objects::ObjectSet::from_raw(&objects);
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_signing_key_that_cannot_sign_is_refused_at_load_naming_the_secret() {
+        let config = |key: &str, extra: &str| {
+            format!(
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: config, namespace: apps}}\nspec: {{url: 'ssh://git@example.com/config.git', interval: 1m, ref: {{branch: main}}}}\n---\n\
+                 apiVersion: v1\nkind: Secret\nmetadata: {{name: signing, namespace: apps}}\nstringData:\n  {key}: 'garbage-key-material'\n{extra}---\n\
+                 apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: bump, namespace: apps}}\nspec:\n  sourceRef: {{kind: GitRepository, name: config}}\n  interval: 1m\n  git:\n    commit:\n      author: {{email: bot@example.com}}\n      signingKey:\n        secretRef: {{name: signing}}\n"
+            )
+        };
+        let errors = load_errors(&config("git.asc", "  passphrase: 'pass-Word-1'\n"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("spec.git.commit.signingKey: Secret apps/signing: `git.asc`: not an ASCII-armored OpenPGP private key"),
+            "{errors:?}"
+        );
+        assert!(
+            !errors[0].contains("garbage-key-material") && !errors[0].contains("pass-Word-1"),
+            "{errors:?}"
+        );
+        let ssh = config("identity", "").replace(
+            "        secretRef: {name: signing}\n",
+            "        secretRef: {name: signing}\n        type: ssh\n",
+        );
+        let errors = load_errors(&ssh);
+        assert!(
+            errors.len() == 1
+                && errors[0]
+                    .contains("spec.git.commit.signingKey: Secret apps/signing: `identity`: not an OpenSSH private key"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_checkout_reference_git_cannot_resolve_is_refused_at_load() {
+        let config = |reference: &str, push: &str| {
+            format!(
+                "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: config, namespace: apps}}\nspec: {{url: 'ssh://git@example.com/config.git', interval: 1m, ref: {{branch: main}}}}\n---\n\
+                 apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation\nmetadata: {{name: bump, namespace: apps}}\nspec:\n  sourceRef: {{kind: GitRepository, name: config}}\n  interval: 1m\n  git:\n    checkout:\n      ref: {reference}\n    commit:\n      author: {{email: bot@example.com}}\n{push}"
+            )
+        };
+        let push = "    push:\n      branch: updates\n";
+        for (reference, expected) in [
+            (
+                "{semver: 'not a range'}",
+                "spec.git.checkout.ref: invalid semver range \"not a range\"",
+            ),
+            (
+                "{name: 'pull/7/head'}",
+                "spec.git.checkout.ref: name \"pull/7/head\" is not a full reference name",
+            ),
+            (
+                "{commit: 'abc123'}",
+                "spec.git.checkout.ref: commit \"abc123\" is not a full commit id (40 hexadecimal digits)",
+            ),
+        ] {
+            let errors = load_errors(&config(reference, push));
+            assert!(
+                errors.len() == 1 && errors[0].contains(expected),
+                "{reference}: {errors:?}"
+            );
+        }
+        assert!(load_errors(&config("{tag: v1.0.0}", push)).is_empty());
+        let errors = load_errors(&config("{tag: v1.0.0}", ""));
+        assert!(
+            errors.len() == 1
+                && errors[0].contains("spec.git.push.branch: required, because the checkout is a tag (spec.git.checkout.ref)"),
+            "{errors:?}"
         );
     }
 

@@ -157,7 +157,7 @@ fn convert(objects: &[RawObject]) -> Converted {
     }
     for object in of_kind(Kind::ImagePolicy) {
         let parsed = object.decode::<ImagePolicySpec>().unwrap();
-        let entry = PolicyEntry::try_from(&parsed).unwrap();
+        let entry = PolicyEntry::from_object(&parsed, &crate::registry::NoSecrets).unwrap();
         converted.policies.insert(name(object), entry);
     }
     for object in of_kind(Kind::GitRepository) {
@@ -253,6 +253,11 @@ fn each_flux_version_loads_into_the_expected_domain_values() {
         let config = source("config");
         assert_eq!(config.reference, GitReference::Branch("main".into()));
         assert_eq!(config.timeout, Duration::from_secs(90));
+        assert_eq!(
+            config.repo.timeout,
+            Duration::from_secs(90),
+            "applied to git"
+        );
         assert!(matches!(
             config.repo.credentials,
             crate::git::Credentials::Ssh { .. }
@@ -306,6 +311,9 @@ fn each_flux_version_loads_into_the_expected_domain_values() {
             assert_eq!(azure.provider, GitProvider::Azure);
             assert_eq!(azure.service_account, Some(key("git-reader")));
             assert_eq!(source("proxied").proxy_secret, Some(key("proxy")));
+            let proxy = source("proxied").repo.proxy.as_ref().unwrap();
+            assert_eq!(proxy.redacted(), "http://proxy.example.com:3128");
+            assert_eq!(proxy.username.as_deref(), Some("proxy-user"));
         }
 
         // ImageUpdateAutomation
@@ -390,7 +398,7 @@ fn each_flux_version_loads_into_the_expected_domain_values() {
         let merge_request = &all.automations["merge-request"];
         assert_eq!(
             merge_request.push.options,
-            ["merge_request.create", "merge_request.target=main"]
+            ["merge_request.create=", "merge_request.target=main"]
         );
         let from_tag = &all.automations["from-tag"];
         assert_eq!(
@@ -428,64 +436,12 @@ fn what_cannot_run_yet_is_refused_by_name() {
                 other => panic!("{other}"),
             })
             .collect();
-        let mut expected: BTreeMap<&str, &str> = BTreeMap::from([
-            (
-                "ImageUpdateAutomation signed",
-                "OpenPGP signing is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation merge-request",
-                "spec.git.push.options is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-tag",
-                "checking out a tag (v1.4.0) is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-release",
-                "checking out a semver (>=1.0.0) is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-review",
-                "checking out a name (refs/pull/7/head) is not supported yet",
-            ),
-            (
-                "ImageUpdateAutomation from-commit",
-                "checking out a commit (0123456789abcdef0123456789abcdef01234567) is not supported yet",
-            ),
-            // Flux templates are Go templates: refused until that engine is wired in.
-            (
-                "ImageUpdateAutomation apps",
-                "spec.git.commit.messageTemplate: commit message template is not valid Handlebars",
-            ),
-        ]);
-        if version != ApiVersion::FluxV1beta1 {
-            expected.extend([
-                (
-                    "ImageRepository acr",
-                    "spec.provider: azure is not supported yet",
-                ),
-                (
-                    "ImageRepository gar",
-                    "spec.provider: gcp is not supported yet",
-                ),
-                (
-                    "ImageRepository proxied",
-                    "spec.proxySecretRef is not supported yet",
-                ),
-            ]);
-        }
+        let mut expected: BTreeMap<&str, &str> = BTreeMap::new();
         if version == ApiVersion::FluxV1 {
-            expected.extend([
-                (
-                    "GitRepository azure-devops",
-                    "spec.provider: azure is not supported yet",
-                ),
-                (
-                    "GitRepository proxied",
-                    "spec.proxySecretRef is not supported yet",
-                ),
-            ]);
+            expected.extend([(
+                "GitRepository azure-devops",
+                "spec.provider: azure is not supported yet",
+            )]);
         }
         let names: BTreeSet<&String> = refused.keys().collect();
         let expected_names: BTreeSet<String> = expected.keys().map(|k| k.to_string()).collect();

@@ -2,13 +2,24 @@
 //! validated into a [`PolicyEntry`]: the [`Policy`] the engine evaluates, plus
 //! what the engine needs around it. [`ImagePolicyObject::from_yaml`] reads a
 //! single-object file (the CLI's `--policy`).
+//!
+//! tagpilot's own requirements (`verify`, `requiredPlatforms`, `minimumAge`)
+//! become [`Requirements`]; the keys of `verify.secretRef` are read and parsed
+//! here, once, from the Secrets at hand (a missing Secret is a missing
+//! reference, a bad key an invalid spec).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use super::load::Invalid;
 use super::meta::{ObjectKey, object_key};
-use crate::api::image_policy::{ImagePolicySpec, PolicyChoice};
+use crate::api::image_policy::{
+    ImagePolicySpec, ImageVerification, PolicyChoice, VerificationProvider,
+};
 use crate::api::{ApiError, ApiObject, Kind};
-use crate::policy::{InvalidField, OrderingSpec, Policy, PolicyError};
+use crate::policy::{InvalidField, OrderingSpec, Platform, Policy, PolicyError, Requirements};
+use crate::registry::SecretSource;
+use crate::registry::cosign::CosignKeys;
 
 pub use crate::api::image_policy::DigestReflectionPolicy;
 
@@ -43,6 +54,11 @@ pub struct PolicyEntry {
     pub allow_downgrade: bool,
     /// Not evaluated while true: its last result stays, and automations keep using it.
     pub suspend: bool,
+    /// What a candidate's image must satisfy besides its tag (signature,
+    /// platforms, age); empty for every Flux object.
+    pub requirements: Requirements,
+    /// The keys `spec.verify` trusts (set exactly when a signature is required).
+    pub verify_keys: Option<Arc<CosignKeys>>,
 }
 
 /// Why an ImagePolicy file cannot be read.
@@ -147,17 +163,67 @@ impl TryFrom<ImagePolicyObject> for Policy {
     }
 }
 
-impl TryFrom<&ImagePolicyObject> for PolicyEntry {
-    type Error = PolicyError;
-
-    fn try_from(object: &ImagePolicyObject) -> Result<Self, Self::Error> {
-        let policy = Policy::try_from(object)?;
+impl PolicyEntry {
+    /// Validates an ImagePolicy; the Secret of `spec.verify.secretRef` comes from `secrets`.
+    pub fn from_object(
+        object: &ImagePolicyObject,
+        secrets: &impl SecretSource,
+    ) -> Result<Self, Invalid> {
+        let spec_error = |e: PolicyError| Invalid::spec(crate::redact::with_causes(&e));
+        let policy = Policy::try_from(object).map_err(spec_error)?;
+        // Flux's CRD refuses these combinations (its CEL rules); so does the loader.
+        let always = object.spec.digest_reflection_policy == Some(DigestReflectionPolicy::Always);
+        match (object.spec.interval.is_some(), always) {
+            (true, false) => {
+                return Err(spec_error(PolicyError::Invalid {
+                    policy: object.qualified_name(),
+                    field: "spec.interval",
+                    source: InvalidField::Combination(
+                        "is only accepted when spec.digestReflectionPolicy is set to 'Always'",
+                    ),
+                }));
+            }
+            (false, true) => {
+                return Err(spec_error(PolicyError::Invalid {
+                    policy: object.qualified_name(),
+                    field: "spec.interval",
+                    source: InvalidField::Combination(
+                        "must be set when spec.digestReflectionPolicy is set to 'Always'",
+                    ),
+                }));
+            }
+            _ => {}
+        }
         let version_order = match object.spec.policy.semver {
-            Some(_) => policy_with(object, OrderingSpec::Semver { range: ANY_VERSION })?,
+            Some(_) => policy_with(object, OrderingSpec::Semver { range: ANY_VERSION })
+                .map_err(spec_error)?,
             None => policy.clone(),
         };
         let namespace = object.metadata.namespace();
         let reference = &object.spec.image_repository_ref;
+        let verify_keys = match &object.spec.verify {
+            Some(verify) => Some(Arc::new(verification_keys(verify, namespace, secrets)?)),
+            None => None,
+        };
+        let platforms = object
+            .spec
+            .required_platforms
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                Platform::parse(text)
+                    .map_err(|e| Invalid::spec(format!("spec.requiredPlatforms[{index}]: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let requirements = Requirements {
+            signature: verify_keys.as_ref().map(|keys| keys.describe()),
+            platforms,
+            minimum_age: object
+                .spec
+                .minimum_age
+                .map(|age| age.0)
+                .filter(|age| !age.is_zero()),
+        };
         Ok(Self {
             policy,
             version_order,
@@ -170,8 +236,41 @@ impl TryFrom<&ImagePolicyObject> for PolicyEntry {
                 .get(ALLOW_DOWNGRADE_ANNOTATION)
                 .is_some_and(|v| v == "true"),
             suspend: object.spec.suspend,
+            requirements,
+            verify_keys,
         })
     }
+}
+
+/// The keys of `spec.verify`, or why there are none to use.
+fn verification_keys(
+    verify: &ImageVerification,
+    namespace: &str,
+    secrets: &impl SecretSource,
+) -> Result<CosignKeys, Invalid> {
+    if verify.provider == VerificationProvider::Notation {
+        return Err(Invalid::spec(
+            "spec.verify.provider: notation is not supported yet; use cosign",
+        ));
+    }
+    if !verify.match_oidc_identity.is_empty() {
+        return Err(Invalid::spec(
+            "spec.verify.matchOIDCIdentity: keyless verification is not supported yet; give spec.verify.secretRef with the cosign public keys instead",
+        ));
+    }
+    let Some(secret_ref) = &verify.secret_ref else {
+        return Err(Invalid::spec(
+            "spec.verify.secretRef: required (keyless verification is not supported yet); name a Secret holding the cosign public keys as *.pub entries",
+        ));
+    };
+    let key = ObjectKey::new(namespace, &secret_ref.name);
+    let secret = secrets.secret(&key).ok_or_else(|| {
+        Invalid::missing(format!(
+            "spec.verify.secretRef: Secret {key} not found in the config directory"
+        ))
+    })?;
+    CosignKeys::from_secret(&key, &secret)
+        .map_err(|e| Invalid::spec(format!("spec.verify.secretRef: {e}")))
 }
 
 /// The key of a policy object.

@@ -125,6 +125,31 @@ fn meaning_errors_name_the_field() {
     assert!(text.contains("look-ahead"), "{text}");
 }
 
+/// Flux's CRD refuses `interval` without `digestReflectionPolicy: Always`, and
+/// `Always` without `interval` (its CEL rules): the loader refuses them too,
+/// so a file that loads here also applies to a Flux cluster.
+#[test]
+fn interval_goes_with_digest_reflection_always_as_fluxs_crd_says() {
+    let with = |extra: &str| {
+        let object = ImagePolicyObject::from_yaml(&format!("{FLUX_POLICY}{extra}")).unwrap();
+        PolicyEntry::from_object(&object, &crate::registry::NoSecrets).map(|_| ())
+    };
+    let text = with("  interval: 10m\n").unwrap_err().message;
+    assert_eq!(
+        text,
+        "invalid policy default/podinfo: spec.interval: is only accepted when spec.digestReflectionPolicy is set to 'Always'"
+    );
+    let text = with("  digestReflectionPolicy: Always\n")
+        .unwrap_err()
+        .message;
+    assert!(
+        text.ends_with("must be set when spec.digestReflectionPolicy is set to 'Always'"),
+        "{text}"
+    );
+    with("  digestReflectionPolicy: Always\n  interval: 10m\n").unwrap();
+    with("  digestReflectionPolicy: IfNotPresent\n").unwrap();
+}
+
 #[test]
 fn example_policies_in_the_repository_are_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
@@ -146,4 +171,122 @@ fn example_policies_in_the_repository_are_valid() {
     let tags = ["main-1a2b3c4-118", "main-5d6e7f8-99", "feature-1-500"];
     let selection = front_end.select(&tags, &ExclusionList::default()).unwrap();
     assert_eq!(selection.tag, "main-1a2b3c4-118");
+}
+
+const VERIFIED: &str = r#"
+apiVersion: tagpilot.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: api, namespace: shop}
+spec:
+  imageRepositoryRef: {name: api}
+  policy: {semver: {range: '>=1.0.0'}}
+  verify:
+    provider: cosign
+    secretRef: {name: cosign-keys}
+  requiredPlatforms: [linux/amd64, linux/arm64]
+  minimumAge: 72h
+"#;
+
+fn keys_secret() -> crate::config::secrets::SecretSet {
+    let mut secrets = crate::config::secrets::SecretSet::default();
+    secrets.insert(
+        ObjectKey::new("shop", "cosign-keys"),
+        crate::registry::SecretData {
+            secret_type: "Opaque".into(),
+            data: [(
+                "cosign.pub".to_string(),
+                crate::secret::Secret::new(
+                    include_bytes!("../../testdata/cosign/cosign.pub").to_vec(),
+                ),
+            )]
+            .into(),
+        },
+    );
+    secrets
+}
+
+#[test]
+fn tagpilot_requirements_become_the_entrys_requirements() {
+    let object = ImagePolicyObject::from_yaml(VERIFIED).unwrap();
+    let entry = PolicyEntry::from_object(&object, &keys_secret()).unwrap();
+    assert_eq!(
+        entry.requirements.signature.as_deref(),
+        Some("cosign keys in Secret shop/cosign-keys (cosign.pub)")
+    );
+    let platforms: Vec<String> = entry
+        .requirements
+        .platforms
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+    assert_eq!(
+        entry.requirements.minimum_age,
+        Some(std::time::Duration::from_secs(72 * 3600))
+    );
+    assert!(entry.verify_keys.is_some());
+    // Without the Secret: a missing reference (it may appear), never a policy without checks.
+    let missing = PolicyEntry::from_object(&object, &crate::registry::NoSecrets).unwrap_err();
+    assert_eq!(
+        missing.cause,
+        crate::config::load::InvalidCause::MissingReference
+    );
+    assert_eq!(
+        missing.message,
+        "spec.verify.secretRef: Secret shop/cosign-keys not found in the config directory"
+    );
+}
+
+#[test]
+fn the_requirements_are_tagpilot_fields_only() {
+    for (field, yaml) in [
+        ("verify", "  verify: {secretRef: {name: k}}\n"),
+        ("requiredPlatforms", "  requiredPlatforms: [linux/arm64]\n"),
+        ("minimumAge", "  minimumAge: 1h\n"),
+    ] {
+        for version in ["v1beta1", "v1beta2", "v1"] {
+            let text = format!(
+                "{}{yaml}",
+                FLUX_POLICY.replace(
+                    "image.toolkit.fluxcd.io/v1\n",
+                    &format!("image.toolkit.fluxcd.io/{version}\n")
+                )
+            );
+            let error = ImagePolicyObject::from_yaml(&text).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!(
+                    "spec.{field}: unknown field `{field}` in image.toolkit.fluxcd.io/{version}"
+                )),
+                "{error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsupported_verification_modes_are_refused_by_name() {
+    for (change, message) in [
+        (
+            "    provider: notation\n",
+            "spec.verify.provider: notation is not supported yet; use cosign",
+        ),
+        (
+            "    matchOIDCIdentity: [{issuer: '^https://issuer$', subject: '^x$'}]\n",
+            "spec.verify.matchOIDCIdentity: keyless verification is not supported yet; give spec.verify.secretRef with the cosign public keys instead",
+        ),
+    ] {
+        let text = VERIFIED.replace("    provider: cosign\n", change);
+        let object = ImagePolicyObject::from_yaml(&text).unwrap();
+        let error = PolicyEntry::from_object(&object, &keys_secret()).unwrap_err();
+        assert_eq!(error.message, message);
+        assert_eq!(error.cause, crate::config::load::InvalidCause::Spec);
+    }
+    let keyless = VERIFIED.replace("    secretRef: {name: cosign-keys}\n", "");
+    let object = ImagePolicyObject::from_yaml(&keyless).unwrap();
+    assert_eq!(
+        PolicyEntry::from_object(&object, &keys_secret())
+            .unwrap_err()
+            .message,
+        "spec.verify.secretRef: required (keyless verification is not supported yet); name a Secret holding the cosign public keys as *.pub entries"
+    );
 }

@@ -10,7 +10,9 @@ use crate::api::image_repository::{ImageRepositorySpec, RegistryProvider};
 use crate::api::meta::AccessFrom;
 use crate::image::{ImageReference, ImageReferenceError};
 use crate::policy::ExclusionList;
+use crate::registry::azure::is_acr_host;
 use crate::registry::ecr::EcrRegistry;
+use crate::registry::gcp::is_gcp_host;
 use crate::registry::{CredentialSource, DEFAULT_TIMEOUT, ScanTarget};
 
 /// An ImageRepository as read from a file or the API server.
@@ -55,6 +57,16 @@ pub enum ImageRepositoryError {
         "spec.provider: aws needs an ECR image (ACCOUNT.dkr.ecr.REGION.amazonaws.com/…), not {0}"
     )]
     NotEcr(String),
+    /// `provider: azure` with a host that is not ACR.
+    #[error(
+        "spec.provider: azure needs an Azure Container Registry image (NAME.azurecr.io/…), not {0}"
+    )]
+    NotAcr(String),
+    /// `provider: gcp` with a host that is not a GCP registry.
+    #[error(
+        "spec.provider: gcp needs a GCP registry image (gcr.io, *.gcr.io or *-docker.pkg.dev), not {0}"
+    )]
+    NotGcp(String),
     /// An exclusion pattern is not a valid regular expression.
     #[error("spec.exclusionList: {0}")]
     Exclusion(String),
@@ -81,6 +93,7 @@ impl TryFrom<&ImageRepositoryObject> for RepositoryEntry {
             Some(interval) if !interval.0.is_zero() => interval.0,
             Some(_) => return Err(ImageRepositoryError::ZeroInterval),
         };
+        let host = image.registry().split(':').next().unwrap_or_default();
         let credentials = match spec.provider.unwrap_or_default() {
             RegistryProvider::Generic => match &spec.secret_ref {
                 Some(secret) => CredentialSource::Secret(ObjectKey::new(&namespace, &secret.name)),
@@ -88,20 +101,29 @@ impl TryFrom<&ImageRepositoryObject> for RepositoryEntry {
             },
             // As in Flux, a cloud provider's login replaces `secretRef`.
             RegistryProvider::Aws => {
-                let host = image.registry().split(':').next().unwrap_or_default();
                 if EcrRegistry::from_host(host).is_none() {
                     return Err(ImageRepositoryError::NotEcr(spec.image.clone()));
                 }
                 CredentialSource::Aws
             }
-            RegistryProvider::Azure => CredentialSource::Azure,
-            RegistryProvider::Gcp => CredentialSource::Gcp,
+            RegistryProvider::Azure => {
+                if !is_acr_host(host) {
+                    return Err(ImageRepositoryError::NotAcr(spec.image.clone()));
+                }
+                CredentialSource::Azure
+            }
+            RegistryProvider::Gcp => {
+                if !is_gcp_host(host) {
+                    return Err(ImageRepositoryError::NotGcp(spec.image.clone()));
+                }
+                CredentialSource::Gcp
+            }
         };
         let exclusions = if spec.exclusion_list.is_empty() {
             ExclusionList::default()
         } else {
             ExclusionList::new(&spec.exclusion_list)
-                .map_err(|e| ImageRepositoryError::Exclusion(format!("{e:#}")))?
+                .map_err(|e| ImageRepositoryError::Exclusion(crate::redact::with_causes(&e)))?
         };
         let key = |name: &str| ObjectKey::new(&namespace, name);
         Ok(Self {
@@ -109,6 +131,7 @@ impl TryFrom<&ImageRepositoryObject> for RepositoryEntry {
                 cert_secret: spec.cert_secret_ref.as_ref().map(|r| key(&r.name)),
                 proxy_secret: spec.proxy_secret_ref.as_ref().map(|r| key(&r.name)),
                 service_account: spec.service_account_name.as_deref().map(key),
+                pull_secrets: Vec::new(),
                 id,
                 image,
                 credentials,
@@ -201,6 +224,14 @@ mod tests {
                 "aws needs an ECR image",
             ),
             (
+                "  image: ghcr.io/org/app\n  interval: 1m\n  provider: azure\n",
+                "azure needs an Azure Container Registry image (NAME.azurecr.io/…), not ghcr.io/org/app",
+            ),
+            (
+                "  image: shop.azurecr.io/app\n  interval: 1m\n  provider: gcp\n",
+                "gcp needs a GCP registry image",
+            ),
+            (
                 "  image: app\n",
                 "spec: missing field `interval` (required in image.toolkit.fluxcd.io/v1)",
             ),
@@ -238,5 +269,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(azure.target.credentials, CredentialSource::Azure));
+        let gcp = entry(
+            v1,
+            "  image: europe-west1-docker.pkg.dev/project/repo/app\n  interval: 1m\n  provider: gcp\n",
+        )
+        .unwrap();
+        assert!(matches!(gcp.target.credentials, CredentialSource::Gcp));
     }
 }

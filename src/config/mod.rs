@@ -4,16 +4,19 @@
 //! ImageRepository → [`image_repository::RepositoryEntry`] (a registry
 //! `ScanTarget`), ImagePolicy → [`image_policy::PolicyEntry`] (a `Policy`),
 //! GitRepository → [`source::SourceEntry`], ImageUpdateAutomation →
-//! [`automation::AutomationEntry`] (git's checkout, commit and push specs),
+//! [`automation::AutomationEntry`] (git's checkout, commit and push specs;
+//! strategy `Annotations` scans by [`annotation_registries`]),
 //! Sync → [`sync::SyncEntry`], Secrets → [`secrets::SecretSet`]. Both modes
 //! use it: standalone from files, the controller from the API server.
 //! [`support`] lists what is carried but cannot run yet.
 
+pub mod annotation_registries;
 pub mod automation;
 pub mod image_policy;
 pub mod image_repository;
 pub mod load;
 pub mod meta;
+mod pull_request;
 pub mod secrets;
 pub mod source;
 pub mod support;

@@ -9,7 +9,7 @@ use super::load::Invalid;
 use super::meta::{GoDuration, ObjectKey};
 use crate::api::ApiObject;
 use crate::api::git_repository::{GitProvider, GitRepositoryRef, GitRepositorySpec};
-use crate::git::{Credentials, GitReference, RepoSpec, Secret};
+use crate::git::{Credentials, GitReference, ProxySpec, RepoSpec, Secret};
 use crate::registry::{SecretData, SecretSource};
 
 /// A GitRepository as read from a file or the API server.
@@ -28,13 +28,14 @@ pub struct SourceEntry {
     pub repo: RepoSpec,
     /// What it checks out (`spec.ref`; Flux's `master` when absent).
     pub reference: GitReference,
-    /// The longest one git operation may take.
+    /// The longest one git operation may take (also in [`RepoSpec::timeout`]).
     pub timeout: Duration,
     /// Where credentials come from (`generic`: the Secret).
     pub provider: GitProvider,
     /// The ServiceAccount whose identity a cloud provider uses.
     pub service_account: Option<ObjectKey>,
-    /// A Secret with the HTTP(S) proxy's `address` (and `username`, `password`).
+    /// A Secret with the proxy's `address` (and `username`, `password`),
+    /// resolved into [`RepoSpec::proxy`].
     pub proxy_secret: Option<ObjectKey>,
     /// Not fetched while true.
     pub suspend: bool,
@@ -136,6 +137,7 @@ impl SourceEntry {
             Some(_) => return Err(Invalid::spec("spec.timeout must be longer than zero")),
         };
         let mut repo = RepoSpec::anonymous(&spec.url);
+        repo.timeout = timeout;
         if let Some(secret_ref) = &spec.secret_ref {
             let secret_key = key(&secret_ref.name);
             let secret = secrets.secret(&secret_key).ok_or_else(|| {
@@ -147,6 +149,19 @@ impl SourceEntry {
                 Invalid::spec(format!("spec.secretRef: Secret {secret_key}: {message}"))
             })?;
             repo.ca_certificate = secret.get("ca.crt").map(<[u8]>::to_vec);
+        }
+        if let Some(proxy_ref) = &spec.proxy_secret_ref {
+            let secret_key = key(&proxy_ref.name);
+            let secret = secrets.secret(&secret_key).ok_or_else(|| {
+                Invalid::missing(format!(
+                    "spec.proxySecretRef: Secret {secret_key} not found in the config directory"
+                ))
+            })?;
+            repo.proxy = Some(proxy_spec(&secret).map_err(|message| {
+                Invalid::spec(format!(
+                    "spec.proxySecretRef: Secret {secret_key}: {message}"
+                ))
+            })?);
         }
         let content = SourceContent {
             ignore: spec.ignore.clone(),
@@ -186,6 +201,21 @@ impl SourceEntry {
     }
 }
 
+/// A proxy from a Secret's `address`, `username` and `password` (Flux's keys).
+fn proxy_spec(secret: &SecretData) -> Result<ProxySpec, String> {
+    let text = |key: &str| {
+        secret
+            .get(key)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let address = text("address").ok_or("has no `address` (the proxy's URL)")?;
+    ProxySpec::from_secret(
+        address.trim(),
+        text("username"),
+        text("password").map(Secret::new),
+    )
+}
+
 /// Credentials for git from a Secret's keys (Flux's conventions).
 fn git_credentials(secret: &SecretData) -> Result<Credentials, String> {
     let text = |key: &str| {
@@ -221,6 +251,51 @@ fn git_credentials(secret: &SecretData) -> Result<Credentials, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Loads a GitRepository with a proxy Secret holding `data` (YAML lines).
+    fn load_proxied(data: &str) -> Vec<String> {
+        let text = format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: config, namespace: apps}}\nspec: {{url: 'https://git.example.com/config.git', interval: 1m, timeout: 45s, proxySecretRef: {{name: proxy}}}}\n---\n\
+             apiVersion: v1\nkind: Secret\nmetadata: {{name: proxy, namespace: apps}}\nstringData:\n{data}"
+        );
+        let objects =
+            super::super::load::parse_objects(std::path::Path::new("config.yaml"), &text).unwrap();
+        let (set, errors) = crate::engine::objects::ObjectSet::from_raw(&objects);
+        if let Some(source) = set.sources.values().next() {
+            assert_eq!(source.repo.timeout, Duration::from_secs(45));
+            let proxy = source.repo.proxy.as_ref().unwrap();
+            return vec![format!("{} {:?}", proxy.redacted(), proxy.username)];
+        }
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_proxy_secret_and_the_timeout_reach_the_git_spec() {
+        assert_eq!(
+            load_proxied(
+                "  address: http://proxy.example:3128\n  username: bot\n  password: 'Pr0xy-pw'\n"
+            ),
+            ["http://proxy.example:3128 Some(\"bot\")"]
+        );
+        for (data, expected) in [
+            (
+                "  username: bot\n",
+                "spec.proxySecretRef: Secret apps/proxy: has no `address`",
+            ),
+            (
+                "  address: 'https://bot:Pr0xy-pw@proxy.example'\n",
+                "https:// proxies (TLS to the proxy) are not supported yet",
+            ),
+        ] {
+            let errors = load_proxied(data);
+            assert!(
+                errors.len() == 1
+                    && errors[0].contains(expected)
+                    && !errors[0].contains("Pr0xy-pw"),
+                "{errors:?}"
+            );
+        }
+    }
 
     fn reference(yaml: &str) -> GitReference {
         git_reference(&serde_saphyr::from_str(yaml).unwrap())

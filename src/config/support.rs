@@ -4,23 +4,26 @@
 //! mode: Stalled) instead of running without it. Each check is one `if`:
 //! delete it when the behaviour lands.
 
-use super::automation::AutomationEntry;
 use super::image_repository::RepositoryEntry;
 use super::source::SourceEntry;
 use super::sync::SyncEntry;
 use crate::api::git_repository::GitProvider;
-use crate::git::{MessageTemplate, SigningKey, validate_template};
 use crate::registry::CredentialSource;
 
 /// An ImageRepository's fields the scanner does not act on yet.
 pub fn repository(entry: &RepositoryEntry) -> Result<(), String> {
-    match entry.target.credentials {
-        CredentialSource::Azure => return Err(not_yet("spec.provider: azure")),
-        CredentialSource::Gcp => return Err(not_yet("spec.provider: gcp")),
-        _ => {}
-    }
-    if entry.target.proxy_secret.is_some() {
-        return Err(not_yet("spec.proxySecretRef"));
+    // Flux's object-level workload identity (a feature gate, off by default):
+    // a cloud provider logs in as the ServiceAccount instead of the controller.
+    let provider = match entry.target.credentials {
+        CredentialSource::Aws => Some("aws"),
+        CredentialSource::Azure => Some("azure"),
+        CredentialSource::Gcp => Some("gcp"),
+        _ => None,
+    };
+    if let (Some(provider), Some(_)) = (provider, &entry.target.service_account) {
+        return Err(format!(
+            "spec.serviceAccountName with provider {provider} (Flux's object-level workload identity) is not supported; remove it to log in with tagpilot's own {provider} identity"
+        ));
     }
     Ok(())
 }
@@ -32,39 +35,6 @@ pub fn source(entry: &SourceEntry) -> Result<(), String> {
         GitProvider::Aws => return Err(not_yet("spec.provider: aws")),
         GitProvider::Azure => return Err(not_yet("spec.provider: azure")),
         GitProvider::Github => return Err(not_yet("spec.provider: github")),
-    }
-    if entry.proxy_secret.is_some() {
-        return Err(not_yet("spec.proxySecretRef"));
-    }
-    Ok(())
-}
-
-/// An automation's fields (and its GitRepository's) the git module does not act on yet.
-pub fn automation(entry: &AutomationEntry) -> Result<(), String> {
-    if entry.checkout.branch_name().is_none() {
-        return Err(not_yet(&format!(
-            "checking out a {} ({})",
-            entry.checkout.reference.kind(),
-            entry.checkout.reference
-        )));
-    }
-    if let Some(SigningKey::OpenPgp { .. }) = entry.commit.signing_key {
-        return Err(
-            "spec.git.commit.signingKey: OpenPGP signing is not supported yet; use type: ssh"
-                .to_string(),
-        );
-    }
-    // Until the Go template engine is wired in, a Flux template is rendered as
-    // Handlebars (as before it was recorded as Flux's), so it must parse as one.
-    if let Some(MessageTemplate::Flux {
-        source: Some(source),
-        ..
-    }) = &entry.commit.message_template
-    {
-        validate_template(source).map_err(|e| format!("spec.git.commit.messageTemplate: {e}"))?;
-    }
-    if !entry.push.options.is_empty() {
-        return Err(not_yet("spec.git.push.options"));
     }
     Ok(())
 }
@@ -96,4 +66,39 @@ pub fn sync(_entry: &SyncEntry, source: &SourceEntry) -> Result<(), String> {
 
 fn not_yet(what: &str) -> String {
     format!("{what} is not supported yet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::ImageReference;
+    use crate::registry::{ObjectKey, ScanTarget};
+
+    fn entry(credentials: CredentialSource, service_account: Option<&str>) -> RepositoryEntry {
+        let mut target = ScanTarget::new(
+            ObjectKey::new("shop", "app"),
+            ImageReference::parse("shop.azurecr.io/app").unwrap(),
+        );
+        target.credentials = credentials;
+        target.service_account = service_account.map(|name| ObjectKey::new("shop", name));
+        RepositoryEntry {
+            target,
+            exclusions: Default::default(),
+            interval: std::time::Duration::from_secs(60),
+            suspend: false,
+            access_from: None,
+        }
+    }
+
+    #[test]
+    fn a_service_account_works_with_generic_only() {
+        assert!(repository(&entry(CredentialSource::Anonymous, Some("puller"))).is_ok());
+        assert!(repository(&entry(CredentialSource::Azure, None)).is_ok());
+        assert!(repository(&entry(CredentialSource::Gcp, None)).is_ok());
+        let error = repository(&entry(CredentialSource::Azure, Some("puller"))).unwrap_err();
+        assert_eq!(
+            error,
+            "spec.serviceAccountName with provider azure (Flux's object-level workload identity) is not supported; remove it to log in with tagpilot's own azure identity"
+        );
+    }
 }

@@ -44,6 +44,9 @@ pub const REASON_ARTIFACT_FAILED: &str = crate::apply::sync::reason::ARTIFACT_FA
 pub const EVENT_SCAN_CHANGED: &str = "NewTags";
 /// Event reason: a policy chose a new image.
 pub const EVENT_POLICY_CHANGED: &str = "NewLatestImage";
+/// Event reason: a policy passed over better tags whose images failed its
+/// requirements (signature, platforms, age); the note names each and why.
+pub const EVENT_CANDIDATES_SKIPPED: &str = "CandidatesSkipped";
 /// Event reason: an automation pushed a commit.
 pub const EVENT_PUSHED: &str = "Pushed";
 /// Event reason: a Sync applied a revision (or corrected drift, or pruned).
@@ -122,6 +125,23 @@ impl Health {
     }
 }
 
+/// The longest condition message Kubernetes' `metav1.Condition` (and so
+/// Flux's CRDs) accepts, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 32_768;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] (a status with a longer one would be
+/// refused by the API server, and the object would keep a stale status).
+fn bounded(message: &str) -> String {
+    const MARK: &str = " …(cut)";
+    if message.chars().count() <= MAX_MESSAGE_CHARS {
+        return message.to_string();
+    }
+    let keep = MAX_MESSAGE_CHARS - MARK.chars().count();
+    let mut cut: String = message.chars().take(keep).collect();
+    cut.push_str(MARK);
+    cut
+}
+
 fn condition(
     type_: &str,
     status: &str,
@@ -139,7 +159,7 @@ fn condition(
         type_: type_.to_string(),
         status: status.to_string(),
         reason: reason.to_string(),
-        message: message.to_string(),
+        message: bounded(message),
         observed_generation: generation,
         last_transition_time,
     }
@@ -190,5 +210,20 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert_ne!(ready[0].last_transition_time, old[0].last_transition_time);
         assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+    }
+
+    /// Flux's CRDs (metav1.Condition) refuse a message over 32768 characters:
+    /// a git hook's whole output must not make the status unwritable.
+    #[test]
+    fn messages_are_cut_to_what_the_api_server_accepts() {
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 10);
+        let failed = Health::Failed {
+            reason: REASON_GIT_OPERATION_FAILED,
+            message: long,
+        };
+        let message = &failed.conditions(Some(1), &[])[0].message;
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(message.ends_with(" …(cut)"));
+        assert_eq!(bounded("short"), "short");
     }
 }

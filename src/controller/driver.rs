@@ -16,20 +16,21 @@ use tokio::time::Instant;
 
 use super::backoff::{Backoff, MAX_BACKOFF};
 use super::conditions::{
-    EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED, EVENT_SCAN_CHANGED, Health,
+    EVENT_CANDIDATES_SKIPPED, EVENT_INVALID, EVENT_POLICY_CHANGED, EVENT_PUSHED,
+    EVENT_SCAN_CHANGED, Health,
 };
-use super::events::EventSink;
-use super::kinds::Kind;
-use super::snapshot::{self, ApiReads, ObjectId, SharedSecrets, Snapshot};
-use super::status;
+use super::events::{EventMetadata, EventSink};
+use super::kinds::{ApiFlavor, Kind};
+use super::snapshot::{self, ApiReads, ObjectId, Requests, SharedSecrets, Snapshot};
 use super::sync::SyncDriver;
+use super::takeover::recorded_results;
 use super::watch::Watches;
 use crate::apply::RenderOptions;
 use crate::config::meta::ObjectKey;
 use crate::engine::cycle::{CycleMode, Engine, EngineError};
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
-use crate::engine::webhook::PushedImage;
+use crate::engine::webhook::Trigger;
 use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 
 /// Why the controller loop could not start.
@@ -53,6 +54,9 @@ pub struct DriverSettings {
     pub resync: Duration,
     /// How Syncs render kustomizations.
     pub render: RenderOptions,
+    /// Whose API group the objects are in (with Flux's, source-controller
+    /// owns GitRepository status: tagpilot does not write it).
+    pub flavor: ApiFlavor,
 }
 
 /// The loop's state.
@@ -65,14 +69,19 @@ pub struct Driver {
     fingerprint: Vec<String>,
     last_rebuild: Option<Instant>,
     resync: Duration,
-    seen: BTreeMap<ObjectId, (Option<i64>, Option<String>)>,
+    seen: BTreeMap<ObjectId, (Option<i64>, Requests)>,
+    handled: BTreeMap<ObjectId, String>,
+    flavor: ApiFlavor,
     next_scan: BTreeMap<ObjectKey, Instant>,
     scan_failures: Backoff,
     next_run: BTreeMap<ObjectKey, Instant>,
     run_failures: Backoff,
     evaluate_now: bool,
+    /// When a tag skipped as too young (`minimumAge`) becomes eligible.
+    recheck: Option<Instant>,
     written: BTreeMap<ObjectId, Value>,
     announced: BTreeMap<ObjectId, String>,
+    failures_announced: BTreeMap<ObjectId, String>,
     syncs: SyncDriver,
 }
 
@@ -106,13 +115,17 @@ impl Driver {
             last_rebuild: None,
             resync: settings.resync,
             seen: BTreeMap::new(),
+            handled: BTreeMap::new(),
+            flavor: settings.flavor,
             next_scan: BTreeMap::new(),
             scan_failures: Backoff::default(),
             next_run: BTreeMap::new(),
             run_failures: Backoff::default(),
             evaluate_now: true,
+            recheck: None,
             written: BTreeMap::new(),
             announced: BTreeMap::new(),
+            failures_announced: BTreeMap::new(),
             syncs,
         })
     }
@@ -122,7 +135,7 @@ impl Driver {
     pub async fn run(
         &mut self,
         watches: &Watches,
-        mut pushes: mpsc::Receiver<Vec<PushedImage>>,
+        mut triggers: mpsc::Receiver<Trigger>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut webhooks_open = true;
@@ -139,6 +152,7 @@ impl Driver {
                 .copied()
                 .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
+                .chain(self.recheck)
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.resync);
             tokio::select! {
@@ -150,8 +164,8 @@ impl Driver {
                         .complete(finished, self.engine.objects(), &self.snapshot, &self.events)
                         .await;
                 }
-                pushed = pushes.recv(), if webhooks_open => match pushed {
-                    Some(images) => self.webhook(&images),
+                trigger = triggers.recv(), if webhooks_open => match trigger {
+                    Some(trigger) => self.webhook(trigger),
                     None => webhooks_open = false,
                 },
             }
@@ -167,18 +181,6 @@ impl Driver {
         self.run_due().await;
         self.syncs.start_due(self.engine.objects());
         self.write_statuses().await;
-    }
-
-    fn webhook(&mut self, images: &[PushedImage]) {
-        for image in images {
-            for key in self
-                .engine
-                .repositories_for_push(image.host.as_deref(), &image.repository)
-            {
-                tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
-                self.next_scan.insert(key, Instant::now());
-            }
-        }
     }
 
     /// Rebuilds the snapshot when an object changed (or at each resync).
@@ -213,7 +215,14 @@ impl Driver {
         let now = Instant::now();
         for (id, info) in &snapshot.infos {
             let marker = (info.generation, info.requested_at.clone());
-            let changed = self.seen.get(id) != Some(&marker);
+            let before = self.seen.get(id);
+            let changed = before != Some(&marker);
+            if let Some(request) = info
+                .requested_at
+                .newer_than(before.map(|(_, requests)| requests))
+            {
+                self.handled.insert(id.clone(), request.to_string());
+            }
             self.seen.insert(id.clone(), marker);
             if !changed {
                 continue;
@@ -221,14 +230,6 @@ impl Driver {
             let (kind, key) = id;
             tracing::debug!(kind = kind.name(), object = %key, "new, changed or requested");
             match kind {
-                Kind::ImageRepository => {
-                    self.scan_failures.forget(key);
-                    self.next_scan.insert(key.clone(), now);
-                }
-                Kind::ImageUpdateAutomation => {
-                    self.run_failures.forget(key);
-                    self.next_run.insert(key.clone(), now);
-                }
                 Kind::GitRepository => {
                     for (automation, entry) in &objects.automations {
                         if &entry.source == key {
@@ -237,10 +238,19 @@ impl Driver {
                     }
                     self.syncs.source_changed(&objects, key);
                 }
+                Kind::ImageRepository => {
+                    self.scan_failures.forget(key);
+                    self.next_scan.insert(key.clone(), now);
+                }
+                Kind::ImageUpdateAutomation => {
+                    self.run_failures.forget(key);
+                    self.next_run.insert(key.clone(), now);
+                }
                 Kind::Sync => self.syncs.request(key),
                 Kind::ImagePolicy => {}
             }
         }
+        self.handled.retain(|id, _| snapshot.infos.contains_key(id));
         self.seen.retain(|id, _| snapshot.infos.contains_key(id));
         // Only valid, active objects are scheduled; one that just became valid runs now.
         self.next_scan
@@ -262,8 +272,17 @@ impl Driver {
             if self.announced.get(id) != Some(message) {
                 tracing::warn!(kind = id.0.name(), object = %id.1, %message, "object cannot run");
                 if let (Health::Stalled { .. }, Some(info)) = (health, snapshot.infos.get(id)) {
+                    let metadata = EventMetadata {
+                        annotations: info.event_annotations.clone(),
+                        ..EventMetadata::default()
+                    };
                     self.events
-                        .warning(&info.reference(&id.1), EVENT_INVALID, message.clone())
+                        .warning_with(
+                            &info.reference(&id.1),
+                            EVENT_INVALID,
+                            message.clone(),
+                            &metadata,
+                        )
                         .await;
                 }
                 self.announced.insert(id.clone(), message.clone());
@@ -273,6 +292,9 @@ impl Driver {
             .retain(|id, _| snapshot.problems.contains_key(id));
         self.secrets.replace(objects.secrets.clone());
         self.engine.set_objects(objects);
+        // What the objects' status already records (Flux's, on a takeover)
+        // is the starting point for objects the engine knows nothing of.
+        self.engine.adopt(recorded_results(&cached));
         self.snapshot = snapshot;
         self.evaluate_now = true;
     }
@@ -322,10 +344,27 @@ impl Driver {
     }
 
     async fn evaluate(&mut self) {
+        if self.recheck.is_some_and(|at| at <= Instant::now()) {
+            self.recheck = None;
+            self.evaluate_now = true;
+        }
         if !std::mem::take(&mut self.evaluate_now) {
             return;
         }
         let reports = self.engine.evaluate(CycleMode::Commit).await;
+        self.skipped_events(&reports).await;
+        // A second late, so the evaluation then never runs a moment early.
+        self.recheck = reports
+            .iter()
+            .filter_map(|report| report.recheck_at)
+            .min()
+            .map(|at| {
+                let wait = at
+                    .duration_since(jiff::Timestamp::now())
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
+                Instant::now() + wait + Duration::from_secs(1)
+            });
         let mut changed = Vec::new();
         for report in reports.iter().filter(|r| r.changed) {
             let Some(key) = self
@@ -345,7 +384,12 @@ impl Driver {
                 (None, Some(latest)) => format!("latest image is {latest}"),
                 _ => continue,
             };
-            self.event(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note)
+            let fields = report
+                .latest
+                .iter()
+                .map(|latest| ("revision".to_string(), latest.clone()))
+                .collect();
+            self.event_with(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note, fields)
                 .await;
             changed.push(key);
         }
@@ -375,10 +419,11 @@ impl Driver {
                 .objects()
                 .automations
                 .get(key)
-                .map_or(MAX_BACKOFF, |e| e.interval);
+                .map_or(MAX_BACKOFF, |e| e.run_interval());
             let wait = self
                 .run_failures
-                .after_run(key, report.error.is_some(), interval);
+                .after_run(key, failed_run(&report), interval);
+            let wait = report.run_again_after.map_or(wait, |soon| soon.min(wait));
             self.next_run.insert(key.clone(), Instant::now() + wait);
             if let Some(commit) = &report.commit {
                 if let Some(entry) = self.engine.objects().automations.get(key) {
@@ -390,87 +435,106 @@ impl Driver {
                     report.changes.len(),
                     if report.changes.len() == 1 { "" } else { "s" }
                 );
-                self.event(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note)
+                let branch = self
+                    .engine
+                    .objects()
+                    .automations
+                    .get(key)
+                    .and_then(|entry| {
+                        entry
+                            .push
+                            .branch
+                            .clone()
+                            .or_else(|| entry.checkout.branch_name().map(str::to_string))
+                    });
+                let revision = match branch {
+                    Some(branch) => format!("{branch}@sha1:{commit}"),
+                    None => format!("sha1:{commit}"),
+                };
+                let fields = BTreeMap::from([
+                    ("revision".to_string(), revision),
+                    ("commit".to_string(), commit.clone()),
+                ]);
+                self.event_with(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note, fields)
+                    .await;
+            }
+            if let Some(pull) = &report.pull_request
+                && let Some(reason) = pull.event_reason()
+            {
+                self.event(Kind::ImageUpdateAutomation, key, reason, pull.note())
                     .await;
             }
         }
     }
 
-    async fn event(&self, kind: Kind, key: &ObjectKey, reason: &str, note: String) {
-        if let Some(info) = self.snapshot.infos.get(&(kind, key.clone())) {
-            self.events.normal(&info.reference(key), reason, note).await;
-        }
-    }
-
-    async fn write_statuses(&mut self) {
-        let desired = status::desired(
-            &self.snapshot,
-            self.engine.objects(),
-            self.engine.status(),
-            self.engine.store(),
-        )
-        .and_then(|mut desired| {
-            desired.extend(self.syncs.desired(&self.snapshot, self.engine.objects())?);
-            Ok(desired)
-        });
-        let desired = match desired {
-            Ok(desired) => desired,
-            Err(error) => {
-                tracing::error!(%error, "cannot compute status");
-                return;
-            }
-        };
-        self.written.retain(|id, _| desired.contains_key(id));
-        for (id, (_, mut body)) in desired {
-            if let Some(previous) = self.written.get(&id) {
-                if without_transition_times(previous) == without_transition_times(&body) {
-                    continue;
-                }
-                keep_transition_times(&mut body, previous);
-            }
-            let Some(info) = self.snapshot.infos.get(&id) else {
+    /// A Warning event for each policy whose skipped tags changed (and are not none).
+    async fn skipped_events(&self, reports: &[crate::engine::cycle::PolicyReport]) {
+        for report in reports
+            .iter()
+            .filter(|r| r.skipped_changed && !r.skipped.is_empty())
+        {
+            let Some(key) = self
+                .engine
+                .objects()
+                .policies
+                .keys()
+                .find(|key| key.to_string() == report.policy)
+            else {
                 continue;
             };
-            match status::write(&self.client, id.0, &id.1, info, &body).await {
-                Ok(()) => {
-                    self.written.insert(id, body);
+            let Some(info) = self.snapshot.infos.get(&(Kind::ImagePolicy, key.clone())) else {
+                continue;
+            };
+            let lines: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
+            let mut note = format!("skipped {}", lines.join("; "));
+            if note.len() > 1000 {
+                let mut end = 1000;
+                while !note.is_char_boundary(end) {
+                    end -= 1;
                 }
-                Err(error) => tracing::warn!(%error, "status not written; retrying later"),
+                note.truncate(end);
+                note.push('…');
             }
+            self.events
+                .warning(&info.reference(key), EVENT_CANDIDATES_SKIPPED, note)
+                .await;
+        }
+    }
+
+    async fn event(&self, kind: Kind, key: &ObjectKey, reason: &str, note: String) {
+        self.event_with(kind, key, reason, note, BTreeMap::new())
+            .await;
+    }
+
+    /// An event with metadata (`revision`, `commit`) for notification-controller.
+    async fn event_with(
+        &self,
+        kind: Kind,
+        key: &ObjectKey,
+        reason: &str,
+        note: String,
+        fields: BTreeMap<String, String>,
+    ) {
+        if let Some(info) = self.snapshot.infos.get(&(kind, key.clone())) {
+            let metadata = EventMetadata {
+                fields,
+                annotations: info.event_annotations.clone(),
+            };
+            self.events
+                .normal_with(&info.reference(key), reason, note, &metadata)
+                .await;
         }
     }
 }
 
-/// A status without its conditions' transition times (which only say when, not what).
-fn without_transition_times(body: &Value) -> Value {
-    let mut body = body.clone();
-    if let Some(conditions) = body.get_mut("conditions").and_then(Value::as_array_mut) {
-        for condition in conditions {
-            if let Some(map) = condition.as_object_mut() {
-                map.remove("lastTransitionTime");
-            }
-        }
-    }
-    body
+/// Whether a run failed in a way a retry may fix: git, or a registry
+/// (a container's invalid filter waits for a change of the file instead).
+fn failed_run(report: &crate::engine::cycle::AutomationReport) -> bool {
+    report.error.is_some() || report.images.iter().any(|i| i.error.is_some())
 }
 
-/// Copies the transition time of each condition whose type and status did not
-/// change since `previous` was written (the cache may not have seen that write yet).
-fn keep_transition_times(body: &mut Value, previous: &Value) {
-    let Some(old) = previous.get("conditions").and_then(Value::as_array) else {
-        return;
-    };
-    let Some(conditions) = body.get_mut("conditions").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for condition in conditions {
-        let same = old.iter().find(|o| {
-            o.get("type") == condition.get("type") && o.get("status") == condition.get("status")
-        });
-        if let (Some(same), Some(map)) = (same, condition.as_object_mut())
-            && let Some(time) = same.get("lastTransitionTime")
-        {
-            map.insert("lastTransitionTime".into(), time.clone());
-        }
-    }
-}
+#[path = "driver_status.rs"]
+mod status_writes;
+
+#[path = "driver_requests.rs"]
+mod requests;

@@ -4,7 +4,8 @@
 //!
 //! Data flow: reflectors ([`watch`]) keep a cache of the watched kinds; on every
 //! change the [`snapshot`] turns them (and the Secrets they name, read from the
-//! object's namespace) into the same raw objects standalone mode reads from
+//! object's namespace, with the image pull secrets of the ServiceAccounts they
+//! name, [`service_accounts`]) into the same raw objects standalone mode reads from
 //! files, and `engine::objects::ObjectSet::from_raw` validates them with the
 //! same code. With `--flux-compat` the watched version is Flux's `v1`; an
 //! object written in another version keeps that version's meaning (see
@@ -20,12 +21,16 @@ pub mod backoff;
 pub mod conditions;
 pub mod driver;
 pub mod events;
+pub mod flux_events;
 pub mod kinds;
 pub mod lease;
+pub mod receivers;
+pub mod service_accounts;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
 pub mod sync_status;
+pub mod takeover;
 pub mod watch;
 
 /// The field manager of every server-side apply tagpilot makes.
@@ -33,3 +38,8 @@ pub const FIELD_MANAGER: &str = "tagpilot";
 
 /// The annotation that asks for a reconcile now (any new value).
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.tagpilot.dev/requestedAt";
+
+/// Flux's annotation for the same (set by `flux reconcile` and Flux's
+/// Receivers), honoured in both API groups; its value is written back as
+/// `status.lastHandledReconcileAt` once the reconcile is done.
+pub const FLUX_REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";

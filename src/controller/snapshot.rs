@@ -10,14 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 
-use super::REQUESTED_AT_ANNOTATION;
 use super::conditions::{Health, REASON_ACCESS_DENIED, REASON_DEPENDENCY_NOT_READY};
 use super::kinds::Kind;
+use super::service_accounts::ServiceAccounts;
+use super::{FLUX_REQUESTED_AT_ANNOTATION, REQUESTED_AT_ANNOTATION};
 use crate::api::ApiVersion;
 use crate::config::load::{InvalidCause, LoadError, RawObject};
 use crate::config::meta::{ObjectKey, ObjectMeta};
@@ -32,8 +33,12 @@ pub struct ObjectInfo {
     pub generation: Option<i64>,
     /// `metadata.uid`.
     pub uid: Option<String>,
-    /// The `reconcile.tagpilot.dev/requestedAt` annotation.
-    pub requested_at: Option<String>,
+    /// The reconcile requests it carries.
+    pub requested_at: Requests,
+    /// `metadata.labels` (what a Receiver's `matchLabels` selects).
+    pub labels: BTreeMap<String, String>,
+    /// Its `event.toolkit.fluxcd.io/*` annotations (copied into posted events, as Flux does).
+    pub event_annotations: BTreeMap<String, String>,
     /// The conditions the object has now (their transition times are kept).
     pub conditions: Vec<Condition>,
     /// Where the object lives in the API.
@@ -56,6 +61,28 @@ impl ObjectInfo {
 
 /// An object's kind and key.
 pub type ObjectId = (Kind, ObjectKey);
+
+/// The reconcile requests an object carries (any new value asks for one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// `reconcile.fluxcd.io/requestedAt` (`flux reconcile`, Flux's Receivers).
+    pub flux: Option<String>,
+    /// `reconcile.tagpilot.dev/requestedAt`.
+    pub tagpilot: Option<String>,
+}
+
+impl Requests {
+    /// The request that is new in `self` compared with `before` (Flux's first
+    /// when both changed); on first sight, whichever is set.
+    pub fn newer_than(&self, before: Option<&Self>) -> Option<&str> {
+        fn changed<'a>(now: &'a Option<String>, then: Option<&Option<String>>) -> Option<&'a str> {
+            now.as_deref()
+                .filter(|_| then.is_none_or(|then| then != now))
+        }
+        changed(&self.flux, before.map(|b| &b.flux))
+            .or_else(|| changed(&self.tagpilot, before.map(|b| &b.tagpilot)))
+    }
+}
 
 /// The validated objects and what is wrong with the others.
 #[derive(Debug, Default)]
@@ -88,6 +115,11 @@ pub trait ClusterReads {
         &self,
         namespace: &str,
     ) -> impl Future<Output = BTreeMap<String, String>> + Send;
+    /// The ServiceAccount `key`, if it exists; `Err`: the API server's answer.
+    fn service_account(
+        &self,
+        key: &ObjectKey,
+    ) -> impl Future<Output = Result<Option<ServiceAccount>, String>> + Send;
 }
 
 /// [`ClusterReads`] through the API server.
@@ -104,6 +136,14 @@ impl ClusterReads for ApiReads {
                 None
             }
         }
+    }
+
+    async fn service_account(&self, key: &ObjectKey) -> Result<Option<ServiceAccount>, String> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.0.clone(), &key.namespace);
+        api.get_opt(&key.name).await.map_err(|error| {
+            tracing::warn!(service_account = %key, %error, "cannot read a referenced ServiceAccount");
+            error.to_string()
+        })
     }
 
     async fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
@@ -153,11 +193,26 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
             ObjectInfo {
                 generation: entry.object.metadata.generation,
                 uid: entry.object.metadata.uid.clone(),
-                requested_at: object
+                requested_at: Requests {
+                    flux: object
+                        .metadata
+                        .annotations
+                        .get(FLUX_REQUESTED_AT_ANNOTATION)
+                        .cloned(),
+                    tagpilot: object
+                        .metadata
+                        .annotations
+                        .get(REQUESTED_AT_ANNOTATION)
+                        .cloned(),
+                },
+                labels: object.metadata.labels.clone(),
+                event_annotations: object
                     .metadata
                     .annotations
-                    .get(REQUESTED_AT_ANNOTATION)
-                    .cloned(),
+                    .iter()
+                    .filter(|(key, _)| key.starts_with("event.toolkit.fluxcd.io/"))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect(),
                 conditions: current_conditions(&entry.object),
                 resource: entry.resource.clone(),
             },
@@ -172,7 +227,21 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
                 secret_keys.insert(ObjectKey::new(object.namespace(), name));
             }
         }
+        // Strategy Annotations: each registry host's credentials and CA.
+        let registries = object
+            .value
+            .pointer("/spec/update/registries")
+            .and_then(|v| v.as_array());
+        for registry in registries.into_iter().flatten() {
+            for pointer in ["/secretRef/name", "/certSecretRef/name"] {
+                if let Some(name) = registry.pointer(pointer).and_then(|v| v.as_str()) {
+                    secret_keys.insert(ObjectKey::new(object.namespace(), name));
+                }
+            }
+        }
     }
+    let accounts = ServiceAccounts::read(&raw, reads).await;
+    secret_keys.extend(accounts.secret_keys().cloned());
     let mut secrets = Vec::new();
     for key in &secret_keys {
         if let Some(secret) = reads.secret(key).await
@@ -215,23 +284,7 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
         }
     }
     let mut objects = objects;
-    // Not supported yet in controller mode (standalone mode warns that it does
-    // nothing there): delete this when ServiceAccount pull secrets are read.
-    let with_service_account: Vec<ObjectKey> = objects
-        .repositories
-        .iter()
-        .filter(|(_, entry)| entry.target.service_account.is_some())
-        .map(|(key, _)| key.clone())
-        .collect();
-    for key in with_service_account {
-        objects.repositories.remove(&key);
-        snapshot.problems.insert(
-            (Kind::ImageRepository, key),
-            Health::Stalled {
-                message: "spec.serviceAccountName is not supported yet".to_string(),
-            },
-        );
-    }
+    accounts.apply(&mut objects, &mut snapshot.problems);
     snapshot.objects = objects;
     snapshot
 }
@@ -239,8 +292,13 @@ pub async fn build(cached: &[CachedObject], reads: &impl ClusterReads) -> Snapsh
 /// JSON pointers to the Secret names each kind may hold.
 fn secret_pointers(kind: &str) -> &'static [&'static str] {
     match kind {
-        "ImageRepository" => &["/spec/secretRef/name", "/spec/certSecretRef/name"],
-        "GitRepository" => &["/spec/secretRef/name"],
+        "ImageRepository" => &[
+            "/spec/secretRef/name",
+            "/spec/certSecretRef/name",
+            "/spec/proxySecretRef/name",
+        ],
+        "GitRepository" => &["/spec/secretRef/name", "/spec/proxySecretRef/name"],
+        "ImagePolicy" => &["/spec/verify/secretRef/name"],
         "ImageUpdateAutomation" => &["/spec/git/commit/signingKey/secretRef/name"],
         _ => &[],
     }
@@ -391,7 +449,7 @@ fn written_in(entry: &CachedObject) -> Option<ApiVersion> {
 }
 
 /// A Secret as the raw object the validators read.
-fn secret_object(secret: &Secret) -> Option<RawObject> {
+pub(super) fn secret_object(secret: &Secret) -> Option<RawObject> {
     let mut value = serde_json::to_value(secret).ok()?;
     let metadata: ObjectMeta = serde_json::from_value(value.get("metadata")?.clone()).ok()?;
     if let Some(map) = value.as_object_mut() {

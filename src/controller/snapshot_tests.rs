@@ -12,6 +12,12 @@ impl ClusterReads for NoCluster {
     async fn namespace_labels(&self, _namespace: &str) -> BTreeMap<String, String> {
         self.labels.clone()
     }
+    async fn service_account(
+        &self,
+        _key: &ObjectKey,
+    ) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, String> {
+        Ok(None)
+    }
 }
 
 fn cached(kind: Kind, value: serde_json::Value) -> CachedObject {
@@ -182,4 +188,22 @@ async fn cross_namespace_references_need_access_from() {
     let open = serde_json::json!({"namespaceSelectors": [{}]});
     let snapshot = build(&objects("^v", open), &reads).await;
     assert!(snapshot.problems.is_empty(), "{:?}", snapshot.problems);
+}
+
+/// Flux's annotation and ours both ask for a reconcile; the one that changed
+/// is what `lastHandledReconcileAt` reports (Flux's when both did).
+#[test]
+fn either_reconcile_annotation_is_a_request() {
+    let request = |flux: Option<&str>, ours: Option<&str>| Requests {
+        flux: flux.map(str::to_string),
+        tagpilot: ours.map(str::to_string),
+    };
+    let first = request(Some("t1"), None);
+    assert_eq!(first.newer_than(None), Some("t1"));
+    assert_eq!(first.newer_than(Some(&first)), None);
+    let ours = request(Some("t1"), Some("u1"));
+    assert_eq!(ours.newer_than(Some(&first)), Some("u1"));
+    let both = request(Some("t2"), Some("u2"));
+    assert_eq!(both.newer_than(Some(&ours)), Some("t2"));
+    assert_eq!(request(None, None).newer_than(None), None);
 }

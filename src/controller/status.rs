@@ -17,7 +17,7 @@ use super::kinds::Kind;
 use super::snapshot::{ObjectId, ObjectInfo, Snapshot};
 use crate::api::status::{
     GitRepositoryStatus, ImagePolicyStatus, ImageRef, ImageRepositoryStatus,
-    ImageUpdateAutomationStatus, ScanResult,
+    ImageUpdateAutomationStatus, PullRequestRef, ScanResult,
 };
 use crate::config::meta::ObjectKey;
 use crate::engine::objects::ObjectSet;
@@ -180,8 +180,10 @@ fn policy(
         },
         (None, Some(latest)) => Health::Ready {
             message: format!(
-                "latest image tag for {} resolved to {}",
-                latest.name, latest.tag
+                "latest image tag for {} resolved to {}{}",
+                latest.name,
+                latest.tag,
+                skipped_text(engine.map_or(&[][..], |s| &s.skipped))
             ),
         },
         (None, None) => Health::Progressing {
@@ -192,6 +194,15 @@ fn policy(
         health,
         serde_json::to_value(body).map_err(StatusError::Serialize)?,
     ))
+}
+
+/// `; skipped 1.2.0: not signed …; 1.1.0: …` (better tags passed over), or nothing.
+fn skipped_text(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; skipped {}", skipped.join("; "))
+    }
 }
 
 fn automation(
@@ -217,6 +228,13 @@ fn automation(
         last_push_commit: engine.and_then(|s| s.last_push_commit.clone()),
         last_push_time: engine.and_then(|s| s.last_push_time).and_then(rfc3339),
         observed_policies,
+        pull_request: engine
+            .and_then(|s| s.pull_request.as_ref())
+            .map(|p| PullRequestRef {
+                number: p.number,
+                url: p.url.clone(),
+                state: p.state.clone(),
+            }),
         ..ImageUpdateAutomationStatus::default()
     };
     let suspended = objects.automations.get(key).is_some_and(|e| e.suspend);
@@ -231,13 +249,22 @@ fn automation(
                 reason: REASON_GIT_OPERATION_FAILED,
                 message: s.last_error.clone().unwrap_or_default(),
             },
+            Some(s) if let Some(message) = annotation_problems(s) => message,
             Some(s) if s.last_run_time.is_some() => Health::Ready {
-                message: match &s.last_push_commit {
-                    Some(commit) => format!(
+                message: match (&s.pull_request, &s.last_push_commit) {
+                    (Some(pull), _) if pull.state == "open" => format!(
+                        "change proposed in pull request #{} ({})",
+                        pull.number, pull.url
+                    ),
+                    (Some(pull), _) if pull.state == "declined" => format!(
+                        "pull request #{} was closed without merging; waiting for a different change ({})",
+                        pull.number, pull.url
+                    ),
+                    (_, Some(commit)) => format!(
                         "repository up to date (last push {})",
                         commit.get(..12).unwrap_or(commit)
                     ),
-                    None => "repository up to date".into(),
+                    (_, None) => "repository up to date".into(),
                 },
             },
             _ => Health::Progressing {
@@ -249,6 +276,39 @@ fn automation(
         health,
         serde_json::to_value(body).map_err(StatusError::Serialize)?,
     ))
+}
+
+/// Strategy `Annotations`: images that could not be scanned (ScanFailed), or
+/// containers that could not be decided (NoResult), the first one named.
+fn annotation_problems(status: &crate::engine::state::AutomationStatus) -> Option<Health> {
+    let failed_scans: Vec<_> = status.images.iter().filter(|i| i.error.is_some()).collect();
+    if let Some(first) = failed_scans.first() {
+        return Some(Health::Failed {
+            reason: REASON_SCAN_FAILED,
+            message: format!(
+                "{} image(s) could not be scanned; {}: {}",
+                failed_scans.len(),
+                first.image,
+                first.error.as_deref().unwrap_or_default()
+            ),
+        });
+    }
+    let problems: Vec<_> = status
+        .containers
+        .iter()
+        .filter(|c| c.result.is_problem())
+        .collect();
+    let first = problems.first()?;
+    Some(Health::Failed {
+        reason: REASON_NO_RESULT,
+        message: format!(
+            "{} container(s) not updated; {} ({}): {}",
+            problems.len(),
+            first.container,
+            first.file,
+            first.message.as_deref().unwrap_or_default()
+        ),
+    })
 }
 
 /// Writes `body` as the status of `key` by server-side apply (forced: this
@@ -300,7 +360,9 @@ mod tests {
         ObjectInfo {
             generation: Some(generation),
             uid: None,
-            requested_at: None,
+            requested_at: Default::default(),
+            labels: Default::default(),
+            event_annotations: Default::default(),
             conditions: Vec::new(),
             resource: kind.api_resource(ApiFlavor::Tagpilot),
         }
@@ -324,6 +386,7 @@ mod tests {
                 latest_ref: Some(format!("reg.example:5000/shop/api:1.2.0@{DIGEST}")),
                 previous_ref: Some("reg.example:5000/shop/api:1.1.0".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         engine.automations.insert(

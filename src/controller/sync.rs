@@ -503,7 +503,9 @@ mod tests {
             super::super::snapshot::ObjectInfo {
                 generation: Some(2),
                 uid: None,
-                requested_at: None,
+                requested_at: Default::default(),
+                labels: Default::default(),
+                event_annotations: Default::default(),
                 conditions: Vec::new(),
                 resource: Kind::Sync.api_resource(super::super::kinds::ApiFlavor::Tagpilot),
             },

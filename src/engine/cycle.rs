@@ -13,38 +13,26 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::annotation_memory::AnnotationMemory;
+pub use super::annotations::{ContainerReport, ImageScanReport};
+use super::automation_git::planned_message;
+use super::eligibility::{Evaluated, Failed};
 pub use super::guard::HeldDowngrade;
 use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard};
+use super::image_details::ImageDescriber;
 use super::metrics::Metrics;
 use super::objects::ObjectSet;
 use super::state::{Status, epoch_seconds};
 use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
-use crate::git::{
-    AutomationOutcome, AutomationRef, AutomationSpec, ChangeLine, GitWorkspace, MessageData,
-    MessageTemplate, RetryPolicy, render_message,
-};
+use crate::git::{AutomationOutcome, ChangeLine, GitWorkspace, RetryPolicy};
 use crate::image::ImageReference;
-use crate::registry::{DigestResolver, ScanError, StoredTags, TagList, TagLister, TagStore};
+use crate::policy::Skipped;
+use crate::registry::created_store::CreatedStore;
+use crate::registry::{ScanError, StoredTags, TagList, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
-/// An error's message followed by each cause its message does not already
-/// contain (`fetch … failed: failed to connect to 127.0.0.1: Connection
-/// refused`), so the log and `status` say why, not only what.
-pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !text.is_empty() && !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    // Causes come from libraries (libgit2, HTTP clients) that may print a URL as given.
-    crate::redact::text(&message).into_owned()
-}
+pub(crate) use crate::redact::with_causes;
 
 /// Whether a cycle may commit and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +69,17 @@ pub struct PolicyReport {
     pub changed: bool,
     /// The error, when nothing could be chosen.
     pub error: Option<String>,
+    /// Better candidates passed over because their images failed a
+    /// requirement (signature, platforms, age), best first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Whether the skipped candidates differ from the previous evaluation's.
+    #[serde(skip)]
+    pub skipped_changed: bool,
+    /// When a better candidate skipped as too young becomes old enough: the
+    /// policy is evaluated again then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_at: Option<jiff::Timestamp>,
 }
 
 /// The outcome of one automation.
@@ -101,6 +100,28 @@ pub struct AutomationReport {
     pub held_downgrades: Vec<HeldDowngrade>,
     /// The error, when the run failed.
     pub error: Option<String>,
+    /// What the run did to its pull request (`git.push.pullRequest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<super::pull_request::PullRequestReport>,
+    /// Strategy `Annotations`: each image the workloads name, as scanned in the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageScanReport>,
+    /// Strategy `Annotations`: the decision for each container.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerReport>,
+    /// Run again this soon rather than at the interval (a webhook's tag not
+    /// listed yet, creation times left to look up).
+    #[serde(skip)]
+    pub run_again_after: Option<std::time::Duration>,
+}
+
+impl AutomationReport {
+    /// Whether the run failed, or an image or container of it did.
+    pub fn has_errors(&self) -> bool {
+        self.error.is_some()
+            || self.images.iter().any(|i| i.error.is_some())
+            || self.containers.iter().any(|c| c.result.is_problem())
+    }
 }
 
 /// Everything one cycle did.
@@ -120,35 +141,44 @@ impl CycleReport {
     pub fn has_errors(&self) -> bool {
         self.scans.iter().any(|s| s.error.is_some())
             || self.policies.iter().any(|p| p.error.is_some())
-            || self.automations.iter().any(|a| a.error.is_some())
+            || self.automations.iter().any(AutomationReport::has_errors)
     }
 }
 
 /// The shared engine of `run` and `plan`.
 pub struct Engine<C> {
-    objects: Arc<ObjectSet>,
-    client: C,
-    store: Arc<TagStore>,
-    workspace: GitWorkspace,
+    pub(super) objects: Arc<ObjectSet>,
+    pub(super) client: Arc<C>,
+    pub(super) store: Arc<TagStore>,
+    pub(super) facts: super::eligibility::FactCache,
+    pub(super) workspace: GitWorkspace,
     state_dir: PathBuf,
-    status: Status,
-    metrics: Arc<Metrics>,
-    retry: RetryPolicy,
+    pub(super) status: Status,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) retry: RetryPolicy,
+    /// Creation times by digest (strategy `Annotations`).
+    pub(super) created: Arc<CreatedStore>,
+    /// What earlier runs of `Annotations` automations found.
+    pub(super) annotation_memory: Arc<Mutex<AnnotationMemory>>,
     /// Per policy, its last result and the stored list it was chosen from:
     /// until that list is replaced (a scan of its repository) or the objects
     /// change, evaluating it again would give the same result.
-    evaluated: HashMap<ObjectKey, Evaluated>,
+    evaluated: HashMap<ObjectKey, Memo>,
     /// When `status.json` was last written, and whether it is behind memory.
     status_saved: (Option<Instant>, bool),
 }
 
-/// A policy's last successful result (see `Engine::evaluated`).
-struct Evaluated {
+/// A policy's last successful result that no clock can change (see
+/// `Engine::evaluated`): one with a candidate waiting for its minimum age
+/// (`recheck_at`) is never kept.
+struct Memo {
     /// The stored list it was chosen from (weak: the store owns lists; a
     /// replaced list's address is never reused while this holds it).
     list: Weak<StoredTags>,
     /// The chosen reference.
     latest: String,
+    /// The candidates skipped on the way.
+    skipped: Vec<Skipped>,
 }
 
 /// The longest `status.json` lags behind an evaluation that changed no policy
@@ -164,9 +194,12 @@ pub enum EngineError {
     /// `status.json` could not be read.
     #[error(transparent)]
     State(#[from] super::state::StateError),
+    /// The creation-time store could not be opened.
+    #[error("cannot open the creation-time store: {0}")]
+    Created(#[source] crate::registry::created_store::CreatedStoreError),
 }
 
-impl<C: TagLister + DigestResolver> Engine<C> {
+impl<C: super::EngineClient> Engine<C> {
     /// An engine over `objects`, scanning with `client`, keeping state in `state_dir`.
     pub fn new(
         objects: ObjectSet,
@@ -175,11 +208,16 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         metrics: Arc<Metrics>,
     ) -> Result<Self, EngineError> {
         let store = Arc::new(TagStore::open(state_dir).map_err(EngineError::Store)?);
+        let created = Arc::new(CreatedStore::open(state_dir).map_err(EngineError::Created)?);
         let status = Status::load(state_dir)?;
+        let facts = super::eligibility::FactCache::new(created.clone());
         Ok(Self {
             objects: Arc::new(objects),
-            client,
+            client: Arc::new(client),
             store,
+            facts,
+            created,
+            annotation_memory: Arc::default(),
             workspace: GitWorkspace::new(state_dir),
             state_dir: state_dir.to_path_buf(),
             status,
@@ -198,6 +236,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     /// Replaces the objects (controller mode: the cluster's objects changed).
     /// Stored tags and results of objects that remain are kept.
     pub fn set_objects(&mut self, objects: ObjectSet) {
+        let automations = objects.automations.keys().cloned().collect();
+        super::annotation_memory::lock(&self.annotation_memory).retain(&automations);
         self.objects = Arc::new(objects);
         self.evaluated.clear();
     }
@@ -205,6 +245,14 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     /// What the engine knows of each object (latest results, last pushes, errors).
     pub fn status(&self) -> &Status {
         &self.status
+    }
+
+    /// Starts from results recorded elsewhere for objects the engine has none
+    /// for (controller mode: the objects' status, e.g. Flux's on a takeover).
+    pub fn adopt(&mut self, recorded: Status) {
+        if self.status.adopt(recorded) {
+            self.save_status();
+        }
     }
 
     /// The tag store.
@@ -216,7 +264,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
     pub fn set_push_retry(&mut self, retry: RetryPolicy) {
         self.retry = retry;
     }
+}
 
+/// What runs automations: strategy `Annotations` scans in its runs, so it
+/// needs creation-time lookups and a client it can hand to git's thread.
+impl<C: super::EngineClient> Engine<C> {
     /// One full cycle over every object that is not suspended.
     pub async fn cycle(&mut self, mode: CycleMode) -> CycleReport {
         let started = Instant::now();
@@ -257,7 +309,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             automations,
         }
     }
+}
 
+impl<C: super::EngineClient> Engine<C> {
     /// A scan of one repository that owns what it needs, so it can run on its
     /// own while other scans finish (the daemon records each as it completes).
     pub fn scan_task(
@@ -295,15 +349,21 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     .is_some_and(|list| std::ptr::eq(memo.list.as_ptr(), Arc::as_ptr(list)))
             });
             let result = match memo {
-                Some(memo) => Ok(memo.latest.clone()),
+                Some(memo) => Ok(Evaluated {
+                    latest: memo.latest.clone(),
+                    skipped: memo.skipped.clone(),
+                    recheck_at: None,
+                }),
                 None => {
                     let result = self.evaluate_one(&objects, key, entry).await;
                     match (&result, &stored) {
-                        (Ok(latest), Some(list)) => {
-                            let list = Arc::downgrade(list);
-                            let latest = latest.clone();
-                            self.evaluated
-                                .insert(key.clone(), Evaluated { list, latest });
+                        (Ok(evaluated), Some(list)) if evaluated.recheck_at.is_none() => {
+                            let memo = Memo {
+                                list: Arc::downgrade(list),
+                                latest: evaluated.latest.clone(),
+                                skipped: evaluated.skipped.clone(),
+                            };
+                            self.evaluated.insert(key.clone(), memo);
                         }
                         _ => {
                             self.evaluated.remove(key);
@@ -314,8 +374,15 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             };
             let status = self.status.policies.entry(key.to_string()).or_default();
             let before = status.clone();
+            let (skipped, recheck_at) = match &result {
+                Ok(evaluated) => (evaluated.skipped.clone(), evaluated.recheck_at),
+                Err(failed) => (failed.skipped.clone(), None),
+            };
+            let skipped_changed =
+                super::eligibility::record_skips(key, status, &skipped, &self.metrics, mode);
             let report = match result {
-                Ok(latest) => {
+                Ok(evaluated) => {
+                    let latest = evaluated.latest;
                     let changed = status.latest_ref.as_deref() != Some(latest.as_str());
                     let mut previous = None;
                     if changed {
@@ -344,9 +411,13 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         previous,
                         changed,
                         error: None,
+                        skipped,
+                        skipped_changed,
+                        recheck_at,
                     }
                 }
-                Err(message) => {
+                Err(failed) => {
+                    let message = failed.message;
                     if self.store.get(&entry.repository).is_some() {
                         tracing::warn!(policy = %key, error = %message, "policy has no result");
                     } else {
@@ -367,6 +438,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         previous: None,
                         changed: false,
                         error: Some(message),
+                        skipped,
+                        skipped_changed,
+                        recheck_at,
                     }
                 }
             };
@@ -380,6 +454,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 // Only scan times are new: written within `STATUS_FLUSH`.
                 self.status_saved.1 = true;
                 self.flush_status_if_due();
+            }
+            if let Err(error) = self.facts.save() {
+                tracing::error!(%error, "cannot save the creation times");
             }
         }
         reports
@@ -406,21 +483,32 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         objects: &ObjectSet,
         key: &ObjectKey,
         entry: &super::objects::PolicyEntry,
-    ) -> Result<String, String> {
-        let repository = objects
-            .repositories
-            .get(&entry.repository)
-            .ok_or_else(|| format!("ImageRepository {} is not defined", entry.repository))?;
+    ) -> Result<Evaluated, Failed> {
+        let repository = objects.repositories.get(&entry.repository).ok_or_else(|| {
+            Failed::from(format!(
+                "ImageRepository {} is not defined",
+                entry.repository
+            ))
+        })?;
         let stored = self.store.get(&entry.repository).ok_or_else(|| {
-            format!(
+            Failed::from(format!(
                 "ImageRepository {} has not been scanned successfully yet",
                 entry.repository
-            )
+            ))
         })?;
-        let selection = entry
-            .policy
-            .select(&stored.tags, &repository.exclusions)
-            .map_err(|error| format!("{error:#}"))?;
+        let inputs = super::eligibility::Inputs {
+            target: &repository.target,
+            tags: &stored.tags,
+            scanned_at: stored.scanned_at,
+            exclusions: &repository.exclusions,
+            now: jiff::Timestamp::now(),
+            metrics: Some(&self.metrics),
+        };
+        let selection =
+            super::eligibility::select(self.client.as_ref(), &self.facts, entry, &inputs)
+                .await
+                .map_err(Failed::from)?;
+        let explanation = selection.explanation;
         let tag = selection.tag;
         let image = &repository.target.image;
         let previous_digest = self
@@ -434,16 +522,26 @@ impl<C: TagLister + DigestResolver> Engine<C> {
         let digest = match entry.digest_reflection {
             DigestReflectionPolicy::Never => None,
             DigestReflectionPolicy::IfNotPresent if previous_digest.is_some() => previous_digest,
+            // The digest the requirements were checked on, when they were: pin what was verified.
+            _ if explanation.chosen.digest.is_some() => explanation.chosen.digest.clone(),
             DigestReflectionPolicy::IfNotPresent | DigestReflectionPolicy::Always => Some(
                 self.client
                     .manifest_digest(&repository.target, &tag)
                     .await
-                    .map_err(|error| format!("cannot resolve the digest of {tag}: {error}"))?,
+                    .map_err(|error| {
+                        Failed::from(format!("cannot resolve the digest of {tag}: {error}"))
+                    })?,
             ),
         };
-        Ok(image.with_tag(&tag, digest.as_deref()).to_string())
+        Ok(Evaluated {
+            latest: image.with_tag(&tag, digest.as_deref()).to_string(),
+            skipped: explanation.skipped,
+            recheck_at: explanation.recheck_at,
+        })
     }
+}
 
+impl<C: super::EngineClient> Engine<C> {
     /// Runs `keys` (one commit each at most), with the latest policy results.
     pub async fn run_automations(
         &mut self,
@@ -458,6 +556,8 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                 let now = epoch_seconds(SystemTime::now());
                 status.last_run_time = Some(now);
                 status.last_error = report.error.clone();
+                status.images = report.images.clone();
+                status.containers = report.containers.clone();
                 status.held_downgrades = report
                     .held_downgrades
                     .iter()
@@ -472,8 +572,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     status.last_push_commit = Some(commit.clone());
                     status.last_push_time = Some(now);
                 }
+                if let Some(pull_request) = &report.pull_request {
+                    status.pull_request = Some(pull_request.status.clone());
+                }
             }
-            if report.error.is_some() {
+            if report.has_errors() {
                 self.metrics.increment(
                     "tagpilot_failures_total",
                     &[("kind", "ImageUpdateAutomation")],
@@ -500,6 +603,11 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             report.error = Some(format!("GitRepository {} is not defined", entry.source));
             return report;
         };
+        if let Some(settings) = entry.annotations.clone() {
+            return self
+                .run_annotations(key, &entry, settings, source, mode, report)
+                .await;
+        }
         let inputs = match self.automation_inputs(key) {
             Ok(inputs) => inputs,
             Err(message) => {
@@ -508,19 +616,9 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         };
         let held = Arc::new(Mutex::new(Vec::new()));
-        let automation = AutomationRef {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-        };
-        let spec = AutomationSpec {
-            automation: automation.clone(),
-            repo: source.repo.clone(),
-            checkout: entry.checkout.clone(),
-            commit: entry.commit.clone(),
-            push: entry.push.clone(),
-            values: entry.values.clone(),
-            retry: self.retry.clone(),
-        };
+        let describer = ImageDescriber::new(self.client.clone(), &self.objects, &inputs);
+        let spec = self.automation_spec(key, &entry, &source);
+        let automation = spec.automation.clone();
         match mode {
             CycleMode::Commit => {
                 let apply_inputs = inputs.clone();
@@ -542,49 +640,35 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                         if let Ok(mut slot) = apply_held.lock() {
                             *slot = held;
                         }
-                        Ok(change_set(&report, &apply_inputs))
+                        let mut changes = change_set(&report, &apply_inputs);
+                        if !changes.images.is_empty() {
+                            describer.describe(&mut changes);
+                        }
+                        Ok(changes)
                     })
                     .await;
                 report.held_downgrades = held.lock().map(|h| h.clone()).unwrap_or_default();
-                match outcome {
-                    Ok(AutomationOutcome::NoChange { .. }) => {
-                        tracing::debug!(automation = %key, "no change");
-                    }
-                    Ok(AutomationOutcome::Pushed {
-                        commit,
-                        changes,
-                        attempts,
-                        ..
-                    }) => {
-                        tracing::info!(
-                            automation = %key,
-                            commit = %commit,
-                            changes = changes.changes.len(),
-                            attempts,
-                            "pushed"
-                        );
-                        self.metrics.increment("tagpilot_commits_total", &[]);
-                        let label = if attempts > 1 { "retried" } else { "ok" };
-                        self.metrics
-                            .increment("tagpilot_pushes_total", &[("result", label)]);
-                        report.commit = Some(commit.to_string());
-                        report.changes = changes.changes;
-                    }
-                    Err(error) => {
-                        let message = with_causes(&error);
-                        tracing::warn!(automation = %key, error = %message, "automation failed");
-                        if error.is_refused_push() {
-                            self.metrics
-                                .increment("tagpilot_pushes_total", &[("result", "failed")]);
-                        }
-                        report.error = Some(message);
-                    }
+                let wanted_pull_request = super::pull_request::wanted(&entry, &outcome);
+                self.record_push(key, outcome, &mut report);
+                if let (Some(wanted), Some(spec)) = (wanted_pull_request, &entry.pull_request) {
+                    let previous = self.status.automations.get(&key.to_string());
+                    let previous = previous.and_then(|status| status.pull_request.as_ref());
+                    super::pull_request::reconcile_into(
+                        key,
+                        spec,
+                        wanted,
+                        previous,
+                        &self.metrics,
+                        &mut report,
+                    )
+                    .await;
                 }
             }
             CycleMode::Plan => {
                 let workspace = self.workspace.clone();
                 let path = entry.path.clone();
                 let values = entry.values.clone();
+                let update_path = spec.update_path.clone();
                 let template = entry.commit.message_template.clone();
                 let planned = tokio::task::spawn_blocking(move || -> Result<_, String> {
                     let checkout = workspace
@@ -593,19 +677,17 @@ impl<C: TagLister + DigestResolver> Engine<C> {
                     let (update, held) =
                         update_with_guard(checkout.path(), &path, &inputs, UpdateMode::DryRun)
                             .map_err(|e| e.to_string())?;
-                    let changes = change_set(&update, &inputs);
-                    let message = if update.is_empty() {
-                        None
-                    } else {
-                        let data = MessageData::new(automation, &changes, values);
-                        Some(
-                            render_message(
-                                template.as_ref().and_then(MessageTemplate::source),
-                                &data,
-                            )
-                            .map_err(|e| e.to_string())?,
-                        )
-                    };
+                    let mut changes = change_set(&update, &inputs);
+                    if !update.is_empty() {
+                        describer.describe(&mut changes);
+                    }
+                    let message = planned_message(
+                        automation,
+                        &changes,
+                        values,
+                        update_path,
+                        template.as_ref(),
+                    )?;
                     Ok((update.unified_diff(), changes, message, held))
                 })
                 .await;
@@ -622,6 +704,54 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             }
         }
         report
+    }
+}
+
+impl<C: super::EngineClient> Engine<C> {
+    /// Logs, counts and reports what a push attempt of automation `key` did.
+    pub(super) fn record_push(
+        &self,
+        key: &ObjectKey,
+        outcome: Result<AutomationOutcome, crate::git::GitError>,
+        report: &mut AutomationReport,
+    ) {
+        match outcome {
+            Ok(AutomationOutcome::NoChange { .. }) => {
+                tracing::debug!(automation = %key, "no change");
+            }
+            Ok(AutomationOutcome::AlreadyPushed { head, .. }) => {
+                tracing::debug!(automation = %key, %head, "the push branch already holds the change");
+            }
+            Ok(AutomationOutcome::Pushed {
+                commit,
+                changes,
+                attempts,
+                ..
+            }) => {
+                tracing::info!(
+                    automation = %key,
+                    commit = %commit,
+                    changes = changes.changes.len(),
+                    attempts,
+                    "pushed"
+                );
+                self.metrics.increment("tagpilot_commits_total", &[]);
+                let label = if attempts > 1 { "retried" } else { "ok" };
+                self.metrics
+                    .increment("tagpilot_pushes_total", &[("result", label)]);
+                report.commit = Some(commit.to_string());
+                report.changes = changes.changes;
+            }
+            Err(error) => {
+                let message = with_causes(&error);
+                tracing::warn!(automation = %key, error = %message, "automation failed");
+                if error.is_refused_push() {
+                    self.metrics
+                        .increment("tagpilot_pushes_total", &[("result", "failed")]);
+                }
+                report.error = Some(message);
+            }
+        }
     }
 
     /// The policy results an automation writes, with what the guard needs.
@@ -699,7 +829,7 @@ mod cause_tests {
         let error = GitError::Remote {
             operation: "fetch",
             url: "ssh://git@127.0.0.1:2222/config.git".into(),
-            branch: "main".into(),
+            reference: "branch \"main\"".into(),
             source: git2::Error::from_str("failed to connect to 127.0.0.1: Connection refused"),
         };
         assert_eq!(
@@ -719,3 +849,7 @@ mod suspend_tests;
 #[cfg(test)]
 #[path = "evaluate_tests.rs"]
 mod evaluate_tests;
+
+#[cfg(test)]
+#[path = "annotation_tests.rs"]
+mod annotation_tests;

@@ -1,7 +1,12 @@
 //! The long-running loop of `tagpilot run`: scans each ImageRepository at its
 //! interval (spread after a restart), each scan on its own so a slow registry
 //! never delays the others, re-evaluates the policies as scans finish, and
-//! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once.
+//! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once
+//! (and run the automations whose annotated workloads use the pushed image);
+//! a Flux Receiver's request reconciles its resources at once (a GitRepository:
+//! the automations that use it).
+//! A policy that skipped a better tag as too young (`minimumAge`) is evaluated
+//! again when that tag becomes old enough, without waiting for a scan.
 //! A shutdown signal is honoured between steps, so a commit and its push are
 //! never cut in half by tagpilot itself.
 
@@ -13,10 +18,10 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::cycle::{CycleMode, Engine};
-use super::webhook::PushedImage;
+use super::webhook::{ObjectLabels, Trigger};
+use crate::api::Kind;
 use crate::config::meta::ObjectKey;
 use crate::registry::store::next_scan_at;
-use crate::registry::{DigestResolver, TagLister};
 
 /// How many times a scan is repeated when a webhook's tag is not listed yet.
 const ANNOUNCED_TAG_RESCANS: u32 = 5;
@@ -25,9 +30,10 @@ const ANNOUNCED_TAG_RESCANS: u32 = 5;
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// Runs until `shutdown` resolves.
-pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'static>(
+pub async fn run_loop<C: super::EngineClient>(
     engine: &mut Engine<C>,
-    mut pushes: mpsc::Receiver<Vec<PushedImage>>,
+    mut triggers: mpsc::Receiver<Trigger>,
+    labels: &ObjectLabels,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -55,6 +61,8 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
         .collect();
     // The first evaluation uses stored tags, so a restart can commit without rescanning.
     let mut evaluate_now = true;
+    // When a tag skipped as too young becomes eligible: evaluate again then.
+    let mut recheck: Option<Instant> = None;
     // Scans run side by side and are recorded as each finishes: a slow or failing
     // registry never holds back the results of the others.
     let mut in_flight = FuturesUnordered::new();
@@ -89,9 +97,18 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                 scanning.insert(key);
             }
         }
+        if recheck.is_some_and(|at| at <= Instant::now()) {
+            recheck = None;
+            evaluate_now = true;
+        }
         if evaluate_now {
             evaluate_now = false;
             let reports = engine.evaluate(CycleMode::Commit).await;
+            recheck = reports
+                .iter()
+                .filter_map(|report| report.recheck_at)
+                .min()
+                .map(instant_of);
             let changed: HashSet<&str> = reports
                 .iter()
                 .filter(|r| r.changed)
@@ -116,10 +133,18 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
             .map(|(key, _)| key.clone())
             .collect();
         if !due_runs.is_empty() {
-            engine.run_automations(&due_runs, CycleMode::Commit).await;
-            for key in due_runs {
-                let interval = engine.objects().automations.get(&key).map(|e| e.interval);
-                next_run.insert(key, next_due(interval));
+            let reports = engine.run_automations(&due_runs, CycleMode::Commit).await;
+            for (key, report) in due_runs.into_iter().zip(reports) {
+                let interval = engine
+                    .objects()
+                    .automations
+                    .get(&key)
+                    .map(|e| e.run_interval());
+                let due = match report.run_again_after {
+                    Some(soon) => Instant::now() + soon,
+                    None => next_due(interval),
+                };
+                next_run.insert(key, due);
             }
         }
         let wake = next_scan
@@ -127,6 +152,7 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
             .filter(|(key, _)| !scanning.contains(*key))
             .map(|(_, at)| at)
             .chain(next_run.values())
+            .chain(recheck.iter())
             .copied()
             .chain(engine.status_flush_due())
             .min()
@@ -181,30 +207,87 @@ pub async fn run_loop<C: TagLister + DigestResolver + Clone + Send + Sync + 'sta
                 }
                 evaluate_now = true;
             }
-            pushed = pushes.recv(), if webhooks_open => {
-                let Some(images) = pushed else {
+            trigger = triggers.recv(), if webhooks_open => {
+                let Some(trigger) = trigger else {
                     // The HTTP server is gone; keep running on intervals alone.
                     webhooks_open = false;
                     continue;
                 };
-                for image in images {
-                    let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
-                    if keys.is_empty() {
-                        tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository");
-                    }
-                    for key in keys {
-                        tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
-                        announced.insert(key.clone(), (image.tag.clone(), 0));
-                        if scanning.contains(&key) {
-                            rescan.insert(key);
-                        } else {
-                            next_scan.insert(key, Instant::now());
+                let (scans, pushed) = match trigger {
+                    Trigger::Pushed(images) => {
+                        let mut scans = Vec::new();
+                        for image in &images {
+                            let keys = engine.repositories_for_push(image.host.as_deref(), &image.repository);
+                            let automations = engine.automations_for_push(image.host.as_deref(), &image.repository, &image.tag);
+                            if keys.is_empty() && automations.is_empty() {
+                                tracing::debug!(repository = %image.repository, "webhook push matches no ImageRepository and no annotated workload");
+                            }
+                            for automation in automations {
+                                tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
+                                next_run.insert(automation, Instant::now());
+                            }
+                            scans.extend(keys);
                         }
+                        (scans, images)
+                    }
+                    Trigger::Requested { receiver, resources, pushed } => {
+                        let mut scans = Vec::new();
+                        for (kind, key) in resources
+                            .iter()
+                            .flat_map(|resource| resource.resolve(labels.iter().map(|((k, key), l)| (*k, key, l))))
+                        {
+                            tracing::info!(%receiver, kind = kind.name(), object = %key, "receiver: reconciling now");
+                            match kind {
+                                Kind::ImageRepository => scans.push(key),
+                                Kind::ImagePolicy => evaluate_now = true,
+                                Kind::ImageUpdateAutomation => {
+                                    next_run.insert(key, Instant::now());
+                                }
+                                Kind::GitRepository => {
+                                    for (automation, entry) in &engine.objects().automations {
+                                        if entry.source == key {
+                                            next_run.insert(automation.clone(), Instant::now());
+                                        }
+                                    }
+                                }
+                                Kind::Sync => tracing::debug!(object = %key, "receivers do not trigger Syncs in standalone mode; they apply at their interval"),
+                            }
+                        }
+                        (scans, pushed)
+                    }
+                };
+                for key in scans {
+                    if !engine.objects().repositories.contains_key(&key) {
+                        continue;
+                    }
+                    let tag = pushed.iter().find(|image| {
+                        engine
+                            .repositories_for_push(image.host.as_deref(), &image.repository)
+                            .contains(&key)
+                    });
+                    tracing::info!(repository = %key, tag = tag.map_or("", |t| t.tag.as_str()), "webhook: scanning now");
+                    if let Some(image) = tag {
+                        announced.insert(key.clone(), (image.tag.clone(), 0));
+                    }
+                    if scanning.contains(&key) {
+                        rescan.insert(key);
+                    } else {
+                        next_scan.insert(key, Instant::now());
                     }
                 }
             }
         }
     }
+}
+
+/// The instant just after a wall-clock time (a second late, so the evaluation
+/// then never runs a moment early; now, if it has passed).
+fn instant_of(at: jiff::Timestamp) -> Instant {
+    let wait = at
+        .duration_since(jiff::Timestamp::now())
+        .try_into()
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + wait + Duration::from_secs(1)
 }
 
 /// When an object with `interval` (the longest sleep if it is gone) is next due.
@@ -226,9 +309,12 @@ mod tests {
 
     use tokio::sync::Notify;
 
+    use crate::registry::{DigestResolver, TagLister};
+
     use super::*;
     use crate::engine::metrics::Metrics;
     use crate::engine::objects::ObjectSet;
+    use crate::engine::webhook::PushedImage;
     use crate::registry::{ScanError, ScanTarget, TagList};
 
     /// A registry whose first listing waits until the test lets it finish.
@@ -244,6 +330,40 @@ mod tests {
                 self.release_first.notified().await;
             }
             Ok(TagList::complete(["v1".to_string()]))
+        }
+    }
+
+    impl crate::registry::inspect::ImageInspector for GatedRegistry {
+        async fn signature(
+            &self,
+            _target: &ScanTarget,
+            _digest: &str,
+            _keys: &crate::registry::cosign::CosignKeys,
+        ) -> Result<crate::registry::signatures::SignatureOutcome, ScanError> {
+            unreachable!("no policy here requires a signature")
+        }
+
+        async fn platforms(
+            &self,
+            _target: &ScanTarget,
+            _digest: &str,
+        ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, ScanError> {
+            unreachable!("no policy here requires platforms")
+        }
+    }
+
+    impl crate::registry::created::CreatedLookup for GatedRegistry {
+        async fn lookup_created(
+            &self,
+            target: &ScanTarget,
+            tag: &str,
+            _store: &crate::registry::created_store::CreatedStore,
+        ) -> Result<crate::registry::created::ImageCreated, ScanError> {
+            Err(ScanError::NotFound {
+                image: target.image.name().to_string(),
+                host: target.image.registry().to_string(),
+                detail: format!("{tag} is not in this test registry"),
+            })
         }
     }
 
@@ -289,16 +409,17 @@ mod tests {
         )
         .unwrap();
         let (pushes, receiver) = mpsc::channel(4);
+        let labels = ObjectLabels::new();
         let stop = Arc::new(Notify::new());
         let stopped = stop.clone();
         let driver = async {
             wait_for_calls(&registry, 1).await;
             pushes
-                .send(vec![PushedImage {
+                .send(Trigger::Pushed(vec![PushedImage {
                     host: Some("registry.example.com".into()),
                     repository: "team/app".into(),
                     tag: "v2".into(),
-                }])
+                }]))
                 .await
                 .unwrap();
             // The loop runs in this task (join!): yielding once lets it take the push
@@ -309,11 +430,9 @@ mod tests {
             stop.notify_one();
         };
         tokio::join!(
-            run_loop(
-                &mut engine,
-                receiver,
-                async move { stopped.notified().await }
-            ),
+            run_loop(&mut engine, receiver, &labels, async move {
+                stopped.notified().await
+            }),
             driver
         );
     }

@@ -29,6 +29,36 @@ impl DigestResolver for Counting {
     }
 }
 
+impl crate::registry::inspect::ImageInspector for Counting {
+    async fn signature(
+        &self,
+        _target: &ScanTarget,
+        _digest: &str,
+        _keys: &crate::registry::cosign::CosignKeys,
+    ) -> Result<crate::registry::signatures::SignatureOutcome, ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+
+    async fn platforms(
+        &self,
+        _target: &ScanTarget,
+        _digest: &str,
+    ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+}
+
+impl crate::registry::created::CreatedLookup for Counting {
+    async fn lookup_created(
+        &self,
+        _target: &ScanTarget,
+        _tag: &str,
+        _store: &crate::registry::created_store::CreatedStore,
+    ) -> Result<crate::registry::created::ImageCreated, ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+}
+
 fn objects() -> super::ObjectSet {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();

@@ -172,6 +172,7 @@ pub(crate) fn change_set(report: &UpdateReport, inputs: &AutomationInputs) -> Ch
                 tag: input.reference.tag().unwrap_or_default().to_string(),
                 digest: input.reference.digest().map(str::to_string),
                 previous: input.previous.clone(),
+                about: Default::default(),
             });
         }
     }

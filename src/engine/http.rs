@@ -1,11 +1,14 @@
-//! The HTTP endpoint of `--listen`: `GET /healthz`, `GET /metrics` and
-//! `POST /webhook/registry`. Webhooks need `Authorization: Bearer <token>`
-//! (compared in constant time, before any of the body is read), bodies are
-//! size- and time-limited, and an accepted push is handed to the engine over
-//! a channel; the request never waits for a scan. Connections are bounded in
-//! number and time by [`super::http_server`].
+//! The HTTP endpoint of `--listen`: `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`, `POST /webhook/registry` and Flux's Receiver routes
+//! `POST /hook/<digest>` ([`super::http_hooks`]). `/webhook/registry` needs
+//! `Authorization: Bearer <token>` (compared in constant time, before any of
+//! the body is read); bodies are size- and time-limited, and an accepted
+//! delivery is handed to the engine over a channel as a [`Trigger`]; the
+//! request never waits for a scan. Connections are bounded in number and time
+//! by [`super::http_server`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,7 +20,10 @@ use tokio::sync::mpsc;
 
 use super::http_server::{ServerLimits, serve_bounded};
 use super::metrics::Metrics;
-use super::webhook::{PushedImage, pushed_images};
+use super::receiver::google::{GOOGLE_CERTS_URL, GoogleKeys};
+use super::receiver::replay::ReplayGuard;
+use super::receiver::{HOOK_PATH, ReceiverTable};
+use super::webhook::{Trigger, pushed_images};
 
 /// The largest webhook body accepted (larger bodies get 413 and are not read further).
 pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
@@ -52,29 +58,122 @@ impl std::fmt::Debug for WebhookToken {
     }
 }
 
-#[derive(Clone)]
-struct AppState {
-    metrics: Arc<Metrics>,
-    token: Option<WebhookToken>,
-    pushes: mpsc::Sender<Vec<PushedImage>>,
+/// Whether the process has done its first sync (objects loaded, caches
+/// listed, the Lease tried): `/readyz` answers 200 from then on.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Ready from the start (for callers with nothing to wait for).
+    pub fn ready() -> Self {
+        let readiness = Self::default();
+        readiness.set_ready();
+        readiness
+    }
+
+    /// Marks the first sync done.
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the first sync is done.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
-/// The router (exposed for tests that drive it without a socket).
+/// Everything the endpoints serve.
+#[derive(Clone)]
+pub(super) struct AppState {
+    pub(super) metrics: Arc<Metrics>,
+    token: Option<WebhookToken>,
+    pub(super) triggers: mpsc::Sender<Trigger>,
+    readiness: Readiness,
+    pub(super) receivers: ReceiverTable,
+    pub(super) google: Arc<GoogleKeys>,
+    pub(super) replays: Arc<ReplayGuard>,
+}
+
+/// What `--listen` serves, before it is turned into a router.
+pub struct Endpoints {
+    state: AppState,
+}
+
+impl Endpoints {
+    /// `/healthz`, `/metrics` and `/webhook/registry` (with `token`), ready at
+    /// once, with no Receivers.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        token: Option<WebhookToken>,
+        triggers: mpsc::Sender<Trigger>,
+    ) -> Self {
+        Self {
+            state: AppState {
+                metrics,
+                token,
+                triggers,
+                readiness: Readiness::ready(),
+                receivers: ReceiverTable::default(),
+                google: Arc::new(GoogleKeys::new(GOOGLE_CERTS_URL)),
+                replays: Arc::new(ReplayGuard::default()),
+            },
+        }
+    }
+
+    /// `/readyz` follows `readiness`.
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.state.readiness = readiness;
+        self
+    }
+
+    /// Serves Flux's Receiver routes for `receivers`.
+    pub fn receivers(mut self, receivers: ReceiverTable) -> Self {
+        self.state.receivers = receivers;
+        self
+    }
+
+    /// Checks `gcr` Receivers' ID tokens with the keys published at `url`
+    /// (default: Google's).
+    pub fn google_certs_url(mut self, url: &str) -> Self {
+        self.state.google = Arc::new(GoogleKeys::new(url));
+        self
+    }
+
+    /// The router.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz_handler))
+            .route("/metrics", get(metrics_handler))
+            .route("/webhook/registry", post(webhook_handler))
+            .route(
+                &format!("{HOOK_PATH}{{digest}}"),
+                post(super::http_hooks::hook_handler),
+            )
+            .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+            .with_state(self.state)
+    }
+}
+
+/// The router with `/healthz`, `/readyz` (ready at once), `/metrics` and
+/// `/webhook/registry` (exposed for tests that drive it without a socket).
 pub fn router(
     metrics: Arc<Metrics>,
     token: Option<WebhookToken>,
-    pushes: mpsc::Sender<Vec<PushedImage>>,
+    triggers: mpsc::Sender<Trigger>,
 ) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics_handler))
-        .route("/webhook/registry", post(webhook_handler))
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
-        .with_state(AppState {
-            metrics,
-            token,
-            pushes,
-        })
+    Endpoints::new(metrics, token, triggers).router()
+}
+
+async fn readyz_handler(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first sync has not finished\n",
+        )
+    }
 }
 
 /// Serves the router on a bound listener until `shutdown` resolves, within
@@ -105,6 +204,38 @@ async fn metrics_handler(
     )
 }
 
+/// Reads a webhook body within [`MAX_WEBHOOK_BODY`] and
+/// [`WEBHOOK_BODY_TIMEOUT`]; the answer to send when it cannot.
+pub(super) async fn read_body(
+    metrics: &Metrics,
+    body: Body,
+) -> Result<Bytes, (StatusCode, String)> {
+    let read = tokio::time::timeout(
+        WEBHOOK_BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_WEBHOOK_BODY),
+    );
+    match read.await {
+        Ok(Ok(body)) => Ok(body),
+        Err(_) => {
+            metrics.increment("tagpilot_webhooks_total", &[("result", "too_slow")]);
+            Err((
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s\n",
+                    WEBHOOK_BODY_TIMEOUT.as_secs()
+                ),
+            ))
+        }
+        Ok(Err(_)) => {
+            metrics.increment("tagpilot_webhooks_total", &[("result", "too_large")]);
+            Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_WEBHOOK_BODY} bytes\n"),
+            ))
+        }
+    }
+}
+
 async fn webhook_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -125,33 +256,9 @@ async fn webhook_handler(
         return (StatusCode::UNAUTHORIZED, String::new());
     }
     // Read only after the token matched, and never past the limits.
-    let read = tokio::time::timeout(
-        WEBHOOK_BODY_TIMEOUT,
-        axum::body::to_bytes(body, MAX_WEBHOOK_BODY),
-    );
-    let body: Bytes = match read.await {
-        Ok(Ok(body)) => body,
-        Err(_) => {
-            state
-                .metrics
-                .increment("tagpilot_webhooks_total", &[("result", "too_slow")]);
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the body did not arrive within {} s\n",
-                    WEBHOOK_BODY_TIMEOUT.as_secs()
-                ),
-            );
-        }
-        Ok(Err(_)) => {
-            state
-                .metrics
-                .increment("tagpilot_webhooks_total", &[("result", "too_large")]);
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {MAX_WEBHOOK_BODY} bytes\n"),
-            );
-        }
+    let body = match read_body(&state.metrics, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     match pushed_images(&body) {
         Ok(images) => {
@@ -161,7 +268,7 @@ async fn webhook_handler(
             let count = images.len();
             if !images.is_empty() {
                 tracing::info!(count, "webhook: images pushed");
-                if state.pushes.send(images).await.is_err() {
+                if state.triggers.send(Trigger::Pushed(images)).await.is_err() {
                     return (
                         StatusCode::SERVICE_UNAVAILABLE,
                         "shutting down\n".to_string(),
@@ -236,7 +343,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
-        let pushed = receiver.try_recv().unwrap();
+        let Trigger::Pushed(pushed) = receiver.try_recv().unwrap() else {
+            panic!("not a push")
+        };
         assert_eq!(pushed[0].repository, "team/app");
         assert_eq!(pushed[0].tag, "v2");
         assert_eq!(
@@ -294,6 +403,23 @@ mod tests {
         let app = router(Arc::new(Metrics::new()), None, sender);
         let response = app.oneshot(post(Some(""), b"{}".to_vec())).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn readyz_answers_503_until_the_first_sync_then_200() {
+        let (sender, _receiver) = mpsc::channel(1);
+        let readiness = Readiness::default();
+        let app = Endpoints::new(Arc::new(Metrics::new()), None, sender)
+            .readiness(readiness.clone())
+            .router();
+        let get = || Request::get("/readyz").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        readiness.set_ready();
+        let response = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let health = Request::get("/healthz").body(Body::empty()).unwrap();
+        assert_eq!(app.oneshot(health).await.unwrap().status(), StatusCode::OK);
     }
 
     #[test]

@@ -29,6 +29,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Policy evaluations, by result (ok, no_match, invalid).",
     ),
     (
+        "tagpilot_signature_checks_total",
+        "counter",
+        "Cosign signature checks sent to registries (cached results not counted), by result (verified, unsigned, untrusted, error).",
+    ),
+    (
+        "tagpilot_policy_skipped_candidates",
+        "gauge",
+        "Better candidates the policy's last evaluation skipped, by policy and reason (unsigned, untrustedSignature, missingPlatforms, tooYoung, noCreationTime, unreadable).",
+    ),
+    (
         "tagpilot_commits_total",
         "counter",
         "Commits made by automations.",
@@ -42,6 +52,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "tagpilot_failures_total",
         "counter",
         "Failed reconciliations, by kind.",
+    ),
+    (
+        "tagpilot_pull_requests_total",
+        "counter",
+        "Pull requests changed by automations, by action (opened, updated, closed, declined, merged).",
     ),
     (
         "tagpilot_webhooks_total",
@@ -77,6 +92,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "tagpilot_sync_duration_seconds_sum",
         "counter",
         "Total seconds spent in Sync reconciliations.",
+    ),
+    (
+        "tagpilot_receiver_deliveries_total",
+        "counter",
+        "Deliveries to Flux Receiver routes (/hook/...), by receiver type and result (accepted, replayed, stale, unauthorized, event_not_allowed, invalid, not_found, suspended).",
+    ),
+    (
+        "tagpilot_events_posted_total",
+        "counter",
+        "Events posted to --events-addr (Flux's notification-controller), by result (ok, duplicate, failed).",
     ),
     (
         "tagpilot_controller_leader",

@@ -94,6 +94,10 @@ impl ObjectSet {
                     syncs.push(object);
                     Ok(())
                 }
+                // Flux's Receivers: served by `--listen` (`engine::receiver`), not run here.
+                "Receiver" if object.api_version.starts_with("notification.toolkit.fluxcd.io/") => {
+                    Ok(())
+                }
                 other => Err(object.invalid(format!(
                     "unknown kind {other:?}: tagpilot reads ImageRepository, ImagePolicy, GitRepository, ImageUpdateAutomation, Sync and Secret"
                 ))),
@@ -145,7 +149,8 @@ impl ObjectSet {
 
     fn add_policy(&mut self, object: &RawObject) -> Result<(), LoadError> {
         let parsed = object.decode::<ImagePolicySpec>()?;
-        let entry = PolicyEntry::try_from(&parsed).map_err(|e| object.invalid(format!("{e:#}")))?;
+        let entry =
+            PolicyEntry::from_object(&parsed, &self.secrets).map_err(|e| object.reject(e))?;
         self.policies.insert(object_key(&parsed.metadata), entry);
         Ok(())
     }
@@ -171,7 +176,6 @@ impl ObjectSet {
         let parsed = object.decode::<ImageUpdateAutomationSpec>()?;
         let entry = AutomationEntry::from_object(&parsed, &self.sources, &self.secrets)
             .map_err(|e| object.reject(e))?;
-        support::automation(&entry).map_err(|e| object.invalid(e))?;
         self.automations.insert(object_key(&parsed.metadata), entry);
         Ok(())
     }

@@ -19,7 +19,7 @@ use super::{Engine, ScanReport, with_causes};
 use crate::config::meta::ObjectKey;
 use crate::engine::objects::ObjectSet;
 use crate::registry::store::{RecordOutcome, Recorded, Recording, StoreError};
-use crate::registry::{DigestResolver, ScanError, TagList, TagLister, TagStore};
+use crate::registry::{ScanError, TagList, TagStore};
 
 /// How many finished scans are recorded together.
 const RECORD_BATCH: usize = 64;
@@ -36,7 +36,7 @@ enum Outcome {
     Failed(ScanError),
 }
 
-impl<C: TagLister + DigestResolver> Engine<C> {
+impl<C: super::super::EngineClient> Engine<C> {
     /// Scans `keys` concurrently and records complete lists in the tag store;
     /// one report per key that names an ImageRepository, in the order of `keys`.
     pub async fn scan(&mut self, keys: &[ObjectKey]) -> Vec<ScanReport> {
@@ -49,7 +49,7 @@ impl<C: TagLister + DigestResolver> Engine<C> {
             metrics,
             ..
         } = self;
-        let client: &C = client;
+        let client: &C = client.as_ref();
         let mut pending: FuturesUnordered<_> = keys
             .iter()
             .enumerate()

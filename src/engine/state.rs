@@ -64,6 +64,10 @@ pub struct PolicyStatus {
     pub previous_ref: Option<String>,
     /// Why the last evaluation failed (the latest ref is then the older one).
     pub last_error: Option<String>,
+    /// Better candidates the last evaluation passed over, and why
+    /// (`1.3.0: not signed (no cosign signature)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 /// The last run of an ImageUpdateAutomation.
@@ -81,6 +85,15 @@ pub struct AutomationStatus {
     pub held_downgrades: Vec<String>,
     /// Why the last run failed.
     pub last_error: Option<String>,
+    /// The pull request of `git.push.pullRequest`, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<super::pull_request::PullRequestStatus>,
+    /// Strategy `Annotations`: each image the workloads name, as last scanned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<super::annotations::ImageScanReport>,
+    /// Strategy `Annotations`: the last decision for each container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<super::annotations::ContainerReport>,
 }
 
 /// Everything `status.json` holds, keyed by `namespace/name`.
@@ -102,6 +115,31 @@ impl Status {
     /// Reads `status.json` from `state_dir`; a missing file is an empty status.
     pub fn load(state_dir: &Path) -> Result<Self, StateError> {
         load_json(state_dir, STATUS_FILE)
+    }
+
+    /// Takes the results of `recorded` (another controller's, e.g. Flux's
+    /// status of the same objects) for the objects this status knows nothing
+    /// of: a policy without a result, an automation without a push. Whether
+    /// anything changed.
+    pub fn adopt(&mut self, recorded: Status) -> bool {
+        let mut changed = false;
+        for (key, policy) in recorded.policies {
+            let slot = self.policies.entry(key).or_default();
+            if slot.latest_ref.is_none() && policy.latest_ref.is_some() {
+                slot.latest_ref = policy.latest_ref;
+                slot.previous_ref = policy.previous_ref;
+                changed = true;
+            }
+        }
+        for (key, automation) in recorded.automations {
+            let slot = self.automations.entry(key).or_default();
+            if slot.last_push_commit.is_none() && automation.last_push_commit.is_some() {
+                slot.last_push_commit = automation.last_push_commit;
+                slot.last_push_time = automation.last_push_time;
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Writes `status.json` atomically (temporary file, fsync, rename).
@@ -168,6 +206,7 @@ mod tests {
                 latest_ref: Some("app:v2".into()),
                 previous_ref: Some("app:v1".into()),
                 last_error: None,
+                ..PolicyStatus::default()
             },
         );
         status.save(dir.path()).unwrap();

@@ -14,6 +14,25 @@ impl crate::registry::TagLister for Tags {
     }
 }
 
+impl crate::registry::inspect::ImageInspector for Tags {
+    async fn signature(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _digest: &str,
+        _keys: &crate::registry::cosign::CosignKeys,
+    ) -> Result<crate::registry::signatures::SignatureOutcome, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+
+    async fn platforms(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _digest: &str,
+    ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
+}
+
 impl crate::registry::DigestResolver for Tags {
     async fn manifest_digest(
         &self,
@@ -71,4 +90,15 @@ async fn a_suspended_policy_keeps_its_last_result() {
     assert_eq!(latest("live"), "reg.example/app:1.1.0");
     assert_eq!(latest("frozen"), "reg.example/app:1.0.0");
     assert!(reports.iter().all(|r| r.policy != "shop/frozen"));
+}
+
+impl crate::registry::created::CreatedLookup for Tags {
+    async fn lookup_created(
+        &self,
+        _target: &crate::registry::ScanTarget,
+        _tag: &str,
+        _store: &crate::registry::created_store::CreatedStore,
+    ) -> Result<crate::registry::created::ImageCreated, crate::registry::ScanError> {
+        unreachable!("no policy here has requirements")
+    }
 }

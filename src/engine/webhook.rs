@@ -1,9 +1,79 @@
 //! Registry push notifications: which images were pushed, from the payloads that
 //! registries send (CNCF distribution notification envelopes, Docker Hub, Harbor,
-//! GitHub `package` events). Pure: bytes in, pushed images out; the HTTP server
-//! that receives them and the token check live in `engine::http`.
+//! GitHub `package` events), and the [`Trigger`] the HTTP server hands to the
+//! engine's loop (standalone or controller). Pure: bytes in, pushed images out;
+//! the HTTP server that receives them and the token check live in
+//! `engine::http`, Flux's Receiver routes in `engine::receiver`.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use crate::api::Kind;
+use crate::config::meta::ObjectKey;
+
+/// What a webhook asks the engine to do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Registry pushes (`POST /webhook/registry`): scan the ImageRepositories of these images.
+    Pushed(Vec<PushedImage>),
+    /// A Flux Receiver (`POST /hook/<digest>`): reconcile its resources now.
+    Requested {
+        /// The Receiver, for the logs.
+        receiver: ObjectKey,
+        /// What its `spec.resources` name.
+        resources: Vec<ResourceRef>,
+        /// The images the payload says were pushed (empty when it says none):
+        /// a scan that does not list them yet is repeated shortly.
+        pushed: Vec<PushedImage>,
+    },
+}
+
+/// The labels of each object (what a Receiver's `name: "*"` with `matchLabels` selects).
+pub type ObjectLabels = BTreeMap<(Kind, ObjectKey), BTreeMap<String, String>>;
+
+/// One entry of a Receiver's `spec.resources`: an object by name, or every
+/// object of a kind in a namespace whose labels match (`name: "*"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    /// The kind (`ImageRepository`, `GitRepository`, ...); `None` for a kind tagpilot does not run.
+    pub kind: Option<Kind>,
+    /// The kind as written, for messages.
+    pub kind_name: String,
+    /// The namespace (the Receiver's when not given).
+    pub namespace: String,
+    /// The name, or `*`.
+    pub name: String,
+    /// With `*`: the labels an object must carry.
+    pub match_labels: BTreeMap<String, String>,
+}
+
+impl ResourceRef {
+    /// The objects of `objects` (kind, key, labels) this reference names.
+    pub fn resolve<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (Kind, &'a ObjectKey, &'a BTreeMap<String, String>)>,
+    ) -> Vec<(Kind, ObjectKey)> {
+        let Some(kind) = self.kind else {
+            return Vec::new();
+        };
+        objects
+            .into_iter()
+            .filter(|(k, key, labels)| {
+                *k == kind
+                    && key.namespace == self.namespace
+                    && if self.name == "*" {
+                        self.match_labels
+                            .iter()
+                            .all(|(label, value)| labels.get(label) == Some(value))
+                    } else {
+                        key.name == self.name
+                    }
+            })
+            .map(|(k, key, _)| (k, key.clone()))
+            .collect()
+    }
+}
 
 /// An image that a webhook says was pushed with a tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

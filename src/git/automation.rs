@@ -28,6 +28,9 @@ pub struct AutomationSpec {
     pub push: PushSpec,
     /// `messageTemplateValues`.
     pub values: BTreeMap<String, String>,
+    /// `spec.update.path` relative to the repository root (`""` for the
+    /// root): Flux's template data names files relative to it.
+    pub update_path: String,
     /// How to retry rejected pushes.
     pub retry: RetryPolicy,
 }
@@ -35,12 +38,20 @@ pub struct AutomationSpec {
 /// What an automation run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AutomationOutcome {
-    /// The policy results are already in the repository (on the checkout
-    /// branch, or on a separate push branch rebuilt from the same head): no new
-    /// commit, no push.
+    /// The policy results are already on the checkout branch: no new commit,
+    /// no push.
     NoChange {
         /// The head that holds them.
         head: CommitId,
+    },
+    /// A separate push branch already holds the change, rebuilt from the same
+    /// checkout head (it awaits review): no push.
+    AlreadyPushed {
+        /// The push branch's head.
+        head: CommitId,
+        /// The commit message the change has now (its first line is a pull
+        /// request's title).
+        message: String,
     },
     /// A commit was made and pushed.
     Pushed {
@@ -52,6 +63,8 @@ pub enum AutomationOutcome {
         changes: ChangeSet,
         /// Push attempts made (1 when the first push landed).
         attempts: u32,
+        /// The commit message.
+        message: String,
     },
 }
 
@@ -76,16 +89,19 @@ where
             url: checkout.url().to_string(),
             source,
         })?;
-        let data = MessageData::new(spec.automation.clone(), &changes, spec.values.clone());
+        let data = MessageData::new(spec.automation.clone(), &changes, spec.values.clone())
+            .with_update_path(spec.update_path.as_str());
         let Some(commit) = checkout.commit(&spec.commit, &data)? else {
             return Ok(AutomationOutcome::NoChange {
                 head: checkout.base(),
             });
         };
+        let message = checkout.commit_message(commit)?;
         match checkout.push(&spec.push) {
             Ok(outcome) if outcome.already_current => {
-                return Ok(AutomationOutcome::NoChange {
+                return Ok(AutomationOutcome::AlreadyPushed {
                     head: outcome.commit,
+                    message,
                 });
             }
             Ok(outcome) => {
@@ -94,6 +110,7 @@ where
                     refspecs: outcome.refspecs,
                     changes,
                     attempts: attempt,
+                    message,
                 });
             }
             Err(error) if error.is_branch_moved() && attempt < attempts => {
@@ -125,6 +142,16 @@ where
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+impl super::workcopy::Checkout {
+    /// The message of local commit `commit`.
+    fn commit_message(&self, commit: CommitId) -> Result<String, GitError> {
+        self.repo
+            .find_commit(commit.0)
+            .map(|found| String::from_utf8_lossy(found.message_bytes()).into_owned())
+            .map_err(|source| self.local_error("reading the commit message", source))
     }
 }
 

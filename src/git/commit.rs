@@ -6,15 +6,16 @@
 use git2::{IndexAddOption, Signature};
 
 use super::error::GitError;
-use super::message::{MessageData, render_message};
+use super::message::{MessageData, render_commit_message};
 use super::signing::CommitSigner;
-use super::spec::{CommitId, CommitSpec, MessageTemplate};
+use super::spec::{CommitId, CommitSpec};
 use super::workcopy::Checkout;
 
 impl Checkout {
     /// Commits the working tree's changes on the checkout branch. Returns
     /// `None`, and makes no commit, when the tree equals the branch head.
-    /// The message is [`render_message`] of `spec.message_template` with `data`.
+    /// The message is [`render_commit_message`] of `spec.message_template`
+    /// with `data`, committed as it is (a Flux template's text is not trimmed).
     pub fn commit(
         &mut self,
         spec: &CommitSpec,
@@ -41,12 +42,7 @@ impl Checkout {
         if parent.tree_id() == tree_id {
             return Ok(None);
         }
-        let message = render_message(
-            spec.message_template
-                .as_ref()
-                .and_then(MessageTemplate::source),
-            data,
-        )?;
+        let message = render_commit_message(spec.message_template.as_ref(), data)?;
         let signer = spec
             .signing_key
             .as_ref()

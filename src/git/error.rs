@@ -123,15 +123,51 @@ pub enum GitError {
         /// The branch.
         branch: String,
     },
+    /// The tag, semver range, reference or commit to check out matches nothing on the remote.
+    #[error("{reference} is not in {url}: {hint}")]
+    ReferenceNotFound {
+        /// The repository URL.
+        url: String,
+        /// What was looked for ([`crate::git::GitReference::describe`]).
+        reference: String,
+        /// What was seen, and what to fix.
+        hint: String,
+    },
+    /// A fetch or push did not finish within the GitRepository's timeout.
+    #[error(
+        "{operation} of {reference} from/to {url} did not finish within the timeout of {timeout}: the server or the network stalled; if the repository is just large, raise the GitRepository's spec.timeout"
+    )]
+    Timeout {
+        /// `fetch` or `push`.
+        operation: &'static str,
+        /// What was fetched or pushed.
+        reference: String,
+        /// The repository URL.
+        url: String,
+        /// The timeout, as Go writes durations (`1m0s`).
+        timeout: String,
+    },
+    /// The proxy of the GitRepository's `proxySecretRef` did not let the connection through.
+    #[error(
+        "{url} could not be reached through the proxy {proxy}: {reason}; check the proxySecretRef Secret (address, username, password)"
+    )]
+    Proxy {
+        /// The repository URL.
+        url: String,
+        /// The proxy, without credentials.
+        proxy: String,
+        /// What the proxy answered (never its credentials).
+        reason: String,
+    },
     /// A network or server failure while fetching or pushing.
-    #[error("{operation} of branch {branch:?} from/to {url} failed")]
+    #[error("{operation} of {reference} from/to {url} failed")]
     Remote {
         /// `fetch` or `push`.
         operation: &'static str,
         /// The repository URL.
         url: String,
-        /// The branch.
-        branch: String,
+        /// What was fetched or pushed, e.g. `branch "main"` or `tag "v1.0.0"`.
+        reference: String,
         /// libgit2's error.
         #[source]
         source: git2::Error,
@@ -182,11 +218,13 @@ pub enum GitError {
         #[source]
         source: Box<handlebars::RenderError>,
     },
-    /// The signing key type is not implemented.
-    #[error("signing commits with a {kind} key is not supported yet: use signingKey type ssh")]
-    SigningNotSupported {
-        /// The key type.
-        kind: &'static str,
+    /// A Flux object's Go template failed to parse or to render; the cause is
+    /// Flux's own message (e.g. a v1 template using the removed `.Updated`).
+    #[error("commit message template (git.commit.messageTemplate): {source}")]
+    FluxMessage {
+        /// Flux's error.
+        #[source]
+        source: super::flux_message::FluxMessageError,
     },
     /// Creating the commit signature failed.
     #[error("signing the commit for {url} failed: {reason}")]
@@ -209,6 +247,14 @@ pub enum GitError {
         /// pushing again can succeed), rather than a refusal such as a hook's
         /// or a protected branch's, which would refuse the retry too.
         branch_moved: bool,
+    },
+    /// Push options were configured and the server does not accept any.
+    #[error(
+        "{url} does not accept push options (it does not advertise push-options), so git.push.options cannot be sent and nothing was pushed: enable them on the server (for git: receive.advertisePushOptions=true) or remove git.push.options"
+    )]
+    PushOptionsNotSupported {
+        /// The repository URL.
+        url: String,
     },
     /// The push branch moved on the remote since tagpilot last pushed it.
     #[error(
@@ -261,6 +307,8 @@ impl GitError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Remote { .. }
+            | Self::Timeout { .. }
+            | Self::Proxy { .. }
             | Self::PushRejected { .. }
             | Self::RetriesExhausted { .. }
             | Self::Io { .. }
@@ -277,12 +325,14 @@ impl GitError {
             | Self::Redirected { .. }
             | Self::FetchBudget { .. }
             | Self::BranchNotFound { .. }
+            | Self::ReferenceNotFound { .. }
             | Self::TemplateSyntax { .. }
             | Self::TemplateUnknownVariable { .. }
             | Self::TemplateRender { .. }
-            | Self::SigningNotSupported { .. }
+            | Self::FluxMessage { .. }
             | Self::Signing { .. }
             | Self::LeaseBroken { .. }
+            | Self::PushOptionsNotSupported { .. }
             | Self::Apply { .. } => false,
         }
     }
@@ -304,7 +354,10 @@ impl GitError {
     pub fn is_refused_push(&self) -> bool {
         matches!(
             self,
-            Self::PushRejected { .. } | Self::RetriesExhausted { .. } | Self::LeaseBroken { .. }
+            Self::PushRejected { .. }
+                | Self::RetriesExhausted { .. }
+                | Self::LeaseBroken { .. }
+                | Self::PushOptionsNotSupported { .. }
         )
     }
 }

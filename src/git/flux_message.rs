@@ -34,6 +34,11 @@
 //! order is random; here it is files in name order, then objects in Go's key
 //! order.
 //!
+//! tagpilot adds one method to the data of every version, `.Images`: the
+//! updated images with their OCI annotations and compare link (see
+//! `flux_message_images`). Flux templates do not call it, and it changes
+//! nothing they print.
+//!
 //! An empty template is Flux's default message, `Update from image update
 //! automation`. The rendered text is the commit message as it is: Flux does
 //! not trim it or add a newline.
@@ -366,6 +371,7 @@ fn template_data(
             .collect(),
     );
     let files = file_changes(update_path, changes);
+    let images = super::flux_message_images::images(changes);
     match version {
         FluxTemplateVersion::V1Beta2 | FluxTemplateVersion::V1 => {
             let (file_map, all, objects) = changed_parts(&files, true);
@@ -381,7 +387,7 @@ fn template_data(
                     ("Changed", changed, false),
                     ("Values", values, false),
                 ],
-                vec![],
+                vec![("Images", images)],
             )
         }
         FluxTemplateVersion::V1Beta1 => {
@@ -403,7 +409,7 @@ fn template_data(
                     ("Changed", changed, false),
                     ("Values", values, false),
                 ],
-                vec![],
+                vec![("Images", images)],
             )
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::flux_message::{FluxTemplateVersion, render_flux_message};
-use super::message::{AutomationRef, ChangeLine, ChangeSet, ImageUpdate};
+use super::message::{AutomationRef, ChangeLine, ChangeSet, ImageAbout, ImageUpdate};
 use crate::update::ObjectId;
 
 #[derive(Deserialize)]
@@ -50,6 +50,9 @@ struct Image {
     name: String,
     tag: String,
     digest: Option<String>,
+    /// What the registry said (`.Images`), field names as in the Handlebars data.
+    #[serde(flatten)]
+    about: ImageAbout,
 }
 
 /// A case tree under `testdata/`; `TAGPILOT_FLUX_TEMPLATE_CASES` points the
@@ -98,6 +101,7 @@ fn load_input(
                 tag: i.tag,
                 digest: i.digest,
                 previous: None,
+                about: i.about,
             })
             .collect(),
     };

@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `automation.namespace`, `automation.name` | the ImageUpdateAutomation |
 //! | `changes` | every changed value: `file` (relative path), `line` (1-based), `setter` (the marker's `namespace:policy[:suffix]`), `old`, `new` |
-//! | `images` | every policy result written: `policy` (ImagePolicy name), `namespace`, `name` (image repository), `tag`, `digest` (or null), `previous` (the reference it replaced, or null) |
+//! | `images` | every policy result written: `policy` (ImagePolicy name), `namespace`, `name` (image repository), `tag`, `digest` (or null), `previous` (the policy's result before, or null), and what the registry says ([`ImageAbout`]): `source`, `revision`, `version`, `created` (the new image's OCI annotations), `old` (the reference the files held), `old_revision`, `old_version`, `compare_url` (each null when unknown) |
 //! | `values` | `messageTemplateValues`, a map of strings |
 //!
 //! For example:
@@ -23,6 +23,10 @@
 //! ```
 //!
 //! The rendered message is trimmed at the end and gets one final newline.
+//!
+//! The default message lists each change, then, for each image the registry
+//! told something about, its version, source, revision (with the old ones),
+//! created time and compare link.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +34,9 @@ use handlebars::{Handlebars, RenderErrorReason};
 use serde::Serialize;
 
 use super::error::GitError;
+use super::flux_message::render_flux_message;
+pub use super::message_images::ImageAbout;
+use super::spec::MessageTemplate;
 
 /// The ImageUpdateAutomation a commit is made for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -74,6 +81,10 @@ pub struct ImageUpdate {
     pub digest: Option<String>,
     /// The reference it replaced, when known.
     pub previous: Option<String>,
+    /// What the registry says about the new image and the one it replaced
+    /// (filled in by the engine before the message is rendered).
+    #[serde(flatten)]
+    pub about: ImageAbout,
 }
 
 /// What one application of policy results changed (the `apply` step's result).
@@ -96,6 +107,10 @@ pub struct MessageData {
     pub images: Vec<ImageUpdate>,
     /// `messageTemplateValues`.
     pub values: BTreeMap<String, String>,
+    /// The automation's `spec.update.path` (`""` for the repository root):
+    /// Flux's template data names files relative to it. Not Handlebars data.
+    #[serde(skip)]
+    pub update_path: String,
 }
 
 impl MessageData {
@@ -110,6 +125,46 @@ impl MessageData {
             changes: changes.changes.clone(),
             images: changes.images.clone(),
             values,
+            update_path: String::new(),
+        }
+    }
+
+    /// The same data for an automation whose `spec.update.path` is `path`.
+    pub fn with_update_path(mut self, path: impl Into<String>) -> Self {
+        self.update_path = path.into();
+        self
+    }
+}
+
+/// The commit message of an automation whose template is `template`:
+///
+/// - none (a `tagpilot.dev` object without one): tagpilot's default message;
+/// - [`MessageTemplate::Handlebars`]: [`render_message`] (trimmed at the end,
+///   one final newline);
+/// - [`MessageTemplate::Flux`]: [`render_flux_message`] over Flux's data for
+///   the object's version, the text as it is (Flux neither trims it nor adds a
+///   newline; an empty template is Flux's default message).
+pub fn render_commit_message(
+    template: Option<&MessageTemplate>,
+    data: &MessageData,
+) -> Result<String, GitError> {
+    match template {
+        None => render_message(None, data),
+        Some(MessageTemplate::Handlebars(source)) => render_message(Some(source), data),
+        Some(MessageTemplate::Flux { source, version }) => {
+            let changes = ChangeSet {
+                changes: data.changes.clone(),
+                images: data.images.clone(),
+            };
+            render_flux_message(
+                source.as_deref().unwrap_or_default(),
+                *version,
+                &data.automation,
+                &data.values,
+                &data.update_path,
+                &changes,
+            )
+            .map_err(|source| GitError::FluxMessage { source })
         }
     }
 }
@@ -157,6 +212,27 @@ pub fn render_message(template: Option<&str>, data: &MessageData) -> Result<Stri
     Ok(format!("{}\n", rendered.trim_end()))
 }
 
+/// The default message's lines about `image`, when the registry told something.
+fn about_lines(image: &ImageUpdate) -> Option<String> {
+    let about = &image.about;
+    let was = |new: &Option<String>, old: &Option<String>| match (new, old) {
+        (Some(new), Some(old)) if new != old => Some(format!("{new} (was {old})")),
+        (Some(new), _) => Some(new.clone()),
+        (None, _) => None,
+    };
+    let lines: Vec<String> = [
+        ("version", was(&about.version, &about.old_version)),
+        ("source", about.source.clone()),
+        ("revision", was(&about.revision, &about.old_revision)),
+        ("created", about.created.clone()),
+        ("changes", about.compare_url.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| Some(format!("  {label}: {}\n", value?)))
+    .collect();
+    (!lines.is_empty()).then(|| format!("{}:{}\n{}", image.name, image.tag, lines.concat()))
+}
+
 fn default_message(data: &MessageData) -> String {
     let subject = match data.images.as_slice() {
         [image] => format!(
@@ -176,6 +252,10 @@ fn default_message(data: &MessageData) -> String {
                 change.file, change.line, change.setter, change.old, change.new
             ));
         }
+    }
+    for lines in data.images.iter().filter_map(about_lines) {
+        message.push('\n');
+        message.push_str(&lines);
     }
     message
 }
@@ -205,8 +285,10 @@ mod tests {
                 tag: "main-1a2b3c4-118".into(),
                 digest: None,
                 previous: Some("ghcr.io/acme/front-end:main-0a0a0a0-117".into()),
+                about: ImageAbout::default(),
             }],
             values: BTreeMap::from([("team".to_string(), "<shop> & co".to_string())]),
+            update_path: String::new(),
         }
     }
 
@@ -251,6 +333,56 @@ mod tests {
         let error =
             render_message(Some("{{#each changes}}{{fiel}}{{/each}}"), &data()).unwrap_err();
         assert!(error.to_string().contains("fiel"), "{error}");
+    }
+
+    #[test]
+    fn the_template_language_decides_how_the_message_is_made() {
+        use crate::git::flux_message::{DEFAULT_FLUX_MESSAGE, FluxTemplateVersion};
+        let flux = |source: Option<&str>, version| MessageTemplate::Flux {
+            source: source.map(str::to_string),
+            version,
+        };
+        let v1 = FluxTemplateVersion::V1;
+        // Flux's text is the message as it is: no trimming, no newline added.
+        assert_eq!(
+            render_commit_message(Some(&flux(Some("  {{ .Values.team }}\n\n\n"), v1)), &data())
+                .unwrap(),
+            "  <shop> & co\n\n\n"
+        );
+        assert_eq!(
+            render_commit_message(Some(&flux(None, v1)), &data()).unwrap(),
+            DEFAULT_FLUX_MESSAGE
+        );
+        assert_eq!(
+            render_commit_message(Some(&flux(Some(""), v1)), &data()).unwrap(),
+            DEFAULT_FLUX_MESSAGE
+        );
+        // Handlebars and the default message are tagpilot's, as before.
+        assert_eq!(
+            render_commit_message(Some(&MessageTemplate::from("{{values.team}}\n\n")), &data())
+                .unwrap(),
+            "<shop> & co\n"
+        );
+        assert_eq!(
+            render_commit_message(None, &data()).unwrap(),
+            render_message(None, &data()).unwrap()
+        );
+        // A v1 template using the removed `.Updated`: Flux's error, carried.
+        let error = render_commit_message(Some(&flux(Some("{{ .Updated.Images }}"), v1)), &data())
+            .unwrap_err();
+        assert!(matches!(error, GitError::FluxMessage { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "commit message template (git.commit.messageTemplate): template uses removed '.Updated' field. \
+             Please use '.Changed' instead. See: https://fluxcd.io/flux/components/image/imageupdateautomations/#message-template"
+        );
+        assert!(!error.is_transient());
+        // v1beta1 still has it.
+        let beta1 = FluxTemplateVersion::V1Beta1;
+        assert!(
+            render_commit_message(Some(&flux(Some("{{ .Updated.Images }}"), beta1)), &data())
+                .is_ok()
+        );
     }
 
     #[test]

@@ -3,28 +3,38 @@
 //! the checkout branch (invariants 5 and 6). Uses libgit2, off the async runtime.
 //!
 //! Data flow: [`GitWorkspace::prepare`] opens (or clones) the persistent working
-//! copy of a [`RepoSpec`] at a [`CheckoutSpec`] branch and hard-resets it to the
-//! remote head → the caller rewrites files under [`Checkout::path`] →
+//! copy of a [`RepoSpec`] at a [`CheckoutSpec`] reference (a branch, or a tag,
+//! semver range, reference name or commit, whose commits go to a push branch)
+//! and hard-resets it to what the reference points at → the caller rewrites
+//! files under [`Checkout::path`] →
 //! [`Checkout::commit`] makes one commit if the tree changed →
 //! [`Checkout::push`] pushes it. [`run_automation`] does all of that, and on a
 //! rejected push fetches, re-applies and pushes again with backoff.
 //!
 //! Transports: `ssh://` (identity and known_hosts from the Secret; no trust on
 //! first use), `https://`/`http://` (basic auth or bearer token, optional CA),
-//! `file://` and absolute paths. Secrets are wrapped in [`Secret`] and never
+//! `file://` and absolute paths; network ones within [`RepoSpec::timeout`]
+//! and through [`RepoSpec::proxy`] when set. Commits are signed with OpenPGP
+//! or SSH keys ([`SigningKey`]); push options go with every push. Secrets are wrapped in [`Secret`] and never
 //! reach errors or logs (invariant 7). The template data is documented in
 //! [`message`] (Handlebars, `tagpilot.dev` objects) and [`flux_message`]
 //! (Go templates, Flux objects).
 
 mod automation;
+mod checkout_ref;
 mod commit;
 mod error;
 mod flux_images;
 pub mod flux_message;
+mod flux_message_images;
 #[cfg(test)]
 mod flux_message_tests;
 mod known_hosts;
 pub mod message;
+#[cfg(test)]
+mod message_data_tests;
+mod message_images;
+mod openpgp;
 mod origin_guard;
 mod push;
 mod signing;
@@ -41,12 +51,13 @@ pub use flux_message::{
     validate_flux_template,
 };
 pub use message::{
-    AutomationRef, ChangeLine, ChangeSet, ImageUpdate, MessageData, render_message,
-    validate_template,
+    AutomationRef, ChangeLine, ChangeSet, ImageAbout, ImageUpdate, MessageData,
+    render_commit_message, render_message, validate_template,
 };
 pub use push::PushOutcome;
+pub use signing::check_signing_key;
 pub use spec::{
-    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, GitReference, MessageTemplate,
-    PushSpec, RepoSpec, RetryPolicy, SigningKey,
+    Author, CheckoutSpec, CommitId, CommitSpec, Credentials, DEFAULT_TIMEOUT, GitReference,
+    MessageTemplate, ProxyScheme, ProxySpec, PushSpec, RepoSpec, RetryPolicy, SigningKey,
 };
-pub use workcopy::{Checkout, GitWorkspace};
+pub use workcopy::{Checkout, DETACHED_BRANCH, GitWorkspace};

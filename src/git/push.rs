@@ -1,8 +1,10 @@
 //! Pushing: the checkout branch is only ever fast-forwarded (invariant 6); a
 //! separate push branch is tagpilot's own and is rebuilt on the checkout head
-//! each run, replaced only while its remote head is still a commit tagpilot
-//! pushed (a lease recorded in `<state>/git/<key>/leases.json`, checked against
-//! the server's advertised head before anything is sent). Every reference's
+//! (the branch head, or the commit a tag, semver range, reference or commit
+//! checkout resolved to) each run, replaced only while its remote head is
+//! still a commit tagpilot pushed (a lease recorded in
+//! `<state>/git/<key>/leases.json`, checked against the server's advertised
+//! head before anything is sent). Every reference's
 //! result is checked: libgit2 reports server-side rejections only through the
 //! `push_update_reference` callback.
 
@@ -10,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, Oid, PushOptions};
+use git2::{ErrorClass, ErrorCode, Oid, PushOptions};
 use serde::{Deserialize, Serialize};
 
 use super::error::GitError;
@@ -131,23 +133,38 @@ fn parse_refspec(refspec: &str) -> Result<ParsedRefspec, GitError> {
 }
 
 impl Checkout {
-    /// Pushes the local branch head as `spec` says (see [`PushSpec`]). A push
+    /// Pushes the local branch head as `spec` says (see [`PushSpec`]), with
+    /// its push options (`git push -o`; a server that does not take them is
+    /// [`GitError::PushOptionsNotSupported`], before anything is sent). A push
     /// to the checkout branch that is not a fast-forward, or that the server
     /// refuses, is [`GitError::PushRejected`]: fetch, re-apply and commit again
     /// (what [`crate::git::run_automation`] does). A push branch that moved
     /// since tagpilot last pushed it is [`GitError::LeaseBroken`].
     pub fn push(&mut self, spec: &PushSpec) -> Result<PushOutcome, GitError> {
         let head = self.head()?.0;
+        let checkout_branch = self.checkout_branch().map(str::to_string);
         let push_branch = match (&spec.branch, &spec.refspec) {
             (Some(branch), _) => Some(branch.clone()),
-            (None, None) => Some(self.branch.clone()),
+            (None, None) => Some(
+                checkout_branch
+                    .clone()
+                    .ok_or_else(|| GitError::InvalidSpec {
+                        what: "push branch",
+                        value: String::new(),
+                        reason: format!(
+                            "required: the checkout is a {} ({}), not a branch to push to",
+                            self.reference.kind(),
+                            self.reference
+                        ),
+                    })?,
+            ),
             (None, Some(_)) => None,
         };
         let mut refspecs = Vec::new();
         let mut leased_branch = None;
         if let Some(branch) = &push_branch {
             validate_branch("push branch", branch)?;
-            if *branch == self.branch {
+            if Some(branch) == checkout_branch.as_ref() {
                 refspecs.push(format!("refs/heads/{branch}:refs/heads/{branch}"));
             } else {
                 refspecs.push(format!("+refs/heads/{}:refs/heads/{branch}", self.branch));
@@ -156,7 +173,11 @@ impl Checkout {
         }
         if let Some(refspec) = &spec.refspec {
             let parsed = parse_refspec(refspec)?;
-            if parsed.forced && parsed.destination == format!("refs/heads/{}", self.branch) {
+            if parsed.forced
+                && checkout_branch
+                    .as_ref()
+                    .is_some_and(|branch| parsed.destination == format!("refs/heads/{branch}"))
+            {
                 return Err(GitError::InvalidSpec {
                     what: "push refspec",
                     value: refspec.clone(),
@@ -244,6 +265,8 @@ impl Checkout {
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
+            let push_options: Vec<&str> = spec.options.iter().map(String::as_str).collect();
+            options.remote_push_options(&push_options);
             let url = self.transport.connect()?;
             options.proxy_options(self.transport.proxy_options());
             options.custom_headers(&self.transport.custom_headers());
@@ -256,7 +279,19 @@ impl Checkout {
         };
         let reported_branch = push_branch.as_deref().unwrap_or(&self.branch);
         if let Err(error) = result {
-            let error = self.transport.remote_error("push", reported_branch, error);
+            // libgit2 refuses before sending anything when the server does
+            // not advertise `push-options` (its only `Invalid` push error).
+            if !spec.options.is_empty()
+                && error.class() == ErrorClass::Invalid
+                && error.message().contains("push-options")
+            {
+                return Err(GitError::PushOptionsNotSupported {
+                    url: self.transport.redacted_url().to_string(),
+                });
+            }
+            let error =
+                self.transport
+                    .remote_error("push", &format!("branch {reported_branch:?}"), error);
             return Err(match error {
                 GitError::Remote { source, .. } if source.code() == ErrorCode::NotFastForward => {
                     GitError::PushRejected {
@@ -295,7 +330,7 @@ impl Checkout {
             );
             leases.save()?;
         }
-        if push_branch.as_deref() == Some(self.branch.as_str()) {
+        if push_branch.is_some() && push_branch == checkout_branch {
             let tracking = format!("refs/remotes/origin/{}", self.branch);
             self.repo
                 .reference(&tracking, head, true, "tagpilot: pushed")

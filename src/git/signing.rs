@@ -1,11 +1,13 @@
-//! Commit signing in git's SSH signature format: an armored `SSHSIG` over the
-//! commit object (namespace `git`, SHA-512), stored in the commit's `gpgsig`
-//! header, which `git verify-commit` checks with `gpg.format=ssh` and an
-//! allowed-signers file. OpenPGP keys are not supported yet.
+//! Commit signing, both kinds git verifies: git's SSH signature format (an
+//! armored `SSHSIG` over the commit object, namespace `git`, SHA-512, checked
+//! by `git verify-commit` with `gpg.format=ssh` and an allowed-signers file)
+//! and OpenPGP (a detached signature, checked with gpg; see [`super::openpgp`]).
+//! Either lands in the commit's `gpgsig` header.
 
 use ssh_key::{HashAlg, LineEnding, PrivateKey};
 
 use super::error::GitError;
+use super::openpgp::OpenPgpSigner;
 use super::spec::SigningKey;
 use crate::secret::Secret;
 
@@ -32,49 +34,69 @@ pub(crate) fn read_private_key(
 }
 
 /// A ready-to-use signer (the key parsed and decrypted once).
-pub(crate) struct CommitSigner {
-    key: PrivateKey,
+pub(crate) enum CommitSigner {
+    /// An OpenSSH key.
+    Ssh(Box<PrivateKey>),
+    /// An OpenPGP key.
+    OpenPgp(OpenPgpSigner),
+}
+
+/// Why `key` cannot sign, if it cannot: the key is read and decrypted as a
+/// commit would need it. The text names the Secret's key, never its value.
+pub fn check_signing_key(key: &SigningKey) -> Result<(), String> {
+    prepare(key).map(|_| ())
+}
+
+fn prepare(signing_key: &SigningKey) -> Result<CommitSigner, String> {
+    match signing_key {
+        SigningKey::OpenPgp {
+            armored_key,
+            passphrase,
+        } => OpenPgpSigner::new(armored_key, passphrase.as_ref())
+            .map(CommitSigner::OpenPgp)
+            .map_err(|reason| format!("`git.asc`: {reason}")),
+        SigningKey::Ssh {
+            private_key,
+            password,
+        } => read_private_key(private_key, password.as_ref())
+            .map(|key| CommitSigner::Ssh(Box::new(key)))
+            .map_err(|reason| format!("`identity`: {reason}")),
+    }
 }
 
 impl CommitSigner {
     /// Prepares `signing_key` for signing commits of the repository `url`.
     pub fn new(signing_key: &SigningKey, url: &str) -> Result<Self, GitError> {
-        match signing_key {
-            SigningKey::OpenPgp { .. } => Err(GitError::SigningNotSupported { kind: "gpg" }),
-            SigningKey::Ssh {
-                private_key,
-                password,
-            } => {
-                let key = read_private_key(private_key, password.as_ref()).map_err(|reason| {
-                    GitError::InvalidKey {
-                        what: "signing key",
-                        url: url.to_string(),
-                        reason,
-                    }
-                })?;
-                Ok(Self { key })
-            }
-        }
+        prepare(signing_key).map_err(|reason| GitError::InvalidKey {
+            what: "signing key",
+            url: url.to_string(),
+            reason,
+        })
     }
 
     /// The armored signature of `commit` (the commit object's bytes), as the
     /// `gpgsig` header holds it.
     pub fn sign(&self, commit: &[u8], url: &str) -> Result<String, GitError> {
-        let signature = self
-            .key
-            .sign(GIT_NAMESPACE, HashAlg::Sha512, commit)
-            .and_then(|signature| signature.to_pem(LineEnding::LF))
-            .map_err(|error| GitError::Signing {
-                url: url.to_string(),
-                reason: error.to_string(),
-            })?;
-        Ok(signature)
+        let failed = |reason: String| GitError::Signing {
+            url: url.to_string(),
+            reason,
+        };
+        match self {
+            Self::Ssh(key) => key
+                .sign(GIT_NAMESPACE, HashAlg::Sha512, commit)
+                .and_then(|signature| signature.to_pem(LineEnding::LF))
+                .map_err(|error| failed(error.to_string())),
+            Self::OpenPgp(signer) => signer.sign(commit).map_err(failed),
+        }
     }
 
     /// The public key in OpenSSH format (for allowed-signers files).
     #[cfg(test)]
     pub fn public_key(&self) -> String {
-        self.key.public_key().to_openssh().unwrap_or_default()
+        match self {
+            Self::Ssh(key) => key.public_key().to_openssh().unwrap_or_default(),
+            Self::OpenPgp(_) => String::new(),
+        }
     }
 }
 
@@ -114,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn gpg_keys_are_not_supported_yet() {
+    fn a_gpg_key_that_is_not_one_is_named_with_its_secret_key() {
         let key = SigningKey::OpenPgp {
             armored_key: crate::secret::Secret::new(
                 b"-----BEGIN PGP PRIVATE KEY BLOCK-----".to_vec(),
@@ -122,7 +144,9 @@ mod tests {
             passphrase: None,
         };
         let error = CommitSigner::new(&key, "file:///repo").err().unwrap();
-        assert!(error.to_string().contains("not supported yet"), "{error}");
+        let text = error.to_string();
+        assert!(text.contains("`git.asc`: not an ASCII-armored"), "{text}");
+        assert!(check_signing_key(&key).is_err());
     }
 
     #[test]

@@ -9,6 +9,14 @@ use std::time::Duration;
 
 use crate::secret::Secret;
 
+#[path = "spec_proxy.rs"]
+mod proxy;
+pub use proxy::{ProxyScheme, ProxySpec};
+
+/// The longest one fetch or push may take when nothing says otherwise
+/// (Flux's default GitRepository `timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A config repository and the credentials to reach it.
 #[derive(Debug, Clone)]
 pub struct RepoSpec {
@@ -20,15 +28,25 @@ pub struct RepoSpec {
     /// PEM certificates of the CAs that may sign the https server's certificate
     /// (the Secret's `ca.crt`), instead of the system trust store.
     pub ca_certificate: Option<Vec<u8>>,
+    /// The longest one fetch or push over the network may take (the
+    /// GitRepository's `timeout`); when it passes, the operation's
+    /// connections are closed and it fails with [`crate::git::GitError::Timeout`].
+    pub timeout: Duration,
+    /// The forward proxy to reach the server through (the GitRepository's
+    /// `proxySecretRef`), for http(s) and ssh remotes.
+    pub proxy: Option<ProxySpec>,
 }
 
 impl RepoSpec {
-    /// A repository reached without credentials (local paths, public http).
+    /// A repository reached without credentials (local paths, public http),
+    /// with the default timeout and no proxy.
     pub fn anonymous(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             credentials: Credentials::Anonymous,
             ca_certificate: None,
+            timeout: DEFAULT_TIMEOUT,
+            proxy: None,
         }
     }
 }
@@ -105,6 +123,68 @@ impl GitReference {
     }
 }
 
+impl GitReference {
+    /// Refuses a reference git could not resolve; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let valid_ref = |name: &str| git2::Reference::is_valid_name(name);
+        let branch_ok = |branch: &str| {
+            !branch.is_empty()
+                && !branch.starts_with("refs/")
+                && valid_ref(&format!("refs/heads/{branch}"))
+        };
+        match self {
+            Self::Branch(branch)
+            | Self::Commit {
+                branch: Some(branch),
+                ..
+            } if !branch_ok(branch) => Err(format!(
+                "branch {branch:?} is not a valid branch name (give it without refs/heads/)"
+            )),
+            Self::Branch(_) => Ok(()),
+            Self::Tag(tag)
+                if tag.starts_with("refs/") || !valid_ref(&format!("refs/tags/{tag}")) =>
+            {
+                Err(format!(
+                    "tag {tag:?} is not a valid tag name (give it without refs/tags/)"
+                ))
+            }
+            Self::Tag(_) => Ok(()),
+            Self::Semver(range) => crate::policy::Range::parse(range)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Self::Name(name) if !name.starts_with("refs/") || !valid_ref(name) => Err(format!(
+                "name {name:?} is not a full reference name (like refs/tags/v1.0.0 or refs/pull/7/head)"
+            )),
+            Self::Name(_) => Ok(()),
+            Self::Commit { sha, .. }
+                if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Err(format!(
+                    "commit {sha:?} is not a full commit id (40 hexadecimal digits)"
+                ))
+            }
+            Self::Commit { .. } => Ok(()),
+        }
+    }
+
+    /// What this reference is, for messages: `branch "main"`, `tag "v1.0.0"`,
+    /// `semver range ">=1.0.0"`, `reference "refs/pull/7/head"`,
+    /// `commit 0123… (in branch "main")`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Branch(branch) => format!("branch {branch:?}"),
+            Self::Tag(tag) => format!("tag {tag:?}"),
+            Self::Semver(range) => format!("semver range {range:?}"),
+            Self::Name(name) => format!("reference {name:?}"),
+            Self::Commit {
+                sha,
+                branch: Some(branch),
+            } => format!("commit {sha} (in branch {branch:?})"),
+            Self::Commit { sha, branch: None } => format!("commit {sha}"),
+        }
+    }
+}
+
 impl fmt::Display for GitReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -172,9 +252,8 @@ pub enum MessageTemplate {
     /// A `tagpilot.dev` object's template: Handlebars over tagpilot's data.
     Handlebars(String),
     /// A Flux object's template: Go `text/template` (with Sprig's hermetic
-    /// functions) over Flux's data for `version`; `None` means Flux's default
-    /// message. Until the Go engine is wired in, the source is rendered as
-    /// Handlebars and `None` gives tagpilot's default message.
+    /// functions) over Flux's data for `version`, rendered by
+    /// [`crate::git::render_flux_message`]; `None` means Flux's default message.
     Flux {
         /// The template text, when the object sets one.
         source: Option<String>,
@@ -210,8 +289,8 @@ impl From<String> for MessageTemplate {
 pub struct CommitSpec {
     /// Author and committer.
     pub author: Author,
-    /// The message template; `None` uses the default message (see
-    /// [`crate::git::render_message`]).
+    /// The message template; `None` uses tagpilot's default message (see
+    /// [`crate::git::render_commit_message`]).
     pub message_template: Option<MessageTemplate>,
     /// Sign the commit with this key.
     pub signing_key: Option<SigningKey>,
@@ -229,7 +308,8 @@ pub struct PushSpec {
     /// `HEAD:refs/for/main`. A forced refspec may not target the checkout branch.
     pub refspec: Option<String>,
     /// Push options sent to the server (`git push -o`), in `git.push.options`
-    /// key order: `key=value`, or `key` alone when the value is empty.
+    /// key order, each `key=value` as Flux sends them (`key=` when the value
+    /// is empty: GitLab reads `merge_request.create=` as set).
     pub options: Vec<String>,
 }
 

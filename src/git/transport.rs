@@ -3,6 +3,12 @@
 //! https certificates against a configured CA, and turning libgit2's failures
 //! into [`GitError`]s that name the repository and never carry a secret.
 //!
+//! Every network operation (http, https, ssh) runs through an [`OriginGuard`],
+//! which closes its connections when the GitRepository's `timeout` passes
+//! ([`GitError::Timeout`]) and reaches the server through the proxy of
+//! `proxySecretRef` when there is one ([`GitError::Proxy`] when the proxy
+//! refuses).
+//!
 //! Credentials go to the configured origin only (invariant 10): every http(s)
 //! operation runs through an [`OriginGuard`] that connects to that origin and
 //! nowhere else, so a redirect to another origin is refused (and named in the
@@ -10,19 +16,14 @@
 //! leaves; the credential callback also refuses to answer another origin.
 
 use std::cell::{Cell, RefCell};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use git2::cert::Cert;
-use git2::{
-    AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
-    FetchOptions, ProxyOptions, RemoteCallbacks,
-};
+use git2::{AutotagOption, Cred, CredentialType, FetchOptions, ProxyOptions, RemoteCallbacks};
 
 use super::error::GitError;
-use super::known_hosts::{HostKeyVerdict, KnownHosts};
-use super::origin_guard::{Origin, OriginGuard};
-use super::spec::{Credentials, RepoSpec};
+use super::known_hosts::KnownHosts;
+use super::origin_guard::{GuardSettings, Origin, OriginGuard, ProxyProtocol, UpstreamProxy};
+use super::spec::{Credentials, ProxyScheme, RepoSpec};
 use super::url::{RepoUrl, Transport as Scheme};
 use crate::secret::Secret;
 
@@ -57,10 +58,17 @@ pub(crate) struct Transport {
     ca: Option<Vec<openssl::x509::X509>>,
     /// The precise reason a callback failed the current operation.
     failure: RefCell<Option<GitError>>,
-    /// Where an http(s) remote's credentials may go (`None` for ssh and local paths).
+    /// Where an http(s) remote's credentials may go, or the ssh server
+    /// (`None` for local paths).
     origin: Option<Origin>,
-    /// The current operation's guard (http(s) only).
+    /// The current operation's guard (http(s) and ssh).
     guard: RefCell<Option<OriginGuard>>,
+    /// The guard's timeout and proxy.
+    guard_settings: GuardSettings,
+    /// The timeout, for messages.
+    timeout: Duration,
+    /// The proxy, without credentials, for messages.
+    proxy_display: Option<String>,
     /// The most one fetch may receive, and take.
     fetch_budget: FetchBudget,
 }
@@ -136,7 +144,7 @@ impl Transport {
             }
         };
         let origin = match url.transport {
-            Scheme::Http => {
+            Scheme::Http | Scheme::Ssh => {
                 Some(
                     Origin::of_url(&spec.url).ok_or_else(|| GitError::InvalidUrl {
                         url: url.redacted.clone(),
@@ -144,8 +152,26 @@ impl Transport {
                     })?,
                 )
             }
-            Scheme::Ssh | Scheme::Local => None,
+            Scheme::Local => None,
         };
+        let proxy = spec.proxy.as_ref().map(|proxy| UpstreamProxy {
+            protocol: match proxy.scheme {
+                ProxyScheme::Http => ProxyProtocol::Http,
+                ProxyScheme::Socks5 => ProxyProtocol::Socks5,
+            },
+            host: proxy.host.clone(),
+            port: proxy.port,
+            credentials: proxy.username.clone().map(|user| {
+                (
+                    user,
+                    proxy
+                        .password
+                        .clone()
+                        .unwrap_or_else(|| Secret::new(String::new())),
+                )
+            }),
+            display: proxy.redacted(),
+        });
         Ok(Self {
             raw_url: spec.url.clone(),
             url,
@@ -155,6 +181,13 @@ impl Transport {
             failure: RefCell::new(None),
             origin,
             guard: RefCell::new(None),
+            proxy_display: proxy.as_ref().map(|proxy| proxy.display.clone()),
+            guard_settings: GuardSettings {
+                timeout: Some(spec.timeout),
+                proxy,
+                ..GuardSettings::default()
+            },
+            timeout: spec.timeout,
             fetch_budget: FetchBudget::default(),
         })
     }
@@ -212,21 +245,25 @@ impl Transport {
         callbacks
     }
 
-    /// Starts a remote operation: for http(s), a new [`OriginGuard`] (kept
-    /// until the next operation) through which libgit2 reaches the configured
-    /// origin only. Returns the URL to give libgit2 (the guard's address for
-    /// http, the configured URL otherwise).
+    /// Starts a remote operation: for http(s) and ssh, a new [`OriginGuard`]
+    /// (kept until the next operation) through which libgit2 reaches the
+    /// configured origin only, within the timeout, through the proxy if any.
+    /// Returns the URL to give libgit2 (the guard's address for http and ssh,
+    /// the configured URL otherwise).
     pub fn connect(&self) -> Result<String, GitError> {
         // Stop the previous operation's guard before starting this one's.
         self.guard.borrow_mut().take();
         let Some(origin) = &self.origin else {
             return Ok(self.raw_url.clone());
         };
-        let guard = OriginGuard::start(origin.clone()).map_err(|source| GitError::Io {
-            action: "starting the local origin guard on",
-            path: "127.0.0.1".into(),
-            source,
-        })?;
+        let guard =
+            OriginGuard::start(origin.clone(), self.guard_settings.clone()).map_err(|source| {
+                GitError::Io {
+                    action: "starting the local origin guard on",
+                    path: "127.0.0.1".into(),
+                    source,
+                }
+            })?;
         let url = guard.remote_url(&self.raw_url);
         *self.guard.borrow_mut() = Some(guard);
         Ok(url)
@@ -262,7 +299,7 @@ impl Transport {
     /// Fails the operation when libgit2 asks for credentials for another
     /// origin than the configured one (after a redirect).
     fn refuse_other_origin(&self, url: &str) -> Result<(), git2::Error> {
-        let Some(origin) = &self.origin else {
+        let Some(origin) = self.origin.as_ref().filter(|o| o.scheme != "ssh") else {
             return Ok(());
         };
         let own = self
@@ -294,64 +331,6 @@ impl Transport {
         let message = error.to_string();
         *self.failure.borrow_mut() = Some(error);
         git2::Error::from_str(&message)
-    }
-
-    /// The error for a failed fetch or push: what a callback recorded, else
-    /// libgit2's error classified.
-    pub fn remote_error(
-        &self,
-        operation: &'static str,
-        branch: &str,
-        error: git2::Error,
-    ) -> GitError {
-        if let Some(failure) = self.failure.borrow_mut().take() {
-            return failure;
-        }
-        // A failed http(s) operation may be the guard's refusal reaching
-        // libgit2 as a garbled answer on a reused connection; the guard records
-        // it a moment later at most.
-        let settle = if error.class() == ErrorClass::Http || error.class() == ErrorClass::Net {
-            std::time::Duration::from_secs(1)
-        } else {
-            std::time::Duration::ZERO
-        };
-        let refused = self
-            .guard
-            .borrow()
-            .as_ref()
-            .and_then(|guard| guard.refused_within(settle));
-        if let (Some(origin), Some(refused)) = (&self.origin, refused) {
-            return GitError::Redirected {
-                url: self.url.redacted.clone(),
-                to: refused.to_string(),
-                origin: origin.to_string(),
-            };
-        }
-        if let Some(to) = refused_redirect(error.message()) {
-            return GitError::Redirected {
-                url: self.url.redacted.clone(),
-                to,
-                origin: self
-                    .origin
-                    .as_ref()
-                    .map_or_else(|| self.url.host.clone(), ToString::to_string),
-            };
-        }
-        if error.code() == ErrorCode::Auth {
-            return self.authentication_error("the server refused the credentials");
-        }
-        if error.code() == ErrorCode::Certificate || error.class() == ErrorClass::Ssl {
-            return GitError::UntrustedCertificate {
-                url: self.url.redacted.clone(),
-                reason: error.message().to_string(),
-            };
-        }
-        GitError::Remote {
-            operation,
-            url: self.url.redacted.clone(),
-            branch: branch.to_string(),
-            source: error,
-        }
     }
 
     fn authentication_error(&self, hint: &'static str) -> GitError {
@@ -428,59 +407,6 @@ impl Transport {
             ))),
         }
     }
-
-    fn check_certificate(
-        &self,
-        cert: &Cert<'_>,
-        host: &str,
-    ) -> Result<CertificateCheckStatus, git2::Error> {
-        if let Some(hostkey) = cert.as_hostkey() {
-            let name = self.url.known_hosts_name();
-            let unknown = || GitError::HostKeyUnknown {
-                host: name.clone(),
-                scan: self.url.keyscan_arguments(),
-                url: self.url.redacted.clone(),
-            };
-            let mismatch = |detail| GitError::HostKeyMismatch {
-                host: name.clone(),
-                url: self.url.redacted.clone(),
-                detail,
-            };
-            let (Some(known_hosts), Some(key)) = (&self.known_hosts, hostkey.hostkey()) else {
-                return Err(self.fail(unknown()));
-            };
-            return match known_hosts.check(&name, key) {
-                HostKeyVerdict::Trusted => Ok(CertificateCheckStatus::CertificateOk),
-                HostKeyVerdict::Mismatch => Err(self.fail(mismatch("different key"))),
-                HostKeyVerdict::Revoked => Err(self.fail(mismatch("key revoked"))),
-                HostKeyVerdict::Unknown => Err(self.fail(unknown())),
-            };
-        }
-        if let (Some(x509), Some(ca)) = (cert.as_x509(), &self.ca) {
-            return match verify_with_ca(ca, x509.data(), host) {
-                Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
-                Err(reason) => Err(self.fail(GitError::UntrustedCertificate {
-                    url: self.url.redacted.clone(),
-                    reason,
-                })),
-            };
-        }
-        if self.url.transport == Scheme::Ssh {
-            return Err(self.fail(GitError::HostKeyUnknown {
-                host: self.url.known_hosts_name(),
-                scan: self.url.keyscan_arguments(),
-                url: self.url.redacted.clone(),
-            }));
-        }
-        Ok(CertificateCheckStatus::CertificatePassthrough)
-    }
-}
-
-/// The target of a redirect libgit2 refused itself (`cannot redirect from 'a' to 'b'`).
-fn refused_redirect(message: &str) -> Option<String> {
-    let rest = message.split("cannot redirect from ").nth(1)?;
-    let target = rest.split(" to ").nth(1)?;
-    Some(crate::redact::text(target.trim().trim_matches('\'')).into_owned())
 }
 
 /// Decrypts an OpenSSH identity here (so a wrong password gets its own error)
@@ -517,38 +443,10 @@ fn prepare_identity(
     Ok((Secret::new(pem.as_str().to_string()), None))
 }
 
-/// Verifies a server certificate (DER) against the configured CAs and the host name.
-fn verify_with_ca(ca: &[openssl::x509::X509], leaf_der: &[u8], host: &str) -> Result<(), String> {
-    use openssl::stack::Stack;
-    use openssl::x509::store::X509StoreBuilder;
-    use openssl::x509::verify::X509VerifyParam;
-    use openssl::x509::{X509, X509StoreContext};
-    let stack_error = |error: openssl::error::ErrorStack| error.to_string();
-    let leaf = X509::from_der(leaf_der).map_err(stack_error)?;
-    let mut builder = X509StoreBuilder::new().map_err(stack_error)?;
-    for cert in ca {
-        builder.add_cert(cert.clone()).map_err(stack_error)?;
-    }
-    let mut param = X509VerifyParam::new().map_err(stack_error)?;
-    match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        Ok(ip) => param.set_ip(ip).map_err(stack_error)?,
-        Err(_) => param.set_host(host).map_err(stack_error)?,
-    }
-    builder.set_param(&param).map_err(stack_error)?;
-    let store = builder.build();
-    let chain = Stack::new().map_err(stack_error)?;
-    let mut context = X509StoreContext::new().map_err(stack_error)?;
-    context
-        .init(&store, &leaf, &chain, |context| {
-            Ok(if context.verify_cert()? {
-                Ok(())
-            } else {
-                Err(context.error().error_string().to_string())
-            })
-        })
-        .map_err(stack_error)?
-}
-
+#[path = "transport_certificates.rs"]
+mod certificates;
+#[path = "transport_errors.rs"]
+mod errors;
 #[cfg(test)]
 #[path = "transport_tests.rs"]
 mod tests;

@@ -1,17 +1,19 @@
 //! Tests of the git transport: known_hosts, identities, CA checks, redirects and the fetch budget.
 
+use super::certificates::verify_with_ca;
+use super::errors::{go_duration, refused_redirect};
 use super::*;
+use std::net::IpAddr;
 
 #[test]
 fn bad_known_hosts_is_reported_with_its_line() {
     let spec = RepoSpec {
-        url: "ssh://git@example.com/repo".into(),
         credentials: Credentials::Ssh {
             identity: Secret::new(Vec::new()),
             password: None,
             known_hosts: "example.com ssh-ed25519\n".into(),
         },
-        ca_certificate: None,
+        ..RepoSpec::anonymous("ssh://git@example.com/repo")
     };
     let error = Transport::new(&spec).err().unwrap().to_string();
     assert!(error.contains("line 1"), "{error}");
@@ -105,13 +107,12 @@ fn server_certificates_are_checked_against_the_configured_ca_and_host() {
 #[test]
 fn an_identity_that_is_not_a_key_is_named_without_its_content() {
     let spec = |identity: &str| RepoSpec {
-        url: "ssh://git@example.com/repo".into(),
         credentials: Credentials::Ssh {
             identity: Secret::new(identity.as_bytes().to_vec()),
             password: None,
             known_hosts: String::new(),
         },
-        ca_certificate: None,
+        ..RepoSpec::anonymous("ssh://git@example.com/repo")
     };
     let error = Transport::new(&spec("Garbage-S3cr3t"))
         .err()
@@ -164,7 +165,9 @@ fn a_fetch_beyond_its_byte_budget_is_stopped() {
             None,
         )
         .unwrap_err();
-    let error = transport.remote_error("fetch", "main", error).to_string();
+    let error = transport
+        .remote_error("fetch", "branch \"main\"", error)
+        .to_string();
     assert!(
         error.contains("stopped: the server sent more than 1024 bytes, beyond the fetch budget"),
         "{error}"
@@ -186,4 +189,16 @@ fn a_bad_ca_certificate_is_reported() {
     spec.ca_certificate = Some(b"not pem".to_vec());
     let error = Transport::new(&spec).err().unwrap().to_string();
     assert!(error.contains("CA certificate"), "{error}");
+}
+
+#[test]
+fn timeouts_are_written_as_go_writes_durations() {
+    for (duration, text) in [
+        (Duration::from_secs(60), "1m0s"),
+        (Duration::from_secs(3), "3s"),
+        (Duration::from_secs(5400), "1h30m0s"),
+        (Duration::from_millis(1500), "1.5s"),
+    ] {
+        assert_eq!(go_duration(duration), text);
+    }
 }

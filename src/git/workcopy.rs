@@ -1,8 +1,12 @@
-//! Persistent working copies: one per (repository URL, checkout branch) under
-//! `<state>/git/<key>/repo`, where `<key>` is the first 16 hex digits of
-//! SHA-256 over the URL and the branch. [`GitWorkspace::prepare`] opens (or
-//! creates) it, fetches the branch and hard-resets to the remote head, so the
-//! leftovers of a crashed run (dirty files, unpushed commits) are discarded.
+//! Persistent working copies: one per (repository URL, checkout reference)
+//! under `<state>/git/<key>/repo`, where `<key>` is the first 16 hex digits of
+//! SHA-256 over the URL and the branch (or, for other references, their kind
+//! and value: `tag:v1.0.0`, which no branch name can be). [`GitWorkspace::prepare`]
+//! opens (or creates) it, fetches the reference and hard-resets to what it
+//! points at, so the leftovers of a crashed run (dirty files, unpushed commits)
+//! are discarded. A branch is checked out as itself; a tag, semver range,
+//! other reference or commit (see [`super::checkout_ref`]) as the local branch
+//! [`DETACHED_BRANCH`], whose commits go to a push branch.
 //! A working copy that libgit2 cannot read is deleted and cloned again. A lock
 //! file serializes runs on the same working copy, across processes too; holding
 //! it, `prepare` removes the `*.lock` files a killed run left in `.git`.
@@ -14,9 +18,15 @@ use git2::build::CheckoutBuilder;
 use git2::{ErrorClass, ErrorCode, Oid, Repository, ResetType};
 use sha2::{Digest, Sha256};
 
+use super::checkout_ref::resolve_reference;
 use super::error::GitError;
-use super::spec::{CheckoutSpec, CommitId, RepoSpec};
+use super::spec::{CheckoutSpec, CommitId, GitReference, RepoSpec};
 use super::transport::Transport;
+
+/// The local branch of a working copy whose checkout is not a branch (a tag,
+/// a semver range, another reference or a commit): commits are made on it
+/// and pushed to the automation's push branch.
+pub const DETACHED_BRANCH: &str = "tagpilot/checkout";
 
 /// Where tagpilot keeps its working copies (`<state>/git`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +42,8 @@ impl GitWorkspace {
         }
     }
 
-    /// The directory holding the working copy of `url` at `branch` and its lease records.
+    /// The directory holding the working copy of `url` at `branch` (or at
+    /// [`state_key`] of another reference) and its lease records.
     pub fn state_dir_for(&self, url: &str, branch: &str) -> PathBuf {
         let mut hasher = Sha256::new();
         hasher.update(url.as_bytes());
@@ -42,25 +53,22 @@ impl GitWorkspace {
         self.root.join(&digest[..16])
     }
 
-    /// Opens or clones the working copy of `repo` at `checkout.branch`, fetches
-    /// the branch and hard-resets the working tree to the remote head, removing
-    /// untracked and ignored files. Blocks (libgit2); call it from a blocking task.
-    /// Waits while another run holds the same working copy.
+    /// Opens or clones the working copy of `repo` at `checkout`, fetches the
+    /// reference and hard-resets the working tree to the commit it points at,
+    /// removing untracked and ignored files. Blocks (libgit2); call it from a
+    /// blocking task. Waits while another run holds the same working copy.
     pub fn prepare(&self, repo: &RepoSpec, checkout: &CheckoutSpec) -> Result<Checkout, GitError> {
-        let branch = checkout
-            .branch_name()
-            .ok_or_else(|| GitError::InvalidSpec {
+        let reference = checkout.reference.clone();
+        reference
+            .validate()
+            .map_err(|reason| GitError::InvalidSpec {
                 what: "checkout ref",
-                value: checkout.reference.to_string(),
-                reason: format!(
-                    "checking out a {} is not supported yet; check out a branch",
-                    checkout.reference.kind()
-                ),
-            })?
-            .to_string();
-        validate_branch("checkout branch", &branch)?;
+                value: reference.to_string(),
+                reason,
+            })?;
+        let branch = reference.branch().unwrap_or(DETACHED_BRANCH).to_string();
         let transport = Transport::new(repo)?;
-        let state_dir = self.state_dir_for(&repo.url, &branch);
+        let state_dir = self.state_dir_for(&repo.url, &state_key(&reference));
         std::fs::create_dir_all(&state_dir).map_err(|source| GitError::Io {
             action: "creating",
             path: state_dir.clone(),
@@ -80,12 +88,17 @@ impl GitWorkspace {
             })?;
         let workdir = state_dir.join("repo");
         remove_stale_locks(&workdir.join(".git"));
-        let (repo, base) = open_or_recreate(&workdir, &transport, &branch)?;
-        tracing::debug!(url = %transport.redacted_url(), %branch, head = %base, "working copy ready");
+        let target = Target {
+            reference: &reference,
+            branch: &branch,
+        };
+        let (repo, base) = open_or_recreate(&workdir, &transport, &target)?;
+        tracing::debug!(url = %transport.redacted_url(), reference = %reference.describe(), head = %base, "working copy ready");
         Ok(Checkout {
             repo,
             transport,
             branch,
+            reference,
             state_dir,
             workdir,
             base,
@@ -94,13 +107,37 @@ impl GitWorkspace {
     }
 }
 
-/// A working copy reset to the remote head of its branch, held exclusively
-/// until dropped. Rewrite files under [`Checkout::path`], then
-/// [`Checkout::commit`] and [`Checkout::push`].
+/// The working copy key of a reference: the branch name for a branch, else
+/// `kind:value`, which no branch name can be (`:` is not allowed in one).
+fn state_key(reference: &GitReference) -> String {
+    match reference {
+        GitReference::Branch(branch) => branch.clone(),
+        GitReference::Commit {
+            sha,
+            branch: Some(branch),
+        } => format!("commit:{sha}@{branch}"),
+        other => format!("{}:{other}", other.kind()),
+    }
+}
+
+/// What a working copy checks out: the reference, and the local branch it is
+/// checked out as.
+struct Target<'a> {
+    reference: &'a GitReference,
+    branch: &'a str,
+}
+
+/// A working copy reset to the commit its reference points at (the remote
+/// head of its branch), held exclusively until dropped. Rewrite files under
+/// [`Checkout::path`], then [`Checkout::commit`] and [`Checkout::push`].
 pub struct Checkout {
     pub(crate) repo: Repository,
     pub(crate) transport: Transport,
+    /// The local branch commits are made on: the checkout branch, or
+    /// [`DETACHED_BRANCH`].
     pub(crate) branch: String,
+    /// What was checked out.
+    pub(crate) reference: GitReference,
     pub(crate) state_dir: PathBuf,
     pub(crate) workdir: PathBuf,
     /// The remote head the working copy was last reset to.
@@ -112,7 +149,7 @@ impl std::fmt::Debug for Checkout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkout")
             .field("url", &self.transport.redacted_url())
-            .field("branch", &self.branch)
+            .field("reference", &self.reference)
             .field("workdir", &self.workdir)
             .field("base", &self.base)
             .finish()
@@ -125,9 +162,21 @@ impl Checkout {
         &self.workdir
     }
 
-    /// The checkout branch.
+    /// The local branch commits are made on: the checkout branch, or
+    /// [`DETACHED_BRANCH`] when the checkout is not a branch.
     pub fn branch(&self) -> &str {
         &self.branch
+    }
+
+    /// What was checked out.
+    pub fn reference(&self) -> &GitReference {
+        &self.reference
+    }
+
+    /// The remote branch that [`Checkout::push`] fast-forwards by default:
+    /// the checkout branch (`None` when the checkout is not a branch).
+    pub(crate) fn checkout_branch(&self) -> Option<&str> {
+        self.reference.branch()
     }
 
     /// The repository URL without credentials (for logs and messages).
@@ -135,7 +184,8 @@ impl Checkout {
         self.transport.redacted_url()
     }
 
-    /// The remote head the working copy was reset to.
+    /// The commit the working copy was reset to (the remote head of the
+    /// branch, the tag's commit, ...).
     pub fn base(&self) -> CommitId {
         CommitId(self.base)
     }
@@ -151,10 +201,14 @@ impl Checkout {
     /// Fetches again and hard-resets to the new remote head, discarding local
     /// commits and changes (used before re-applying after a rejected push).
     pub fn refresh(&mut self) -> Result<(), GitError> {
-        match sync(&self.repo, &self.workdir, &self.transport, &self.branch) {
+        let target = Target {
+            reference: &self.reference,
+            branch: &self.branch,
+        };
+        match sync(&self.repo, &self.workdir, &self.transport, &target) {
             Ok(base) => self.base = base,
             Err(GitError::WorkingCopy { .. }) => {
-                let (repo, base) = recreate(&self.workdir, &self.transport, &self.branch)?;
+                let (repo, base) = recreate(&self.workdir, &self.transport, &target)?;
                 self.repo = repo;
                 self.base = base;
             }
@@ -188,7 +242,7 @@ pub(crate) fn validate_branch(what: &'static str, branch: &str) -> Result<(), Gi
     Ok(())
 }
 
-fn local_error(
+pub(crate) fn local_error(
     workdir: &Path,
     transport: &Transport,
     action: &'static str,
@@ -203,7 +257,7 @@ fn local_error(
 }
 
 /// Whether libgit2 failed on local data (objects, refs, index, files) rather than the network.
-fn is_local_failure(error: &git2::Error) -> bool {
+pub(crate) fn is_local_failure(error: &git2::Error) -> bool {
     matches!(
         error.class(),
         ErrorClass::Odb
@@ -257,22 +311,22 @@ fn remove_stale_locks(git_dir: &Path) {
 fn open_or_recreate(
     workdir: &Path,
     transport: &Transport,
-    branch: &str,
+    target: &Target<'_>,
 ) -> Result<(Repository, Oid), GitError> {
     let opened = if workdir.join(".git").exists() {
         Repository::open(workdir)
             .map_err(|source| local_error(workdir, transport, "opening", source))
             .and_then(|repo| {
-                let base = sync(&repo, workdir, transport, branch)?;
+                let base = sync(&repo, workdir, transport, target)?;
                 Ok((repo, base))
             })
     } else {
-        return recreate(workdir, transport, branch);
+        return recreate(workdir, transport, target);
     };
     match opened {
         Err(error @ GitError::WorkingCopy { .. }) => {
-            tracing::warn!(url = %transport.redacted_url(), %branch, %error, "working copy is unusable; cloning it again");
-            recreate(workdir, transport, branch)
+            tracing::warn!(url = %transport.redacted_url(), reference = %target.reference.describe(), %error, "working copy is unusable; cloning it again");
+            recreate(workdir, transport, target)
         }
         other => other,
     }
@@ -282,7 +336,7 @@ fn open_or_recreate(
 fn recreate(
     workdir: &Path,
     transport: &Transport,
-    branch: &str,
+    target: &Target<'_>,
 ) -> Result<(Repository, Oid), GitError> {
     if workdir.exists() {
         std::fs::remove_dir_all(workdir).map_err(|source| GitError::Io {
@@ -293,8 +347,8 @@ fn recreate(
     }
     let repo = Repository::init(workdir)
         .map_err(|source| local_error(workdir, transport, "creating", source))?;
-    let base = sync(&repo, workdir, transport, branch)?;
-    tracing::info!(url = %transport.redacted_url(), %branch, "cloned working copy");
+    let base = sync(&repo, workdir, transport, target)?;
+    tracing::info!(url = %transport.redacted_url(), reference = %target.reference.describe(), "cloned working copy");
     Ok((repo, base))
 }
 
@@ -329,7 +383,7 @@ pub(crate) fn fetch_branch(
             if is_local_failure(&error) {
                 local("fetching", error)
             } else {
-                transport.remote_error("fetch", branch, error)
+                transport.remote_error("fetch", &format!("branch {branch:?}"), error)
             }
         })?;
     match repo.refname_to_id(&tracking) {
@@ -339,24 +393,27 @@ pub(crate) fn fetch_branch(
     }
 }
 
-/// Fetches `branch` and hard-resets the local branch, HEAD and working tree to it.
+/// Fetches the target's reference and hard-resets the local branch, HEAD
+/// and working tree to the commit it points at.
 fn sync(
     repo: &Repository,
     workdir: &Path,
     transport: &Transport,
-    branch: &str,
+    target: &Target<'_>,
 ) -> Result<Oid, GitError> {
     let local = |action, source| local_error(workdir, transport, action, source);
-    let Some(base) = fetch_branch(repo, workdir, transport, branch)? else {
-        return Err(GitError::BranchNotFound {
-            url: transport.redacted_url().to_string(),
-            branch: branch.to_string(),
-        });
+    let base = match target.reference {
+        GitReference::Branch(branch) => fetch_branch(repo, workdir, transport, branch)?
+            .ok_or_else(|| GitError::BranchNotFound {
+                url: transport.redacted_url().to_string(),
+                branch: branch.to_string(),
+            })?,
+        other => resolve_reference(repo, workdir, transport, other)?,
     };
     let commit = repo
         .find_commit(base)
         .map_err(|source| local("reading the fetched commit", source))?;
-    let head = format!("refs/heads/{branch}");
+    let head = format!("refs/heads/{}", target.branch);
     repo.reference(&head, base, true, "tagpilot: reset to the remote head")
         .map_err(|source| local("resetting the branch", source))?;
     repo.set_head(&head)
@@ -385,6 +442,38 @@ mod tests {
         assert_ne!(a, workspace.state_dir_for("ssh://h/repo", "dev"));
         assert_ne!(a, workspace.state_dir_for("ssh://h/other", "main"));
         assert_eq!(a, workspace.state_dir_for("ssh://h/repo", "main"));
+    }
+
+    #[test]
+    fn other_references_have_keys_no_branch_can_have() {
+        assert_eq!(state_key(&GitReference::Branch("main".into())), "main");
+        assert_eq!(state_key(&GitReference::Tag("v1".into())), "tag:v1");
+        assert_eq!(
+            state_key(&GitReference::Semver(">=1.0.0".into())),
+            "semver:>=1.0.0"
+        );
+        assert_eq!(
+            state_key(&GitReference::Name("refs/pull/7/head".into())),
+            "name:refs/pull/7/head"
+        );
+        let sha = "0123456789abcdef0123456789abcdef01234567".to_string();
+        assert_eq!(
+            state_key(&GitReference::Commit {
+                sha: sha.clone(),
+                branch: None
+            }),
+            format!("commit:{sha}")
+        );
+        assert_eq!(
+            state_key(&GitReference::Commit {
+                sha: sha.clone(),
+                branch: Some("main".into())
+            }),
+            format!("commit:{sha}@main")
+        );
+        for key in ["tag:v1", "semver:>=1.0.0"] {
+            assert!(validate_branch("branch", key).is_err(), "{key}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! left after the policy's steps (naming how many tags each step dropped).
 
 use super::Ordering;
+use super::eligibility::{MAX_CHECKED, Skipped};
 use super::explanation::StepCounts;
 use super::go_regex::RegexError;
 use super::range::RangeError;
@@ -39,6 +40,17 @@ pub enum PolicyError {
         /// The policy's ordering (names the range in the message).
         ordering: Box<Ordering>,
     },
+    /// Candidates exist, but every one checked failed a requirement
+    /// (signature, platforms, age).
+    #[error("no eligible tag for policy {policy}: {}", describe_skips(skipped, *unchecked))]
+    NoEligible {
+        /// The policy, as `namespace/name`.
+        policy: String,
+        /// The candidates checked, best first, and why each was skipped.
+        skipped: Vec<Skipped>,
+        /// Candidates not checked (beyond the checks one evaluation makes).
+        unchecked: usize,
+    },
 }
 
 impl PolicyError {
@@ -64,6 +76,24 @@ pub enum InvalidField {
     /// None, or more than one, of `semver`, `numerical` and `alphabetical`.
     #[error("give exactly one of semver, numerical or alphabetical (found {0})")]
     Choice(String),
+    /// A combination of fields Flux's CRD refuses (its CEL rules).
+    #[error("{0}")]
+    Combination(&'static str),
+}
+
+fn describe_skips(skipped: &[Skipped], unchecked: usize) -> String {
+    let mut text = skipped
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if unchecked > 0 {
+        text.push_str(&format!(
+            "; {unchecked} older candidate{} not checked (an evaluation checks at most {MAX_CHECKED})",
+            if unchecked == 1 { "" } else { "s" }
+        ));
+    }
+    text
 }
 
 fn describe_drops(counts: &StepCounts, ordering: &Ordering) -> String {

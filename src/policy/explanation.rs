@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::Ordering;
+use super::eligibility::{Requirements, Skipped};
 
 /// How many tags each step saw and dropped, in step order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -30,6 +31,9 @@ pub struct Candidate {
     pub tag: String,
     /// The value the ordering used (the extracted value, or the tag).
     pub value: String,
+    /// The image's digest, when the policy's requirements needed it resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Why a tag was chosen.
@@ -42,8 +46,18 @@ pub struct Explanation {
     pub ordering: Ordering,
     /// How many tags each step dropped.
     pub counts: StepCounts,
+    /// What the policy requires of an image besides its tag (absent: nothing).
+    #[serde(skip_serializing_if = "Requirements::is_empty")]
+    pub requirements: Requirements,
     /// The winner.
     pub chosen: Candidate,
+    /// Better candidates passed over because they failed a requirement, best first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// When a better candidate skipped as too young becomes old enough: the
+    /// result may change then without a new push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_at: Option<jiff::Timestamp>,
     /// The next best candidates, best first (at most [`RUNNERS_UP`]).
     pub runners_up: Vec<Candidate>,
 }

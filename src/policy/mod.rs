@@ -16,8 +16,21 @@
 //!
 //! A policy is validated once ([`Policy::new`]); evaluating it cannot fail for
 //! any reason but "no tag matches".
+//!
+//! Rules about a tag's image rather than its name (a trusted signature, the
+//! platforms of its index, a minimum age) need facts from the registry:
+//! [`Policy::walk`] ranks the candidates and a [`Walk`] takes the caller's
+//! verdict on each, best first, until one passes ([`eligibility`]).
+//!
+//! Flux v1 (fluxd) workload annotations carry their policy inline: their
+//! filters are [`annotation_filter`] (`glob:`, `semver:`, and `regexp:` with
+//! look-around under a backtracking budget) and their ordering by image
+//! creation time is [`creation_order`].
 
 mod alphabetical;
+pub mod annotation_filter;
+pub mod creation_order;
+pub mod eligibility;
 mod error;
 mod exclusion;
 mod explanation;
@@ -25,6 +38,7 @@ mod filter;
 mod go_float;
 mod go_regex;
 mod numerical;
+pub mod platform;
 mod range;
 mod range_syntax;
 mod select;
@@ -37,12 +51,16 @@ mod tests;
 
 use serde::Serialize;
 
+pub use eligibility::{MAX_CHECKED, Requirements, SignatureCheck, SkipReason, Skipped, Walk};
 pub use error::{InvalidField, PolicyError};
 pub use exclusion::{DEFAULT_EXCLUSIONS, ExclusionList};
 pub use explanation::{Candidate, Explanation, RUNNERS_UP, Selection, StepCounts};
 pub use filter::TagFilter;
 pub use go_regex::RegexError;
+pub use platform::{Platform, PlatformError};
 pub use range::{Range, RangeError};
+/// Flux's version parsing, for the git module's semver checkouts.
+pub(crate) use version::VersionRef;
 
 use select::{Entry, Ranker};
 
@@ -175,52 +193,58 @@ impl Policy {
         tags: &[T],
         exclusions: &ExclusionList,
     ) -> Result<Selection, PolicyError> {
-        match &self.ordering {
-            Ordering::Semver(range) => self.run(&semver::SemverRanker { range }, tags, exclusions),
-            Ordering::Numerical(order) => self.run(
+        self.walk(tags, exclusions, Requirements::default())
+            .finish()
+    }
+
+    /// Ranks the candidates for a [`Walk`] under `requirements`: with none, the
+    /// best candidate is already chosen; else the caller checks them in order.
+    pub fn walk<T: AsRef<str>>(
+        &self,
+        tags: &[T],
+        exclusions: &ExclusionList,
+        requirements: Requirements,
+    ) -> Walk {
+        let keep = if requirements.is_empty() {
+            RUNNERS_UP + 1
+        } else {
+            MAX_CHECKED + RUNNERS_UP
+        };
+        let (counts, candidates) = match &self.ordering {
+            Ordering::Semver(range) => {
+                self.rank(&semver::SemverRanker { range }, tags, exclusions, keep)
+            }
+            Ordering::Numerical(order) => self.rank(
                 &numerical::NumericalRanker { order: *order },
                 tags,
                 exclusions,
+                keep,
             ),
-            Ordering::Alphabetical(order) => self.run(
+            Ordering::Alphabetical(order) => self.rank(
                 &alphabetical::AlphabeticalRanker { order: *order },
                 tags,
                 exclusions,
+                keep,
             ),
-        }
+        };
+        Walk::new(
+            self.name.clone(),
+            self.ordering.clone(),
+            counts,
+            requirements,
+            candidates,
+        )
     }
 
-    fn run<R: Ranker, T: AsRef<str>>(
+    fn rank<R: Ranker, T: AsRef<str>>(
         &self,
         ranker: &R,
         tags: &[T],
         exclusions: &ExclusionList,
-    ) -> Result<Selection, PolicyError> {
-        let (counts, best) = select::select(
-            ranker,
-            tags,
-            self.filter.as_ref(),
-            exclusions,
-            RUNNERS_UP + 1,
-        );
-        let mut best = best.into_iter().map(candidate);
-        let Some(chosen) = best.next() else {
-            return Err(PolicyError::NoMatch {
-                policy: self.name.clone(),
-                counts,
-                ordering: Box::new(self.ordering.clone()),
-            });
-        };
-        Ok(Selection {
-            tag: chosen.tag.clone(),
-            explanation: Explanation {
-                policy: self.name.clone(),
-                ordering: self.ordering.clone(),
-                counts,
-                chosen,
-                runners_up: best.collect(),
-            },
-        })
+        keep: usize,
+    ) -> (StepCounts, Vec<Candidate>) {
+        let (counts, best) = select::select(ranker, tags, self.filter.as_ref(), exclusions, keep);
+        (counts, best.into_iter().map(candidate).collect())
     }
 }
 
@@ -228,5 +252,6 @@ fn candidate<K>(entry: Entry<'_, K>) -> Candidate {
     Candidate {
         tag: entry.tag.to_string(),
         value: entry.value.into_owned(),
+        digest: None,
     }
 }

@@ -16,11 +16,15 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::auth::{AuthCache, HostScheme, TokenKey};
+use super::azure::AzureCredentials;
 use super::challenge::{Challenge, parse_challenge};
+use super::cloud::{EnvLookup, process_env};
 use super::credentials::Credentials;
 use super::ecr::{EcrCredentialCache, EcrTokenSource};
 use super::endpoints::RegistryEndpoints;
 use super::error::ScanError;
+use super::gcp::GcpCredentials;
+use super::image_details::ImageDetails;
 use super::listing::is_valid_tag;
 use super::pagination::ScanBudget;
 pub(super) use super::session::Session;
@@ -80,7 +84,13 @@ pub(super) struct Inner {
     /// Per host, whether a first request has finished (see `RegistryClient::get`).
     first_contact: FirstContact,
     pub(super) ecr: EcrCredentialCache,
+    pub(super) azure: AzureCredentials,
+    pub(super) gcp: GcpCredentials,
+    /// Where `provider: azure` and `gcp` read their settings.
+    pub(super) env: EnvLookup,
     pub(super) secrets: Arc<dyn SecretSource>,
+    /// Image annotations by digest (see [`super::image_details`]).
+    pub(super) image_details: super::image_details::ImageDetailsCache,
 }
 
 impl std::fmt::Debug for Inner {
@@ -96,10 +106,18 @@ pub struct RegistryClientBuilder {
     options: ScanOptions,
     secrets: Arc<dyn SecretSource>,
     ecr: Option<Arc<dyn EcrTokenSource>>,
+    env: EnvLookup,
     sleeper: Arc<dyn Sleeper>,
 }
 
 impl RegistryClientBuilder {
+    /// Where `provider: azure` and `gcp` read their settings (default: the
+    /// process environment; see [`super::azure`] and [`super::gcp`]).
+    pub fn environment(mut self, env: EnvLookup) -> Self {
+        self.env = env;
+        self
+    }
+
     /// Where `secretRef` and `certSecretRef` are looked up (default: nowhere).
     pub fn secrets(mut self, secrets: Arc<dyn SecretSource>) -> Self {
         self.secrets = secrets;
@@ -134,7 +152,11 @@ impl RegistryClientBuilder {
                 auth: AuthCache::default(),
                 first_contact: FirstContact::default(),
                 ecr: EcrCredentialCache::new(self.ecr),
+                azure: AzureCredentials::default(),
+                gcp: GcpCredentials::default(),
+                env: self.env,
                 secrets: self.secrets,
+                image_details: Default::default(),
             }),
         })
     }
@@ -147,6 +169,7 @@ impl RegistryClient {
             options,
             secrets: Arc::new(NoSecrets),
             ecr: None,
+            env: process_env(),
             sleeper: Arc::new(TokioSleeper),
         }
     }
@@ -203,6 +226,21 @@ impl RegistryClient {
         url: &Url,
         accept: &str,
     ) -> Result<Fetched, ScanError> {
+        let result = self.get_once(session, method, url, accept).await;
+        if matches!(result, Err(ScanError::Unauthorized { .. })) {
+            // Refused cloud credentials are not reused: the next scan asks again.
+            self.forget_cloud_credentials(session.target).await;
+        }
+        result
+    }
+
+    async fn get_once(
+        &self,
+        session: &Session<'_>,
+        method: Method,
+        url: &Url,
+        accept: &str,
+    ) -> Result<Fetched, ScanError> {
         let mut challenged = false;
         // The first request to a host learns its auth scheme from the answer;
         // until it has, the other requests to that host wait for it instead of
@@ -246,6 +284,15 @@ impl RegistryClient {
             release();
             if retry? {
                 continue;
+            }
+            if fetched.status == 407
+                && let Some(secret) = &session.target.proxy_secret
+            {
+                return Err(ScanError::Proxy {
+                    image: session.image.clone(),
+                    secret: secret.to_string(),
+                    reason: "it answered 407 (proxy authentication required): check `username` and `password`".to_string(),
+                });
             }
             if fetched.status == 401 || fetched.status == 403 {
                 return Err(ScanError::Unauthorized {
@@ -454,6 +501,16 @@ impl DigestResolver for RegistryClient {
                     transient: true,
                 })
             })
+    }
+
+    async fn image_details(
+        &self,
+        target: &ScanTarget,
+        reference: &str,
+    ) -> Result<Option<Arc<ImageDetails>>, ScanError> {
+        RegistryClient::image_details(self, target, reference)
+            .await
+            .map(Some)
     }
 }
 

@@ -1,4 +1,6 @@
-//! An image's creation time: tag → manifest → config blob → `created`.
+//! An image's creation time: tag → manifest → config blob → `created`; the
+//! same walk (`read_image`) also reads the annotations and
+//! labels that `image_details` gives commit messages.
 //!
 //! Flux v1's `glob:` and `regexp:` filters order tags by when their image was
 //! built. [`RegistryClient::image_created`] resolves a tag to its manifest
@@ -18,6 +20,8 @@
 //! - A blob download redirected elsewhere (object storage, a CDN) is followed
 //!   without credentials, at most [`MAX_REDIRECTS`] times, never from HTTPS to
 //!   plain HTTP (invariant 10).
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use reqwest::Url;
@@ -43,12 +47,38 @@ pub struct ImageCreated {
     pub fetched: bool,
 }
 
+/// Looks up what a tag's image was built at; the engine goes through this
+/// trait so its unit tests can use an in-memory registry.
+pub trait CreatedLookup: Send + Sync {
+    /// See [`RegistryClient::image_created`].
+    fn lookup_created(
+        &self,
+        target: &ScanTarget,
+        tag: &str,
+        store: &CreatedStore,
+    ) -> impl std::future::Future<Output = Result<ImageCreated, ScanError>> + Send;
+}
+
+impl CreatedLookup for RegistryClient {
+    async fn lookup_created(
+        &self,
+        target: &ScanTarget,
+        tag: &str,
+        store: &CreatedStore,
+    ) -> Result<ImageCreated, ScanError> {
+        self.image_created(target, tag, store).await
+    }
+}
+
 #[derive(Deserialize)]
 struct Manifest {
     #[serde(default)]
     config: Option<Descriptor>,
     #[serde(default)]
     manifests: Option<Vec<Descriptor>>,
+    /// Values that are not strings (against the spec) are skipped, not fatal.
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +100,35 @@ struct Platform {
 struct Config {
     #[serde(default)]
     created: Option<String>,
+    #[serde(default)]
+    config: Option<RuntimeConfig>,
+}
+
+#[derive(Deserialize)]
+struct RuntimeConfig {
+    /// `LABEL`s; Docker writes `null` when there are none.
+    #[serde(default, rename = "Labels")]
+    labels: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// What one walk from a manifest digest to its image config read.
+pub(super) struct ImageRecord {
+    /// The config's `created` (see [`parse_created`]).
+    pub(super) created: Option<Timestamp>,
+    /// String annotations and labels, most specific layer first: the index's
+    /// annotations (when the digest names an index), the image manifest's,
+    /// then the config's labels.
+    pub(super) layers: Vec<BTreeMap<String, String>>,
+}
+
+fn strings(map: Option<BTreeMap<String, serde_json::Value>>) -> BTreeMap<String, String> {
+    map.unwrap_or_default()
+        .into_iter()
+        .filter_map(|(key, value)| match value {
+            serde_json::Value::String(text) => Some((key, text)),
+            _ => None,
+        })
+        .collect()
 }
 
 impl RegistryClient {
@@ -91,32 +150,47 @@ impl RegistryClient {
                 fetched: false,
             });
         }
-        let mut manifest = self.manifest(target, &digest).await?;
-        if let Some(entries) = manifest.manifests.take() {
-            let chosen = choose_platform(&entries)
-                .ok_or_else(|| invalid(target, &digest, "an image index without manifests"))?;
-            manifest = self.manifest(target, &chosen.digest).await?;
-        }
-        let config = manifest
-            .config
-            .ok_or_else(|| invalid(target, &digest, "a manifest without a config"))?;
-        let body = self.blob(target, &config.digest).await?;
-        let created = serde_json::from_slice::<Config>(&body)
-            .map_err(|e| {
-                invalid(
-                    target,
-                    &config.digest,
-                    &format!("not an image config ({e})"),
-                )
-            })?
-            .created
-            .as_deref()
-            .and_then(parse_created);
+        let created = self.read_image(target, &digest).await?.created;
         store.insert(&digest, created);
         Ok(ImageCreated {
             digest,
             created,
             fetched: true,
+        })
+    }
+
+    /// Reads the image `digest` names: its manifest (for an index, the
+    /// platform the module docs describe) and its config blob. Every
+    /// document is checked against its digest.
+    pub(super) async fn read_image(
+        &self,
+        target: &ScanTarget,
+        digest: &str,
+    ) -> Result<ImageRecord, ScanError> {
+        let mut layers = Vec::new();
+        let mut manifest = self.manifest(target, digest).await?;
+        if let Some(entries) = manifest.manifests.take() {
+            let chosen = choose_platform(&entries)
+                .ok_or_else(|| invalid(target, digest, "an image index without manifests"))?;
+            layers.push(strings(manifest.annotations.take()));
+            manifest = self.manifest(target, &chosen.digest).await?;
+        }
+        layers.push(strings(manifest.annotations.take()));
+        let config = manifest
+            .config
+            .ok_or_else(|| invalid(target, digest, "a manifest without a config"))?;
+        let body = self.blob(target, &config.digest).await?;
+        let config = serde_json::from_slice::<Config>(&body).map_err(|e| {
+            invalid(
+                target,
+                &config.digest,
+                &format!("not an image config ({e})"),
+            )
+        })?;
+        layers.push(strings(config.config.and_then(|c| c.labels)));
+        Ok(ImageRecord {
+            created: config.created.as_deref().and_then(parse_created),
+            layers,
         })
     }
 
@@ -129,7 +203,11 @@ impl RegistryClient {
             .map_err(|e| invalid(target, digest, &format!("not a manifest ({e})")))
     }
 
-    async fn blob(&self, target: &ScanTarget, digest: &str) -> Result<Vec<u8>, ScanError> {
+    pub(crate) async fn blob(
+        &self,
+        target: &ScanTarget,
+        digest: &str,
+    ) -> Result<Vec<u8>, ScanError> {
         let (mut fetched, mut url) = self
             .get_in_repository(target, &format!("blobs/{digest}"), "*/*")
             .await?;
@@ -157,7 +235,7 @@ impl RegistryClient {
 }
 
 /// The body of a `200` answer, checked against `digest`.
-fn verified(
+pub(crate) fn verified(
     target: &ScanTarget,
     url: &Url,
     fetched: Fetched,

@@ -61,7 +61,8 @@ struct StoreFile {
 /// Creation times by manifest digest, persisted under a state directory.
 #[derive(Debug)]
 pub struct CreatedStore {
-    path: PathBuf,
+    /// The file, or `None` for a store that lives in memory only.
+    path: Option<PathBuf>,
     entries: RwLock<(BTreeMap<String, Option<Timestamp>>, bool)>,
 }
 
@@ -83,9 +84,17 @@ impl CreatedStore {
             Err(error) => return Err(io("read", &path)(error)),
         };
         Ok(Self {
-            path,
+            path: Some(path),
             entries: RwLock::new((images, false)),
         })
+    }
+
+    /// A store for one command (`policy eval`): nothing read, nothing saved.
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            entries: RwLock::default(),
+        }
     }
 
     /// What is stored for `digest`: `Some(None)` for an image known to have no creation time.
@@ -126,6 +135,9 @@ impl CreatedStore {
 
     /// Writes the file if anything changed since it was read or last saved.
     pub fn save(&self) -> Result<(), CreatedStoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let Ok(mut entries) = self.entries.write() else {
             return Ok(());
         };
@@ -137,22 +149,22 @@ impl CreatedStore {
         };
         let mut bytes =
             serde_json::to_vec_pretty(&file).map_err(|source| CreatedStoreError::Corrupt {
-                path: self.path.clone(),
+                path: path.clone(),
                 source,
             })?;
         bytes.push(b'\n');
-        let directory = self.path.parent().unwrap_or(Path::new("."));
+        let directory = path.parent().unwrap_or(Path::new("."));
         let temporary = directory.join(format!(".{CREATED_FILE}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut out = std::fs::File::create(&temporary)?;
             out.write_all(&bytes)?;
             out.sync_all()?;
-            std::fs::rename(&temporary, &self.path)?;
+            std::fs::rename(&temporary, path)?;
             std::fs::File::open(directory)?.sync_all()
         };
         write().map_err(|error| {
             let _ = std::fs::remove_file(&temporary);
-            io("write", &self.path)(error)
+            io("write", path)(error)
         })?;
         entries.1 = false;
         Ok(())

@@ -4,6 +4,7 @@
 //! Messages name the image and the cause and never carry a credential: URLs
 //! here are registry API URLs (credentials travel in headers only).
 
+use super::cloud::CloudError;
 use super::ecr::EcrError;
 
 /// Why listing tags (or resolving a digest) failed.
@@ -163,6 +164,27 @@ pub enum ScanError {
         #[source]
         source: EcrError,
     },
+    /// `provider: azure` or `gcp` got no registry credentials from the cloud identity.
+    #[error("scanning {image}: provider {provider}: {source}")]
+    Cloud {
+        /// The image being scanned.
+        image: String,
+        /// `azure` or `gcp`.
+        provider: &'static str,
+        /// Why.
+        #[source]
+        source: Box<CloudError>,
+    },
+    /// The proxy of `proxySecretRef` cannot be used, or refused the request.
+    #[error("scanning {image}: the proxy from Secret {secret}: {reason}")]
+    Proxy {
+        /// The image being scanned.
+        image: String,
+        /// `namespace/name` of the Secret.
+        secret: String,
+        /// What is wrong (never a credential).
+        reason: String,
+    },
     /// The CA or client certificate from `certSecretRef` cannot be used.
     #[error("scanning {image}: TLS settings from Secret {secret}: {reason}")]
     Tls {
@@ -185,6 +207,7 @@ impl ScanError {
             Self::Transport { .. } => true,
             Self::Token { transient, .. } | Self::Budget { transient, .. } => *transient,
             Self::Ecr { source, .. } => source.is_transient(),
+            Self::Cloud { source, .. } => source.is_transient(),
             Self::SecretNotFound { .. }
             | Self::InvalidSecret { .. }
             | Self::InvalidTarget { .. }
@@ -194,6 +217,7 @@ impl ScanError {
             | Self::ForeignLink { .. }
             | Self::PaginationLoop { .. }
             | Self::PlainHttp { .. }
+            | Self::Proxy { .. }
             | Self::Tls { .. } => false,
         }
     }

@@ -24,24 +24,43 @@
 //!   parses `WWW-Authenticate`, [`token`] a token server's answer (peer
 //!   numbers clamped).
 //! - [`credentials`]: [`Credentials`], Docker `config.json`.
-//! - [`ecr`]: Amazon ECR authorization tokens and their cache.
+//! - [`ecr`]: Amazon ECR authorization tokens and their cache; [`azure`]: ACR
+//!   credentials from an Azure AD identity ([`azure_identity`]); [`gcp`]: GCP registries' tokens
+//!   from the metadata server; [`cloud`]: what those two share (environment,
+//!   test-only endpoints, errors, token cache).
+//! - [`proxy`]: the forward proxy of `proxySecretRef`.
 //! - [`endpoints`]: mapping a registry host to another URL (mirrors, tests).
 //! - [`store`]: the tag store and its atomic persistence.
 //! - [`created`], [`created_store`]: an image's creation time (Flux v1 ordering), once per digest.
+//! - [`image_details`]: an image's OCI annotations (source, revision, version,
+//!   created) for commit messages, read by the same walk, cached per digest.
+//! - [`cosign`], [`signatures`]: cosign key-based signatures of an image;
+//!   [`platforms`]: the platforms of an image; [`inspect`]: the trait the
+//!   engine asks these through (a policy's requirements).
 //! - [`error`]: the scan error type, [`ScanError`].
 
 pub mod auth;
+pub mod azure;
+pub mod azure_identity;
 pub mod challenge;
 pub mod client;
+pub mod cloud;
+pub mod cosign;
 pub mod created;
 pub mod created_store;
 pub mod credentials;
 pub mod ecr;
 pub mod endpoints;
 pub mod error;
+pub mod gcp;
+pub mod image_details;
+pub mod inspect;
 pub mod listing;
 pub mod pagination;
+pub mod platforms;
+pub mod proxy;
 mod session;
+pub mod signatures;
 pub mod store;
 pub mod token;
 pub mod transport;
@@ -101,9 +120,10 @@ pub enum CredentialSource {
     DockerConfig(Arc<DockerConfig>),
     /// `provider: aws`: an ECR authorization token from the AWS credential chain.
     Aws,
-    /// `provider: azure`: an ACR token exchanged for an Azure AD token.
+    /// `provider: azure`: an ACR refresh token exchanged for the controller's
+    /// Azure AD token (see [`azure`]).
     Azure,
-    /// `provider: gcp`: a token from the GCP metadata server.
+    /// `provider: gcp`: an access token from the GCP metadata server (see [`gcp`]).
     Gcp,
 }
 
@@ -129,9 +149,13 @@ pub struct ScanTarget {
     /// `password`), in the ImageRepository's namespace.
     pub proxy_secret: Option<ObjectKey>,
     /// `serviceAccountName`: a ServiceAccount (same namespace) whose image pull
-    /// secrets add to the credentials (`provider: generic`), or whose identity
-    /// a cloud provider uses.
+    /// secrets add to the credentials (`provider: generic`; controller mode).
     pub service_account: Option<ObjectKey>,
+    /// The `imagePullSecrets` of [`Self::service_account`], in its order, as
+    /// the controller read them (empty in standalone mode, which has no
+    /// ServiceAccounts). After `secretRef`, the first of them with an entry
+    /// for the registry gives the credentials, as in Flux.
+    pub pull_secrets: Vec<ObjectKey>,
 }
 
 /// The per-request timeout when an object sets none.
@@ -149,6 +173,7 @@ impl ScanTarget {
             timeout: DEFAULT_TIMEOUT,
             proxy_secret: None,
             service_account: None,
+            pull_secrets: Vec::new(),
         }
     }
 }
@@ -198,6 +223,18 @@ pub trait DigestResolver: Send + Sync {
         target: &ScanTarget,
         tag: &str,
     ) -> impl Future<Output = Result<String, ScanError>> + Send;
+
+    /// What the image `reference` (a tag or a `sha256:` digest) of `target`'s
+    /// repository says about itself (see [`image_details`]); `None` when this
+    /// resolver cannot tell (the default, for in-memory fakes).
+    fn image_details(
+        &self,
+        _target: &ScanTarget,
+        _reference: &str,
+    ) -> impl Future<Output = Result<Option<Arc<image_details::ImageDetails>>, ScanError>> + Send
+    {
+        async { Ok(None) }
+    }
 }
 
 /// The contents of a Secret: its type and decoded data.

@@ -20,6 +20,8 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::proxy::ProxySettings;
+
 /// How failed requests are retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -219,12 +221,14 @@ impl TlsSettings {
     }
 }
 
-/// `reqwest` clients, one per distinct TLS setting (connection pools are shared
-/// by every scan with the same setting).
+/// `reqwest` clients, one per distinct TLS and proxy setting (connection
+/// pools are shared by every scan with the same settings).
 #[derive(Debug)]
 pub struct HttpClients {
     default: reqwest::Client,
+    direct: reqwest::Client,
     user_agent: String,
+    /// By a hash of the TLS material and the proxy (never the values themselves).
     custom: Mutex<HashMap<String, reqwest::Client>>,
 }
 
@@ -233,6 +237,7 @@ impl HttpClients {
     pub fn new(user_agent: &str) -> Result<Self, reqwest::Error> {
         Ok(Self {
             default: Self::builder(user_agent).build()?,
+            direct: Self::builder(user_agent).no_proxy().build()?,
             user_agent: user_agent.to_string(),
             custom: Mutex::new(HashMap::new()),
         })
@@ -248,12 +253,26 @@ impl HttpClients {
             .pool_max_idle_per_host(16)
     }
 
-    /// The client for `tls` (built on first use).
-    pub fn client(&self, tls: &TlsSettings) -> Result<reqwest::Client, String> {
-        if tls.is_default() {
+    /// A client that never goes through a proxy, not even one from the
+    /// environment (`HTTP_PROXY`): for link-local metadata servers.
+    pub fn direct(&self) -> reqwest::Client {
+        self.direct.clone()
+    }
+
+    /// The client for `tls` through `proxy` (built on first use).
+    pub fn client(
+        &self,
+        tls: &TlsSettings,
+        proxy: Option<&ProxySettings>,
+    ) -> Result<reqwest::Client, String> {
+        if tls.is_default() && proxy.is_none() {
             return Ok(self.default.clone());
         }
-        let key = tls.key();
+        let key = format!(
+            "{}/{}",
+            tls.key(),
+            proxy.map(ProxySettings::key).unwrap_or_default()
+        );
         if let Ok(custom) = self.custom.lock()
             && let Some(client) = custom.get(&key)
         {
@@ -273,9 +292,12 @@ impl HttpClients {
                 .map_err(|_| "tls.crt/tls.key are not a PEM certificate and key".to_string())?;
             builder = builder.identity(identity);
         }
+        if let Some(proxy) = proxy {
+            builder = builder.proxy(proxy.to_reqwest()?);
+        }
         let client = builder
             .build()
-            .map_err(|e| format!("cannot build an HTTPS client ({e})"))?;
+            .map_err(|e| format!("cannot build an HTTP client ({e})"))?;
         if let Ok(mut custom) = self.custom.lock() {
             custom.insert(key, client.clone());
         }

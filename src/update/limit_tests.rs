@@ -191,7 +191,10 @@ fn the_atomic_write_replaces_every_file_and_leaves_no_temporary() {
     write_staged(&reals, &files).unwrap();
     for (i, path) in reals.iter().enumerate() {
         assert_eq!(fs::read_to_string(path).unwrap(), format!("new {i}"));
-        assert_eq!(fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
     }
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 40);
 }

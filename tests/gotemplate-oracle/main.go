@@ -25,6 +25,7 @@ import (
 	legacysource "tagpilot.test/gotemplate-oracle/legacy/source"
 	legacyupdate "tagpilot.test/gotemplate-oracle/legacy/update"
 	"tagpilot.test/gotemplate-oracle/source"
+	"tagpilot.test/gotemplate-oracle/tagpilot"
 	"tagpilot.test/gotemplate-oracle/types"
 	"tagpilot.test/gotemplate-oracle/update"
 	"tagpilot.test/gotemplate-oracle/yaml"
@@ -61,7 +62,30 @@ type Input struct {
 		Name      string `json:"name"`
 		Tag       string `json:"tag"`
 		Digest    string `json:"digest"`
+		// What tagpilot read from the registry (`.Images`; optional).
+		Source      string `json:"source"`
+		Revision    string `json:"revision"`
+		Version     string `json:"version"`
+		Created     string `json:"created"`
+		Old         string `json:"old"`
+		OldRevision string `json:"old_revision"`
+		OldVersion  string `json:"old_version"`
+		CompareURL  string `json:"compare_url"`
 	} `json:"images"`
+}
+
+// tagpilotImages is `.Images` for the input.
+func tagpilotImages(in Input) []tagpilot.Image {
+	images := make([]tagpilot.Image, 0, len(in.Images))
+	for _, i := range in.Images {
+		images = append(images, tagpilot.Image{
+			Policy: types.NamespacedName{Namespace: i.Namespace, Name: i.Policy},
+			Name:   i.Name, Tag: i.Tag, Digest: i.Digest,
+			Source: i.Source, Revision: i.Revision, Version: i.Version, Created: i.Created,
+			Old: i.Old, OldRevision: i.OldRevision, OldVersion: i.OldVersion, CompareURL: i.CompareURL,
+		})
+	}
+	return images
 }
 
 const defaultMessageTemplate = `Update from image update automation`
@@ -170,6 +194,7 @@ func render(version, messageTemplate string, in Input) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("unable to create commit message template from spec: %w", err)
 	}
+	tagpilot.Current = tagpilotImages(in)
 	var data any
 	switch version {
 	case "v1beta1":

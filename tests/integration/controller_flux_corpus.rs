@@ -1,8 +1,10 @@
-//! The Flux corpus (`testdata/flux/`) through a real API server: every
-//! object of every Flux version is accepted by the Flux-group CRDs with every
-//! field kept (read back in its own version, and in `v1`, the version the
-//! controller watches), and `tagpilot controller --flux-compat` judges each
-//! object exactly as the standalone loader judges the same file.
+//! The Flux corpus (`testdata/flux/`) through a real API server with Flux's
+//! own CRDs: every object of Flux's `v1` is accepted with every field kept,
+//! and `tagpilot controller --flux-compat` judges each object exactly as the
+//! standalone loader judges the same file. Flux's CRDs (2.9) no longer serve
+//! `v1beta1` and `v1beta2`: the API server refuses those documents (the
+//! standalone loader still reads them; `tagpilot migrate` and Flux's own
+//! migration turn them into `v1`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +18,10 @@ use crate::controller_schema::assert_kept;
 use crate::harness::cluster::Cluster;
 use crate::harness::tagpilot::wait_for;
 
-const VERSIONS: [&str; 3] = ["v1beta1", "v1beta2", "v1"];
+const VERSIONS: [&str; 1] = ["v1"];
+
+/// The versions Flux's CRDs stopped serving.
+const NOT_SERVED: [&str; 2] = ["v1beta1", "v1beta2"];
 
 /// Fields of Flux's beta versions that `v1` dropped: objects are stored as
 /// `v1`, so the API server prunes them whatever version they are read in, as
@@ -67,9 +72,21 @@ fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
 }
 
 #[test]
-fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
+fn the_flux_corpus_is_accepted_by_fluxs_crds_and_judged_like_the_loader() {
     let cluster = Cluster::start();
     install_flux_crds(&cluster);
+    for version in NOT_SERVED {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/flux")
+            .join(format!("{version}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (ok, _, stderr) = cluster.kubectl_output(&["apply", "-f", "-"], Some(&text));
+        assert!(!ok, "Flux's CRDs serve {version} again: update this test");
+        assert!(
+            stderr.contains(&format!("no matches for kind \"ImagePolicy\" in version \"image.toolkit.fluxcd.io/{version}\"")),
+            "{stderr}"
+        );
+    }
     let mut expected = Verdicts::new();
     let mut objects = Vec::new();
     for version in VERSIONS {
@@ -123,18 +140,6 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
             &format!("{resource} {name} read as v1"),
         );
     }
-    // Not supported yet in controller mode only (standalone warns instead).
-    for version in VERSIONS {
-        expected.insert(
-            (
-                "ImageRepository".into(),
-                format!("flux-{version}"),
-                "workload".into(),
-            ),
-            "spec.serviceAccountName is not supported yet".into(),
-        );
-    }
-
     let controller = cluster.spawn_controller("corpus", cluster.kubeconfig(), &["--flux-compat"]);
     let list = |kind: &str| -> Vec<Value> {
         let text = cluster.kubectl(&[
@@ -151,12 +156,13 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
         condition(object, "Ready").is_some()
             && object["status"]["observedGeneration"] == object["metadata"]["generation"]
     };
-    let kinds = [
-        "ImageRepository",
-        "ImagePolicy",
-        "GitRepository",
-        "ImageUpdateAutomation",
-    ];
+    // Flux's source-controller owns GitRepository status: tagpilot reports
+    // its verdict on a GitRepository as an InvalidSpec event instead.
+    let kinds = ["ImageRepository", "ImagePolicy", "ImageUpdateAutomation"];
+    let with_status = objects
+        .iter()
+        .filter(|o| o["kind"] != "GitRepository")
+        .count();
     let stored: BTreeMap<(String, String, String), Value> = wait_for(
         "a status on every corpus object",
         || {
@@ -174,7 +180,7 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
                     all.insert(id, item.clone());
                 }
             }
-            (all.len() == objects.len()).then_some(all)
+            (all.len() == with_status).then_some(all)
         },
         || {
             let waiting: Vec<String> = kinds
@@ -194,6 +200,29 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
             )
         },
     );
+    let invalid_sources: Vec<(&(String, String, String), &String)> = expected
+        .iter()
+        .filter(|((kind, _, _), _)| kind == "GitRepository")
+        .collect();
+    for ((_, namespace, name), message) in invalid_sources {
+        wait_for(
+            &format!("the InvalidSpec event of GitRepository {namespace}/{name}"),
+            || {
+                let events = cluster.kubectl(&[
+                    "get",
+                    "events",
+                    "-n",
+                    namespace,
+                    "--field-selector",
+                    &format!("involvedObject.name={name},reason=InvalidSpec"),
+                    "-o",
+                    "jsonpath={.items[*].message}",
+                ]);
+                events.contains(message.as_str()).then_some(())
+            },
+            || controller.log_text(),
+        );
+    }
     for (id, object) in &stored {
         let stalled = condition(object, "Stalled").filter(|c| c["status"] == "True");
         match expected.get(id) {
@@ -212,6 +241,24 @@ fn the_flux_corpus_is_served_in_every_version_and_judged_like_the_loader() {
                 object["status"]
             ),
         }
+    }
+    // `serviceAccountName`: the ServiceAccount is read (standalone mode only warns);
+    // the corpus has none, so the repository waits for it.
+    for version in VERSIONS {
+        let id = (
+            "ImageRepository".to_string(),
+            format!("flux-{version}"),
+            "workload".to_string(),
+        );
+        let ready = condition(&stored[&id], "Ready").unwrap();
+        assert_eq!(ready["reason"], "DependencyNotReady", "{id:?}");
+        assert_eq!(
+            ready["message"],
+            format!(
+                "spec.serviceAccountName: ServiceAccount flux-{version}/image-puller not found"
+            ),
+            "{id:?}"
+        );
     }
     controller.assert_running();
 }

@@ -1,7 +1,9 @@
 //! `deploy/`'s RBAC against the real API server: the controller runs with a
 //! ServiceAccount token (TokenRequest) bound to exactly the role in
-//! `deploy/rbac.yaml`, applied from the files, and must both work and be
-//! refused what the role does not grant.
+//! `deploy/base/rbac.yaml`, applied from the files, and must both work — its
+//! registry credentials come from an ImageRepository's `serviceAccountName`,
+//! which needs `get serviceaccounts` — and be refused what the role does not
+//! grant.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,7 @@ use crate::controller::{git_ssh_secret, is_ready, shop_objects};
 use crate::engine::World;
 use crate::harness::cluster::Cluster;
 use crate::harness::git_server::SshGitServer;
+use crate::harness::registry::{AuthMode, Distribution, PASSWORD, Registry, USER};
 
 /// A kubeconfig for the ServiceAccount `namespace/name`, with a token from the TokenRequest API.
 pub fn service_account_kubeconfig(cluster: &Cluster, namespace: &str, name: &str) -> PathBuf {
@@ -40,11 +43,35 @@ fn the_deploy_rbac_is_enough_for_the_controller_and_no_more() {
     assert!(ok, "{stderr}");
     assert_eq!(who, "system:serviceaccount:tagpilot-system:tagpilot");
 
-    let world = World::new(&["1.0.0", "1.3.0"]);
+    let world = World::on(
+        Registry::start(Distribution::V2, AuthMode::Basic),
+        &[("api", &["1.0.0", "1.3.0"])],
+    );
     let server = SshGitServer::start();
     cluster.namespace("shop");
     git_ssh_secret(&cluster, &server);
-    cluster.apply(&shop_objects(&world, &server.url(&world.bare), "^1\\."));
+    // The registry's credentials: an image pull secret of ServiceAccount `puller`.
+    cluster.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "registry-pull",
+        "-n",
+        "shop",
+        &format!("--docker-server={}", world.registry.host),
+        &format!("--docker-username={USER}"),
+        &format!("--docker-password={PASSWORD}"),
+    ]);
+    cluster.apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: puller\n  namespace: shop\nimagePullSecrets:\n  - name: registry-pull\n",
+    );
+    cluster.apply(
+        &shop_objects(&world, &server.url(&world.bare), "^1\\.").replacen(
+            "  insecure: true\n",
+            "  insecure: true\n  serviceAccountName: puller\n",
+            1,
+        ),
+    );
     let controller = cluster.spawn_controller(
         "rbac",
         &kubeconfig,
@@ -71,9 +98,15 @@ fn the_deploy_rbac_is_enough_for_the_controller_and_no_more() {
         "the role lacks something:\n{log}"
     );
 
-    // Outside its role: listing Secrets, changing specs, deleting, other kinds, leases elsewhere.
+    // Inside it: one named ServiceAccount.
+    let (ok, _, stderr) = as_controller(&["get", "serviceaccount", "puller", "-n", "shop"]);
+    assert!(ok, "{stderr}");
+    // Outside its role: listing Secrets or ServiceAccounts, minting their tokens,
+    // changing specs, deleting, other kinds, leases elsewhere.
     for denied in [
         &["get", "secrets", "-n", "shop"][..],
+        &["get", "serviceaccounts", "-n", "shop"],
+        &["create", "token", "puller", "-n", "shop"],
         &["delete", "imagepolicy", "api", "-n", "shop"],
         &["label", "imagepolicy", "api", "-n", "shop", "x=y"],
         &["get", "configmaps", "-n", "shop"],

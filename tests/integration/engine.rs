@@ -14,7 +14,9 @@ use crate::harness::tagpilot::{
     plain_source, semver_image, ssh_source,
 };
 
-pub const TEMPLATE: &str = "{{automation.name}}: update images ({{values.ticket}})\n\n{{#each changes}}\n- {{file}}:{{line}} {{old}} -> {{new}}\n{{/each}}";
+/// The test automations' template: they are Flux objects, so it is a Go
+/// template over Flux's data (files relative to `update.path`).
+pub const TEMPLATE: &str = "{{ .AutomationObject.Name }}: update images ({{ .Values.ticket }})\n\n{{ range $file, $objects := .Changed.FileChanges }}{{ range $objects }}{{ range . }}- {{ $file }} {{ .OldValue }} -> {{ .NewValue }}\n{{ end }}{{ end }}{{ end -}}";
 
 /// A registry with `shop/<name>` images, and a config repository whose
 /// `apps/<name>.yaml` Deployments run `shop/<name>:1.0.0`, each marked for the
@@ -119,7 +121,8 @@ impl World {
     /// The message the test template renders for one change of `shop/api`.
     pub fn expected_message(&self, old: &str, new: &str) -> String {
         format!(
-            "apps: update images (OPS-42)\n\n- {DEPLOY_FILE}:10 {image}:{old} -> {image}:{new}\n",
+            "apps: update images (OPS-42)\n\n- {file} {image}:{old} -> {image}:{new}\n",
+            file = DEPLOY_FILE.trim_start_matches("apps/"),
             image = self.image
         )
     }

@@ -51,6 +51,8 @@ async fn ssh_clone_commit_and_push_with_a_checked_host_key() {
         url: server.url(&bare),
         credentials: ssh_credentials(&server),
         ca_certificate: None,
+        timeout: tagpilot::git::DEFAULT_TIMEOUT,
+        proxy: None,
     });
     let outcome = run_automation(workspace.clone(), spec.clone(), set_tag("main-1a2b3c4-118"))
         .await
@@ -111,6 +113,8 @@ fn ssh_host_keys_that_differ_or_are_missing_are_refused() {
                 known_hosts,
             },
             ca_certificate: None,
+            timeout: tagpilot::git::DEFAULT_TIMEOUT,
+            proxy: None,
         };
         let error = workspace
             .prepare(&repo, &CheckoutSpec::branch("main"))
@@ -136,6 +140,8 @@ fn an_ssh_identity_the_server_does_not_know_is_an_authentication_error() {
             known_hosts: std::fs::read_to_string(&server.known_hosts_path).unwrap(),
         },
         ca_certificate: None,
+        timeout: tagpilot::git::DEFAULT_TIMEOUT,
+        proxy: None,
     };
     let workspace = GitWorkspace::new(state.path());
     let error = workspace
@@ -191,6 +197,8 @@ fn http_basic_auth_commits_with_a_template_and_pushes() {
             password: Secret::new(GIT_PASSWORD.into()),
         },
         ca_certificate: None,
+        timeout: tagpilot::git::DEFAULT_TIMEOUT,
+        proxy: None,
     });
     spec.commit.message_template = Some(
         "[{{values.env}}] {{automation.namespace}}/{{automation.name}}: <{{images.0.tag}}> & more\n\n\
@@ -223,6 +231,8 @@ fn a_wrong_http_password_is_a_clear_error_without_the_password() {
             password: Secret::new(wrong.into()),
         },
         ca_certificate: None,
+        timeout: tagpilot::git::DEFAULT_TIMEOUT,
+        proxy: None,
     };
     let error = GitWorkspace::new(state.path())
         .prepare(&repo, &CheckoutSpec::branch("main"))
@@ -284,6 +294,8 @@ fn a_lost_push_race_is_retried_by_fetching_and_reapplying_never_forcing() {
             password: Secret::new(GIT_PASSWORD.into()),
         },
         ca_certificate: None,
+        timeout: tagpilot::git::DEFAULT_TIMEOUT,
+        proxy: None,
     });
     let mut calls = 0;
     let mut other = None;
@@ -343,6 +355,8 @@ fn basic_http_spec(server: &HttpGitServer, bare: &Path) -> AutomationSpec {
             password: Secret::new(GIT_PASSWORD.into()),
         },
         ca_certificate: None,
+        timeout: tagpilot::git::DEFAULT_TIMEOUT,
+        proxy: None,
     })
 }
 
@@ -474,7 +488,7 @@ fn a_separate_push_branch_is_rebuilt_on_the_checkout_head_under_a_lease() {
     // The same result again: the branch already holds it, so it is left alone.
     let again = run_automation_blocking(&workspace, &spec, set_tag("v3")).unwrap();
     assert!(
-        matches!(&again, AutomationOutcome::NoChange { head } if head.to_string() == second),
+        matches!(&again, AutomationOutcome::AlreadyPushed { head, .. } if head.to_string() == second),
         "{again:?}"
     );
     assert_eq!(
@@ -653,7 +667,7 @@ fn ssh_signed_commits_pass_git_verify_commit() {
 }
 
 #[test]
-fn unknown_template_variables_and_gpg_keys_fail_before_anything_is_pushed() {
+fn unknown_template_variables_and_bad_gpg_keys_fail_before_anything_is_pushed() {
     let repos = GitRepos::new();
     let bare = config_repo(&repos);
     let state = TempDir::new().unwrap();
@@ -674,6 +688,11 @@ fn unknown_template_variables_and_gpg_keys_fail_before_anything_is_pushed() {
         passphrase: None,
     });
     let error = run_automation_blocking(&workspace, &spec, set_tag("v2")).unwrap_err();
-    assert!(error.to_string().contains("not supported yet"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("`git.asc`: not an ASCII-armored"),
+        "{error}"
+    );
     assert_eq!(git_in(&bare, &["rev-parse", "main"]), before);
 }

@@ -120,6 +120,25 @@ fn tagpilot_output(command: &mut std::process::Command) -> RunOutput {
 fn every_json_output_has_one_style_and_every_field_is_documented() {
     let world = World::new(&["1.0.0", "1.1.0"]);
     let tagpilot = world.tagpilot(&plain_source(&format!("file://{}", world.bare.display())));
+    // A Flux v1 annotated workload and an Annotations automation, so that
+    // their fields are in the outputs too.
+    let host = &world.registry.host;
+    let mut pusher = crate::harness::images::ImagePusher::new(&world.registry, "lucj/hello");
+    pusher.push_with_created("1a2b3c4", Some("2024-03-01T10:00:00Z"));
+    pusher.push_with_created("master", Some("2024-03-01T10:00:00Z"));
+    crate::harness::git_fixtures::push_other_commit(
+        &world.bare,
+        "main",
+        "apps/hello.yaml",
+        &crate::annotations_engine::workload(host, "master", false),
+    );
+    tagpilot.write(
+        "annotations.yaml",
+        &crate::annotations_engine::automation(
+            "1h",
+            &format!("      - host: {host}\n        insecure: true\n"),
+        ),
+    );
     let engine_args = |command: &[&str]| {
         let mut process = tagpilot.command();
         process

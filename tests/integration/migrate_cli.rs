@@ -149,9 +149,9 @@ fn migrate_flux_v1_exit_codes_follow_the_contract() {
 }
 
 /// The acceptance check of the migration: the same registry and the same
-/// annotated repository give the same images whether fluxd's rules run on the
-/// annotations (the annotation core) or the engine runs the migrated markers
-/// and objects (`tagpilot run --once`, real git server over http) — for filters
+/// annotated repository give the same images whether the engine runs the
+/// annotations (strategy `Annotations`) or the migrated markers and objects
+/// (both `tagpilot run --once`, real git server over http) — for filters
 /// whose tags sort the way they were built (semver, `main-N`, `build-N`, and
 /// version tags for `glob:*`).
 #[test]
@@ -185,19 +185,6 @@ fn the_migrated_configuration_bumps_like_the_annotations() {
         ("helm.yaml", input("helm.yaml")),
     ];
 
-    // fluxd's rules on the annotations.
-    let annotated = tempfile::tempdir().unwrap();
-    for (name, text) in &files {
-        fs::write(annotated.path().join(name), text).unwrap();
-    }
-    let state = tempfile::tempdir().unwrap();
-    let store = tagpilot::registry::created_store::CreatedStore::open(state.path()).unwrap();
-    let client = crate::registry::client_with(
-        crate::registry::test_options(),
-        crate::annotations::pull_secret(&host),
-    );
-    crate::annotations::run_once(&client, &store, &host, annotated.path());
-
     // The migrated markers and objects, run by the engine.
     let migrated = tempfile::tempdir().unwrap();
     fs::create_dir(migrated.path().join("apps")).unwrap();
@@ -230,6 +217,16 @@ fn the_migrated_configuration_bumps_like_the_annotations() {
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
     let bare = repos.create("config", &contents);
+    // fluxd's rules on the annotations: the engine's Annotations strategy.
+    let annotated_files: Vec<(String, String)> = files
+        .iter()
+        .map(|(name, text)| (format!("apps/{name}"), text.clone()))
+        .collect();
+    let annotated_files: Vec<(&str, &str)> = annotated_files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let annotated_bare = repos.create("annotated", &annotated_files);
     let server = HttpGitServer::start(&repos);
     tagpilot.write(
         "source.yaml",
@@ -237,6 +234,19 @@ fn the_migrated_configuration_bumps_like_the_annotations() {
     );
     tagpilot.write("automation.yaml", &Automation::new("apps").yaml());
     tagpilot.run_once().success();
+    let annotations = Tagpilot::new();
+    annotations.write(
+        "source.yaml",
+        &http_source(&server.url(&annotated_bare), GIT_USER, GIT_PASSWORD),
+    );
+    annotations.write(
+        "automation.yaml",
+        &crate::annotations_engine::automation(
+            "1h",
+            &format!("      - host: {host}\n        insecure: true\n"),
+        ),
+    );
+    annotations.run_once().success();
 
     let images = |text: &str| -> Vec<String> {
         text.lines()
@@ -248,11 +258,12 @@ fn the_migrated_configuration_bumps_like_the_annotations() {
             .collect()
     };
     for (name, _) in &files {
-        let by_annotations = fs::read_to_string(annotated.path().join(name)).unwrap();
+        let by_annotations =
+            crate::harness::git_fixtures::show(&annotated_bare, "main", &format!("apps/{name}"));
         let by_markers = crate::harness::git_fixtures::show(&bare, "main", &format!("apps/{name}"));
         assert_eq!(images(&by_markers), images(&by_annotations), "{name}");
     }
-    let shop = fs::read_to_string(annotated.path().join("shop.yaml")).unwrap();
+    let shop = crate::harness::git_fixtures::show(&annotated_bare, "main", "apps/shop.yaml");
     for bumped in [
         "acme/shop:1.2.9",
         "acme/proxy:main-105\"",
@@ -262,6 +273,6 @@ fn the_migrated_configuration_bumps_like_the_annotations() {
     ] {
         assert!(shop.contains(bumped), "{bumped} in\n{shop}");
     }
-    let helm = fs::read_to_string(annotated.path().join("helm.yaml")).unwrap();
+    let helm = crate::harness::git_fixtures::show(&annotated_bare, "main", "apps/helm.yaml");
     assert!(helm.contains("tag: 2.5.0"), "{helm}");
 }

@@ -4,7 +4,8 @@
 //! through moto and the AWS credential chain, a git ssh identity with
 //! known_hosts, git http basic auth, a git bearer token (refused by the server,
 //! so the failure path is covered too), an SSH commit-signing key with a
-//! passphrase, and the webhook token — and no secret value (nor its base64)
+//! passphrase, the webhook token, and a registry behind a forward proxy
+//! (tinyproxy) with its own basic auth — and no secret value (nor its base64)
 //! shows up in stderr, `/metrics`, `status.json`, `tagpilot status`, the state
 //! directory or any commit message. Plus: `Debug` of every credential type
 //! prints `[redacted]`.
@@ -22,6 +23,7 @@ use crate::harness::git_server::{GIT_PASSWORD, GIT_USER, GitRepos, HttpGitServer
 use crate::harness::images::ImagePusher;
 use crate::harness::moto::{Moto, REGION};
 use crate::harness::process::{free_port, write};
+use crate::harness::proxy::ForwardProxy;
 use crate::harness::registry::{AuthMode, Distribution, PASSWORD, Registry, USER};
 use crate::harness::tagpilot::{Tagpilot, deployment, wait_for};
 use crate::registry::{ecr_backed_registry, ecr_host, moto_token_password};
@@ -30,6 +32,8 @@ const WEBHOOK_TOKEN: &str = "wh-Secret-Token-88aa1f";
 const GIT_BEARER_TOKEN: &str = "git-Bearer-T0ken-5c1b7e";
 const SIGNING_PASSPHRASE: &str = "sign-Pa55phrase-3e9";
 const AWS_SECRET_KEY: &str = "aws-Secret-Access-Key-0d4f2b";
+const PROXY_USER: &str = "squid";
+const PROXY_PASSWORD: &str = "pr0xy-Pa55word-6a2d";
 
 fn secret_yaml(name: &str, secret_type: &str, data: &[(&str, &[u8])]) -> String {
     let mut yaml = format!(
@@ -67,17 +71,17 @@ fn automation_yaml(name: &str, source: &str, signing: Option<&str>) -> String {
 }
 
 /// Every secret value of the test, and its base64 forms, by name.
-struct Secrets(BTreeMap<String, String>);
+pub struct Secrets(pub BTreeMap<String, String>);
 
 impl Secrets {
-    fn add(&mut self, name: &str, value: &str) {
+    pub fn add(&mut self, name: &str, value: &str) {
         self.0.insert(name.to_string(), value.to_string());
         self.0
             .insert(format!("{name} (base64)"), STANDARD.encode(value));
     }
 
     /// Panics naming the secret and the line if any secret is in `text`.
-    fn assert_absent(&self, place: &str, text: &str) {
+    pub fn assert_absent(&self, place: &str, text: &str) {
         for (name, value) in &self.0 {
             if let Some(line) = text.lines().find(|line| line.contains(value.as_str())) {
                 panic!("{name} is in {place}: {line}");
@@ -106,7 +110,9 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
     ImagePusher::new(&basic, "shop/basic").push_all(["1.0.0", "1.1.0"]);
     ImagePusher::new(&basic, "shop/ecr").push_all(["1.0.0", "1.2.0"]);
     ImagePusher::new(&token, "shop/token").push_all(["1.0.0", "1.3.0"]);
+    ImagePusher::new(&basic, "shop/proxied").push_all(["1.0.0", "1.4.0"]);
     let ecr_password = moto_token_password(&moto);
+    let proxy = ForwardProxy::start_with_basic_auth(PROXY_USER, PROXY_PASSWORD);
 
     let files = |_: &str| -> Vec<(String, String)> {
         vec![
@@ -129,6 +135,14 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
             (
                 "apps/ecr.yaml".into(),
                 deployment("ecr", &format!("{}/shop/ecr:1.0.0", ecr_host()), "ecr"),
+            ),
+            (
+                "apps/proxied.yaml".into(),
+                deployment(
+                    "proxied",
+                    &format!("{}/shop/proxied:1.0.0", basic.host),
+                    "proxied",
+                ),
             ),
         ]
     };
@@ -207,6 +221,20 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
         &format!("{}/shop/token", token.host),
         "  insecure: true\n  secretRef:\n    name: registry-docker-config\n",
     );
+    config += &secret_yaml(
+        "registry-proxy",
+        "Opaque",
+        &[
+            ("address", proxy.address().as_bytes()),
+            ("username", PROXY_USER.as_bytes()),
+            ("password", PROXY_PASSWORD.as_bytes()),
+        ],
+    );
+    config += &image_yaml(
+        "proxied",
+        &format!("{}/shop/proxied", basic.host),
+        "  insecure: true\n  secretRef:\n    name: registry-basic\n  proxySecretRef:\n    name: registry-proxy\n",
+    );
     config += &image_yaml(
         "ecr",
         &format!("{}/shop/ecr", ecr_host()),
@@ -253,7 +281,7 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 
     let bumped = |bare: &Path| {
-        ["basic:1.1.0", "token:1.3.0", "ecr:1.2.0"]
+        ["basic:1.1.0", "token:1.3.0", "ecr:1.2.0", "proxied:1.4.0"]
             .iter()
             .all(|needle| {
                 let (name, tag) = needle.split_once(':').unwrap();
@@ -343,9 +371,21 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
     secrets.add("the signing key passphrase", SIGNING_PASSPHRASE);
     secrets.add("the signing key", &key_material(&signing_key));
     secrets.add("the ssh identity", &key_material(&ssh.identity_path));
+    secrets.add("the proxy password", PROXY_PASSWORD);
+    secrets.add(
+        "proxy basic credentials",
+        &format!("{PROXY_USER}:{PROXY_PASSWORD}"),
+    );
     // Bearer tokens the token server issued are JWTs: `{"` encodes as `eyJ`.
     secrets.0.insert("a registry JWT".into(), "eyJ".into());
 
+    // The proxied repository's tags came through the proxy.
+    proxy.wait_for_request("for shop/proxied's tags", |line| {
+        line.starts_with(&format!(
+            "GET http://{}/v2/shop/proxied/tags/list",
+            basic.host
+        ))
+    });
     let log = log_text();
     assert!(log.contains("TRACE"), "trace logging was on");
     assert!(log.contains("tags page"), "the scans were traced:\n{log}");
@@ -366,6 +406,19 @@ fn every_kind_of_credential_through_a_full_cycle_at_trace_level_leaks_nowhere() 
     for file in files_under(tagpilot.state_dir()) {
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         secrets.assert_absent(&file.display().to_string(), &text);
+    }
+}
+
+/// A pull request spec holding `Super-Secret-Value-42` as its token.
+fn forge_spec() -> tagpilot::forge::PullRequestSpec {
+    let target = tagpilot::forge::ForgeTarget::derive("https://github.com/acme/config", None, None)
+        .expect("a GitHub target");
+    tagpilot::forge::PullRequestSpec {
+        target,
+        token: tagpilot::forge::ForgeToken::Bearer(tagpilot::git::Secret::new(
+            "Super-Secret-Value-42".into(),
+        )),
+        ca_certificate: None,
     }
 }
 
@@ -442,6 +495,37 @@ fn debug_of_every_credential_type_is_redacted() {
             }
         ),
         format!("{:?}", WebhookToken::new(VALUE)),
+        format!(
+            "{:?}",
+            tagpilot::registry::proxy::ProxySettings::from_secret(
+                &tagpilot::registry::SecretData {
+                    secret_type: "Opaque".into(),
+                    data: [
+                        (
+                            "address".to_string(),
+                            Secret::new(format!("http://u:{VALUE}@proxy:3128").into_bytes())
+                        ),
+                        ("username".to_string(), bytes()),
+                        ("password".to_string(), bytes()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                }
+            )
+            .unwrap()
+        ),
+        format!(
+            "{:?}",
+            tagpilot::forge::ForgeToken::Basic {
+                username: "u".into(),
+                password: text()
+            }
+        ),
+        format!("{:?}", forge_spec()),
+        format!(
+            "{:?}",
+            tagpilot::forge::connect(&forge_spec()).expect("a forge client")
+        ),
         format!(
             "{:?}",
             tagpilot::registry::ecr::EcrToken {

@@ -6,15 +6,11 @@
 
 use std::process::Command;
 
-use crate::harness::process::{require_program, tools_dir};
+use crate::go_programs::built_go_program;
 
 #[test]
 fn goldens_match_real_go() {
-    let oracle = tools_dir().join("bin/gotemplate-oracle");
-    let oracle = require_program(
-        &oracle.to_string_lossy(),
-        "build the Go template oracle (tests/gotemplate-oracle) with Go",
-    );
+    let oracle = built_go_program("gotemplate-oracle");
     for tree in ["testdata/flux-templates", "testdata/gotemplate-conformance"] {
         let output = Command::new(&oracle)
             .args(["check", tree])

@@ -27,59 +27,18 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tagpilot::policy::{ExclusionList, OrderingSpec, Policy, PolicyError, Selection, StepCounts};
 
 mod generate;
+#[path = "../common/go_programs.rs"]
+mod go_programs;
 
 use generate::{Case, Choice, Rng};
 
 /// The oracle binary, built by `scripts/install-test-deps.sh`; fails with an
-/// install hint when it is missing or older than its sources.
+/// install hint when there is no build of this checkout's sources.
 fn oracle() -> PathBuf {
-    let tools = match std::env::var_os("TAGPILOT_TOOLS_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-            .join(".cache/tagpilot-tools"),
-    };
-    let binary = tools.join("bin/policy-oracle");
-    let hint = "build it with `bash scripts/install-test-deps.sh` (needs Go and the Go module proxy; \
-                it runs `go build` in tests/policy-oracle)";
-    assert!(
-        binary.is_file(),
-        "the Flux policy oracle {} is not installed: {hint}",
-        binary.display()
-    );
-    let sources = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/policy-oracle");
-    // The same hash scripts/install-test-deps.sh (build_go_program) records:
-    // every *.go, go.mod and go.sum below the sources, in path order.
-    let mut files = Vec::new();
-    let mut directories = vec![sources.clone()];
-    while let Some(directory) = directories.pop() {
-        for entry in std::fs::read_dir(&directory).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if path.is_dir() {
-                directories.push(path);
-            } else if name.ends_with(".go") || name == "go.mod" || name == "go.sum" {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    let mut hasher = Sha256::new();
-    for file in files {
-        hasher.update(std::fs::read(file).unwrap());
-    }
-    let hash = hex::encode(hasher.finalize());
-    let built = std::fs::read_to_string(tools.join("bin/policy-oracle.hash")).unwrap_or_default();
-    assert_eq!(
-        built.trim(),
-        &hash[..16],
-        "the Flux policy oracle {} is older than tests/policy-oracle: {hint}",
-        binary.display()
-    );
-    binary
+    go_programs::built_go_program("policy-oracle")
 }
 
 /// What the oracle says Flux does with one case.

@@ -8,9 +8,10 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::upstream::Upstream;
+use super::upstream::refusal;
 use super::{
-    Activity, FORBIDDEN, Origin, Refusals, Relay, connect_to, idle_check, pump, read_head,
-    record_refusal,
+    Activity, FORBIDDEN, Origin, Refusals, Relay, idle_check, pump, read_head, record_refusal,
 };
 
 /// http: forward one request to the configured origin and its answer back,
@@ -25,26 +26,46 @@ pub(super) fn serve_forward(
     let mut reader = BufReader::new(client.try_clone()?);
     let head = read_head(&mut reader)?;
     let mut request = String::with_capacity(head.len() + 64);
+    let proxy = relay_to.http_proxy();
     for (index, line) in head.split("\r\n").enumerate() {
         let name = line.split(':').next().unwrap_or_default().trim();
         if index == 0 {
-            request.push_str(line);
+            // Through an http proxy, the request names the origin (absolute form).
+            match (proxy, line.split_once(' ')) {
+                (Some(_), Some((method, target))) if target.starts_with('/') => {
+                    request.push_str(&format!("{method} http://{}{target}", origin.host_header()));
+                }
+                _ => request.push_str(line),
+            }
             request.push_str("\r\n");
         } else if line.is_empty() {
             break;
-        } else if !["host", "connection", "proxy-connection", "keep-alive"]
-            .iter()
-            .any(|dropped| name.eq_ignore_ascii_case(dropped))
+        } else if ![
+            "host",
+            "connection",
+            "proxy-connection",
+            "keep-alive",
+            "proxy-authorization",
+        ]
+        .iter()
+        .any(|dropped| name.eq_ignore_ascii_case(dropped))
         {
             request.push_str(line);
             request.push_str("\r\n");
         }
     }
     request.push_str(&format!(
-        "Host: {}\r\nConnection: close\r\n\r\n",
-        origin.host_header()
+        "Host: {}\r\nConnection: close\r\n{}\r\n",
+        origin.host_header(),
+        proxy
+            .map(|proxy| proxy.authorization_header())
+            .unwrap_or_default()
     ));
-    let upstream = connect_to(origin)?;
+    let Upstream {
+        stream: upstream,
+        tracked: _tracked,
+        ..
+    } = relay_to.connect_upstream(false)?;
     upstream.set_read_timeout(Some(relay_to.idle))?;
     let mut to_upstream = upstream.try_clone()?;
     to_upstream.write_all(request.as_bytes())?;
@@ -67,6 +88,19 @@ pub(super) fn serve_forward(
             return Err(error);
         }
     };
+    if proxy.is_some() && status_of(&answer) == 407 {
+        // The proxy's own refusal: libgit2 must not answer it with the origin's credentials.
+        let status_line = answer.lines().next().unwrap_or_default().trim();
+        relay_to
+            .connections
+            .proxy_failed(refusal(407, status_line, &origin.authority()));
+        let _ = client.write_all(FORBIDDEN);
+        let _ = client.shutdown(Shutdown::Both);
+        let _ = upstream.shutdown(Shutdown::Both);
+        activity.done.store(true, Ordering::Release);
+        let _ = upload.join();
+        return Ok(());
+    }
     match rewrite_response_head(&answer, relay_to) {
         Ok(head) => {
             client.write_all(head.as_bytes())?;
@@ -92,11 +126,7 @@ pub(super) fn serve_forward(
 pub(super) fn rewrite_response_head(head: &str, relay_to: &Relay) -> Result<String, Origin> {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split_ascii_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = status_of(head);
     let mut out = format!("{status_line}\r\n");
     for line in lines {
         if line.is_empty() {
@@ -144,4 +174,15 @@ fn redirect_location(location: &str, relay_to: &Relay) -> Result<String, Origin>
         .map_or(location, |(_, rest)| rest);
     let path = rest.find(['/', '?', '#']).map_or("/", |i| &rest[i..]);
     Ok(format!("http://{}{path}", relay_to.address))
+}
+
+/// The status code of a response head (0 when unreadable).
+fn status_of(head: &str) -> u16 {
+    head.split("\r\n")
+        .next()
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

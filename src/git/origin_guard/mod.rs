@@ -26,24 +26,40 @@
 //!   at the guard), a redirect to another origin is replaced by `403` and
 //!   recorded, so libgit2 never learns the other address.
 //!
-//! The guard also bounds a stalled server: a connection on which nothing
-//! arrives for [`IDLE_TIMEOUT`] is closed (libgit2 has no such timeout that a
-//! program can set without `unsafe`).
+//! - ssh: the guard is a plain TCP relay to the origin's host and port that
+//!   libgit2 is given in place of them (`ssh://user@127.0.0.1:PORT/path`);
+//!   host keys are still checked against the configured host's known_hosts
+//!   entry, and nothing else changes. It exists for the two settings below.
+//!
+//! The guard also bounds a stalled server, which libgit2 cannot do itself
+//! without `unsafe`: a connection on which nothing arrives for
+//! [`IDLE_TIMEOUT`] is closed, and with a timeout (the GitRepository's
+//! `spec.timeout`) every connection of the operation is closed when it
+//! passes, which ends whatever libgit2 was waiting for; [`OriginGuard::expired`]
+//! then tells the operation's error apart. With a proxy (`proxySecretRef`)
+//! every upstream connection goes through it ([`upstream`]).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod forward;
+mod relay;
+mod streams;
 #[cfg(test)]
 mod tests;
 mod tunnel;
+mod upstream;
 
 use forward::serve_forward;
+use relay::serve_relay;
+use streams::{Activity, Refusals, pump, pump_muted, read_head, record_refusal};
 use tunnel::serve_tunnel;
+use upstream::{Connections, Upstream, connect_host, through_proxy};
+pub(crate) use upstream::{ProxyProtocol, UpstreamProxy};
 
 /// A connection on which nothing moves, either way, for this long is closed.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -65,7 +81,7 @@ const FORBIDDEN: &[u8] =
 /// Where credentials may go: a scheme, a host and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Origin {
-    /// `http` or `https`.
+    /// `http`, `https` or `ssh`.
     pub scheme: String,
     /// The host, lower-case, without IPv6 brackets.
     pub host: String,
@@ -74,13 +90,14 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    /// The origin of an `http://` or `https://` URL (`None` for other schemes).
+    /// The origin of an `http://`, `https://` or `ssh://` URL (`None` for other schemes).
     pub fn of_url(url: &str) -> Option<Self> {
         let (scheme, rest) = url.split_once("://")?;
         let scheme = scheme.to_ascii_lowercase();
         let default_port = match scheme.as_str() {
             "http" => 80,
             "https" => 443,
+            "ssh" => 22,
             _ => return None,
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -105,6 +122,15 @@ impl Origin {
 }
 
 impl Origin {
+    /// `host:port` (IPv6 hosts in brackets), as `CONNECT` names it.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// `host[:port]` as a `Host` header writes it (the port when not the default).
     fn host_header(&self) -> String {
         let host = if self.host.contains(':') {
@@ -152,32 +178,67 @@ fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
     Some((host.to_ascii_lowercase(), port))
 }
 
+/// How a guard treats its connections.
+#[derive(Debug, Clone)]
+pub(crate) struct GuardSettings {
+    /// A connection silent both ways this long is closed.
+    pub idle: Duration,
+    /// Every connection is closed this long after the guard starts (the
+    /// GitRepository's `timeout` for one operation); `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// The forward proxy upstream connections go through.
+    pub proxy: Option<UpstreamProxy>,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self {
+            idle: IDLE_TIMEOUT,
+            timeout: None,
+            proxy: None,
+        }
+    }
+}
+
 /// A running guard for one remote operation; stops when dropped.
 pub(crate) struct OriginGuard {
     origin: Origin,
     address: SocketAddr,
     refused: Arc<Refusals>,
+    connections: Arc<Connections>,
     stop: Arc<AtomicBool>,
     accepting: Option<JoinHandle<()>>,
+    watchdog: Option<JoinHandle<()>>,
 }
 
 impl OriginGuard {
-    /// Listens on a free port of 127.0.0.1 and lets connections through to `origin` only.
-    pub fn start(origin: Origin) -> io::Result<Self> {
-        Self::start_with_idle(origin, IDLE_TIMEOUT)
-    }
-
-    /// [`Self::start`], closing connections idle for `idle` (tests use a short one).
-    pub fn start_with_idle(origin: Origin, idle: Duration) -> io::Result<Self> {
+    /// Listens on a free port of 127.0.0.1 and lets connections through to
+    /// `origin` only, as `settings` say.
+    pub fn start(origin: Origin, settings: GuardSettings) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
         let refused = Arc::new(Refusals::default());
+        let connections = Arc::new(Connections::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let watchdog = match settings.timeout {
+            Some(timeout) => {
+                let watched = connections.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("git-origin-guard-deadline".into())
+                        .spawn(move || watched.watch(timeout))?,
+                )
+            }
+            None => None,
+        };
         let guarded = origin.clone();
-        let origin = Arc::new(Relay {
+        let relay = Arc::new(Relay {
             origin,
             address,
-            idle,
+            idle: settings.idle,
+            deadline: settings.timeout.map(|timeout| Instant::now() + timeout),
+            proxy: settings.proxy,
+            connections: connections.clone(),
         });
         let (refused_log, stopping) = (refused.clone(), stop.clone());
         let accepting = std::thread::Builder::new()
@@ -188,13 +249,15 @@ impl OriginGuard {
                         break;
                     }
                     let Ok(client) = client else { continue };
-                    let (relay, refused) = (origin.clone(), refused_log.clone());
+                    let tracked = relay.connections.track(&client);
+                    let (relay, refused) = (relay.clone(), refused_log.clone());
                     let _ = std::thread::Builder::new()
                         .name("git-origin-guard-conn".into())
                         .spawn(move || {
                             if let Err(error) = serve(client, &relay, &refused) {
                                 tracing::debug!(%error, "git origin guard: connection ended");
                             }
+                            drop(tracked);
                         });
                 }
             })?;
@@ -202,9 +265,38 @@ impl OriginGuard {
             origin: guarded,
             address,
             refused,
+            connections,
             stop,
             accepting: Some(accepting),
+            watchdog,
         })
+    }
+
+    /// [`Self::start`] with the default settings but `idle` (tests use a short one).
+    #[cfg(test)]
+    pub fn start_with_idle(origin: Origin, idle: Duration) -> io::Result<Self> {
+        Self::start(
+            origin,
+            GuardSettings {
+                idle,
+                ..GuardSettings::default()
+            },
+        )
+    }
+
+    /// Whether the operation's timeout passed and its connections were closed.
+    pub fn expired(&self) -> bool {
+        self.connections.expired()
+    }
+
+    /// Why the proxy did not let a connection through, if it did not.
+    pub fn proxy_failure(&self) -> Option<String> {
+        self.connections.proxy_failure()
+    }
+
+    /// Why the origin could not be reached (connection refused, no route...), if it could not.
+    pub fn connect_failure(&self) -> Option<String> {
+        self.connections.connect_failure()
     }
 
     /// The proxy URL to give libgit2 (https), or `None` (http: see [`Self::remote_url`]).
@@ -213,13 +305,13 @@ impl OriginGuard {
     }
 
     /// The URL to give libgit2 for `url` (the configured one): unchanged for
-    /// https, and for http the guard's address in place of the origin's,
-    /// userinfo, path and query kept.
+    /// https, and for http and ssh the guard's address in place of the
+    /// origin's, userinfo, path and query kept.
     pub fn remote_url(&self, url: &str) -> String {
         if self.origin.scheme == "https" {
             return url.to_string();
         }
-        let Some((_, rest)) = url.split_once("://") else {
+        let Some((scheme, rest)) = url.split_once("://") else {
             return url.to_string();
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -228,7 +320,7 @@ impl OriginGuard {
             .rsplit_once('@')
             .map(|(info, _)| format!("{info}@"));
         format!(
-            "http://{}{}{tail}",
+            "{scheme}://{}{}{tail}",
             userinfo.unwrap_or_default(),
             self.address
         )
@@ -260,154 +352,78 @@ impl OriginGuard {
 impl Drop for OriginGuard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        self.connections.stop();
         // Wake the accepting thread so it sees the flag.
         let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
         if let Some(accepting) = self.accepting.take() {
             let _ = accepting.join();
         }
+        if let Some(watchdog) = self.watchdog.take() {
+            let _ = watchdog.join();
+        }
     }
 }
 
-/// What a connection thread needs: the configured origin and the guard's own address.
+/// What a connection thread needs: the configured origin, the guard's own
+/// address, and how to reach the origin.
 struct Relay {
     origin: Origin,
     address: SocketAddr,
     /// How long a connection may stay silent both ways.
     idle: Duration,
+    /// When every connection is closed (the operation's timeout).
+    deadline: Option<Instant>,
+    /// The forward proxy to go through.
+    proxy: Option<UpstreamProxy>,
+    /// Every connection opened, for the deadline; what the proxy refused.
+    connections: Arc<Connections>,
+}
+
+impl Relay {
+    /// A connection to the origin, through the proxy when there is one (a
+    /// tunnel when `tunnel`; else, with an http proxy, a connection to the
+    /// proxy for absolute-form requests), and what the origin already sent.
+    fn connect_upstream(&self, tunnel: bool) -> io::Result<Upstream> {
+        if let Some(proxy) = &self.proxy {
+            return through_proxy(
+                proxy,
+                &self.origin,
+                tunnel,
+                self.deadline,
+                &self.connections,
+            );
+        }
+        let limit = self.deadline.map_or(CONNECT_TIMEOUT, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        });
+        let stream = connect_host(&self.origin.host, self.origin.port, limit).map_err(|error| {
+            self.connections.connect_failed(format!(
+                "failed to connect to {}: {error}",
+                self.origin.authority()
+            ));
+            error
+        })?;
+        let tracked = self.connections.track(&stream);
+        Ok(Upstream {
+            stream,
+            early: Vec::new(),
+            tracked,
+        })
+    }
+
+    /// The http proxy plain http requests are sent to in absolute form.
+    fn http_proxy(&self) -> Option<&UpstreamProxy> {
+        self.proxy
+            .as_ref()
+            .filter(|proxy| proxy.protocol == ProxyProtocol::Http)
+    }
 }
 
 /// One client connection, by the origin's scheme.
 fn serve(client: TcpStream, relay: &Relay, refused: &Refusals) -> io::Result<()> {
-    if relay.origin.scheme == "https" {
-        serve_tunnel(client, relay, refused)
-    } else {
-        serve_forward(client, relay, refused)
+    match relay.origin.scheme.as_str() {
+        "https" => serve_tunnel(client, relay, refused),
+        "ssh" => serve_relay(client, relay),
+        _ => serve_forward(client, relay, refused),
     }
-}
-
-fn record_refusal(origin: &Origin, wanted: Option<Origin>, refused: &Refusals) {
-    if let Some(wanted) = wanted {
-        tracing::warn!(configured = %origin, refused = %wanted, "git: refusing to reach another origin than the configured one (a redirect?)");
-        refused.record(wanted);
-    }
-}
-
-/// The first origin the guard refused, and a way to wait for one.
-#[derive(Default)]
-struct Refusals {
-    first: Mutex<Option<Origin>>,
-    recorded: Condvar,
-}
-
-impl Refusals {
-    fn record(&self, origin: Origin) {
-        if let Ok(mut first) = self.first.lock() {
-            first.get_or_insert(origin);
-            self.recorded.notify_all();
-        }
-    }
-
-    fn wait(&self, limit: Duration) -> Option<Origin> {
-        let first = self.first.lock().ok()?;
-        let (first, _) = self
-            .recorded
-            .wait_timeout_while(first, limit, |first| first.is_none())
-            .ok()?;
-        first.clone()
-    }
-}
-
-/// Reads up to the blank line that ends a request head.
-fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<String> {
-    let mut head = Vec::new();
-    loop {
-        let before = head.len();
-        let read = reader
-            .by_ref()
-            .take((MAX_HEAD_BYTES + 1 - head.len()) as u64)
-            .read_until(b'\n', &mut head)?;
-        if read == 0 || head.len() > MAX_HEAD_BYTES {
-            return Err(io::Error::other("no complete request head"));
-        }
-        let line = &head[before..];
-        if line == b"\r\n" || line == b"\n" {
-            return String::from_utf8(head)
-                .map_err(|_| io::Error::other("a request head that is not text"));
-        }
-    }
-}
-
-fn connect_to(origin: &Origin) -> io::Result<TcpStream> {
-    let mut last = io::Error::other("the origin's host name resolves to no address");
-    for address in (origin.host.as_str(), origin.port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
-            Err(error) => last = error,
-        }
-    }
-    Err(last)
-}
-
-/// When bytes last moved on a relayed connection, and whether one side is done.
-struct Activity {
-    idle: Duration,
-    started: Instant,
-    last_millis: AtomicU64,
-    done: AtomicBool,
-}
-
-impl Activity {
-    fn new(idle: Duration) -> Self {
-        Self {
-            idle,
-            started: Instant::now(),
-            last_millis: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-        }
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_millis.store(now, Ordering::Release);
-    }
-
-    fn idle_too_long(&self) -> bool {
-        let last = Duration::from_millis(self.last_millis.load(Ordering::Acquire));
-        self.started.elapsed().saturating_sub(last) > self.idle
-    }
-}
-
-/// Copies `from` to `to` until EOF, an error, the other direction ending, or idleness.
-fn pump(from: TcpStream, to: TcpStream, activity: &Activity) {
-    pump_muted(from, to, activity, &AtomicBool::new(false));
-}
-
-/// [`pump`], dropping what arrives once `mute` is set.
-fn pump_muted(mut from: TcpStream, mut to: TcpStream, activity: &Activity, mute: &AtomicBool) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        match from.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => {
-                if !mute.load(Ordering::Acquire) && to.write_all(&buffer[..read]).is_err() {
-                    break;
-                }
-                activity.touch();
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if activity.done.load(Ordering::Acquire) || activity.idle_too_long() {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    activity.done.store(true, Ordering::Release);
-    let _ = to.shutdown(Shutdown::Write);
 }

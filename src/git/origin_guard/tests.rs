@@ -1,5 +1,6 @@
 //! The origin guard against local servers: what reaches the origin, what is refused.
 
+use std::io::{BufReader, Read, Write};
 use std::sync::mpsc::{Receiver, channel};
 
 use super::forward::rewrite_response_head;
@@ -24,7 +25,11 @@ fn origins_of_urls_and_connect_targets() {
         "https://[::1]:443"
     );
     assert_eq!(Origin::of_connect("git.example:8443").unwrap(), origin);
-    assert_eq!(Origin::of_url("ssh://git@h/r"), None);
+    assert_eq!(
+        Origin::of_url("ssh://git@h/r").unwrap().to_string(),
+        "ssh://h:22"
+    );
+    assert_eq!(Origin::of_url("git://h/r"), None);
     assert_eq!(Origin::of_url("http://h:port/r"), None);
     assert_eq!(Origin::of_url("http:///r"), None);
 }
@@ -72,7 +77,7 @@ const REQUEST: &str = "GET /git/r.git/info/refs HTTP/1.1\r\nHost: 127.0.0.1\r\nC
 #[test]
 fn http_requests_go_to_the_origin_with_its_host_one_per_connection() {
     let (origin, received) = server(ok("hello"));
-    let guard = OriginGuard::start(origin.clone()).unwrap();
+    let guard = OriginGuard::start(origin.clone(), GuardSettings::default()).unwrap();
     assert_eq!(guard.proxy_url(), None);
     let url = guard.remote_url(&format!("http://u:p@127.0.0.1:{}/git/r.git", origin.port));
     assert_eq!(url, format!("http://u:p@{}/git/r.git", guard.address));
@@ -105,7 +110,7 @@ fn an_http_redirect_to_another_origin_is_refused_and_never_seen_by_libgit2() {
         "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{}/git/r.git/info/refs\r\nContent-Length: 0\r\n\r\n",
         other.port
     ));
-    let guard = OriginGuard::start(origin).unwrap();
+    let guard = OriginGuard::start(origin, GuardSettings::default()).unwrap();
     let answer = ask(guard.address, REQUEST);
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(!answer.contains(&other.port.to_string()), "{answer}");
@@ -133,11 +138,7 @@ fn an_http_redirect_within_the_origin_comes_back_through_the_guard() {
         let (origin, _received) = server(String::new());
         let location = location.replace("PORT", &origin.port.to_string());
         drop(placeholder.clone());
-        let relay = Relay {
-            origin: origin.clone(),
-            address: "127.0.0.1:1".parse().unwrap(),
-            idle: IDLE_TIMEOUT,
-        };
+        let relay = test_relay(origin.clone());
         let head =
             format!("HTTP/1.1 301 Moved\r\nLocation: {location}\r\nConnection: keep-alive\r\n\r\n");
         let rewritten = rewrite_response_head(&head, &relay).unwrap();
@@ -151,11 +152,7 @@ fn an_http_redirect_within_the_origin_comes_back_through_the_guard() {
             "{rewritten}"
         );
     }
-    let relay = Relay {
-        origin: placeholder,
-        address: "127.0.0.1:1".parse().unwrap(),
-        idle: IDLE_TIMEOUT,
-    };
+    let relay = test_relay(placeholder);
     for location in ["//evil.example/x", "https://127.0.0.1:1/x", "gopher://x"] {
         let head = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n");
         assert!(rewrite_response_head(&head, &relay).is_err(), "{location}");
@@ -206,7 +203,7 @@ fn raw_server() -> (Origin, Receiver<Vec<u8>>) {
 fn https_tunnels_only_to_the_origin() {
     let (origin, received) = raw_server();
     let (other, other_received) = raw_server();
-    let guard = OriginGuard::start(origin.clone()).unwrap();
+    let guard = OriginGuard::start(origin.clone(), GuardSettings::default()).unwrap();
     let proxy = guard.proxy_url().unwrap();
     assert_eq!(proxy, format!("http://{}", guard.address));
     let url = format!("https://127.0.0.1:{}/r.git", origin.port);
@@ -258,7 +255,7 @@ fn https_tunnels_only_to_the_origin() {
 fn a_connect_inside_a_tunnel_is_refused_too() {
     let (origin, received) = raw_server();
     let (other, other_received) = raw_server();
-    let guard = OriginGuard::start(origin.clone()).unwrap();
+    let guard = OriginGuard::start(origin.clone(), GuardSettings::default()).unwrap();
     let mut stream = TcpStream::connect(guard.address).unwrap();
     let mut request = format!("CONNECT 127.0.0.1:{} HTTP/1.1\r\n\r\n", origin.port).into_bytes();
     request.extend_from_slice(&[23u8, 3, 3, 0, 2, 7, 7]);
@@ -307,4 +304,101 @@ fn a_silent_server_is_cut_off_after_the_idle_limit() {
     let read = stream.read_to_end(&mut answer);
     assert!(read.is_ok(), "the guard closed the connection: {read:?}");
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+}
+
+/// A relay for the head-rewriting tests (the guard's address is never dialled).
+fn test_relay(origin: Origin) -> Relay {
+    Relay {
+        origin,
+        address: "127.0.0.1:1".parse().unwrap(),
+        idle: IDLE_TIMEOUT,
+        deadline: None,
+        proxy: None,
+        connections: Default::default(),
+    }
+}
+
+/// A SOCKS5 server for one connection (RFC 1928/1929): offers username and
+/// password, accepts `user`/`pass` only, then connects and echoes.
+fn socks5_server(accept: bool) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut greeting = [0u8; 4];
+        stream.read_exact(&mut greeting).unwrap();
+        assert_eq!(
+            greeting,
+            [5, 2, 0, 2],
+            "no auth and username/password offered"
+        );
+        stream.write_all(&[5, 2]).unwrap();
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).unwrap();
+        let mut user = vec![0u8; usize::from(header[1])];
+        stream.read_exact(&mut user).unwrap();
+        let mut len = [0u8; 1];
+        stream.read_exact(&mut len).unwrap();
+        let mut password = vec![0u8; usize::from(len[0])];
+        stream.read_exact(&mut password).unwrap();
+        let ok = accept && user == b"user" && password == b"pass";
+        stream.write_all(&[1, if ok { 0 } else { 1 }]).unwrap();
+        if !ok {
+            return;
+        }
+        let mut request = [0u8; 5];
+        stream.read_exact(&mut request).unwrap();
+        assert_eq!(&request[..4], &[5, 1, 0, 3], "CONNECT by name");
+        let mut name = vec![0u8; usize::from(request[4]) + 2];
+        stream.read_exact(&mut name).unwrap();
+        assert_eq!(&name[..name.len() - 2], b"git.example");
+        assert_eq!(&name[name.len() - 2..], &22u16.to_be_bytes());
+        stream.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).unwrap();
+        stream.write_all(&byte).unwrap();
+    });
+    port
+}
+
+#[test]
+fn socks5_proxies_get_the_secrets_username_and_password() {
+    let origin = Origin::of_url("ssh://git@git.example/repo.git").unwrap();
+    let proxy = |port: u16, password: &str| UpstreamProxy {
+        protocol: ProxyProtocol::Socks5,
+        host: "127.0.0.1".into(),
+        port,
+        credentials: Some(("user".into(), crate::secret::Secret::new(password.into()))),
+        display: format!("socks5://127.0.0.1:{port}"),
+    };
+    let connections = std::sync::Arc::new(upstream::Connections::default());
+    let upstream = through_proxy(
+        &proxy(socks5_server(true), "pass"),
+        &origin,
+        true,
+        None,
+        &connections,
+    )
+    .unwrap();
+    let mut stream = upstream.stream;
+    stream.write_all(b"x").unwrap();
+    let mut echoed = [0u8; 1];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"x");
+
+    let connections = std::sync::Arc::new(upstream::Connections::default());
+    let refused = through_proxy(
+        &proxy(socks5_server(false), "nope"),
+        &origin,
+        true,
+        None,
+        &connections,
+    );
+    assert!(refused.is_err());
+    let reason = connections.proxy_failure().unwrap();
+    assert!(
+        reason.contains("refused the username and password"),
+        "{reason}"
+    );
+    assert!(!reason.contains("nope"), "{reason}");
 }

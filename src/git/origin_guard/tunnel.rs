@@ -7,9 +7,10 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::upstream::Upstream;
 use super::{
-    Activity, FORBIDDEN, MAX_HEAD_BYTES, Origin, Refusals, Relay, connect_to, idle_check,
-    pump_muted, read_head, record_refusal,
+    Activity, FORBIDDEN, MAX_HEAD_BYTES, Origin, Refusals, Relay, idle_check, pump_muted,
+    read_head, record_refusal,
 };
 
 /// https: answer libgit2's `CONNECT` with a tunnel to the configured origin,
@@ -37,11 +38,16 @@ pub(super) fn serve_tunnel(client: TcpStream, relay: &Relay, refused: &Refusals)
         client.write_all(FORBIDDEN)?;
         return client.shutdown(Shutdown::Both);
     }
-    let upstream = connect_to(origin)?;
+    let Upstream {
+        stream: upstream,
+        early: early_answer,
+        tracked: _tracked,
+    } = relay.connect_upstream(true)?;
     let mut to_upstream = upstream.try_clone()?;
     // libgit2 reads this answer with its general response parser, which needs
     // the (empty) length to know that the tunnel's bytes are not its body.
     client.write_all(b"HTTP/1.1 200 Connection established\r\nContent-Length: 0\r\n\r\n")?;
+    client.write_all(&early_answer)?;
     let mut records = TlsRecords::default();
     // Bytes libgit2 sent after the head (its TLS hello).
     let early = reader.buffer().to_vec();

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::Discovery;
-use super::select::{Choice, CreatedAt, HoldReason, SelectError, choose};
 use super::workload::{Container, Workload, WorkloadId};
 use crate::image::ImageReference;
+use crate::policy::creation_order::{Choice, CreatedAt, HoldReason, SelectError, choose};
 
 /// One container of one workload in one file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -35,6 +35,23 @@ impl ContainerKey {
             file: workload.file.clone(),
             workload: workload.id.clone(),
             container: container.name.clone(),
+        }
+    }
+
+    /// How messages and commit data name the container where a setter would
+    /// be named: `deployment/hello:hello` (kind, workload, container), with
+    /// the workload's namespace first when the file gives one
+    /// (`apps:deployment/hello:hello`, fluxd's resource ID).
+    pub fn label(&self) -> String {
+        let workload = format!(
+            "{}/{}:{}",
+            self.workload.kind.to_ascii_lowercase(),
+            self.workload.name,
+            self.container
+        );
+        match &self.workload.namespace {
+            Some(namespace) => format!("{namespace}:{workload}"),
+            None => workload,
         }
     }
 }

@@ -15,8 +15,8 @@
 
 use std::fmt::Write as _;
 
-use super::pattern::TagPattern;
 use crate::policy::TagFilter;
+use crate::policy::annotation_filter::TagPattern;
 
 /// Flux's default exclusion (signatures).
 const SIGNATURES: &str = r"^.*\.sig$";

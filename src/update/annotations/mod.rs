@@ -12,24 +12,24 @@
 //!    inside the repository, no symlink escapes, `.git` skipped), screens each
 //!    file for the literal `automated`, parses it once into a span tree
 //!    (`tree`, the scanner's parser) and lists every annotated
-//!    [`Workload`] with its [`Container`]s, image fields and [`TagPattern`].
+//!    [`Workload`] with its [`Container`]s, image fields and [`TagPattern`]
+//!    (parsed and matched by [`crate::policy::annotation_filter`]).
 //! 2. The caller lists tags for [`Discovery::images`], looks up the creation
 //!    time of every tag in [`created_lookups`], and fills a
-//!    [`RegistryFacts`]; [`decide`] then chooses per container ([`select`]).
+//!    [`RegistryFacts`]; [`decide`] then chooses per container
+//!    ([`crate::policy::creation_order`]).
 //! 3. [`apply_updates`] writes the chosen tags: only the bytes of the image
 //!    value (or of the Helm `tag:` value) change, with the quoting kept
 //!    ([`super::rewrite::encode`]); every other byte of the file is preserved
 //!    (invariants 1 and 2), files are written like the setters' ([`UpdateMode`]).
 //!
 //! Which kinds are read, and where their containers are: [`workload`] and
-//! [`helm`]. Filter syntax and bounds: [`pattern`].
+//! [`helm`]. Filter syntax and bounds: [`crate::policy::annotation_filter`].
 
 pub mod facts;
 pub mod helm;
 pub mod migrate;
 pub mod migrate_policy;
-pub mod pattern;
-pub mod select;
 pub(crate) mod splice;
 pub(crate) mod tree;
 pub mod workload;
@@ -42,11 +42,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use crate::policy::annotation_filter::{BoundedRegex, PatternError, TagPattern};
+pub use crate::policy::creation_order::{Choice, CreatedAt, HoldReason, SelectError};
 pub use facts::{
     ContainerDecision, ContainerKey, Outcome, RegistryFacts, TagFacts, created_lookups, decide,
 };
-pub use pattern::{BoundedRegex, PatternError, TagPattern};
-pub use select::{Choice, CreatedAt, HoldReason, SelectError};
 pub use workload::{Container, Workload, WorkloadId};
 
 use super::report::{FileUpdate, SkipReason, SkippedFile, unified_diff};

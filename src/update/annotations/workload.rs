@@ -23,9 +23,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::helm;
-use super::pattern::{PatternError, TagPattern};
 use super::tree::{Node, Scalar};
 use crate::image::ImageReference;
+use crate::policy::annotation_filter::{PatternError, TagPattern};
 use crate::update::scan::QuoteStyle;
 
 /// The current annotation prefix.

@@ -3,6 +3,7 @@
 package source
 
 import (
+	"tagpilot.test/gotemplate-oracle/tagpilot"
 	"tagpilot.test/gotemplate-oracle/types"
 	"tagpilot.test/gotemplate-oracle/update"
 )
@@ -13,3 +14,6 @@ type TemplateData struct {
 	Changed          update.Result
 	Values           map[string]string
 }
+
+// Images is tagpilot's addition: the updated images and their annotations.
+func (TemplateData) Images() []tagpilot.Image { return tagpilot.Current }

@@ -232,6 +232,17 @@ impl Controller {
         status.code()
     }
 
+    /// Waits until the process exits by itself; its exit code.
+    pub fn wait_for_exit(&self) -> Option<i32> {
+        let mut child = self.child.borrow_mut().take()?;
+        let status = wait_for(
+            "the controller to exit",
+            || child.try_wait().ok().flatten(),
+            || self.log_text(),
+        );
+        status.code()
+    }
+
     /// Fails the test with the log if the process has exited.
     pub fn assert_running(&self) {
         if let Some(child) = self.child.borrow_mut().as_mut()

@@ -48,6 +48,7 @@ pub fn automation(repo: RepoSpec) -> AutomationSpec {
         },
         push: PushSpec::default(),
         values: BTreeMap::new(),
+        update_path: String::new(),
         retry: RetryPolicy {
             attempts: 3,
             initial_backoff: Duration::from_millis(10),
@@ -105,6 +106,7 @@ pub fn set_tag(tag: &str) -> impl FnMut(&Path) -> Result<ChangeSet, ApplyError> 
                 tag: tag.clone(),
                 digest: None,
                 previous: Some(old),
+                about: Default::default(),
             }],
         })
     }

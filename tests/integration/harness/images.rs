@@ -1,5 +1,7 @@
 //! Pushing test images without Docker: a shared layer blob, a config blob that
-//! names the tag (so every tag has its own digest), and an OCI image manifest.
+//! names the tag (so every tag has its own digest), and an OCI image manifest;
+//! optionally with config labels, manifest and index annotations
+//! ([`ImageMetadata`]).
 
 use reqwest::blocking::Client;
 use sha2::{Digest as _, Sha256};
@@ -15,6 +17,36 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, a
 
 fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// What a pushed image carries besides its tag: `created` in its config,
+/// config labels (`LABEL` in a Dockerfile) and manifest annotations.
+#[derive(Debug, Clone, Default)]
+pub struct ImageMetadata {
+    /// The config's `created` (RFC 3339).
+    pub created: Option<String>,
+    /// `config.Labels`.
+    pub labels: Vec<(String, String)>,
+    /// The image manifest's `annotations`.
+    pub annotations: Vec<(String, String)>,
+}
+
+impl ImageMetadata {
+    /// `org.opencontainers.image.KEY` = value pairs.
+    pub fn oci(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(key, value)| (format!("org.opencontainers.image.{key}"), value.to_string()))
+            .collect()
+    }
+}
+
+fn object(pairs: &[(String, String)]) -> serde_json::Value {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// Pushes images to one repository of a registry.
@@ -106,31 +138,77 @@ impl<'a> ImagePusher<'a> {
     /// Pushes `tag` with `created` (RFC 3339) in its image config, if given;
     /// returns its manifest digest.
     pub fn push_with_created(&mut self, tag: &str, created: Option<&str>) -> String {
-        let manifest = self.image_manifest(tag, created);
+        let metadata = ImageMetadata {
+            created: created.map(str::to_string),
+            ..ImageMetadata::default()
+        };
+        self.push_with(tag, &metadata)
+    }
+
+    /// Pushes `tag` carrying `metadata`; returns its manifest digest.
+    pub fn push_with(&mut self, tag: &str, metadata: &ImageMetadata) -> String {
+        let manifest = self.image_manifest(tag, metadata);
         self.put_manifest(tag, OCI_MANIFEST, &manifest)
+    }
+
+    /// Pushes an OCI image index as `tag` with `annotations` on the index,
+    /// over one image per `(os, architecture)`, each carrying `metadata` and
+    /// pushed by digest. Returns the index digest.
+    pub fn push_index_with(
+        &mut self,
+        tag: &str,
+        platforms: &[(&str, &str)],
+        annotations: &[(String, String)],
+        metadata: &ImageMetadata,
+    ) -> String {
+        let images = platforms
+            .iter()
+            .map(|(os, architecture)| (*os, *architecture, metadata.clone()))
+            .collect();
+        self.put_index(tag, images, annotations)
     }
 
     /// Pushes an OCI image index as `tag`: one image per `(os, architecture,
     /// created)`, each pushed by digest. Returns the index digest.
     pub fn push_index(&mut self, tag: &str, platforms: &[(&str, &str, &str)]) -> String {
+        let images = platforms
+            .iter()
+            .map(|(os, architecture, created)| {
+                let metadata = ImageMetadata {
+                    created: Some(created.to_string()),
+                    ..ImageMetadata::default()
+                };
+                (*os, *architecture, metadata)
+            })
+            .collect();
+        self.put_index(tag, images, &[])
+    }
+
+    fn put_index(
+        &mut self,
+        tag: &str,
+        images: Vec<(&str, &str, ImageMetadata)>,
+        annotations: &[(String, String)],
+    ) -> String {
         let mut manifests = Vec::new();
-        for (os, architecture, created) in platforms {
-            let manifest =
-                self.image_manifest(&format!("{tag}-{os}-{architecture}"), Some(created));
+        for (os, architecture, metadata) in images {
+            let manifest = self.image_manifest(&format!("{tag}-{os}-{architecture}"), &metadata);
             let digest = self.put_manifest(&sha256(manifest.as_bytes()), OCI_MANIFEST, &manifest);
             manifests.push(serde_json::json!({
                 "mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
                 "platform": {"os": os, "architecture": architecture},
             }));
         }
-        let index = serde_json::json!({
+        let mut index = serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests,
-        })
-        .to_string();
-        self.put_manifest(tag, OCI_INDEX, &index)
+        });
+        if !annotations.is_empty() {
+            index["annotations"] = object(annotations);
+        }
+        self.put_manifest(tag, OCI_INDEX, &index.to_string())
     }
 
-    fn image_manifest(&mut self, tag: &str, created: Option<&str>) -> String {
+    fn image_manifest(&mut self, tag: &str, metadata: &ImageMetadata) -> String {
         let layer_digest = match &self.layer_digest {
             Some(digest) => digest.clone(),
             None => {
@@ -139,24 +217,29 @@ impl<'a> ImagePusher<'a> {
                 digest
             }
         };
+        let mut labels = vec![("dev.tagpilot.test.tag".to_string(), tag.to_string())];
+        labels.extend(metadata.labels.iter().cloned());
         let mut config = serde_json::json!({
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Labels": {"dev.tagpilot.test.tag": tag}},
+            "config": {"Labels": object(&labels)},
             "rootfs": {"type": "layers", "diff_ids": [sha256(LAYER)]},
         });
-        if let Some(created) = created {
-            config["created"] = created.into();
+        if let Some(created) = &metadata.created {
+            config["created"] = created.as_str().into();
         }
         let config = config.to_string();
         let config_digest = self.upload_blob(config.as_bytes());
-        serde_json::json!({
+        let mut manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": LAYER.len()}],
-        })
-        .to_string()
+        });
+        if !metadata.annotations.is_empty() {
+            manifest["annotations"] = object(&metadata.annotations);
+        }
+        manifest.to_string()
     }
 
     /// PUTs `manifest` of `media_type` as `reference` (a tag or its digest); returns its digest.

@@ -199,6 +199,11 @@ pub struct RunOutput {
 }
 
 impl RunOutput {
+    /// What a finished command printed.
+    pub fn from_output(output: Output) -> Self {
+        Self::from(output)
+    }
+
     fn from(output: Output) -> Self {
         Self {
             code: output.status.code(),

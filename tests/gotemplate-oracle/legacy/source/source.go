@@ -4,6 +4,7 @@ package source
 
 import (
 	"tagpilot.test/gotemplate-oracle/legacy/update"
+	"tagpilot.test/gotemplate-oracle/tagpilot"
 	"tagpilot.test/gotemplate-oracle/types"
 )
 
@@ -14,3 +15,6 @@ type TemplateData struct {
 	Changed          update.ResultV2
 	Values           map[string]string
 }
+
+// Images is tagpilot's addition: the updated images and their annotations.
+func (TemplateData) Images() []tagpilot.Image { return tagpilot.Current }
