@@ -116,29 +116,6 @@ impl<C: super::super::EngineClient> Engine<C> {
             })
             .collect()
     }
-
-    /// Records one scan's outcome: a complete list replaces the stored one; a
-    /// partial or failed scan keeps it (invariant 4). Blocks on the store's
-    /// write; async callers use [`Engine::record_scans`]. The caller saves the status.
-    pub fn record_scan(
-        &mut self,
-        key: &ObjectKey,
-        result: Result<TagList, ScanError>,
-    ) -> ScanReport {
-        let objects = self.objects.clone();
-        let (recordings, mut outcomes) = split(&objects, vec![(0, key.clone(), result)]);
-        let stored = self.store.record_batch(recordings, SystemTime::now());
-        outcomes.extend(stored_outcomes(stored, Vec::from([(0, key.clone())])));
-        let (_, key, outcome) = outcomes.remove(0);
-        report(
-            &mut self.status,
-            &self.metrics,
-            &objects,
-            &self.store,
-            &key,
-            outcome,
-        )
-    }
 }
 
 /// The image an ImageRepository scans (empty when it is gone).
