@@ -26,7 +26,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -300,7 +299,7 @@ impl TagStore {
                 changed.push((index, key, stored, previous, outcome));
             }
         }
-        let written = parallel(changed.len(), |i| {
+        let written = crate::parallel::run_indexed(changed.len(), WRITERS, |i| {
             let (_, key, stored, ..) = &changed[i];
             self.write_list(key, stored)
         });
@@ -474,37 +473,6 @@ fn read_scan_times(dir: &Path) -> BTreeMap<String, u64> {
         }),
         Err(_) => BTreeMap::new(),
     }
-}
-
-/// Runs `task` for every index below `count` on up to [`WRITERS`] threads;
-/// the results come back in index order.
-fn parallel<T: Send>(count: usize, task: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    if count <= 1 {
-        return (0..count).map(task).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= count {
-                return done;
-            }
-            done.push((index, task(index)));
-        }
-    };
-    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..WRITERS.min(count)).map(|_| scope.spawn(work)).collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// A name safe as one path component: Kubernetes names pass unchanged, anything
