@@ -40,6 +40,7 @@ import (
 type repository struct {
 	mu         sync.RWMutex
 	tags       []string // sorted
+	base       int      // how many tags it started with (-tags)
 	generation int
 }
 
@@ -77,7 +78,8 @@ func baseTags(index, count int) []string {
 }
 
 // generationTags are the two tags generation g adds: a release above every
-// base one and a build tag with a higher build number.
+// base one and a build tag with a higher build number (count is the number of
+// base tags, not the current one: bench/fleet.py expects build count+g).
 func generationTags(index, count, g int) []string {
 	return []string{
 		fmt.Sprintf("2.0.%d", g),
@@ -194,7 +196,7 @@ func (s *server) bump(w http.ResponseWriter, r *http.Request) {
 		index, _ := strconv.Atoi(strings.TrimPrefix(repoName, "fleet/app-"))
 		repo.mu.Lock()
 		repo.generation++
-		tags := append(append([]string{}, repo.tags...), generationTags(index, len(repo.tags), repo.generation)...)
+		tags := append(append([]string{}, repo.tags...), generationTags(index, repo.base, repo.generation)...)
 		sort.Strings(tags)
 		repo.tags = tags
 		repo.mu.Unlock()
@@ -222,7 +224,7 @@ func main() {
 	for i := 0; i < *repos; i++ {
 		list := baseTags(i, *tags)
 		sort.Strings(list)
-		s.repos[fmt.Sprintf("fleet/app-%04d", i)] = &repository{tags: list}
+		s.repos[fmt.Sprintf("fleet/app-%04d", i)] = &repository{tags: list, base: len(list)}
 	}
 	listener, err := net.Listen("tcp", *addr)
 	if err != nil {
