@@ -171,9 +171,12 @@ impl PolicyEntry {
     ) -> Result<Self, Invalid> {
         let spec_error = |e: PolicyError| Invalid::spec(crate::redact::with_causes(&e));
         let policy = Policy::try_from(object).map_err(spec_error)?;
-        // Flux's CRD refuses these combinations (its CEL rules); so does the loader.
+        // Flux's CRD refuses these combinations (its CEL rules); so does the
+        // loader, for Flux's versions. A tagpilot.dev policy with `Always` and no
+        // interval looks the digest up again at each scan of its repository.
         let always = object.spec.digest_reflection_policy == Some(DigestReflectionPolicy::Always);
-        match (object.spec.interval.is_some(), always) {
+        let flux = object.api_version.is_flux();
+        match (flux && object.spec.interval.is_some(), flux && always) {
             (true, false) => {
                 return Err(spec_error(PolicyError::Invalid {
                     policy: object.qualified_name(),
