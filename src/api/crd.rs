@@ -159,6 +159,15 @@ fn flux_short_names(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// Status fields of what only `tagpilot.dev` objects can ask for (a Flux
+/// object has no `git.push.pullRequest`), so Flux's versions do not have them.
+fn tagpilot_only_status(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::ImageUpdateAutomation => &["pullRequest"],
+        _ => &[],
+    }
+}
+
 /// The `openAPIV3Schema` of `kind` in `version`.
 pub fn object_schema_of(kind: Kind, version: ApiVersion) -> Value {
     let mut properties = Map::new();
@@ -179,6 +188,13 @@ pub fn object_schema_of(kind: Kind, version: ApiVersion) -> Value {
     let mut status = status_schema(kind);
     if let Some(map) = status.as_object_mut() {
         map.insert("nullable".into(), Value::Bool(true));
+    }
+    if version.is_flux()
+        && let Some(fields) = status["properties"].as_object_mut()
+    {
+        for field in tagpilot_only_status(kind) {
+            fields.remove(*field);
+        }
     }
     properties.insert("status".into(), status);
     let mut schema = object_schema(properties);

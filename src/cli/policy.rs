@@ -19,7 +19,8 @@ use anyhow::{Context as _, anyhow, bail};
 use serde_json::Value;
 
 use super::{CommandError, CommandResult, OutputFormat};
-use crate::config::image_policy::{IMAGE_POLICY_KIND, ImagePolicyObject, PolicyEntry};
+use crate::config::image_policy::{IMAGE_POLICY_KIND, ImagePolicyObject};
+use crate::config::policy_entry::PolicyEntry;
 use crate::engine::eligibility::{FactCache, Inputs};
 use crate::image::ImageReference;
 use crate::policy::{ExclusionList, Order, Ordering, Policy, Requirements, Selection};

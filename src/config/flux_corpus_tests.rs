@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::automation::AutomationEntry;
-use super::image_policy::{DigestReflectionPolicy, PolicyEntry};
+use super::image_policy::DigestReflectionPolicy;
 use super::image_repository::RepositoryEntry;
 use super::load::{LoadError, RawObject, parse_objects};
 use super::meta::ObjectKey;
+use super::policy_entry::PolicyEntry;
 use super::secrets::SecretSet;
 use super::source::{SourceEntry, SourceVerification};
 use crate::api::git_repository::GitProvider;

@@ -1,25 +1,13 @@
 //! ImagePolicy objects (any served version, read into [`ImagePolicySpec`])
-//! validated into a [`PolicyEntry`]: the [`Policy`] the engine evaluates, plus
-//! what the engine needs around it. [`ImagePolicyObject::from_yaml`] reads a
-//! single-object file (the CLI's `--policy`).
-//!
-//! tagpilot's own requirements (`verify`, `requiredPlatforms`, `minimumAge`)
-//! become [`Requirements`]; the keys of `verify.secretRef` are read and parsed
-//! here, once, from the Secrets at hand (a missing Secret is a missing
-//! reference, a bad key an invalid spec).
+//! and the [`Policy`] each one's fields make. [`ImagePolicyObject::from_yaml`]
+//! reads a single-object file (the CLI's `--policy`). What the engine needs
+//! around the policy (requirements, keys) is `super::policy_entry`: this module
+//! stays pure, so the fuzz crate compiles it as it is.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use super::load::Invalid;
 use super::meta::{ObjectKey, object_key};
-use crate::api::image_policy::{
-    ImagePolicySpec, ImageVerification, PolicyChoice, VerificationProvider,
-};
+use crate::api::image_policy::{ImagePolicySpec, PolicyChoice};
 use crate::api::{ApiError, ApiObject, Kind};
-use crate::policy::{InvalidField, OrderingSpec, Platform, Policy, PolicyError, Requirements};
-use crate::registry::SecretSource;
-use crate::registry::cosign::CosignKeys;
+use crate::policy::{InvalidField, OrderingSpec, Policy, PolicyError};
 
 pub use crate::api::image_policy::DigestReflectionPolicy;
 
@@ -29,37 +17,8 @@ pub const IMAGE_POLICY_KIND: &str = "ImagePolicy";
 /// The annotation that lets a policy move a marker to an older version.
 pub const ALLOW_DOWNGRADE_ANNOTATION: &str = "tagpilot.dev/allow-downgrade";
 
-/// A semver range every version matches, pre-releases included.
-const ANY_VERSION: &str = ">=0.0.0-0";
-
 /// An ImagePolicy as read from a file or the API server.
 pub type ImagePolicyObject = ApiObject<ImagePolicySpec>;
-
-/// An ImagePolicy, ready to evaluate.
-#[derive(Debug, Clone)]
-pub struct PolicyEntry {
-    /// The validated policy.
-    pub policy: Policy,
-    /// The same filter and ordering without a semver range: what "older" means
-    /// to the downgrade guard (invariant 3), so that a marker holding a version
-    /// above a narrowed range still counts as newer than the policy's result.
-    pub version_order: Policy,
-    /// The ImageRepository it picks from.
-    pub repository: ObjectKey,
-    /// Whether to resolve the chosen tag's digest.
-    pub digest_reflection: DigestReflectionPolicy,
-    /// Its labels (for `policySelector`).
-    pub labels: BTreeMap<String, String>,
-    /// `tagpilot.dev/allow-downgrade: "true"`.
-    pub allow_downgrade: bool,
-    /// Not evaluated while true: its last result stays, and automations keep using it.
-    pub suspend: bool,
-    /// What a candidate's image must satisfy besides its tag (signature,
-    /// platforms, age); empty for every Flux object.
-    pub requirements: Requirements,
-    /// The keys `spec.verify` trusts (set exactly when a signature is required).
-    pub verify_keys: Option<Arc<CosignKeys>>,
-}
 
 /// Why an ImagePolicy file cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +90,7 @@ fn ordering<'a>(name: &str, choice: &'a PolicyChoice) -> Result<OrderingSpec<'a>
     }
 }
 
-fn policy_with(
+pub(super) fn policy_with(
     object: &ImagePolicyObject,
     ordering: OrderingSpec<'_>,
 ) -> Result<Policy, PolicyError> {
@@ -161,116 +120,6 @@ impl TryFrom<ImagePolicyObject> for Policy {
     fn try_from(object: ImagePolicyObject) -> Result<Self, Self::Error> {
         Policy::try_from(&object)
     }
-}
-
-impl PolicyEntry {
-    /// Validates an ImagePolicy; the Secret of `spec.verify.secretRef` comes from `secrets`.
-    pub fn from_object(
-        object: &ImagePolicyObject,
-        secrets: &impl SecretSource,
-    ) -> Result<Self, Invalid> {
-        let spec_error = |e: PolicyError| Invalid::spec(crate::redact::with_causes(&e));
-        let policy = Policy::try_from(object).map_err(spec_error)?;
-        // Flux's CRD refuses these combinations (its CEL rules); so does the loader.
-        let always = object.spec.digest_reflection_policy == Some(DigestReflectionPolicy::Always);
-        match (object.spec.interval.is_some(), always) {
-            (true, false) => {
-                return Err(spec_error(PolicyError::Invalid {
-                    policy: object.qualified_name(),
-                    field: "spec.interval",
-                    source: InvalidField::Combination(
-                        "is only accepted when spec.digestReflectionPolicy is set to 'Always'",
-                    ),
-                }));
-            }
-            (false, true) => {
-                return Err(spec_error(PolicyError::Invalid {
-                    policy: object.qualified_name(),
-                    field: "spec.interval",
-                    source: InvalidField::Combination(
-                        "must be set when spec.digestReflectionPolicy is set to 'Always'",
-                    ),
-                }));
-            }
-            _ => {}
-        }
-        let version_order = match object.spec.policy.semver {
-            Some(_) => policy_with(object, OrderingSpec::Semver { range: ANY_VERSION })
-                .map_err(spec_error)?,
-            None => policy.clone(),
-        };
-        let namespace = object.metadata.namespace();
-        let reference = &object.spec.image_repository_ref;
-        let verify_keys = match &object.spec.verify {
-            Some(verify) => Some(Arc::new(verification_keys(verify, namespace, secrets)?)),
-            None => None,
-        };
-        let platforms = object
-            .spec
-            .required_platforms
-            .iter()
-            .enumerate()
-            .map(|(index, text)| {
-                Platform::parse(text)
-                    .map_err(|e| Invalid::spec(format!("spec.requiredPlatforms[{index}]: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let requirements = Requirements {
-            signature: verify_keys.as_ref().map(|keys| keys.describe()),
-            platforms,
-            minimum_age: object
-                .spec
-                .minimum_age
-                .map(|age| age.0)
-                .filter(|age| !age.is_zero()),
-        };
-        Ok(Self {
-            policy,
-            version_order,
-            repository: ObjectKey::new(reference.namespace_or(namespace), &reference.name),
-            digest_reflection: object.spec.digest_reflection_policy.unwrap_or_default(),
-            labels: object.metadata.labels.clone(),
-            allow_downgrade: object
-                .metadata
-                .annotations
-                .get(ALLOW_DOWNGRADE_ANNOTATION)
-                .is_some_and(|v| v == "true"),
-            suspend: object.spec.suspend,
-            requirements,
-            verify_keys,
-        })
-    }
-}
-
-/// The keys of `spec.verify`, or why there are none to use.
-fn verification_keys(
-    verify: &ImageVerification,
-    namespace: &str,
-    secrets: &impl SecretSource,
-) -> Result<CosignKeys, Invalid> {
-    if verify.provider == VerificationProvider::Notation {
-        return Err(Invalid::spec(
-            "spec.verify.provider: notation is not supported yet; use cosign",
-        ));
-    }
-    if !verify.match_oidc_identity.is_empty() {
-        return Err(Invalid::spec(
-            "spec.verify.matchOIDCIdentity: keyless verification is not supported yet; give spec.verify.secretRef with the cosign public keys instead",
-        ));
-    }
-    let Some(secret_ref) = &verify.secret_ref else {
-        return Err(Invalid::spec(
-            "spec.verify.secretRef: required (keyless verification is not supported yet); name a Secret holding the cosign public keys as *.pub entries",
-        ));
-    };
-    let key = ObjectKey::new(namespace, &secret_ref.name);
-    let secret = secrets.secret(&key).ok_or_else(|| {
-        Invalid::missing(format!(
-            "spec.verify.secretRef: Secret {key} not found in the config directory"
-        ))
-    })?;
-    CosignKeys::from_secret(&key, &secret)
-        .map_err(|e| Invalid::spec(format!("spec.verify.secretRef: {e}")))
 }
 
 /// The key of a policy object.

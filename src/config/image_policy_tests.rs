@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::config::policy_entry::PolicyEntry;
 use crate::policy::ExclusionList;
 
 const FLUX_POLICY: &str = r#"

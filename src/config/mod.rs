@@ -2,7 +2,7 @@
 //! ([`load`]), and validating each kind's hub object ([`crate::api`]) once
 //! into the domain type the engine runs on (parse, don't validate twice):
 //! ImageRepository → [`image_repository::RepositoryEntry`] (a registry
-//! `ScanTarget`), ImagePolicy → [`image_policy::PolicyEntry`] (a `Policy`),
+//! `ScanTarget`), ImagePolicy → [`policy_entry::PolicyEntry`] (a `Policy`),
 //! GitRepository → [`source::SourceEntry`], ImageUpdateAutomation →
 //! [`automation::AutomationEntry`] (git's checkout, commit and push specs;
 //! strategy `Annotations` scans by [`annotation_registries`]),
@@ -16,6 +16,7 @@ pub mod image_policy;
 pub mod image_repository;
 pub mod load;
 pub mod meta;
+pub mod policy_entry;
 mod pull_request;
 pub mod secrets;
 pub mod source;

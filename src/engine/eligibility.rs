@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 
 use super::metrics::Metrics;
-use crate::config::image_policy::PolicyEntry;
+use crate::config::policy_entry::PolicyEntry;
 use crate::policy::{
     ExclusionList, Platform, PolicyError, Selection, SignatureCheck, SkipReason, Skipped, Walk,
 };

@@ -19,8 +19,9 @@ use crate::config::support;
 use crate::registry::SecretData;
 
 pub use crate::config::automation::AutomationEntry;
-pub use crate::config::image_policy::{ALLOW_DOWNGRADE_ANNOTATION, PolicyEntry};
+pub use crate::config::image_policy::ALLOW_DOWNGRADE_ANNOTATION;
 pub use crate::config::image_repository::{DEFAULT_INTERVAL, RepositoryEntry};
+pub use crate::config::policy_entry::PolicyEntry;
 pub use crate::config::source::SourceEntry;
 pub use crate::config::sync::SyncEntry;
 

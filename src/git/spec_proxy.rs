@@ -56,24 +56,11 @@ impl ProxySpec {
             _ => return Err(invalid("the scheme must be http or socks5")),
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let (userinfo, host_port) = match authority.rsplit_once('@') {
-            Some((userinfo, host_port)) => (Some(userinfo), host_port),
-            None => (None, authority),
-        };
-        let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| invalid("an IPv6 host is missing its closing bracket"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match host_port.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (host_port, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(invalid("it names no host"));
-        }
+        let crate::git::url::Authority {
+            userinfo,
+            host,
+            port,
+        } = crate::git::url::Authority::split(authority).map_err(invalid)?;
         let port = match port {
             None | Some("") => default_port,
             Some(port) => port

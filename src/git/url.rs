@@ -29,6 +29,46 @@ pub(crate) struct RepoUrl {
     pub redacted: String,
 }
 
+/// The parts of a URL's authority (`user:password@host:port`), not yet checked
+/// beyond what splitting them needs.
+pub(crate) struct Authority<'a> {
+    /// What stands before the last `@`.
+    pub userinfo: Option<&'a str>,
+    /// The host, without an IPv6 literal's brackets.
+    pub host: &'a str,
+    /// The text after the host's `:`, if any (may be empty or not a number).
+    pub port: Option<&'a str>,
+}
+
+impl<'a> Authority<'a> {
+    /// Splits `authority`; the error says what is wrong with it.
+    pub(crate) fn split(authority: &'a str) -> Result<Self, &'static str> {
+        let (userinfo, host_port) = match authority.rsplit_once('@') {
+            Some((userinfo, host_port)) => (Some(userinfo), host_port),
+            None => (None, authority),
+        };
+        let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or("an IPv6 host is missing its closing bracket")?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("it names no host");
+        }
+        Ok(Self {
+            userinfo,
+            host,
+            port,
+        })
+    }
+}
+
 impl RepoUrl {
     /// Parses `url`.
     pub fn parse(url: &str) -> Result<Self, GitError> {
@@ -54,24 +94,11 @@ impl RepoUrl {
             _ => return Err(invalid(&format!("the scheme {scheme:?} is not supported"))),
         };
         let authority = rest.split('/').next().unwrap_or_default();
-        let (userinfo, host_port) = match authority.rsplit_once('@') {
-            Some((userinfo, host_port)) => (Some(userinfo), host_port),
-            None => (None, authority),
-        };
-        let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| invalid("an IPv6 host is missing its closing bracket"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match host_port.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (host_port, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(invalid("it names no host"));
-        }
+        let Authority {
+            userinfo,
+            host,
+            port,
+        } = Authority::split(authority).map_err(invalid)?;
         let port = match port {
             None | Some("") => None,
             Some(port) => Some(

@@ -180,8 +180,16 @@ fn controller_bad_input_stalls_naming_the_field_and_garbage_secrets_are_named_no
         ("imagerepository", "garbage-docker", "shop/garbage-docker"),
         ("imagerepository", "garbage-auth", "shop/garbage-auth"),
         ("imagerepository", "garbage-opaque", "shop/garbage-opaque"),
-        ("imageupdateautomation", "garbage-signing", "signing key"),
-        ("imageupdateautomation", "wrong-passphrase", "signing key"),
+        (
+            "imageupdateautomation",
+            "garbage-signing",
+            "Secret shop/garbage-signing",
+        ),
+        (
+            "imageupdateautomation",
+            "wrong-passphrase",
+            "Secret shop/wrong-passphrase",
+        ),
     ] {
         let failed = cluster.wait_for_object(
             &format!("{kind} {name} to report its Secret"),

@@ -9,6 +9,7 @@ use crate::controller::is_ready;
 use crate::controller_flux::install_flux_crds;
 use crate::controller_secrets::{is_stalled, ready_message};
 use crate::harness::cluster::Cluster;
+use crate::harness::flux::install_multi_version_flux_crds;
 use crate::harness::git_server::{HttpGitServer, SshGitServer};
 use crate::templates_flux::{Walkthrough, raw_message, v1_objects, walkthrough_objects};
 
@@ -17,7 +18,9 @@ const AUTOMATIONS: &str = "imageupdateautomations.image.toolkit.fluxcd.io";
 #[test]
 fn a_v1beta1_automation_applied_to_the_cluster_keeps_its_updated_images_template() {
     let cluster = Cluster::start();
-    install_flux_crds(&cluster);
+    // Flux 2.9's CRDs serve v1 only: this is a cluster of an older Flux, where
+    // the walkthrough's v1beta1 objects were written.
+    install_multi_version_flux_crds(&cluster);
     let world = Walkthrough::new();
     let server = SshGitServer::start();
     cluster.namespace("flux-system");

@@ -93,10 +93,10 @@ fn a_tag_checkout_over_ssh_builds_on_the_tag_and_pushes_to_the_push_branch() {
     assert_eq!(rev(&bare, "main"), main_head, "main untouched");
     assert_eq!(rev(&bare, "v1.0.0^{commit}"), tagged, "the tag untouched");
 
-    // The same result again: the push branch already holds it.
+    // The same result again: the push branch already holds it (nothing pushed).
     let again = run_automation_blocking(&workspace, &spec, set_tag("v2")).unwrap();
     assert!(
-        matches!(&again, AutomationOutcome::NoChange { head } if head.to_string() == first),
+        matches!(&again, AutomationOutcome::AlreadyPushed { head, .. } if head.to_string() == first),
         "{again:?}"
     );
     // A new result replaces tagpilot's commit, still on the tag (the lease is held).

@@ -53,6 +53,26 @@ pub fn install_real_flux_crds(cluster: &Cluster) {
     cluster.kubectl(&args);
 }
 
+/// Installs CRDs for Flux's kinds that serve `v1beta1`, `v1beta2` and `v1`,
+/// as Flux releases before 2.9 did (2.9's serve `v1` only): tagpilot's own
+/// schema of Flux's versions (`api::crd::flux_crds`, which
+/// `controller_flux::the_loaders_flux_schema_has_the_fields_of_fluxs_own_crds` holds
+/// to Flux's `v1`). For what only an older cluster has: objects written in a
+/// beta version and recorded so in their `managedFields`.
+pub fn install_multi_version_flux_crds(cluster: &Cluster) {
+    let mut names = Vec::new();
+    for crd in tagpilot::api::crd::flux_crds() {
+        names.push(format!("crd/{}", crd["metadata"]["name"].as_str().unwrap()));
+        let text = serde_json::to_string(&crd).unwrap();
+        let (ok, _, stderr) =
+            cluster.kubectl_output(&["apply", "--server-side", "-f", "-"], Some(&text));
+        assert!(ok, "kubectl apply {}: {stderr}", names.last().unwrap());
+    }
+    let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+    args.extend(names.iter().map(String::as_str));
+    cluster.kubectl(&args);
+}
+
 /// The `flux` CLI binary.
 pub fn flux_binary() -> PathBuf {
     require_program(
