@@ -1,17 +1,29 @@
 #!/usr/bin/env python3
 """Push-to-commit latency of `tagpilot run --listen` on loopback.
 
-    webhook_latency.py TAGPILOT_BINARY [PUSHES]
+    webhook_latency.py TAGPILOT_BINARY [PUSHES] [REPOS]
 
 Starts a CNCF distribution registry (Debian's docker-registry) whose
 notifications go to tagpilot's webhook, a bare config repository, and
 `tagpilot run` with one-hour intervals (so only the webhook can trigger
-anything). Then, PUSHES times: pushes a new tag's manifest and waits for the
-commit that bumps the marker to it. The latency of one push is from just
-before the manifest PUT (the moment the tag appears) until the bare
+anything).
+
+With REPOS 1 (the default), PUSHES times: pushes a new tag's manifest and
+waits for the commit that bumps the marker to it. The latency of one push is
+from just before the manifest PUT (the moment the tag appears) until the bare
 repository's `main` names the commit. Prints every latency, the median and
-the 90th percentile. Everything runs on 127.0.0.1 in a temporary directory.
+the 90th percentile.
+
+With REPOS N > 1 (a burst, issue 19): N ImageRepositories and policies, one
+marker file each, one automation; then one push of a new tag to each of the N
+repositories, spread evenly over one second (one thread per push). The latency
+of a push is until the first commit on `main` whose tree holds its new tag.
+Prints p50, p99 and max, the commits made, and whether every push was
+committed (the exit status is 1 if one was not within 60 s).
+
+Everything runs on 127.0.0.1 in a temporary directory.
 """
+import threading
 import os
 import shutil
 import socket
@@ -89,11 +101,84 @@ notifications:
     return process, registry
 
 
+def metric(url, line_start):
+    """The value of the first metrics line that starts with `line_start` (0 if none)."""
+    for line in urllib.request.urlopen(url).read().decode().splitlines():
+        if line.startswith(line_start):
+            return float(line.split()[-1])
+    return 0
+
+
+def burst(bare, pushers, work, metrics):
+    """One new tag in each repository within one second; returns the exit status."""
+    ref = f"{bare}/refs/heads/main"
+
+    def head():
+        with open(ref) as f:
+            return f.read().strip()
+
+    def committed(tag):
+        """The marker files whose tag is `tag` at `main` (one git call)."""
+        found = subprocess.run(["git", "-C", bare, "grep", "-l", "-F", f":{tag} #", "main", "--", "apps"],
+                               capture_output=True, text=True).stdout
+        return {line.split("/")[-1].removesuffix(".yaml") for line in found.splitlines()}
+
+    # Every policy has its first result (1.0.0, which every file holds: no commit).
+    wait_until("every policy's first result", lambda: metric(
+        metrics, 'tagpilot_policy_evaluations_total{result="ok"}') >= len(pushers), timeout=60)
+    base = head()
+    tag = "1.0.1"
+    names = sorted(pushers)
+    step = 1.0 / len(names)
+    started = {}
+    go = time.monotonic() + 0.2
+
+    def push(index, name):
+        delay = go + index * step - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        started[name] = pushers[name].push(tag)
+
+    threads = [threading.Thread(target=push, args=(i, n)) for i, n in enumerate(names)]
+    for thread in threads:
+        thread.start()
+    done = {}
+    last = base
+    deadline = time.monotonic() + 60
+    while len(done) < len(names) and time.monotonic() < deadline:
+        now_head = head()
+        if now_head != last:
+            seen = time.monotonic()
+            last = now_head
+            for name in committed(tag) - done.keys():
+                done[name] = seen
+        time.sleep(0.002)
+    for thread in threads:
+        thread.join()
+    commits = int(subprocess.run(["git", "-C", bare, "rev-list", "--count", f"{base}..main"],
+                                 capture_output=True, text=True, check=True).stdout)
+    latencies = sorted(done[name] - started[name] for name in done if name in started)
+    spread = max(started.values()) - min(started.values())
+    missing = sorted(set(names) - done.keys())
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * len(latencies))) - 1)]
+        print(f"burst: {len(names)} pushes to {len(names)} repositories in {spread:.2f} s  "
+              f"p50: {p50 * 1000:.0f} ms  p99: {p99 * 1000:.0f} ms  max: {latencies[-1] * 1000:.0f} ms  "
+              f"commits: {commits}  committed: {len(done)}/{len(names)}  "
+              f"load: {os.getloadavg()[0]:.2f}")
+    if missing:
+        print(f"not committed within 60 s: {' '.join(missing)}; see {work}/tagpilot.log", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     tagpilot = os.path.abspath(sys.argv[1])
     pushes = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    repos = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     work = tempfile.mkdtemp(prefix="tagpilot-webhook-bench-")
     processes = []
     try:
@@ -105,8 +190,10 @@ def main():
         git("init", "-q", "--bare", "-b", "main", bare)
         git("init", "-q", "-b", "main", seed)
         os.makedirs(f"{seed}/apps")
-        with open(f"{seed}/apps/app.yaml", "w") as f:
-            f.write(f'image: {registry}/bench/app:1.0.0 # {{"$imagepolicy": "bench:app"}}\n')
+        names = ["app"] if repos == 1 else [f"app-{i:02}" for i in range(repos)]
+        for name in names:
+            with open(f"{seed}/apps/{name}.yaml", "w") as f:
+                f.write(f'image: {registry}/bench/{name}:1.0.0 # {{"$imagepolicy": "bench:{name}"}}\n')
         git("add", "-A", cwd=seed)
         git("commit", "-qm", "Initial config", cwd=seed)
         git("push", "-q", bare, "main", cwd=seed)
@@ -114,19 +201,21 @@ def main():
         config = f"{work}/tagpilot"
         os.makedirs(config)
         with open(f"{config}/objects.yaml", "w") as f:
-            f.write(f"""apiVersion: image.toolkit.fluxcd.io/v1
+            for name in names:
+                f.write(f"""apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImageRepository
-metadata: {{name: app, namespace: bench}}
-spec: {{image: {registry}/bench/app, interval: 1h, insecure: true}}
+metadata: {{name: {name}, namespace: bench}}
+spec: {{image: {registry}/bench/{name}, interval: 1h, insecure: true}}
 ---
 apiVersion: image.toolkit.fluxcd.io/v1
 kind: ImagePolicy
-metadata: {{name: app, namespace: bench}}
+metadata: {{name: {name}, namespace: bench}}
 spec:
-  imageRepositoryRef: {{name: app}}
+  imageRepositoryRef: {{name: {name}}}
   policy: {{semver: {{range: ">=1.0.0"}}}}
 ---
-apiVersion: source.toolkit.fluxcd.io/v1
+""")
+            f.write(f"""apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {{name: config, namespace: bench}}
 spec: {{url: "file://{bare}", ref: {{branch: main}}, interval: 1h}}
@@ -144,8 +233,9 @@ spec:
 """)
         with open(f"{work}/token", "w") as f:
             f.write(TOKEN + "\n")
-        pusher = Pusher(registry, "bench/app")
-        pusher.push("1.0.0")
+        pushers = {name: Pusher(registry, f"bench/{name}") for name in names}
+        for pusher in pushers.values():
+            pusher.push("1.0.0")
         log = open(f"{work}/tagpilot.log", "w")
         processes.append(subprocess.Popen(
             [tagpilot, "--log-level", "warn", "run", "--config", config,
@@ -155,6 +245,9 @@ spec:
         metrics = f"http://127.0.0.1:{listen_port}/metrics"
         wait_until("tagpilot's first cycle", lambda: answers(metrics) and b'tagpilot_scans_total{result="ok"}'
                    in urllib.request.urlopen(metrics).read())
+        if repos > 1:
+            return burst(bare, pushers, work, metrics)
+        pusher = pushers["app"]
 
         ref = f"{bare}/refs/heads/main"
 
@@ -188,4 +281,4 @@ spec:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

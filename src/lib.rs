@@ -24,6 +24,7 @@ pub mod forge;
 pub mod git;
 pub mod gotemplate;
 pub mod image;
+mod parallel;
 pub mod policy;
 pub mod redact;
 pub mod registry;

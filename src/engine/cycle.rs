@@ -6,9 +6,10 @@
 //! The engine is generic over the registry client so unit tests can scan an
 //! in-memory registry; git and the update engine run for real on local paths.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -28,8 +29,7 @@ use crate::git::{AutomationOutcome, ChangeLine, GitWorkspace, RetryPolicy};
 use crate::image::ImageReference;
 use crate::policy::Skipped;
 use crate::registry::created_store::CreatedStore;
-use crate::registry::store::RecordOutcome;
-use crate::registry::{ScanError, TagList, TagStore};
+use crate::registry::{ScanError, StoredTags, TagList, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
 pub(crate) use crate::redact::with_causes;
@@ -160,7 +160,30 @@ pub struct Engine<C> {
     pub(super) created: Arc<CreatedStore>,
     /// What earlier runs of `Annotations` automations found.
     pub(super) annotation_memory: Arc<Mutex<AnnotationMemory>>,
+    /// Per policy, its last result and the stored list it was chosen from:
+    /// until that list is replaced (a scan of its repository) or the objects
+    /// change, evaluating it again would give the same result.
+    evaluated: HashMap<ObjectKey, Memo>,
+    /// When `status.json` was last written, and whether it is behind memory.
+    status_saved: (Option<Instant>, bool),
 }
+
+/// A policy's last successful result that no clock can change (see
+/// `Engine::evaluated`): one with a candidate waiting for its minimum age
+/// (`recheck_at`) is never kept.
+struct Memo {
+    /// The stored list it was chosen from (weak: the store owns lists; a
+    /// replaced list's address is never reused while this holds it).
+    list: Weak<StoredTags>,
+    /// The chosen reference.
+    latest: String,
+    /// The candidates skipped on the way.
+    skipped: Vec<Skipped>,
+}
+
+/// The longest `status.json` lags behind an evaluation that changed no policy
+/// result (scan times only): the daemon writes it at most this often then.
+pub(crate) const STATUS_FLUSH: Duration = Duration::from_secs(1);
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +223,8 @@ impl<C: super::EngineClient> Engine<C> {
             status,
             metrics,
             retry: RetryPolicy::default(),
+            evaluated: HashMap::new(),
+            status_saved: (None, false),
         })
     }
 
@@ -214,6 +239,7 @@ impl<C: super::EngineClient> Engine<C> {
         let automations = objects.automations.keys().cloned().collect();
         super::annotation_memory::lock(&self.annotation_memory).retain(&automations);
         self.objects = Arc::new(objects);
+        self.evaluated.clear();
     }
 
     /// What the engine knows of each object (latest results, last pushes, errors).
@@ -251,14 +277,27 @@ impl<C: super::EngineClient> Engine<C> {
             .active_repositories()
             .map(|(key, _)| key.clone())
             .collect();
+        tracing::debug!(repositories = repositories.len(), "cycle: scanning");
         let scans = self.scan(&repositories).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cycle: scanned"
+        );
         let policies = self.evaluate(mode).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cycle: evaluated"
+        );
         let automations: Vec<ObjectKey> = self
             .objects
             .active_automations()
             .map(|(key, _)| key.clone())
             .collect();
         let automations = self.run_automations(&automations, mode).await;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "cycle: done"
+        );
         self.metrics.add(
             "tagpilot_cycle_duration_seconds_sum",
             &[],
@@ -273,29 +312,6 @@ impl<C: super::EngineClient> Engine<C> {
 }
 
 impl<C: super::EngineClient> Engine<C> {
-    /// Scans `keys` concurrently and records complete lists in the tag store.
-    pub async fn scan(&mut self, keys: &[ObjectKey]) -> Vec<ScanReport> {
-        let started = Instant::now();
-        let objects = self.objects.clone();
-        let client = &self.client;
-        let scans = keys.iter().filter_map(|key| {
-            let entry = objects.repositories.get(key)?;
-            Some(async move { (key.clone(), client.list_tags(&entry.target).await) })
-        });
-        let results = futures::future::join_all(scans).await;
-        let mut reports = Vec::new();
-        for (key, result) in results {
-            reports.push(self.record_scan(&key, result));
-        }
-        self.metrics.add(
-            "tagpilot_scan_duration_seconds_sum",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
-        self.save_status();
-        reports
-    }
-
     /// A scan of one repository that owns what it needs, so it can run on its
     /// own while other scans finish (the daemon records each as it completes).
     pub fn scan_task(
@@ -316,80 +332,48 @@ impl<C: super::EngineClient> Engine<C> {
         })
     }
 
-    /// Records one scan's outcome: a complete list replaces the stored one; a
-    /// partial or failed scan keeps it (invariant 4). The caller saves the status.
-    pub fn record_scan(
-        &mut self,
-        key: &ObjectKey,
-        result: Result<TagList, ScanError>,
-    ) -> ScanReport {
-        let now = SystemTime::now();
-        let image = self
-            .objects
-            .repositories
-            .get(key)
-            .map(|entry| entry.target.image.name().to_string())
-            .unwrap_or_default();
-        let previous = self.store.get(key);
-        let status = self.status.repositories.entry(key.to_string()).or_default();
-        status.image = image.clone();
-        let mut outcome = None;
-        let error = match result {
-            Ok(list) if list.complete => match self.store.record(key, &image, &list, now) {
-                Ok(recorded) => {
-                    status.tag_count = list.tags.len();
-                    status.last_scan_time = Some(epoch_seconds(now));
-                    outcome = Some((recorded, list));
-                    None
-                }
-                Err(error) => Some(format!("cannot store the tag list: {error}")),
-            },
-            Ok(list) => Some(format!(
-                "the scan stopped after {} tags (the tag cap); the previous list is kept",
-                list.tags.len()
-            )),
-            Err(error) => Some(with_causes(&error)),
-        };
-        let result_label = if error.is_some() { "failed" } else { "ok" };
-        self.metrics
-            .increment("tagpilot_scans_total", &[("result", result_label)]);
-        match (&error, &outcome) {
-            (Some(message), _) => {
-                tracing::warn!(repository = %key, error = %message, "scan failed; keeping the previous tag list");
-            }
-            (None, Some((RecordOutcome::Updated { .. }, list))) => {
-                let before = previous.as_ref().map_or(&[][..], |p| &p.tags[..]);
-                super::progress::log_changed_scan(key, before, &list.tags);
-            }
-            (None, _) => {
-                tracing::debug!(repository = %key, tags = status.tag_count, "scanned: no new tags");
-            }
-        }
-        let key_text = key.to_string();
-        self.metrics.set(
-            "tagpilot_tags",
-            &[("repository", key_text.as_str())],
-            status.tag_count as f64,
-        );
-        status.last_error = error.clone();
-        ScanReport {
-            repository: key.to_string(),
-            tags: self.store.get(key).map_or(0, |stored| stored.tags.len()),
-            error,
-        }
-    }
-
     /// Evaluates every policy against the stored tags of its repository.
     pub async fn evaluate(&mut self, mode: CycleMode) -> Vec<PolicyReport> {
         let objects = self.objects.clone();
         let mut reports = Vec::new();
+        let mut results_changed = false;
         for (key, entry) in &objects.policies {
             if entry.suspend {
                 // Its last result stays, and automations keep using it.
                 continue;
             }
-            let result = self.evaluate_one(&objects, key, entry).await;
+            let stored = self.store.get(&entry.repository);
+            let memo = self.evaluated.get(key).filter(|memo| {
+                stored
+                    .as_ref()
+                    .is_some_and(|list| std::ptr::eq(memo.list.as_ptr(), Arc::as_ptr(list)))
+            });
+            let result = match memo {
+                Some(memo) => Ok(Evaluated {
+                    latest: memo.latest.clone(),
+                    skipped: memo.skipped.clone(),
+                    recheck_at: None,
+                }),
+                None => {
+                    let result = self.evaluate_one(&objects, key, entry).await;
+                    match (&result, &stored) {
+                        (Ok(evaluated), Some(list)) if evaluated.recheck_at.is_none() => {
+                            let memo = Memo {
+                                list: Arc::downgrade(list),
+                                latest: evaluated.latest.clone(),
+                                skipped: evaluated.skipped.clone(),
+                            };
+                            self.evaluated.insert(key.clone(), memo);
+                        }
+                        _ => {
+                            self.evaluated.remove(key);
+                        }
+                    }
+                    result
+                }
+            };
             let status = self.status.policies.entry(key.to_string()).or_default();
+            let before = status.clone();
             let (skipped, recheck_at) = match &result {
                 Ok(evaluated) => (evaluated.skipped.clone(), evaluated.recheck_at),
                 Err(failed) => (failed.skipped.clone(), None),
@@ -460,15 +444,38 @@ impl<C: super::EngineClient> Engine<C> {
                     }
                 }
             };
+            results_changed |= *status != before;
             reports.push(report);
         }
         if mode == CycleMode::Commit {
-            self.save_status();
+            if results_changed {
+                self.save_status();
+            } else {
+                // Only scan times are new: written within `STATUS_FLUSH`.
+                self.status_saved.1 = true;
+                self.flush_status_if_due();
+            }
             if let Err(error) = self.facts.save() {
                 tracing::error!(%error, "cannot save the creation times");
             }
         }
         reports
+    }
+
+    /// When `status.json` should next be written, if memory is ahead of it.
+    pub(crate) fn status_flush_due(&self) -> Option<Instant> {
+        let (saved_at, behind) = self.status_saved;
+        behind.then(|| saved_at.map_or_else(Instant::now, |at| at + STATUS_FLUSH))
+    }
+
+    /// Writes `status.json` if it is behind memory and the flush is due.
+    pub(crate) fn flush_status_if_due(&mut self) {
+        if self
+            .status_flush_due()
+            .is_some_and(|due| due <= Instant::now())
+        {
+            self.save_status();
+        }
     }
 
     async fn evaluate_one(
@@ -778,7 +785,9 @@ impl<C: super::EngineClient> Engine<C> {
         Ok(inputs)
     }
 
-    fn save_status(&self) {
+    /// Writes `status.json` now.
+    pub(crate) fn save_status(&mut self) {
+        self.status_saved = (Some(Instant::now()), false);
         if let Err(error) = self.status.save(&self.state_dir) {
             tracing::error!(%error, "cannot save status");
         }
@@ -830,9 +839,16 @@ mod cause_tests {
     }
 }
 
+#[path = "scan_record.rs"]
+mod scan_record;
+
 #[cfg(test)]
 #[path = "suspend_tests.rs"]
 mod suspend_tests;
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod evaluate_tests;
 
 #[cfg(test)]
 #[path = "annotation_tests.rs"]

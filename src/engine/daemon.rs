@@ -10,7 +10,7 @@
 //! A shutdown signal is honoured between steps, so a commit and its push are
 //! never cut in half by tagpilot itself.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::FutureExt as _;
@@ -109,19 +109,21 @@ pub async fn run_loop<C: super::EngineClient>(
                 .filter_map(|report| report.recheck_at)
                 .min()
                 .map(instant_of);
-            let changed: Vec<String> = reports
+            let changed: HashSet<&str> = reports
                 .iter()
                 .filter(|r| r.changed)
-                .map(|r| r.policy.clone())
+                .map(|r| r.policy.as_str())
                 .collect();
-            let changed: Vec<&ObjectKey> = engine
-                .objects()
-                .policies
-                .keys()
-                .filter(|key| changed.contains(&key.to_string()))
-                .collect();
-            for automation in engine.objects().automations_fed_by(&changed) {
-                next_run.insert(automation, Instant::now());
+            if !changed.is_empty() {
+                let changed: Vec<&ObjectKey> = engine
+                    .objects()
+                    .policies
+                    .keys()
+                    .filter(|key| changed.contains(key.to_string().as_str()))
+                    .collect();
+                for automation in engine.objects().automations_fed_by(&changed) {
+                    next_run.insert(automation, Instant::now());
+                }
             }
         }
         let now = Instant::now();
@@ -151,16 +153,23 @@ pub async fn run_loop<C: super::EngineClient>(
             .map(|(_, at)| at)
             .chain(next_run.values())
             .chain(recheck.iter())
-            .min()
             .copied()
+            .chain(engine.status_flush_due())
+            .min()
             .unwrap_or_else(|| Instant::now() + MAX_SLEEP)
             .min(Instant::now() + MAX_SLEEP);
         tokio::select! {
             () = &mut shutdown => {
                 tracing::info!("shutting down");
+                engine.flush_status_if_due();
+                if engine.status_flush_due().is_some() {
+                    engine.save_status();
+                }
                 return;
             }
-            () = tokio::time::sleep_until(wake.into()) => {}
+            () = tokio::time::sleep_until(wake.into()) => {
+                engine.flush_status_if_due();
+            }
             Some((key, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 // Record this scan and every other one that has finished meanwhile,
                 // then evaluate once for all of them.
@@ -168,10 +177,12 @@ pub async fn run_loop<C: super::EngineClient>(
                 while let Some(Some(more)) = in_flight.next().now_or_never() {
                     finished.push(more);
                 }
-                for (key, result) in finished {
-                    if let Some(result) = result {
-                        engine.record_scan(&key, result);
-                    }
+                let recorded: Vec<_> = finished
+                    .iter_mut()
+                    .filter_map(|(key, result)| Some((key.clone(), result.take()?)))
+                    .collect();
+                engine.record_scans(recorded).await;
+                for (key, _) in finished {
                     scanning.remove(&key);
                     let missed = announced.get(&key).and_then(|(tag, misses)| {
                         let listed = engine

@@ -244,11 +244,24 @@ impl ObjectSet {
 
     /// Automations (not suspended) that one of `policies` feeds.
     pub fn automations_fed_by(&self, policies: &[&ObjectKey]) -> Vec<ObjectKey> {
+        // By namespace, so each automation looks at the changed policies of its
+        // own namespace only (not at every policy for every changed one).
+        let mut changed: BTreeMap<&str, Vec<&PolicyEntry>> = BTreeMap::new();
+        for key in policies {
+            if let Some(policy) = self.policies.get(*key) {
+                changed.entry(&key.namespace).or_default().push(policy);
+            }
+        }
         self.active_automations()
-            .filter(|(key, _)| {
-                self.policies_for(key)
-                    .iter()
-                    .any(|policy| policies.contains(policy))
+            .filter(|(key, entry)| {
+                changed.get(key.namespace.as_str()).is_some_and(|policies| {
+                    policies.iter().any(|policy| {
+                        entry
+                            .selector
+                            .as_ref()
+                            .is_none_or(|selector| selector.matches(&policy.labels))
+                    })
+                })
             })
             .map(|(key, _)| key.clone())
             .collect()

@@ -81,6 +81,8 @@ pub(super) struct Inner {
     pub(super) options: ScanOptions,
     pub(super) transport: Transport,
     auth: AuthCache,
+    /// Per host, whether a first request has finished (see `RegistryClient::get`).
+    first_contact: FirstContact,
     pub(super) ecr: EcrCredentialCache,
     pub(super) azure: AzureCredentials,
     pub(super) gcp: GcpCredentials,
@@ -148,6 +150,7 @@ impl RegistryClientBuilder {
                 options: self.options,
                 transport,
                 auth: AuthCache::default(),
+                first_contact: FirstContact::default(),
                 ecr: EcrCredentialCache::new(self.ecr),
                 azure: AzureCredentials::default(),
                 gcp: GcpCredentials::default(),
@@ -239,8 +242,22 @@ impl RegistryClient {
         accept: &str,
     ) -> Result<Fetched, ScanError> {
         let mut challenged = false;
+        // The first request to a host learns its auth scheme from the answer;
+        // until it has, the other requests to that host wait for it instead of
+        // all going out without credentials, to collect one `401` each.
+        let gate = self.inner.first_contact.gate(&session.authority);
+        let mut probe = Some(gate.lock().await);
+        if probe.as_deref().is_some_and(|contacted| *contacted) {
+            probe = None;
+        }
+        let mut release = || {
+            if let Some(mut contacted) = probe.take() {
+                *contacted = true;
+            }
+        };
         loop {
-            let authorization = self.authorization(session).await?;
+            let authorization = self.authorization(session).await;
+            let authorization = authorization.inspect_err(|_| release())?;
             let fetched = self
                 .inner
                 .transport
@@ -256,12 +273,17 @@ impl RegistryClient {
                     }
                 })
                 .await
-                .map_err(|e| execute_error(&session.image, url, e))?;
-            if fetched.status == 401 && !challenged {
+                .map_err(|e| execute_error(&session.image, url, e));
+            let fetched = fetched.inspect_err(|_| release())?;
+            let retry = if fetched.status == 401 && !challenged {
                 challenged = true;
-                if self.answer_challenge(session, &fetched.headers)? {
-                    continue;
-                }
+                self.answer_challenge(session, &fetched.headers)
+            } else {
+                Ok(false)
+            };
+            release();
+            if retry? {
+                continue;
             }
             if fetched.status == 407
                 && let Some(secret) = &session.target.proxy_secret
@@ -526,6 +548,28 @@ impl RegistryClient {
             "sha256:{}",
             hex::encode(Sha256::digest(&fetched.body))
         ))
+    }
+}
+
+/// Per registry host, a gate the first request holds until it has an answer
+/// (or failed: the others then go ahead on their own rather than wait on a host
+/// that does not answer).
+#[derive(Debug, Default)]
+struct FirstContact {
+    gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
+}
+
+impl FirstContact {
+    /// The gate of `authority`; its value is true once a first request finished.
+    fn gate(&self, authority: &str) -> Arc<tokio::sync::Mutex<bool>> {
+        let mut gates = self
+            .gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(gate) = gates.get(authority) {
+            return gate.clone();
+        }
+        gates.entry(authority.to_string()).or_default().clone()
     }
 }
 

@@ -3,25 +3,48 @@
 //!
 //! Invariant 4: only a complete scan replaces a stored list; a partial scan is
 //! refused here and a failed scan never reaches the store, so a policy result
-//! never changes because of a bad scan. Each list is one JSON file,
-//! `STATE/tags/NAMESPACE/NAME.json`, written atomically (temporary file, fsync,
-//! rename, fsync of the directory); a crash leaves the old file or the new one.
-//! On start the files are loaded, and [`next_scan_at`] spreads the resumed scans
-//! over time instead of scanning everything at once.
+//! never changes because of a bad scan.
 //!
-//! Writes are small synchronous file operations; call from a blocking context
-//! (or `spawn_blocking`) in async code.
+//! On disk, each list is one JSON file, `STATE/tags/NAMESPACE/NAME.json`,
+//! written only when the list changed: to a temporary file, fsynced, renamed
+//! over the old one, and the directory fsynced, so a crash leaves the old list
+//! or the new one, and a recorded change is on disk when `record` returns. A
+//! scan that finds the same tags writes no list: its time goes to
+//! `STATE/tags/.scan-times.json`, one small index for every repository,
+//! written the same atomic way at most once a minute and when the store is
+//! dropped (a crash loses at most a minute of scan times: those repositories
+//! are rescanned early after a restart). On start each list's scan time is the
+//! later of its file's and the index's. [`TagStore::record_batch`] records
+//! many scans at once: the changed lists are written and fsynced concurrently,
+//! so the journal commits them together. On start the files are loaded, and
+//! [`next_scan_at`] spreads the resumed scans over time instead of scanning
+//! everything at once.
+//!
+//! Writes are synchronous file operations; call from a blocking context (or
+//! `spawn_blocking`) in async code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::{ObjectKey, TagList};
+
+/// The index of scan times, in the store's directory (a name no namespace
+/// directory can have: those starting with `.` are hex-encoded).
+const SCAN_TIMES_FILE: &str = ".scan-times.json";
+
+/// How many list files a batch writes and fsyncs at the same time.
+const WRITERS: usize = 16;
+
+/// The longest the store waits before writing refreshed scan times to the
+/// index (a crash loses at most this much: those repositories are rescanned
+/// early after a restart).
+const SCAN_TIMES_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the store could not read or write its files.
 #[derive(Debug, thiserror::Error)]
@@ -98,11 +121,40 @@ pub enum RecordOutcome {
     KeptPrevious,
 }
 
+/// One scan for [`TagStore::record_batch`].
+#[derive(Debug)]
+pub struct Recording {
+    /// The ImageRepository.
+    pub key: ObjectKey,
+    /// The image that was scanned.
+    pub image: String,
+    /// What the scan listed (moved into the store, not copied).
+    pub list: TagList,
+}
+
+/// What [`TagStore::record_batch`] did with one [`Recording`].
+#[derive(Debug)]
+pub struct Recorded {
+    /// The outcome.
+    pub outcome: RecordOutcome,
+    /// The list this one replaced, when the outcome is `Updated` (for logging what changed).
+    pub previous: Option<Arc<StoredTags>>,
+}
+
 /// Tag lists by ImageRepository, persisted under a state directory.
 #[derive(Debug)]
 pub struct TagStore {
     dir: PathBuf,
     entries: RwLock<HashMap<ObjectKey, Arc<StoredTags>>>,
+    /// Serializes writes of the scan-time index; holds what it last wrote and when.
+    scan_times: Mutex<ScanTimes>,
+}
+
+/// The scan-time index as last written.
+#[derive(Debug, Default)]
+struct ScanTimes {
+    written: BTreeMap<String, u64>,
+    at: Option<Instant>,
 }
 
 impl TagStore {
@@ -110,6 +162,7 @@ impl TagStore {
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
         let dir = state_dir.join("tags");
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let scan_times = read_scan_times(&dir);
         let mut entries = HashMap::new();
         for namespace in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
             let namespace = namespace.map_err(io("read", &dir))?;
@@ -123,11 +176,14 @@ impl TagStore {
                     continue; // temporary files of an interrupted write
                 }
                 let bytes = std::fs::read(&path).map_err(io("read", &path))?;
-                let stored: StoredTags =
+                let mut stored: StoredTags =
                     serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
                         path: path.clone(),
                         source,
                     })?;
+                if let Some(&scanned_at) = scan_times.get(&stored.object) {
+                    stored.scanned_at = stored.scanned_at.max(scanned_at);
+                }
                 if let Some((ns, name)) = stored.object.split_once('/') {
                     entries.insert(ObjectKey::new(ns, name), Arc::new(stored));
                 }
@@ -136,6 +192,10 @@ impl TagStore {
         Ok(Self {
             dir,
             entries: RwLock::new(entries),
+            scan_times: Mutex::new(ScanTimes {
+                written: scan_times,
+                at: None,
+            }),
         })
     }
 
@@ -167,29 +227,108 @@ impl TagStore {
         if !list.complete {
             return Ok(RecordOutcome::KeptPrevious);
         }
-        let mut tags = list.tags.clone();
-        tags.sort_unstable();
-        tags.dedup();
-        let revision = revision(&tags);
-        let previous = self.get(key);
-        let unchanged = previous.as_ref().is_some_and(|p| p.revision == revision);
-        let stored = StoredTags {
-            object: key.to_string(),
+        let recording = Recording {
+            key: key.clone(),
             image: image.to_string(),
-            tags,
-            revision: revision.clone(),
-            scanned_at: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            complete: true,
+            list: list.clone(),
         };
-        self.persist(key, &stored)?;
-        if let Ok(mut entries) = self.entries.write() {
-            entries.insert(key.clone(), Arc::new(stored));
+        let mut recorded = self.record_batch(vec![recording], now);
+        recorded
+            .pop()
+            .map_or(Ok(RecordOutcome::KeptPrevious), |r| r.map(|r| r.outcome))
+    }
+
+    /// Records many scans, as [`TagStore::record`] records one, and returns
+    /// their outcomes in order. Changed lists are written concurrently and are
+    /// on disk when this returns; unchanged ones only refresh their scan time
+    /// (one write of the index for the whole batch).
+    pub fn record_batch(
+        &self,
+        recordings: Vec<Recording>,
+        now: SystemTime,
+    ) -> Vec<Result<Recorded, StoreError>> {
+        let scanned_at = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut results: Vec<Option<Result<Recorded, StoreError>>> = Vec::new();
+        let mut changed = Vec::new();
+        let mut refreshed = false;
+        for Recording { key, image, list } in recordings {
+            let index = results.len();
+            results.push(None);
+            if !list.complete {
+                results[index] = Some(Ok(Recorded {
+                    outcome: RecordOutcome::KeptPrevious,
+                    previous: None,
+                }));
+                continue;
+            }
+            let mut tags = list.tags;
+            if !tags.is_sorted() {
+                tags.sort_unstable();
+            }
+            tags.dedup();
+            let revision = revision(&tags);
+            let previous = self.get(&key);
+            let stored = StoredTags {
+                object: key.to_string(),
+                image,
+                tags,
+                revision,
+                scanned_at,
+                complete: true,
+            };
+            let same_tags = previous
+                .as_ref()
+                .is_some_and(|p| p.revision == stored.revision);
+            let outcome = if same_tags {
+                RecordOutcome::Unchanged
+            } else {
+                RecordOutcome::Updated {
+                    revision: stored.revision.clone(),
+                }
+            };
+            if same_tags && previous.as_ref().is_some_and(|p| p.image == stored.image) {
+                // The same file but for its scan time, which goes to the index.
+                self.insert(&key, stored);
+                refreshed = true;
+                results[index] = Some(Ok(Recorded {
+                    outcome,
+                    previous: None,
+                }));
+            } else {
+                let previous = previous.filter(|_| !same_tags);
+                changed.push((index, key, stored, previous, outcome));
+            }
         }
-        Ok(if unchanged {
-            RecordOutcome::Unchanged
-        } else {
-            RecordOutcome::Updated { revision }
-        })
+        let written = crate::parallel::run_indexed(changed.len(), WRITERS, |i| {
+            let (_, key, stored, ..) = &changed[i];
+            self.write_list(key, stored)
+        });
+        let mut directories = BTreeSet::new();
+        for ((index, key, stored, previous, outcome), result) in changed.into_iter().zip(written) {
+            results[index] = Some(result.map(|directory| {
+                directories.insert(directory);
+                self.insert(&key, stored);
+                Recorded { outcome, previous }
+            }));
+        }
+        // The renames are on disk once their directories are.
+        for directory in directories {
+            if let Err(error) = sync_directory(&directory) {
+                tracing::warn!(directory = %directory.display(), %error, "tag store: cannot flush a directory");
+            }
+        }
+        if refreshed {
+            self.save_scan_times_every(SCAN_TIMES_EVERY);
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or(Ok(Recorded {
+                    outcome: RecordOutcome::KeptPrevious,
+                    previous: None,
+                }))
+            })
+            .collect()
     }
 
     /// Forgets `key` (its ImageRepository was deleted).
@@ -203,7 +342,20 @@ impl TagStore {
         if let Ok(mut entries) = self.entries.write() {
             entries.remove(key);
         }
+        let indexed = self
+            .scan_times
+            .lock()
+            .is_ok_and(|times| times.written.contains_key(&key.to_string()));
+        if indexed {
+            self.save_scan_times()?;
+        }
         Ok(())
+    }
+
+    fn insert(&self, key: &ObjectKey, stored: StoredTags) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(key.clone(), Arc::new(stored));
+        }
     }
 
     fn path(&self, key: &ObjectKey) -> PathBuf {
@@ -212,7 +364,9 @@ impl TagStore {
             .join(format!("{}.json", file_name(&key.name)))
     }
 
-    fn persist(&self, key: &ObjectKey, stored: &StoredTags) -> Result<(), StoreError> {
+    /// Writes `stored` durably in place of `key`'s file (temporary file,
+    /// fsync, rename); returns the directory, whose fsync makes the rename durable.
+    fn write_list(&self, key: &ObjectKey, stored: &StoredTags) -> Result<PathBuf, StoreError> {
         let path = self.path(key);
         let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
@@ -221,22 +375,103 @@ impl TagStore {
             file_name(&key.name),
             std::process::id()
         ));
-        let bytes = serde_json::to_vec_pretty(stored).map_err(|source| StoreError::Corrupt {
+        let mut bytes =
+            serde_json::to_vec_pretty(stored).map_err(|source| StoreError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
+        bytes.push(b'\n');
+        write_atomically(&temporary, &path, &bytes).map_err(io("write", &path))?;
+        Ok(dir)
+    }
+
+    /// Writes the scan time of every stored list to the index, atomically,
+    /// unless it holds them already. The store does it itself at most every
+    /// [`SCAN_TIMES_EVERY`] and when dropped; call it after a cycle to have
+    /// them on disk at once.
+    pub fn save_scan_times(&self) -> Result<(), StoreError> {
+        self.save_scan_times_if(|_| true)
+    }
+
+    fn save_scan_times_every(&self, period: Duration) {
+        let saved = self.save_scan_times_if(|at| at.is_none_or(|at| at.elapsed() >= period));
+        if let Err(error) = saved {
+            tracing::warn!(%error, "tag store: cannot save the scan times; a restart may rescan early");
+        }
+    }
+
+    fn save_scan_times_if(&self, due: impl Fn(Option<Instant>) -> bool) -> Result<(), StoreError> {
+        let path = self.dir.join(SCAN_TIMES_FILE);
+        let mut saved = self
+            .scan_times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !due(saved.at) {
+            return Ok(());
+        }
+        let times: BTreeMap<String, u64> = self
+            .entries
+            .read()
+            .map(|entries| {
+                entries
+                    .values()
+                    .map(|stored| (stored.object.clone(), stored.scanned_at))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if saved.written == times {
+            return Ok(());
+        }
+        let mut bytes = serde_json::to_vec(&times).map_err(|source| StoreError::Corrupt {
             path: path.clone(),
             source,
         })?;
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&bytes)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &path)?;
-            std::fs::File::open(&dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            io("write", &path)(e)
-        })
+        bytes.push(b'\n');
+        let temporary = self
+            .dir
+            .join(format!("{SCAN_TIMES_FILE}.{}.tmp", std::process::id()));
+        write_atomically(&temporary, &path, &bytes).map_err(io("write", &path))?;
+        saved.written = times;
+        saved.at = Some(Instant::now());
+        Ok(())
+    }
+}
+
+impl Drop for TagStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.save_scan_times() {
+            tracing::warn!(%error, "tag store: cannot save the scan times; a restart may rescan early");
+        }
+    }
+}
+
+/// Temporary file, fsync, rename over `path`; the temporary file is removed on failure.
+fn write_atomically(temporary: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(temporary, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(temporary);
+    })
+}
+
+fn sync_directory(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The index of scan times; an unreadable one is ignored (the lists' own
+/// times are used: at worst a restart rescans early).
+fn read_scan_times(dir: &Path) -> BTreeMap<String, u64> {
+    let path = dir.join(SCAN_TIMES_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+            tracing::warn!(file = %path.display(), %error, "tag store: ignoring an unreadable scan-time index");
+            BTreeMap::new()
+        }),
+        Err(_) => BTreeMap::new(),
     }
 }
 
@@ -286,106 +521,5 @@ pub fn next_scan_at(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn list(tags: &[&str], complete: bool) -> TagList {
-        let mut list = TagList::complete(tags.iter().map(|t| t.to_string()));
-        list.complete = complete;
-        list
-    }
-
-    #[test]
-    fn partial_scans_never_replace_the_stored_list() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TagStore::open(dir.path()).unwrap();
-        let key = ObjectKey::new("apps", "front-end");
-        let now = SystemTime::now();
-        let outcome = store
-            .record(&key, "ghcr.io/org/app", &list(&["v2", "v1"], true), now)
-            .unwrap();
-        let first = store.get(&key).unwrap();
-        assert_eq!(
-            outcome,
-            RecordOutcome::Updated {
-                revision: first.revision.clone()
-            }
-        );
-        assert_eq!(first.tags, ["v1", "v2"]);
-        assert_eq!(
-            store
-                .record(&key, "ghcr.io/org/app", &list(&["v3"], false), now)
-                .unwrap(),
-            RecordOutcome::KeptPrevious
-        );
-        assert_eq!(store.get(&key).unwrap(), first);
-        // A partial first scan stores nothing at all.
-        let other = ObjectKey::new("apps", "other");
-        store
-            .record(&other, "x", &list(&["a"], false), now)
-            .unwrap();
-        assert!(store.get(&other).is_none());
-        // Survives a restart, and the partial scan left no trace on disk either.
-        let reopened = TagStore::open(dir.path()).unwrap();
-        assert_eq!(reopened.get(&key).unwrap(), first);
-        assert_eq!(reopened.keys(), vec![key.clone()]);
-    }
-
-    #[test]
-    fn equal_tags_give_equal_revisions_in_any_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TagStore::open(dir.path()).unwrap();
-        let key = ObjectKey::new("default", "app");
-        let now = SystemTime::now();
-        store
-            .record(&key, "app", &list(&["b", "a"], true), now)
-            .unwrap();
-        assert_eq!(
-            store
-                .record(&key, "app", &list(&["a", "b"], true), now)
-                .unwrap(),
-            RecordOutcome::Unchanged
-        );
-        assert_eq!(
-            store.get(&key).unwrap().revision,
-            revision(&["a".into(), "b".into()])
-        );
-        assert_ne!(
-            revision(&["ab".into()]),
-            revision(&["a".into(), "b".into()])
-        );
-    }
-
-    #[test]
-    fn odd_names_stay_inside_the_store_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TagStore::open(dir.path()).unwrap();
-        let key = ObjectKey::new("..", "../../escape");
-        store
-            .record(&key, "x", &list(&["a"], true), SystemTime::now())
-            .unwrap();
-        assert!(!dir.path().parent().unwrap().join("escape.json").exists());
-        let reopened = TagStore::open(dir.path()).unwrap();
-        assert_eq!(reopened.get(&key).unwrap().tags, ["a"]);
-    }
-
-    #[test]
-    fn resumed_scans_are_spread_out_and_fresh_ones_wait_an_interval() {
-        let now = SystemTime::now();
-        let interval = Duration::from_secs(600);
-        let fresh = StoredTags {
-            object: "a/b".into(),
-            image: "x".into(),
-            tags: vec![],
-            revision: revision(&[]),
-            scanned_at: now.duration_since(UNIX_EPOCH).unwrap().as_secs(),
-            complete: true,
-        };
-        let due = next_scan_at(Some(&fresh), interval, now);
-        assert!(due > now + Duration::from_secs(500));
-        for _ in 0..20 {
-            let at = next_scan_at(None, interval, now);
-            assert!(at >= now && at <= now + Duration::from_secs(300));
-        }
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -43,7 +43,6 @@ mod write;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 
 pub use object::ObjectId;
@@ -57,6 +56,9 @@ pub use scan::{MARKER_TOKEN, YamlError, scan};
 /// listed as skipped: reading, parsing and rewriting it would take about three
 /// times its size in memory (a 150 MB file used to take 464 MB).
 pub const MAX_MARKED_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How many changed files are staged or written at the same time.
+const WRITERS: usize = 16;
 
 /// Whether and how an update run writes files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +273,7 @@ fn write_staged(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateErr
         path: files[index].file.clone(),
         source,
     };
-    let staged = parallel(reals.len(), |index| {
+    let staged = crate::parallel::run_indexed(reals.len(), WRITERS, |index| {
         write::stage(&reals[index], files[index].updated.as_bytes())
     });
     let mut ready = Vec::with_capacity(staged.len());
@@ -311,35 +313,6 @@ fn write_staged(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateErr
     write::flush_file_systems(&handles).map_err(|source| write_error(0, source))
 }
 
-/// Runs `task` for every index below `count` on up to 16 threads and returns
-/// the results in index order.
-fn parallel<T: Send>(count: usize, task: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    const WORKERS: usize = 16;
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= count {
-                return done;
-            }
-            done.push((index, task(index)));
-        }
-    };
-    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..WORKERS.min(count)).map(|_| scope.spawn(work)).collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
-}
-
 /// Writes every changed file with `write`, several at a time; the error
 /// names the first file (in order) that failed.
 fn write_all(
@@ -347,7 +320,7 @@ fn write_all(
     files: &[FileUpdate],
     write: fn(&Path, &[u8]) -> io::Result<()>,
 ) -> Result<(), UpdateError> {
-    let results = parallel(reals.len(), |index| {
+    let results = crate::parallel::run_indexed(reals.len(), WRITERS, |index| {
         write(&reals[index], files[index].updated.as_bytes())
     });
     match results

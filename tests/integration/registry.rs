@@ -17,6 +17,7 @@ use tagpilot::registry::{
     RetryPolicy, ScanError, ScanOptions, ScanTarget, SecretData, TagList, TagLister as _, TagStore,
 };
 
+use crate::harness::fault_proxy::FaultProxy;
 use crate::harness::images::ImagePusher;
 use crate::harness::moto::{ACCOUNT, Moto, REGION};
 use crate::harness::registry::{AuthMode, Distribution, PASSWORD, Registry, RegistryOptions, USER};
@@ -200,6 +201,45 @@ fn token_auth_fetches_one_token_per_repository_until_it_expires() {
     target.credentials = CredentialSource::Anonymous;
     let error = block_on(client.list_tags(&target)).unwrap_err();
     assert!(matches!(error, ScanError::Unauthorized { .. }), "{error}");
+}
+
+/// Regression (issue 19): concurrent first scans of a token-auth host each
+/// went out without credentials and collected a `401` of their own: 2,000
+/// extra requests for 2,000 repositories. The first request now learns the
+/// scheme while the others wait for it.
+#[test]
+fn concurrent_first_scans_of_a_host_share_one_challenge() {
+    let registry = Registry::start(Distribution::V2, AuthMode::Token);
+    let repositories: Vec<String> = (0..6).map(|i| format!("team/app-{i}")).collect();
+    for repository in &repositories {
+        ImagePusher::new(&registry, repository).push_all(["v1"]);
+    }
+    let proxy = FaultProxy::start(&registry.host);
+    let client = client_with(test_options(), docker_config_secrets(&proxy.host));
+    let targets: Vec<ScanTarget> = repositories
+        .iter()
+        .map(|repository| {
+            let mut target = target(&proxy.host, repository);
+            target.credentials = CredentialSource::Secret(ObjectKey::new("apps", "pull-secret"));
+            target
+        })
+        .collect();
+    let lists = block_on(futures::future::join_all(
+        targets.iter().map(|target| client.list_tags(target)),
+    ));
+    for list in lists {
+        assert_eq!(list.unwrap().tags, ["v1"]);
+    }
+    let requests = proxy.requests();
+    let listings = requests
+        .iter()
+        .filter(|line| line.contains("/tags/list"))
+        .count();
+    assert_eq!(
+        listings,
+        repositories.len() + 1,
+        "one challenge, then one authenticated listing per repository: {requests:#?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,3 @@
+module tagpilot.dev/fleet-registry
+
+go 1.23
