@@ -39,10 +39,14 @@ assert_clean "the demo" "$scratch/full"
 echo "check-demo: scripts/demo.sh exited 0 and left nothing behind"
 
 # 2. Ctrl-C once the registry is up and images are being pushed. Job control puts
-# the demo in its own process group, which is what a terminal signals.
+# the demo in its own process group, which is what a terminal signals. A shell
+# started in the background (as CI runners may start this script) passes SIGINT
+# on ignored, and an ignored signal stays ignored in every child: the demo would
+# never see the Ctrl-C. A terminal's shell gives its commands the default, so
+# the demo starts with it here too (`env --default-signal`, coreutils >= 8.31).
 mkdir "$scratch/interrupted"
 set -m
-TMPDIR="$scratch/interrupted" bash scripts/demo.sh > "$scratch/int.out" 2> "$scratch/int.err" &
+TMPDIR="$scratch/interrupted" env --default-signal=INT bash scripts/demo.sh > "$scratch/int.out" 2> "$scratch/int.err" &
 demo_pid=$!
 set +m
 for _ in $(seq 600); do

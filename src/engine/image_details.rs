@@ -74,9 +74,9 @@ impl<C: DigestResolver + 'static> ImageDescriber<C> {
                 let Some(target) = target else {
                     return (None, None);
                 };
-                let (new, old) = futures::future::join(self.lookup(target, &new), async {
+                let (new, old) = futures::future::join(self.lookup(target, &new, false), async {
                     match &old {
-                        Some(old) => self.lookup(target, old).await,
+                        Some(old) => self.lookup(target, old, true).await,
                         None => None,
                     }
                 })
@@ -108,9 +108,25 @@ impl<C: DigestResolver + 'static> ImageDescriber<C> {
         }
     }
 
-    async fn lookup(&self, target: &ScanTarget, reference: &str) -> Option<Arc<ImageDetails>> {
+    /// `previous`: the image the files named before, which the registry may
+    /// well not hold any more (old builds get deleted): not worth a warning.
+    async fn lookup(
+        &self,
+        target: &ScanTarget,
+        reference: &str,
+        previous: bool,
+    ) -> Option<Arc<ImageDetails>> {
         match self.client.image_details(target, reference).await {
             Ok(details) => details,
+            Err(error) if previous => {
+                tracing::debug!(
+                    image = %target.image.name(),
+                    reference,
+                    error = %crate::redact::text(&error.to_string()),
+                    "cannot read the previous image's annotations for the commit message; committing without them"
+                );
+                None
+            }
             Err(error) => {
                 tracing::warn!(
                     image = %target.image.name(),
