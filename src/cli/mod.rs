@@ -194,6 +194,6 @@ pub fn main() -> ExitCode {
 /// `error sending request: error sending request`), and control characters
 /// from outside are escaped.
 pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let message = crate::engine::cycle::with_causes(error);
+    let message = crate::redact::with_causes(error);
     logging::escape_controls(&message).into_owned()
 }

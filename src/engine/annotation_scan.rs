@@ -260,7 +260,7 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
                 previous.or_else(stored)
             }
             Some(Err(error)) => {
-                report.error = Some(super::cycle::with_causes(&error));
+                report.error = Some(crate::redact::with_causes(&error));
                 previous.or_else(stored)
             }
         };
@@ -364,7 +364,7 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
                     let failure = failures.entry(i).or_insert((0, String::new()));
                     failure.0 += 1;
                     if failure.1.is_empty() {
-                        failure.1 = format!("tag {tag}: {}", super::cycle::with_causes(&error));
+                        failure.1 = format!("tag {tag}: {}", crate::redact::with_causes(&error));
                     }
                     // An older lookup still counts.
                     if let Some(facts) = scans[i]
@@ -379,7 +379,7 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
                 Err(error) => {
                     // Not an image whose config can be read (an artifact, a
                     // deleted tag): it ranks as having no creation time.
-                    tracing::warn!(automation = %self.automation, image = %image.name(), %tag, error = %super::cycle::with_causes(&error), "no creation time for this tag");
+                    tracing::warn!(automation = %self.automation, image = %image.name(), %tag, error = %crate::redact::with_causes(&error), "no creation time for this tag");
                     Lookup {
                         digest: None,
                         at: now,
@@ -470,7 +470,7 @@ impl<C: TagLister + DigestResolver + CreatedLookup> AnnotationScanner<C> {
                     );
                 }
                 Err(error) => {
-                    tracing::warn!(automation = %self.automation, image = %image.name(), %tag, error = %super::cycle::with_causes(&error), "cannot resolve the digest");
+                    tracing::warn!(automation = %self.automation, image = %image.name(), %tag, error = %crate::redact::with_causes(&error), "cannot resolve the digest");
                 }
             }
         }

@@ -193,7 +193,7 @@ impl<C: super::EngineClient> Engine<C> {
                         .map_err(|e| e.to_string())?;
                     let findings = planning
                         .run(checkout.path(), UpdateMode::DryRun)
-                        .map_err(|e| super::cycle::with_causes(&*e))?;
+                        .map_err(|e| crate::redact::with_causes(&*e))?;
                     let message = planned_message(
                         spec.automation,
                         &findings.changes,

@@ -32,7 +32,7 @@ use crate::registry::created_store::CreatedStore;
 use crate::registry::{ScanError, StoredTags, TagList, TagStore};
 use crate::update::{PolicyId, PolicyResult, UpdateMode};
 
-pub(crate) use crate::redact::with_causes;
+use crate::redact::with_causes;
 
 /// Whether a cycle may commit and push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -155,7 +155,7 @@ pub async fn select<C: ImageInspector + DigestResolver>(
 
 fn unreadable(error: &ScanError) -> SkipReason {
     SkipReason::Unreadable {
-        error: crate::engine::cycle::with_causes(error),
+        error: crate::redact::with_causes(error),
     }
 }
 

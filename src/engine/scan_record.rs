@@ -15,9 +15,10 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 
 use super::super::metrics::Metrics;
 use super::super::state::{Status, epoch_seconds};
-use super::{Engine, ScanReport, with_causes};
+use super::{Engine, ScanReport};
 use crate::config::meta::ObjectKey;
 use crate::engine::objects::ObjectSet;
+use crate::redact::with_causes;
 use crate::registry::store::{RecordOutcome, Recorded, Recording, StoreError};
 use crate::registry::{ScanError, TagList, TagStore};
 
