@@ -38,19 +38,11 @@ pub fn flux_crd_files() -> Vec<PathBuf> {
 
 /// Installs Flux's real CRDs and waits until they are Established.
 pub fn install_real_flux_crds(cluster: &Cluster) {
-    let mut names = Vec::new();
-    for file in flux_crd_files() {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let crd: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-        names.push(format!("crd/{}", crd["metadata"]["name"].as_str().unwrap()));
-        // Server-side: Flux's CRDs are too large for the last-applied annotation.
-        let (ok, _, stderr) =
-            cluster.kubectl_output(&["apply", "--server-side", "-f", "-"], Some(&text));
-        assert!(ok, "kubectl apply {}: {stderr}", file.display());
-    }
-    let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
-    args.extend(names.iter().map(String::as_str));
-    cluster.kubectl(&args);
+    let crds = flux_crd_files()
+        .iter()
+        .map(|file| serde_saphyr::from_str(&std::fs::read_to_string(file).unwrap()).unwrap())
+        .collect();
+    install_crds(cluster, crds);
 }
 
 /// Installs CRDs for Flux's kinds that serve `v1beta1`, `v1beta2` and `v1`,
@@ -60,13 +52,21 @@ pub fn install_real_flux_crds(cluster: &Cluster) {
 /// to Flux's `v1`). For what only an older cluster has: objects written in a
 /// beta version and recorded so in their `managedFields`.
 pub fn install_multi_version_flux_crds(cluster: &Cluster) {
+    install_crds(cluster, tagpilot::api::crd::flux_crds());
+}
+
+/// Applies `crds` and waits until they are Established.
+fn install_crds(cluster: &Cluster, crds: Vec<serde_json::Value>) {
     let mut names = Vec::new();
-    for crd in tagpilot::api::crd::flux_crds() {
-        names.push(format!("crd/{}", crd["metadata"]["name"].as_str().unwrap()));
-        let text = serde_json::to_string(&crd).unwrap();
-        let (ok, _, stderr) =
-            cluster.kubectl_output(&["apply", "--server-side", "-f", "-"], Some(&text));
-        assert!(ok, "kubectl apply {}: {stderr}", names.last().unwrap());
+    for crd in crds {
+        let name = format!("crd/{}", crd["metadata"]["name"].as_str().unwrap());
+        // Server-side: Flux's CRDs are too large for the last-applied annotation.
+        let (ok, _, stderr) = cluster.kubectl_output(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&serde_json::to_string(&crd).unwrap()),
+        );
+        assert!(ok, "kubectl apply {name}: {stderr}");
+        names.push(name);
     }
     let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
     args.extend(names.iter().map(String::as_str));
