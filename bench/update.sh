@@ -17,7 +17,7 @@
 #                                                               atomically and all of them durable
 #                                                               at the end: temp files, one syncfs,
 #                                                               renames, one syncfs)
-# COPY is re-made (and synced) before each write run.
+# COPY is re-made (and synced) before each write run, in a new directory (see below).
 # Targets: the update within 3x of grep (issue 4: 2. is the engine's full work and 3. its
 # write path); the default write (4.) within 2x of grep (issue 19).
 set -euo pipefail
@@ -105,8 +105,27 @@ if [ "$written" -ne "$marked" ]; then
 fi
 echo "one dry run changes all $changed marked files; one in-place run writes them all" >&2
 
-# One --prepare per command, in order: only the write runs need a fresh copy.
-fresh_copy="rm -rf '$work/copy' && cp -a '$tree' '$work/copy' && sync && find '$work/copy' -type f -exec cat {} + > /dev/null"
+# One --prepare per command, in order: only the write runs need a fresh copy. Each gets
+# it in a new directory (COPY is a symlink to the latest); the copies are removed at
+# the end. Removing the previous copy's 20,000 files just before a run would make the
+# run pay for that removal: ext4 without a journal (this machine kind) does not reuse
+# an inode within 5 s of its deletion (300 s while its inode table block is dirty), so
+# each file created soon after scans past the freed inodes first. PREPARE=remove
+# measures that case (rm -rf, then cp) instead.
+rm -rf "$work/copy"
+echo 0 > "$work/copies"
+copies=$(( 2 * (${RUNS:-15} + 3) ))
+need_kb=$(( copies * $(du -sk "$tree" | cut -f1) ))
+free_kb="$(df -Pk "$work" | awk 'NR == 2 { print $4 }')"
+if [ "${PREPARE:-new}" != remove ] && [ "$free_kb" -lt "$need_kb" ]; then
+  echo "bench/update.sh: $copies copies of the tree need $((need_kb / 1024)) MB in $work, $((free_kb / 1024)) MB free (set TMPDIR, or PREPARE=remove)" >&2
+  exit 1
+fi
+if [ "${PREPARE:-new}" = remove ]; then
+  fresh_copy="rm -rf '$work/copy' && cp -a '$tree' '$work/copy' && sync && find '$work/copy' -type f -exec cat {} + > /dev/null"
+else
+  fresh_copy="n=\$((\$(cat '$work/copies') + 1)) && echo \$n > '$work/copies' && cp -a '$tree' '$work/copy-'\$n && ln -sfn '$work/copy-'\$n '$work/copy' && sync && find '$work/copy/' -type f -exec cat {} + > /dev/null"
+fi
 hyperfine --warmup 3 --runs "${RUNS:-15}" --export-markdown "$work/results.md" \
   --prepare true --prepare true --prepare "$fresh_copy" --prepare "$fresh_copy" \
   -n grep -n "tagpilot update --dry-run" -n "tagpilot update --in-place" -n "tagpilot update (atomic)" \

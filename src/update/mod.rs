@@ -60,6 +60,9 @@ pub const MAX_MARKED_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// How many changed files are staged or written at the same time.
 const WRITERS: usize = 16;
 
+/// The most files of one directory a writer takes at once (see `by_directory`).
+const DIRECTORY_GROUP: usize = 32;
+
 /// Whether and how an update run writes files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateMode {
@@ -267,18 +270,35 @@ fn write_files(
 
 /// Replaces every changed file atomically and durably, in the steps of
 /// [`write`]'s module docs: stage all, one flush per file system, rename all,
-/// flush again. Staging runs several files at a time.
+/// flush again. Staging and renaming run a directory (or part of a large
+/// one) at a time on several threads.
 fn write_staged(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateError> {
     let write_error = |index: usize, source| UpdateError::Write {
         path: files[index].file.clone(),
         source,
     };
-    let staged = crate::parallel::run_indexed(reals.len(), WRITERS, |index| {
-        write::stage(&reals[index], files[index].updated.as_bytes())
+    // Files are staged a directory at a time: creating a file locks its
+    // directory, and writers that shared one would wait for each other.
+    let groups = by_directory((0..reals.len()).collect(), |&index| {
+        reals[index].parent().unwrap_or(Path::new("")).to_path_buf()
     });
+    let mut staged: Vec<(usize, io::Result<write::Staged>)> =
+        crate::parallel::run_indexed(groups.len(), WRITERS, |group| {
+            groups[group]
+                .iter()
+                .map(|&index| {
+                    let staged = write::stage(&reals[index], files[index].updated.as_bytes());
+                    (index, staged)
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+    staged.sort_by_key(|(index, _)| *index);
     let mut ready = Vec::with_capacity(staged.len());
     let mut first_error = None;
-    for (index, result) in staged.into_iter().enumerate() {
+    for (index, result) in staged {
         match result {
             Ok(staged) => ready.push((index, staged)),
             Err(source) => {
@@ -288,29 +308,79 @@ fn write_staged(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateErr
     }
     let flushed = match first_error {
         Some(error) => Err(error),
-        None => write::flush_file_systems(ready.iter().map(|(_, staged)| staged.file()))
+        None => write::flush_file_systems(ready.iter().map(|(_, staged)| staged.content()))
             .map_err(|source| write_error(ready.first().map_or(0, |(index, _)| *index), source)),
     };
     if let Err(error) = flushed {
         ready.into_iter().for_each(|(_, staged)| staged.discard());
         return Err(error);
     }
-    // Keep one open temporary file per file system for the last flush: after
-    // its rename it still lies on the same file system.
-    let mut handles: Vec<std::fs::File> = Vec::new();
-    let mut first_error = None;
-    for (index, staged) in ready {
-        if let Ok(handle) = staged.file().try_clone() {
-            handles.push(handle);
-        }
-        if let Err(source) = staged.commit() {
-            first_error.get_or_insert_with(|| write_error(index, source));
+    // One directory per file system for the last flush (all of them
+    // elsewhere than Linux, where each is flushed on its own).
+    let mut directories: Vec<(u64, PathBuf)> = Vec::new();
+    for (_, staged) in &ready {
+        let (device, directory) = staged.directory();
+        if !directories
+            .iter()
+            .any(|(d, p)| *d == device && (cfg!(target_os = "linux") || p == directory))
+        {
+            directories.push((device, directory.to_path_buf()));
         }
     }
-    if let Some(error) = first_error {
-        return Err(error);
+    // The renames, a directory at a time on several threads: replacing a file
+    // frees the old one, which can wait for the device (ext4 without a journal
+    // discards the freed blocks there and then on `discard` mounts), and
+    // several waits overlap. After the first failure no other file is
+    // replaced; the temporary files left are removed.
+    let groups: Vec<Mutex<Vec<(usize, write::Staged)>>> =
+        by_directory(ready, |(_, staged)| staged.directory().1.to_path_buf())
+            .into_iter()
+            .map(Mutex::new)
+            .collect();
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let errors = crate::parallel::run_indexed(groups.len(), WRITERS, |group| {
+        let group = groups[group]
+            .lock()
+            .map(|mut group| std::mem::take(&mut *group))
+            .unwrap_or_default();
+        let mut first = None;
+        for (index, staged) in group {
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                staged.discard();
+            } else if let Err(source) = staged.commit() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                first.get_or_insert((index, source));
+            }
+        }
+        first
+    });
+    if let Some((index, source)) = errors.into_iter().flatten().min_by_key(|(index, _)| *index) {
+        return Err(write_error(index, source));
     }
-    write::flush_file_systems(&handles).map_err(|source| write_error(0, source))
+    write::flush_file_systems(directories.iter().map(|(d, p)| (*d, p.as_path())))
+        .map_err(|source| write_error(0, source))
+}
+
+/// `items` grouped by `directory(item)`, each group and the groups in the
+/// order of `items`, a directory's items split into groups of at most
+/// [`DIRECTORY_GROUP`] (so a flat tree still spreads over the writers).
+fn by_directory<T>(items: Vec<T>, directory: impl Fn(&T) -> PathBuf) -> Vec<Vec<T>> {
+    let mut positions: std::collections::HashMap<PathBuf, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        let directory = directory(&item);
+        let position = positions
+            .get(&directory)
+            .copied()
+            .filter(|&position| groups[position].len() < DIRECTORY_GROUP)
+            .unwrap_or_else(|| {
+                groups.push(Vec::new());
+                positions.insert(directory, groups.len() - 1);
+                groups.len() - 1
+            });
+        groups[position].push(item);
+    }
+    groups
 }
 
 /// Writes every changed file with `write`, several at a time; the error

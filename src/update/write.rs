@@ -7,7 +7,8 @@
 //!
 //! 1. [`stage`]: the new content goes to a temporary file in the same
 //!    directory (so the rename stays on one file system), which gets the
-//!    original's permissions. A crash here leaves the originals as they were,
+//!    original's permissions, and is closed (a run may change more files than
+//!    it may hold open). A crash here leaves the originals as they were,
 //!    plus temporary files that the next atomic run removes.
 //! 2. [`flush_file_systems`]: one `syncfs` per file system puts all the new
 //!    contents on disk at once (one journal commit, instead of one `fsync` per
@@ -18,9 +19,13 @@
 //! 4. [`flush_file_systems`] again: the renames themselves are on disk before
 //!    the write reports success.
 //!
+//! Steps 1 and 3 run a directory at a time on several threads (the caller,
+//! `update::write_staged`): creating or renaming a file locks its directory,
+//! and replacing a file frees the old one, which can wait for the device.
 //! On a failure before step 3 every temporary file is removed and no original
 //! is touched; a failure during step 3 leaves the files renamed so far with
-//! their new content (each whole) and removes the other temporary files.
+//! their new content (each whole), renames no other, and removes the other
+//! temporary files.
 //!
 //! [`overwrite_in_place`] (the engine's own working copy, `tagpilot update
 //! --in-place`): the same inode is overwritten and then cut to the new length;
@@ -54,26 +59,32 @@ pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// A new content in its temporary file, waiting to replace its original
 /// (steps 1 and 3 of the module docs).
+///
+/// The temporary file is closed once written: a run that changes more files
+/// than the process may hold open (`ulimit -n`, often 1,024) must not fail
+/// with "Too many open files".
 #[derive(Debug)]
 pub(crate) struct Staged {
     temporary: PathBuf,
     target: PathBuf,
-    file: fs::File,
+    device: u64,
 }
 
 /// Step 1: writes `content` to a temporary file beside the existing file
-/// `path`, with its permissions. Nothing is flushed or renamed yet.
+/// `path`, with its permissions, and closes it. Nothing is flushed or renamed yet.
 pub(crate) fn stage(path: &Path, content: &[u8]) -> io::Result<Staged> {
     let permissions = fs::metadata(path)?.permissions();
     let (temporary, mut file) = create_temporary(path)?;
     let result = file
         .write_all(content)
-        .and_then(|()| file.set_permissions(permissions));
+        .and_then(|()| file.set_permissions(permissions))
+        .and_then(|()| device_of(&file));
+    drop(file);
     match result {
-        Ok(()) => Ok(Staged {
+        Ok(device) => Ok(Staged {
             temporary,
             target: path.to_path_buf(),
-            file,
+            device,
         }),
         Err(error) => {
             let _ = fs::remove_file(&temporary);
@@ -83,9 +94,22 @@ pub(crate) fn stage(path: &Path, content: &[u8]) -> io::Result<Staged> {
 }
 
 impl Staged {
-    /// The open temporary file (a handle on its file system for [`flush_file_systems`]).
-    pub(crate) fn file(&self) -> &fs::File {
-        &self.file
+    /// Where the new content waits (step 2 flushes it): the file system's
+    /// device, and the temporary file.
+    pub(crate) fn content(&self) -> (u64, &Path) {
+        (self.device, &self.temporary)
+    }
+
+    /// Where the rename happens (step 4 flushes it): the file system's
+    /// device, and the directory of the file.
+    pub(crate) fn directory(&self) -> (u64, &Path) {
+        let directory = self.target.parent().unwrap_or(Path::new("."));
+        let directory = if directory.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            directory
+        };
+        (self.device, directory)
     }
 
     /// Step 3: renames the temporary file over its original.
@@ -103,21 +127,26 @@ impl Staged {
     }
 }
 
-/// Steps 2 and 4: flushes every file system that holds one of `files` (open
-/// files on them), once each: `syncfs` on Linux, the platform tagpilot ships
-/// for; elsewhere each file is flushed on its own.
+/// Steps 2 and 4: flushes every file system that holds one of `files`
+/// ((device, path) pairs from [`Staged::content`] or [`Staged::directory`]),
+/// once each: `syncfs` on Linux, the platform tagpilot ships for, through
+/// one handle opened for it; elsewhere each path is flushed on its own (a
+/// directory's flush is what makes a rename in it durable).
 pub(crate) fn flush_file_systems<'a>(
-    files: impl IntoIterator<Item = &'a fs::File>,
+    files: impl IntoIterator<Item = (u64, &'a Path)>,
 ) -> io::Result<()> {
     let mut flushed = Vec::new();
-    for file in files {
-        let device = device_of(file)?;
-        if !flushed.contains(&device) {
-            sync_file_system(file)?;
-            if cfg!(target_os = "linux") {
-                flushed.push(device);
-            }
+    for (device, path) in files {
+        if cfg!(target_os = "linux") && flushed.contains(&device) {
+            continue;
         }
+        sync_file_system(path).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("flushing {}: {error}", path.display()),
+            )
+        })?;
+        flushed.push(device);
     }
     Ok(())
 }
@@ -134,13 +163,22 @@ fn device_of(_file: &fs::File) -> io::Result<u64> {
 }
 
 #[cfg(target_os = "linux")]
-fn sync_file_system(file: &fs::File) -> io::Result<()> {
-    rustix::fs::syncfs(file).map_err(io::Error::from)
+fn sync_file_system(path: &Path) -> io::Result<()> {
+    rustix::fs::syncfs(fs::File::open(path)?).map_err(io::Error::from)
 }
 
+/// Elsewhere: the file itself (opened for writing, as some platforms need to
+/// flush it), or the directory on Unix; other platforms cannot open one.
 #[cfg(not(target_os = "linux"))]
-fn sync_file_system(file: &fs::File) -> io::Result<()> {
-    file.sync_all()
+fn sync_file_system(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return if cfg!(unix) {
+            fs::File::open(path)?.sync_all()
+        } else {
+            Ok(())
+        };
+    }
+    OpenOptions::new().write(true).open(path)?.sync_all()
 }
 
 /// Overwrites the existing file `path` with `content` in place: same inode
@@ -262,8 +300,11 @@ mod tests {
         fs::write(&path, "old").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         let staged = stage(&path, b"new").unwrap();
-        flush_file_systems([staged.file()]).unwrap();
+        flush_file_systems([staged.content()]).unwrap();
+        let (device, directory) = staged.directory();
+        let directory = directory.to_path_buf();
         staged.commit().unwrap();
+        flush_file_systems([(device, directory.as_path())]).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);

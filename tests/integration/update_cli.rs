@@ -221,3 +221,46 @@ fn skipped_files_and_markers_are_listed_and_strict_makes_them_fail() {
         "the file's other marker is applied"
     );
 }
+
+/// Regression (issue 19): the default write kept every staged file open until
+/// the renames, so a run that changed more files than `ulimit -n` allows (often
+/// 1,024) failed with "Too many open files" and wrote nothing.
+#[cfg(unix)]
+#[test]
+fn more_changed_files_than_open_files_allowed_used_to_fail() {
+    const FILES: usize = 300;
+    for mode in ["", "--in-place"] {
+        let work = tempfile::tempdir().unwrap();
+        for i in 0..FILES {
+            let dir = work.path().join(format!("team-{:02}", i / 50));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(
+                dir.join(format!("app-{i:03}.yaml")),
+                "image: registry.shop.local:5000/shop/front-end:1.0.0 # {\"$imagepolicy\": \"shop:front-end\"}\n",
+            )
+            .unwrap();
+        }
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64 && exec \"$0\" update \"$1\" --set \"$2\" {mode}"
+            ))
+            .arg(env!("CARGO_BIN_EXE_tagpilot"))
+            .arg(work.path())
+            .arg(SET)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{mode:?}: {output:?}");
+        assert_eq!(stdout(&output).lines().count(), FILES, "{mode:?}");
+        let tree = read_tree(work.path());
+        assert_eq!(tree.len(), FILES, "{mode:?}: no temporary file is left");
+        for (path, bytes) in tree {
+            assert_eq!(
+                String::from_utf8(bytes).unwrap(),
+                "image: registry.shop.local:5000/shop/front-end:1.1.0 # {\"$imagepolicy\": \"shop:front-end\"}\n",
+                "{mode:?}: {}",
+                path.display()
+            );
+        }
+    }
+}
