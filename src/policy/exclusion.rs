@@ -20,7 +20,12 @@ pub struct ExclusionList {
 
 impl ExclusionList {
     /// Compiles a list that replaces the default; an empty list excludes nothing.
+    /// The default list itself needs no regex (nor its compilation, once per
+    /// ImageRepository of a fleet).
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, PolicyError> {
+        if patterns.len() == 1 && patterns.iter().all(|p| p.as_ref() == DEFAULT_EXCLUSIONS[0]) {
+            return Ok(Self::default());
+        }
         let regexes = patterns
             .iter()
             .enumerate()
@@ -29,11 +34,9 @@ impl ExclusionList {
                     .map_err(|source| PolicyError::InvalidExclusion { index, source })
             })
             .collect::<Result<_, _>>()?;
-        let signatures_only =
-            patterns.len() == 1 && patterns.iter().all(|p| p.as_ref() == DEFAULT_EXCLUSIONS[0]);
         Ok(Self {
             regexes,
-            signatures_only,
+            signatures_only: false,
         })
     }
 
