@@ -41,6 +41,10 @@ const SCAN_TIMES_FILE: &str = ".scan-times.json";
 /// How many list files a batch writes and fsyncs at the same time.
 const WRITERS: usize = 16;
 
+/// How many list files [`TagStore::open`] reads and parses at the same time
+/// (CPU-bound: about the cores of a small machine).
+const LOADERS: usize = 4;
+
 /// The longest the store waits before writing refreshed scan times to the
 /// index (a crash loses at most this much: those repositories are rescanned
 /// early after a restart).
@@ -158,12 +162,14 @@ struct ScanTimes {
 }
 
 impl TagStore {
-    /// Opens (creating if needed) the store under `state_dir` and loads every list.
+    /// Opens (creating if needed) the store under `state_dir` and loads every
+    /// list, several files at a time (parsing thousands of lists is most of a
+    /// no-change run's start).
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
         let dir = state_dir.join("tags");
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let scan_times = read_scan_times(&dir);
-        let mut entries = HashMap::new();
+        let mut paths = Vec::new();
         for namespace in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
             let namespace = namespace.map_err(io("read", &dir))?;
             if !namespace.file_type().map_err(io("read", &dir))?.is_dir() {
@@ -172,21 +178,27 @@ impl TagStore {
             let namespace_dir = namespace.path();
             for file in std::fs::read_dir(&namespace_dir).map_err(io("read", &namespace_dir))? {
                 let path = file.map_err(io("read", &namespace_dir))?.path();
-                if path.extension().is_none_or(|e| e != "json") {
-                    continue; // temporary files of an interrupted write
+                if path.extension().is_some_and(|e| e == "json") {
+                    paths.push(path); // not the temporary files of an interrupted write
                 }
-                let bytes = std::fs::read(&path).map_err(io("read", &path))?;
-                let mut stored: StoredTags =
-                    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
-                        path: path.clone(),
-                        source,
-                    })?;
-                if let Some(&scanned_at) = scan_times.get(&stored.object) {
-                    stored.scanned_at = stored.scanned_at.max(scanned_at);
-                }
-                if let Some((ns, name)) = stored.object.split_once('/') {
-                    entries.insert(ObjectKey::new(ns, name), Arc::new(stored));
-                }
+            }
+        }
+        let loaded = crate::parallel::run_indexed(paths.len(), LOADERS, |index| {
+            let path = &paths[index];
+            let bytes = std::fs::read(path).map_err(io("read", path))?;
+            serde_json::from_slice::<StoredTags>(&bytes).map_err(|source| StoreError::Corrupt {
+                path: path.clone(),
+                source,
+            })
+        });
+        let mut entries = HashMap::with_capacity(loaded.len());
+        for stored in loaded {
+            let mut stored = stored?;
+            if let Some(&scanned_at) = scan_times.get(&stored.object) {
+                stored.scanned_at = stored.scanned_at.max(scanned_at);
+            }
+            if let Some((ns, name)) = stored.object.split_once('/') {
+                entries.insert(ObjectKey::new(ns, name), Arc::new(stored));
             }
         }
         Ok(Self {
@@ -288,7 +300,9 @@ impl TagStore {
             };
             if same_tags && previous.as_ref().is_some_and(|p| p.image == stored.image) {
                 // The same file but for its scan time, which goes to the index.
-                self.insert(&key, stored);
+                // The stored list stays; the scan's equal copy is freed now.
+                drop((previous, stored));
+                self.refresh(&key, scanned_at);
                 refreshed = true;
                 results[index] = Some(Ok(Recorded {
                     outcome,
@@ -350,6 +364,16 @@ impl TagStore {
             self.save_scan_times()?;
         }
         Ok(())
+    }
+
+    /// Sets the scan time of `key`'s stored list, in place unless someone
+    /// holds that list (then a copy with the new time replaces it).
+    fn refresh(&self, key: &ObjectKey, scanned_at: u64) {
+        if let Ok(mut entries) = self.entries.write()
+            && let Some(stored) = entries.get_mut(key)
+        {
+            Arc::make_mut(stored).scanned_at = scanned_at;
+        }
     }
 
     fn insert(&self, key: &ObjectKey, stored: StoredTags) {
