@@ -277,6 +277,7 @@ impl<C: super::EngineClient> Engine<C> {
             .active_repositories()
             .map(|(key, _)| key.clone())
             .collect();
+        let ahead = (mode == CycleMode::Commit).then(|| self.prepare_working_copies_ahead());
         tracing::debug!(repositories = repositories.len(), "cycle: scanning");
         let scans = self.scan(&repositories).await;
         tracing::debug!(
@@ -293,7 +294,12 @@ impl<C: super::EngineClient> Engine<C> {
             .active_automations()
             .map(|(key, _)| key.clone())
             .collect();
+        if let Some(ahead) = ahead {
+            // Panics are the task's own (none expected); its errors wait for the runs.
+            let _ = ahead.await;
+        }
         let automations = self.run_automations(&automations, mode).await;
+        self.workspace.release_prepared();
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "cycle: done"
@@ -312,6 +318,28 @@ impl<C: super::EngineClient> Engine<C> {
 }
 
 impl<C: super::EngineClient> Engine<C> {
+    /// Clones or fetches the working copy of every active automation (of the
+    /// Setters strategy) on a blocking thread, while the cycle scans and
+    /// evaluates; each automation's run then takes its working copy ready
+    /// (see [`crate::git::GitWorkspace::prepare_ahead`]).
+    fn prepare_working_copies_ahead(&self) -> tokio::task::JoinHandle<()> {
+        let wanted: Vec<_> = self
+            .objects
+            .active_automations()
+            .filter(|(_, entry)| entry.annotations.is_none())
+            .filter_map(|(key, entry)| {
+                let source = self.objects.sources.get(&entry.source)?;
+                Some((key.to_string(), source.repo.clone(), entry.checkout.clone()))
+            })
+            .collect();
+        let workspace = self.workspace.clone();
+        tokio::task::spawn_blocking(move || {
+            for (owner, repo, checkout) in wanted {
+                workspace.prepare_ahead(&owner, &repo, &checkout);
+            }
+        })
+    }
+
     /// A scan of one repository that owns what it needs, so it can run on its
     /// own while other scans finish (the daemon records each as it completes).
     pub fn scan_task(

@@ -11,8 +11,11 @@
 //! file serializes runs on the same working copy, across processes too; holding
 //! it, `prepare` removes the `*.lock` files a killed run left in `.git`.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use git2::build::CheckoutBuilder;
 use git2::{ErrorClass, ErrorCode, Oid, Repository, ResetType};
@@ -28,10 +31,32 @@ use super::transport::Transport;
 /// and pushed to the automation's push branch.
 pub const DETACHED_BRANCH: &str = "tagpilot/checkout";
 
+/// How long a working copy prepared ahead ([`GitWorkspace::prepare_ahead`])
+/// stays usable: a `prepare` that finds it older drops it (and its lock) and
+/// prepares again.
+const PREPARED_AHEAD_FOR: Duration = Duration::from_secs(60);
+
+/// The most working copies kept prepared ahead at once: each holds open files
+/// (its lock, libgit2's pack files) until its run.
+pub const MAX_PREPARED_AHEAD: usize = 16;
+
 /// Where tagpilot keeps its working copies (`<state>/git`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct GitWorkspace {
     root: PathBuf,
+    /// Working copies prepared ahead, by state directory, waiting for their
+    /// run (shared by the clones of this workspace).
+    ahead: Arc<Mutex<HashMap<PathBuf, PreparedAhead>>>,
+}
+
+/// A working copy prepared ahead for one owner (an automation, which knows
+/// its credentials), or why it could not be: the owner's run gets the same
+/// error without trying again.
+#[derive(Debug)]
+struct PreparedAhead {
+    owner: String,
+    at: Instant,
+    checkout: Result<Checkout, GitError>,
 }
 
 impl GitWorkspace {
@@ -39,6 +64,57 @@ impl GitWorkspace {
     pub fn new(state_dir: impl AsRef<Path>) -> Self {
         Self {
             root: state_dir.as_ref().join("git"),
+            ahead: Arc::default(),
+        }
+    }
+
+    /// Prepares the working copy of `repo` at `checkout` now (cloning or
+    /// fetching, then resetting, as [`GitWorkspace::prepare`]) and keeps it,
+    /// locked, for `owner`'s next [`GitWorkspace::prepare_for`] in this
+    /// process, which then only checks that the remote branch has not moved.
+    /// A cycle calls it while it scans the registries, so the clone or fetch
+    /// overlaps the scans instead of following them. Does nothing when the
+    /// working copy is busy (another run, here or in another process, holds
+    /// its lock: waiting while holding other kept copies could deadlock two
+    /// processes), when one is already kept for it, or when
+    /// [`MAX_PREPARED_AHEAD`] are kept. A kept copy is dropped by
+    /// [`GitWorkspace::release_prepared`], by anyone else's `prepare` of the
+    /// same working copy, and by the first `prepare` after
+    /// [`PREPARED_AHEAD_FOR`]. Blocks (libgit2).
+    pub fn prepare_ahead(&self, owner: &str, repo: &RepoSpec, checkout: &CheckoutSpec) {
+        let key = self.state_dir_for(&repo.url, &state_key(&checkout.reference));
+        let full = |ahead: &HashMap<PathBuf, PreparedAhead>| {
+            ahead.contains_key(&key) || ahead.len() >= MAX_PREPARED_AHEAD
+        };
+        if self.ahead.lock().map_or(true, |ahead| full(&ahead)) {
+            return;
+        }
+        let prepared = match self.prepare_locked(repo, checkout, false) {
+            Ok(Some(prepared)) => Ok(prepared),
+            Ok(None) => return, // busy: the run will wait for it, holding nothing else
+            Err(error) => {
+                tracing::debug!(%error, "preparing the working copy ahead failed; its run reports it");
+                Err(error)
+            }
+        };
+        if let Ok(mut ahead) = self.ahead.lock()
+            && !full(&ahead)
+        {
+            ahead.insert(
+                key,
+                PreparedAhead {
+                    owner: owner.to_string(),
+                    at: Instant::now(),
+                    checkout: prepared,
+                },
+            );
+        }
+    }
+
+    /// Releases every working copy prepared ahead that no run took.
+    pub fn release_prepared(&self) {
+        if let Ok(mut ahead) = self.ahead.lock() {
+            ahead.clear();
         }
     }
 
@@ -55,9 +131,74 @@ impl GitWorkspace {
 
     /// Opens or clones the working copy of `repo` at `checkout`, fetches the
     /// reference and hard-resets the working tree to the commit it points at,
-    /// removing untracked and ignored files. Blocks (libgit2); call it from a
-    /// blocking task. Waits while another run holds the same working copy.
+    /// removing untracked and ignored files. Drops a copy kept by
+    /// [`GitWorkspace::prepare_ahead`] for the same working copy instead of
+    /// waiting for it. Blocks (libgit2); call it from a blocking task. Waits
+    /// while another run holds the same working copy.
     pub fn prepare(&self, repo: &RepoSpec, checkout: &CheckoutSpec) -> Result<Checkout, GitError> {
+        self.prepare_as(None, repo, checkout)
+    }
+
+    /// [`GitWorkspace::prepare`] for `owner`, taking the working copy
+    /// [`GitWorkspace::prepare_ahead`] kept for it: when its checkout is a
+    /// branch, one fetch checks that the branch has not moved since (or
+    /// resets to where it moved); other references are taken as they are.
+    pub fn prepare_for(
+        &self,
+        owner: &str,
+        repo: &RepoSpec,
+        checkout: &CheckoutSpec,
+    ) -> Result<Checkout, GitError> {
+        self.prepare_as(Some(owner), repo, checkout)
+    }
+
+    fn prepare_as(
+        &self,
+        owner: Option<&str>,
+        repo: &RepoSpec,
+        checkout: &CheckoutSpec,
+    ) -> Result<Checkout, GitError> {
+        let key = self.state_dir_for(&repo.url, &state_key(&checkout.reference));
+        // Whatever is kept for this working copy leaves the map (releasing its
+        // lock when it is not ours: waiting for it would never end).
+        let kept = self.ahead.lock().ok().and_then(|mut ahead| {
+            ahead.retain(|_, prepared| prepared.at.elapsed() < PREPARED_AHEAD_FOR);
+            ahead.remove(&key)
+        });
+        match kept {
+            Some(prepared) if Some(prepared.owner.as_str()) == owner => {
+                let mut taken = prepared.checkout?;
+                if let Some(branch) = taken.checkout_branch().map(str::to_string)
+                    && taken.fetch_remote_branch(&branch)? != Some(taken.base)
+                {
+                    taken.refresh()?;
+                }
+                Ok(taken)
+            }
+            other => {
+                drop(other);
+                self.prepare_now(repo, checkout)
+            }
+        }
+    }
+
+    fn prepare_now(&self, repo: &RepoSpec, checkout: &CheckoutSpec) -> Result<Checkout, GitError> {
+        self.prepare_locked(repo, checkout, true)?
+            .ok_or_else(|| GitError::Io {
+                action: "locking",
+                path: self.state_dir_for(&repo.url, &state_key(&checkout.reference)),
+                source: std::io::Error::other("the working copy is busy"),
+            })
+    }
+
+    /// Prepares the working copy under its lock; `None` when `wait` is false
+    /// and another run holds the lock.
+    fn prepare_locked(
+        &self,
+        repo: &RepoSpec,
+        checkout: &CheckoutSpec,
+        wait: bool,
+    ) -> Result<Option<Checkout>, GitError> {
         let reference = checkout.reference.clone();
         reference
             .validate()
@@ -80,12 +221,24 @@ impl GitWorkspace {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .and_then(|file| file.lock().map(|()| file))
+            .and_then(|file| {
+                if wait {
+                    return file.lock().map(|()| Some(file));
+                }
+                match file.try_lock() {
+                    Ok(()) => Ok(Some(file)),
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                    Err(std::fs::TryLockError::Error(error)) => Err(error),
+                }
+            })
             .map_err(|source| GitError::Io {
                 action: "locking",
                 path: lock_path,
                 source,
             })?;
+        let Some(lock) = lock else {
+            return Ok(None);
+        };
         let workdir = state_dir.join("repo");
         remove_stale_locks(&workdir.join(".git"));
         let target = Target {
@@ -94,7 +247,7 @@ impl GitWorkspace {
         };
         let (repo, base) = open_or_recreate(&workdir, &transport, &target)?;
         tracing::debug!(url = %transport.redacted_url(), reference = %reference.describe(), head = %base, "working copy ready");
-        Ok(Checkout {
+        Ok(Some(Checkout {
             repo,
             transport,
             branch,
@@ -103,7 +256,7 @@ impl GitWorkspace {
             workdir,
             base,
             _lock: lock,
-        })
+        }))
     }
 }
 

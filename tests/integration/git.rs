@@ -337,6 +337,70 @@ fn a_lost_push_race_is_retried_by_fetching_and_reapplying_never_forcing() {
     );
 }
 
+/// A cycle prepares working copies ahead, while it scans. The automation's run
+/// takes its kept copy when the remote branch has not moved (an untracked file
+/// left in it survives: no second reset), resets it when the branch moved (the
+/// other commit is the parent, never overwritten), and anyone else who prepares
+/// the same working copy drops the kept one instead of waiting on its lock.
+#[test]
+fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
+    let repos = GitRepos::new();
+    let bare = config_repo(&repos);
+    let server = HttpGitServer::start(&repos);
+    let state = TempDir::new().unwrap();
+    let spec = basic_http_spec(&server, &bare);
+    let workspace = GitWorkspace::new(state.path());
+    let owner = format!("{}/{}", spec.automation.namespace, spec.automation.name);
+    let leftover = workspace
+        .state_dir_for(&spec.repo.url, "main")
+        .join("repo")
+        .join("left-by-prepare-ahead.txt");
+    let run = |tag: &'static str, expect_leftover: bool| {
+        let mut bump = set_tag(tag);
+        let mut saw = Vec::new();
+        let outcome = run_automation_blocking(&workspace, &spec, |root: &Path| {
+            let leftover = root.join("left-by-prepare-ahead.txt");
+            saw.push(leftover.exists());
+            // Not for the commit, which takes every change in the tree.
+            let _ = std::fs::remove_file(leftover);
+            bump(root)
+        })
+        .unwrap();
+        assert_eq!(saw, [expect_leftover], "{tag}");
+        pushed(&outcome)
+    };
+
+    workspace.prepare_ahead(&owner, &spec.repo, &spec.checkout);
+    std::fs::write(&leftover, "kept\n").unwrap();
+    let (first, attempts) = run("main-1a2b3c4-118", true);
+    assert_eq!(attempts, 1);
+    assert_eq!(git_in(&bare, &["rev-parse", "main"]).trim(), first);
+
+    workspace.prepare_ahead(&owner, &spec.repo, &spec.checkout);
+    std::fs::write(&leftover, "kept\n").unwrap();
+    let other = push_other_commit(&bare, "main", "README.md", "edited by someone else\n");
+    let (second, attempts) = run("main-2b3c4d5-119", false);
+    assert_eq!(attempts, 1, "the moved branch was fetched before applying");
+    assert_eq!(git_in(&bare, &["rev-parse", "main^"]).trim(), other);
+    assert_eq!(show(&bare, "main", "README.md"), "edited by someone else\n");
+
+    workspace.prepare_ahead(&owner, &spec.repo, &spec.checkout);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let (other_workspace, repo, checkout) =
+        (workspace.clone(), spec.repo.clone(), spec.checkout.clone());
+    std::thread::spawn(move || {
+        let prepared = other_workspace
+            .prepare(&repo, &checkout)
+            .map(|c| c.base().to_string());
+        let _ = sender.send(prepared);
+    });
+    let base = receiver
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("a plain prepare waited for the working copy kept for another owner")
+        .unwrap();
+    assert_eq!(base, second);
+}
+
 fn install_hook(bare: &Path, name: &str, script: &str) {
     let hook = bare.join("hooks").join(name);
     std::fs::write(&hook, script).unwrap();
