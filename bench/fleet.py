@@ -13,6 +13,12 @@ Environment (defaults in brackets):
                              distribution v3 of scripts/install-test-deps.sh, filled
                              first (anonymous, so no token flow), for comparison at a
                              smaller size
+  GIT_SERVER [http]          how the config repository is served: `http`, smart
+                             HTTP from the real `git http-backend` behind lighttpd
+                             (scripts/install-test-deps.sh installs it), as a git
+                             host serves it; `file`, a file:// URL, which libgit2
+                             serves in-process by packing (and delta-compressing)
+                             the whole repository on every clone
   SCENARIOS [once,daemon]    which scenarios to run
   DAEMON_INTERVAL [30s]      the intervals of the daemon scenario
 
@@ -231,6 +237,53 @@ http: {{addr: {self.host}, secret: bench}}
 
     def bump(self):
         raise NotImplementedError("the bump scenario needs the stand-in")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class HttpGit:
+    """lighttpd serving `git http-backend` (fetch and push, anonymous) for WORK/config.git."""
+
+    def __init__(self, work):
+        lighttpd = "/usr/sbin/lighttpd"
+        if not os.access(lighttpd, os.X_OK):
+            sys.exit("lighttpd missing: run scripts/install-test-deps.sh")
+        exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
+                                   check=True).stdout.strip()
+        root = f"{work}/lighttpd"
+        os.makedirs(root, exist_ok=True)
+        port = free_port()
+        with open(f"{root}/lighttpd.conf", "w") as f:
+            f.write(f"""server.modules = ("mod_alias", "mod_setenv", "mod_cgi")
+server.document-root = "{root}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{root}/error.log"
+server.upload-dirs = ("{root}")
+alias.url = ("/git" => "{exec_path}/git-http-backend")
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ("" => "")
+  setenv.set-environment = ("GIT_PROJECT_ROOT" => "{work}", "GIT_HTTP_EXPORT_ALL" => "1",
+                            "GIT_CONFIG_NOSYSTEM" => "1", "REMOTE_USER" => "bench")
+}}
+""")
+        fleet_config.git("config", "http.receivepack", "true", cwd=f"{work}/config.git")
+        self.log = open(f"{root}/lighttpd.log", "w")
+        self.process = subprocess.Popen([lighttpd, "-D", "-f", f"{root}/lighttpd.conf"],
+                                        stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    sys.exit(f"lighttpd did not start; see {root}")
+                time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{port}/git/config.git"
+        self.kind = "smart HTTP (git http-backend)"
 
     def stop(self):
         self.process.terminate()
@@ -492,8 +545,11 @@ def main():
     runs = int(os.environ.get("RUNS", 3))
     scenarios = os.environ.get("SCENARIOS", "once,daemon").split(",")
     kind = os.environ.get("REGISTRY", "standin")
+    git_kind = os.environ.get("GIT_SERVER", "http")
+    if git_kind not in ("http", "file"):
+        sys.exit(f"GIT_SERVER={git_kind}: use http or file")
     work = tempfile.mkdtemp(prefix="tagpilot-fleet-")
-    registry = None
+    registry = git_server = None
     try:
         if kind == "standin":
             registry = StandIn(standin_binary, work, repos, tags, int(os.environ.get("PAGE_CAP", 1000)))
@@ -506,18 +562,32 @@ def main():
         initial = subprocess.run(
             [sys.executable, f"{HERE}/fleet_config.py", work, registry.host, str(repos), str(files),
              str(markers)], check=True, capture_output=True, text=True).stdout.strip()
+        if git_kind == "http":
+            git_server = HttpGit(work)
+            for name in os.listdir(f"{work}/config"):
+                path = f"{work}/config/{name}"
+                with open(path) as f:
+                    text = f.read()
+                with open(path, "w") as f:
+                    f.write(text.replace(f"file://{work}/config.git", git_server.url))
+        log(f"config repository: {git_server.kind if git_server else 'file://'}")
         fleet = Fleet(tagpilot, registry, work, repos, tags, files, markers, initial)
         subprocess.run(["sh", "-c", f"find {work}/config.git -type f -exec cat {{}} + >/dev/null"])
         print(f"`{os.path.basename(tagpilot)} {subprocess.run([tagpilot, '--version'], capture_output=True, text=True).stdout.strip()}`, "
-              f"{os.cpu_count()} cores, load at start {load():.1f}")
+              f"{os.cpu_count()} cores, load at start {load():.1f}, config repository over "
+              f"{git_server.kind if git_server else 'file://'}")
         print("| scenario | registry | repos × tags | files / markers | runs | wall s (median, min–max) "
               "| CPU s | peak RSS MB | requests | commits | load |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
         if "once" in scenarios:
             full, nochange = [], []
-            state = f"{work}/state"
             for run in range(runs):
-                shutil.rmtree(state, ignore_errors=True)
+                # A new state directory each run, the old ones removed only at the end:
+                # removing 20,000 files right before a run would make its clone pay for
+                # that (ext4 without a journal, as here, does not reuse an inode within
+                # 5 s of its deletion, 300 s while its table block is dirty, and each
+                # new file scans past them). The later scenarios use the last state.
+                state = f"{work}/state-{run + 1}"
                 fleet.reset_remote()
                 log(f"once full, run {run + 1}/{runs}")
                 full.append(fleet.run_once(state, "once-full"))
@@ -552,6 +622,8 @@ def main():
     finally:
         if registry:
             registry.stop()
+        if git_server:
+            git_server.stop()
         if os.environ.get("KEEP"):
             log(f"kept {work}")
         else:

@@ -8,11 +8,17 @@
 #   bench/fleet.sh                                   # 2,000 x 1,000 on the stand-in
 #   REGISTRY=distribution REPOS=200 TAGS=200 bench/fleet.sh   # the real-registry point
 #   REPOS=200 TAGS=200 bench/fleet.sh                # the same size on the stand-in
+#   GIT_SERVER=file bench/fleet.sh                   # the config repository on file://
 #
 # The tag lists come from bench/fleet-registry (Go, standard library only, built
 # here): distribution cannot hold 2,000 x 1,000 tags on this machine in useful
 # time (the distribution run prints its push rate and inodes per tag).
-# Needs: go, git, python3, GNU time; REGISTRY=distribution needs scripts/install-test-deps.sh.
+# The config repository is served over smart HTTP by the real `git http-backend`
+# behind lighttpd, as a git host serves it; GIT_SERVER=file uses a file:// URL instead, for
+# which libgit2 packs and delta-compresses the whole repository in-process on every
+# clone (about 4x the clone time of the HTTP server, which reuses its stored pack).
+# Needs: go, git, python3, GNU time; lighttpd (unless GIT_SERVER=file) and, for
+# REGISTRY=distribution, distribution v3: both from scripts/install-test-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
