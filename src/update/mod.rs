@@ -448,7 +448,11 @@ fn walk_and_process(
             };
             for candidate in batch {
                 let outcome = process_file(&candidate, results, refuse_hard_links, &mut buffer);
-                done.push((candidate, outcome));
+                // Most files have no marker: nothing is kept of them, so their
+                // memory serves the next file instead of piling up.
+                if !matches!(outcome, Ok(FileOutcome::Unmarked)) {
+                    done.push((candidate, outcome));
+                }
             }
         }
     };
