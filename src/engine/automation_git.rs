@@ -17,10 +17,7 @@ impl<C: super::EngineClient> Engine<C> {
         source: &super::objects::SourceEntry,
     ) -> AutomationSpec {
         AutomationSpec {
-            automation: AutomationRef {
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-            },
+            automation: automation_ref(key),
             repo: source.repo.clone(),
             checkout: entry.checkout.clone(),
             commit: entry.commit.clone(),
@@ -29,6 +26,15 @@ impl<C: super::EngineClient> Engine<C> {
             update_path: crate::update::report::slash_path(&entry.path),
             retry: self.retry.clone(),
         }
+    }
+}
+
+/// Automation `key` as git names it (in commit messages, and as the owner of
+/// a working copy prepared ahead).
+pub(super) fn automation_ref(key: &ObjectKey) -> AutomationRef {
+    AutomationRef {
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
     }
 }
 

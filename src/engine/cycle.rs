@@ -329,7 +329,8 @@ impl<C: super::EngineClient> Engine<C> {
             .filter(|(_, entry)| entry.annotations.is_none())
             .filter_map(|(key, entry)| {
                 let source = self.objects.sources.get(&entry.source)?;
-                Some((key.to_string(), source.repo.clone(), entry.checkout.clone()))
+                let owner = super::automation_git::automation_ref(key);
+                Some((owner, source.repo.clone(), entry.checkout.clone()))
             })
             .collect();
         let workspace = self.workspace.clone();

@@ -81,8 +81,7 @@ pub fn run_automation_blocking<F>(
 where
     F: FnMut(&Path) -> Result<ChangeSet, ApplyError>,
 {
-    let owner = format!("{}/{}", spec.automation.namespace, spec.automation.name);
-    let mut checkout = workspace.prepare_for(&owner, &spec.repo, &spec.checkout)?;
+    let mut checkout = workspace.prepare_for(&spec.automation, &spec.repo, &spec.checkout)?;
     let attempts = spec.retry.attempts.max(1);
     let mut attempt = 1;
     loop {

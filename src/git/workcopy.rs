@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::checkout_ref::resolve_reference;
 use super::error::GitError;
+use super::message::AutomationRef;
 use super::spec::{CheckoutSpec, CommitId, GitReference, RepoSpec};
 use super::transport::Transport;
 
@@ -54,7 +55,7 @@ pub struct GitWorkspace {
 /// error without trying again.
 #[derive(Debug)]
 struct PreparedAhead {
-    owner: String,
+    owner: AutomationRef,
     at: Instant,
     checkout: Result<Checkout, GitError>,
 }
@@ -81,7 +82,7 @@ impl GitWorkspace {
     /// [`GitWorkspace::release_prepared`], by anyone else's `prepare` of the
     /// same working copy, and by the first `prepare` after
     /// [`PREPARED_AHEAD_FOR`]. Blocks (libgit2).
-    pub fn prepare_ahead(&self, owner: &str, repo: &RepoSpec, checkout: &CheckoutSpec) {
+    pub fn prepare_ahead(&self, owner: &AutomationRef, repo: &RepoSpec, checkout: &CheckoutSpec) {
         let key = self.state_dir_for(&repo.url, &state_key(&checkout.reference));
         let full = |ahead: &HashMap<PathBuf, PreparedAhead>| {
             ahead.contains_key(&key) || ahead.len() >= MAX_PREPARED_AHEAD
@@ -103,7 +104,7 @@ impl GitWorkspace {
             ahead.insert(
                 key,
                 PreparedAhead {
-                    owner: owner.to_string(),
+                    owner: owner.clone(),
                     at: Instant::now(),
                     checkout: prepared,
                 },
@@ -145,7 +146,7 @@ impl GitWorkspace {
     /// resets to where it moved); other references are taken as they are.
     pub fn prepare_for(
         &self,
-        owner: &str,
+        owner: &AutomationRef,
         repo: &RepoSpec,
         checkout: &CheckoutSpec,
     ) -> Result<Checkout, GitError> {
@@ -154,7 +155,7 @@ impl GitWorkspace {
 
     fn prepare_as(
         &self,
-        owner: Option<&str>,
+        owner: Option<&AutomationRef>,
         repo: &RepoSpec,
         checkout: &CheckoutSpec,
     ) -> Result<Checkout, GitError> {
@@ -166,7 +167,7 @@ impl GitWorkspace {
             ahead.remove(&key)
         });
         match kept {
-            Some(prepared) if Some(prepared.owner.as_str()) == owner => {
+            Some(prepared) if Some(&prepared.owner) == owner => {
                 let mut taken = prepared.checkout?;
                 if let Some(branch) = taken.checkout_branch().map(str::to_string)
                     && taken.fetch_remote_branch(&branch)? != Some(taken.base)

@@ -350,7 +350,6 @@ fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
     let state = TempDir::new().unwrap();
     let spec = basic_http_spec(&server, &bare);
     let workspace = GitWorkspace::new(state.path());
-    let owner = format!("{}/{}", spec.automation.namespace, spec.automation.name);
     let leftover = workspace
         .state_dir_for(&spec.repo.url, "main")
         .join("repo")
@@ -370,13 +369,13 @@ fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
         pushed(&outcome)
     };
 
-    workspace.prepare_ahead(&owner, &spec.repo, &spec.checkout);
+    workspace.prepare_ahead(&spec.automation, &spec.repo, &spec.checkout);
     std::fs::write(&leftover, "kept\n").unwrap();
     let (first, attempts) = run("main-1a2b3c4-118", true);
     assert_eq!(attempts, 1);
     assert_eq!(git_in(&bare, &["rev-parse", "main"]).trim(), first);
 
-    workspace.prepare_ahead(&owner, &spec.repo, &spec.checkout);
+    workspace.prepare_ahead(&spec.automation, &spec.repo, &spec.checkout);
     std::fs::write(&leftover, "kept\n").unwrap();
     let other = push_other_commit(&bare, "main", "README.md", "edited by someone else\n");
     let (second, attempts) = run("main-2b3c4d5-119", false);
@@ -384,7 +383,7 @@ fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
     assert_eq!(git_in(&bare, &["rev-parse", "main^"]).trim(), other);
     assert_eq!(show(&bare, "main", "README.md"), "edited by someone else\n");
 
-    workspace.prepare_ahead(&owner, &spec.repo, &spec.checkout);
+    workspace.prepare_ahead(&spec.automation, &spec.repo, &spec.checkout);
     let (sender, receiver) = std::sync::mpsc::channel();
     let (other_workspace, repo, checkout) =
         (workspace.clone(), spec.repo.clone(), spec.checkout.clone());
