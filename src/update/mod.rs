@@ -315,28 +315,23 @@ fn write_staged(reals: &[PathBuf], files: &[FileUpdate]) -> Result<(), UpdateErr
         ready.into_iter().for_each(|(_, staged)| staged.discard());
         return Err(error);
     }
-    // One directory per file system for the last flush (all of them
-    // elsewhere than Linux, where each is flushed on its own).
-    let mut directories: Vec<(u64, PathBuf)> = Vec::new();
-    for (_, staged) in &ready {
-        let (device, directory) = staged.directory();
-        if !directories
-            .iter()
-            .any(|(d, p)| *d == device && (cfg!(target_os = "linux") || p == directory))
-        {
-            directories.push((device, directory.to_path_buf()));
-        }
-    }
     // The renames, a directory at a time on several threads: replacing a file
     // frees the old one, which can wait for the device (ext4 without a journal
     // discards the freed blocks there and then on `discard` mounts), and
     // several waits overlap. After the first failure no other file is
     // replaced; the temporary files left are removed.
+    let groups = by_directory(ready, |(_, staged)| staged.directory().1.to_path_buf());
+    // The last flush covers each group's directory (once per file system on Linux).
+    let directories: Vec<(u64, PathBuf)> = groups
+        .iter()
+        .filter_map(|group| group.first())
+        .map(|(_, staged)| {
+            let (device, directory) = staged.directory();
+            (device, directory.to_path_buf())
+        })
+        .collect();
     let groups: Vec<Mutex<Vec<(usize, write::Staged)>>> =
-        by_directory(ready, |(_, staged)| staged.directory().1.to_path_buf())
-            .into_iter()
-            .map(Mutex::new)
-            .collect();
+        groups.into_iter().map(Mutex::new).collect();
     let failed = std::sync::atomic::AtomicBool::new(false);
     let errors = crate::parallel::run_indexed(groups.len(), WRITERS, |group| {
         let group = groups[group]

@@ -130,14 +130,15 @@ impl Staged {
 /// Steps 2 and 4: flushes every file system that holds one of `files`
 /// ((device, path) pairs from [`Staged::content`] or [`Staged::directory`]),
 /// once each: `syncfs` on Linux, the platform tagpilot ships for, through
-/// one handle opened for it; elsewhere each path is flushed on its own (a
-/// directory's flush is what makes a rename in it durable).
+/// one handle opened for it; elsewhere each distinct path is flushed on its
+/// own (a directory's flush is what makes a rename in it durable).
 pub(crate) fn flush_file_systems<'a>(
     files: impl IntoIterator<Item = (u64, &'a Path)>,
 ) -> io::Result<()> {
-    let mut flushed = Vec::new();
+    let mut flushed: Vec<(u64, &Path)> = Vec::new();
     for (device, path) in files {
-        if cfg!(target_os = "linux") && flushed.contains(&device) {
+        let done = |&(d, p): &(u64, &Path)| d == device && (cfg!(target_os = "linux") || p == path);
+        if flushed.iter().any(done) {
             continue;
         }
         sync_file_system(path).map_err(|error| {
@@ -146,7 +147,7 @@ pub(crate) fn flush_file_systems<'a>(
                 format!("flushing {}: {error}", path.display()),
             )
         })?;
-        flushed.push(device);
+        flushed.push((device, path));
     }
     Ok(())
 }
