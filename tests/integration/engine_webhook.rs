@@ -135,15 +135,7 @@ fn a_registry_push_notification_makes_the_commit_without_waiting_for_the_interva
 /// its request timed out (here ten minutes).
 #[test]
 fn a_registry_that_never_answers_does_not_delay_the_other_images() {
-    // A "registry" that accepts connections and never says a word.
-    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let stuck_port = black_hole.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in black_hole.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let stuck_port = crate::harness::process::black_hole_port();
     let world = World::new(&["1.0.0", "1.1.0"]);
     let tagpilot = world.tagpilot(&crate::harness::tagpilot::plain_source(&format!(
         "file://{}",

@@ -228,8 +228,8 @@ fn assert_says_each_cause_once(line: &str) {
 #[test]
 fn a_refused_connection_names_each_cause_once() {
     let home = tempfile::tempdir().unwrap();
-    // A port that was free a moment ago: connecting to it is refused.
-    let port = crate::harness::process::free_port();
+    // Bound, never listening: connecting to it is refused.
+    let (_reserved, port) = crate::harness::process::refusing_port();
     let output = tagpilot_isolated(home.path())
         .args(["tags", "--insecure", "--timeout", "5s"])
         .arg(format!("127.0.0.1:{port}/team/app"))

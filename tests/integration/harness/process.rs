@@ -44,6 +44,32 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// A loopback port that refuses every connection for as long as the returned
+/// socket lives: bound but never listening, so no other test's server can take
+/// it meanwhile (a port from [`free_port`] can be reused by a parallel test).
+pub fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("bind 127.0.0.1:0");
+    let port = socket.local_addr().expect("local addr").port();
+    (socket, port)
+}
+
+/// A "server" on a loopback port that accepts connections and never says a
+/// word (a registry that hangs); it lives as long as the test process.
+pub fn black_hole_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
 /// A running server process, killed (by PID) when dropped.
 pub struct ServerProcess {
     name: String,
