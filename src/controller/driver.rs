@@ -1,11 +1,12 @@
 //! The controller's loop: rebuild the snapshot when the watched objects
 //! change, scan the ImageRepositories that are due (new or changed objects and
-//! requested reconciles at once, failures with backoff), evaluate the policies,
+//! requested reconciles at once, failures with backoff; each scan on its own,
+//! recorded as it ends: [`super::scans`]), evaluate the policies,
 //! run the automations that are due or that a changed policy feeds, apply the
 //! Syncs that are due ([`super::sync`]), publish events, and write every status
 //! that changed. Only the Lease holder runs it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use super::conditions::{
 };
 use super::events::{EventMetadata, EventSink};
 use super::kinds::{ApiFlavor, Kind};
+use super::scans::{Finished, Scans};
 use super::snapshot::{self, ApiReads, ObjectId, Requests, SharedSecrets, Snapshot};
 use super::sync::SyncDriver;
 use super::takeover::recorded_results;
@@ -72,7 +74,7 @@ pub struct Driver {
     seen: BTreeMap<ObjectId, (Option<i64>, Requests)>,
     handled: BTreeMap<ObjectId, String>,
     flavor: ApiFlavor,
-    next_scan: BTreeMap<ObjectKey, Instant>,
+    scans: Scans,
     scan_failures: Backoff,
     next_run: BTreeMap<ObjectKey, Instant>,
     run_failures: Backoff,
@@ -117,7 +119,7 @@ impl Driver {
             seen: BTreeMap::new(),
             handled: BTreeMap::new(),
             flavor: settings.flavor,
-            next_scan: BTreeMap::new(),
+            scans: Scans::default(),
             scan_failures: Backoff::default(),
             next_run: BTreeMap::new(),
             run_failures: Backoff::default(),
@@ -142,14 +144,19 @@ impl Driver {
         loop {
             if *stop.borrow() {
                 self.syncs.abort();
+                self.scans.abort_all();
                 return;
             }
             self.step(watches).await;
+            // An automation waiting for a first scan wakes the loop when it ends.
+            let waiting = self.waiting_for_first_scans();
             let wake = self
-                .next_scan
-                .values()
-                .chain(self.next_run.values())
-                .copied()
+                .next_run
+                .iter()
+                .filter(|(key, _)| !waiting.contains(*key))
+                .map(|(_, at)| *at)
+                .chain(self.scans.next_due())
+                .chain(self.engine.status_flush_due().map(Instant::from_std))
                 .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
                 .chain(self.recheck)
@@ -159,6 +166,9 @@ impl Driver {
                 _ = stop.changed() => {}
                 () = tokio::time::sleep_until(wake) => {}
                 () = watches.changed() => {}
+                scanned = self.scans.finished(), if self.scans.is_running() => {
+                    self.record_scans(scanned).await;
+                }
                 finished = self.syncs.finished(), if self.syncs.is_running() => {
                     self.syncs
                         .complete(finished, self.engine.objects(), &self.snapshot, &self.events)
@@ -172,11 +182,12 @@ impl Driver {
         }
     }
 
-    /// One pass: refresh, scan, evaluate, run, apply, write status.
+    /// One pass: refresh, start the due scans, evaluate, run, apply, write status.
     #[tracing::instrument(skip_all)]
     pub async fn step(&mut self, watches: &Watches) {
         self.refresh(watches).await;
-        self.scan_due().await;
+        self.scans.start_due(|key| self.engine.scan_task(key));
+        self.engine.flush_status_if_due();
         self.evaluate().await;
         self.run_due().await;
         self.syncs.start_due(self.engine.objects());
@@ -217,6 +228,7 @@ impl Driver {
             let marker = (info.generation, info.requested_at.clone());
             let before = self.seen.get(id);
             let changed = before != Some(&marker);
+            let spec_changed = before.is_none_or(|(generation, _)| *generation != info.generation);
             if let Some(request) = info
                 .requested_at
                 .newer_than(before.map(|(_, requests)| requests))
@@ -240,7 +252,11 @@ impl Driver {
                 }
                 Kind::ImageRepository => {
                     self.scan_failures.forget(key);
-                    self.next_scan.insert(key.clone(), now);
+                    if spec_changed {
+                        self.scans.changed(key, now);
+                    } else {
+                        self.scans.request(key, now);
+                    }
                 }
                 Kind::ImageUpdateAutomation => {
                     self.run_failures.forget(key);
@@ -253,11 +269,8 @@ impl Driver {
         self.handled.retain(|id, _| snapshot.infos.contains_key(id));
         self.seen.retain(|id, _| snapshot.infos.contains_key(id));
         // Only valid, active objects are scheduled; one that just became valid runs now.
-        self.next_scan
-            .retain(|key, _| objects.active_repositories().any(|(k, _)| k == key));
-        for (key, _) in objects.active_repositories() {
-            self.next_scan.entry(key.clone()).or_insert(now);
-        }
+        self.scans
+            .retain(objects.active_repositories().map(|(key, _)| key), now);
         self.syncs.restore(&cached);
         self.syncs.retain(&objects, &snapshot);
         self.next_run
@@ -299,41 +312,57 @@ impl Driver {
         self.evaluate_now = true;
     }
 
-    async fn scan_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<ObjectKey> = self
-            .next_scan
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(key, _)| key.clone())
+    /// Records the scans that ended, schedules each repository's next scan
+    /// (at its interval, with backoff after failures, at once when asked for
+    /// while it ran), and has the policies evaluated.
+    async fn record_scans(&mut self, finished: Vec<Finished>) {
+        // A repository removed while its scan ran was cancelled by `retain`;
+        // one the engine no longer knows (between two refreshes) is not recorded.
+        let mut finished: Vec<Finished> = finished
+            .into_iter()
+            .filter(|done| self.engine.objects().repositories.contains_key(&done.key))
             .collect();
-        if due.is_empty() {
-            return;
-        }
-        let before: BTreeMap<ObjectKey, Option<String>> = due
+        let before: Vec<Option<String>> = finished
             .iter()
-            .map(|key| {
-                let revision = self.engine.store().get(key).map(|s| s.revision.clone());
-                (key.clone(), revision)
+            .map(|done| {
+                self.engine
+                    .store()
+                    .get(&done.key)
+                    .map(|stored| stored.revision.clone())
             })
             .collect();
-        let reports = self.engine.scan(&due).await;
-        for (key, report) in due.iter().zip(reports) {
+        let panicked: Vec<bool> = finished.iter().map(|done| done.result.is_none()).collect();
+        let results: Vec<_> = finished
+            .iter_mut()
+            .filter_map(|done| Some((done.key.clone(), done.result.take()?)))
+            .collect();
+        let mut reports = self.engine.record_scans(results).await.into_iter();
+        let now = Instant::now();
+        for ((done, before), panicked) in finished.into_iter().zip(before).zip(panicked) {
+            // A panicked scan task has no report, and counts as a failure.
+            let report = if panicked { None } else { reports.next() };
+            let failed = report.as_ref().is_none_or(|r| r.error.is_some());
             let interval = self
                 .engine
                 .objects()
                 .repositories
-                .get(key)
+                .get(&done.key)
                 .map_or(MAX_BACKOFF, |e| e.interval);
-            let wait = self
-                .scan_failures
-                .after_run(key, report.error.is_some(), interval);
-            self.next_scan.insert(key.clone(), Instant::now() + wait);
-            let after = self.engine.store().get(key).map(|s| s.revision.clone());
-            if report.error.is_none() && after != before.get(key).cloned().flatten() {
+            let wait = self.scan_failures.after_run(&done.key, failed, interval);
+            let at = if done.again { now } else { now + wait };
+            self.scans.schedule(done.key.clone(), at);
+            let Some(report) = report.filter(|r| r.error.is_none()) else {
+                continue;
+            };
+            let after = self
+                .engine
+                .store()
+                .get(&done.key)
+                .map(|stored| stored.revision.clone());
+            if after != before {
                 self.event(
                     Kind::ImageRepository,
-                    key,
+                    &done.key,
                     EVENT_SCAN_CHANGED,
                     format!("scan found {} tags", report.tags),
                 )
@@ -403,10 +432,11 @@ impl Driver {
 
     async fn run_due(&mut self) {
         let now = Instant::now();
+        let waiting = self.waiting_for_first_scans();
         let due: Vec<ObjectKey> = self
             .next_run
             .iter()
-            .filter(|(_, at)| **at <= now)
+            .filter(|(key, at)| **at <= now && !waiting.contains(*key))
             .map(|(key, _)| key.clone())
             .collect();
         if due.is_empty() {
@@ -465,6 +495,30 @@ impl Driver {
                     .await;
             }
         }
+    }
+
+    /// The automations fed by a policy whose repository is being scanned for
+    /// the first time: they stay due and run once that scan is recorded, rather
+    /// than now with nothing to go on (and then again). A repository with a
+    /// stored list holds back nothing.
+    fn waiting_for_first_scans(&self) -> BTreeSet<ObjectKey> {
+        let store = self.engine.store();
+        let unscanned: BTreeSet<&ObjectKey> = self
+            .scans
+            .running()
+            .filter(|key| store.get(key).is_none())
+            .collect();
+        if unscanned.is_empty() {
+            return BTreeSet::new();
+        }
+        let objects = self.engine.objects();
+        let policies: Vec<&ObjectKey> = objects
+            .policies
+            .iter()
+            .filter(|(_, policy)| unscanned.contains(&policy.repository))
+            .map(|(key, _)| key)
+            .collect();
+        objects.automations_fed_by(&policies).into_iter().collect()
     }
 
     /// A Warning event for each policy whose skipped tags changed (and are not none).

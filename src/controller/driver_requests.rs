@@ -18,7 +18,7 @@ impl Driver {
                         .repositories_for_push(image.host.as_deref(), &image.repository)
                     {
                         tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
-                        self.next_scan.insert(key, now);
+                        self.scans.request(&key, now);
                     }
                     for automation in self.engine.automations_for_push(
                         image.host.as_deref(),
@@ -57,7 +57,7 @@ impl Driver {
         match kind {
             Kind::ImageRepository => {
                 self.scan_failures.forget(key);
-                self.next_scan.insert(key.clone(), now);
+                self.scans.request(key, now);
             }
             Kind::ImageUpdateAutomation => {
                 self.run_failures.forget(key);

@@ -25,6 +25,7 @@ pub mod flux_events;
 pub mod kinds;
 pub mod lease;
 pub mod receivers;
+pub mod scans;
 pub mod service_accounts;
 pub mod snapshot;
 pub mod status;

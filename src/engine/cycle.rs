@@ -342,21 +342,32 @@ impl<C: super::EngineClient> Engine<C> {
     }
 
     /// A scan of one repository that owns what it needs, so it can run on its
-    /// own while other scans finish (the daemon records each as it completes).
+    /// own while other scans finish (the daemon and the controller record each
+    /// as it completes); its time adds to `tagpilot_scan_duration_seconds_sum`.
     pub fn scan_task(
         &self,
         key: &ObjectKey,
     ) -> Option<
-        impl std::future::Future<Output = (ObjectKey, Result<TagList, ScanError>)> + Send + 'static,
+        impl std::future::Future<Output = (ObjectKey, Result<TagList, ScanError>)>
+        + Send
+        + 'static
+        + use<C>,
     >
     where
         C: Clone + Send + Sync + 'static,
     {
         let target = self.objects.repositories.get(key)?.target.clone();
         let client = self.client.clone();
+        let metrics = self.metrics.clone();
         let key = key.clone();
         Some(async move {
+            let started = Instant::now();
             let result = client.list_tags(&target).await;
+            metrics.add(
+                "tagpilot_scan_duration_seconds_sum",
+                &[],
+                started.elapsed().as_secs_f64(),
+            );
             (key, result)
         })
     }

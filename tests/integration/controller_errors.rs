@@ -1,12 +1,14 @@
 //! How the controller reports what it cannot do, against the real API server:
 //! a cross-namespace policy without the repository's `accessFrom` consent, a
-//! registry that does not answer (Ready=False, retried with backoff), and a
-//! Secret that appears after the object naming it.
+//! registry that does not answer (Ready=False, retried with backoff), a
+//! registry that hangs (holding back no other object), and a Secret that
+//! appears after the object naming it.
 
 use crate::controller::{is_ready, ready_condition};
 use crate::engine::World;
 use crate::harness::cluster::Cluster;
-use crate::harness::process::free_port;
+use crate::harness::images::ImagePusher;
+use crate::harness::process::{black_hole_port, refusing_port};
 use crate::harness::tagpilot::wait_for;
 
 fn policy(namespace: &str, name: &str) -> String {
@@ -35,7 +37,8 @@ fn access_from_backoff_and_late_secrets_are_reported_in_status() {
         cluster.namespace(namespace);
     }
     cluster.kubectl(&["label", "namespace", "shop", "team=shop"]);
-    let dead = format!("127.0.0.1:{}/nobody/home", free_port());
+    let (_reserved, dead_port) = refusing_port();
+    let dead = format!("127.0.0.1:{dead_port}/nobody/home");
     cluster.apply(&format!(
         "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: api\n  namespace: images\nspec:\n  image: {image}\n  interval: 1h\n  insecure: true\n  accessFrom:\n    namespaceSelectors:\n      - matchLabels:\n          team: shop\n---\n{allowed}---\n{denied}---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: down\n  namespace: images\nspec:\n  image: {dead}\n  interval: 1h\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: config\n  namespace: shop\nspec:\n  url: file://{bare}\n  interval: 1h\n  secretRef:\n    name: later\n",
         image = world.image,
@@ -132,5 +135,72 @@ fn access_from_backoff_and_late_secrets_are_reported_in_status() {
         log,
     );
     assert!(!log().contains("s3cr3t-value"), "a secret reached the log");
+    controller.assert_running();
+}
+
+/// Regression: the controller scanned the due ImageRepositories together and
+/// recorded none before the slowest had finished, so one registry that accepts
+/// connections and never answers (here with a ten-minute timeout) held back
+/// every other repository's tags, every policy and every status until it gave
+/// up. Found as a flaky `access_from_backoff_...` under CI load.
+#[test]
+fn a_registry_that_never_answers_holds_back_no_other_object() {
+    let cluster = Cluster::start();
+    let world = World::new(&["1.0.0", "1.5.0"]);
+    cluster.namespace("shop");
+    let stuck = black_hole_port();
+    cluster.apply(&format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  image: 127.0.0.1:{stuck}/shop/stuck\n  interval: 1h\n  timeout: 10m\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  image: {image}\n  interval: 1h\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=1.0.0'\n",
+        image = world.image,
+    ));
+    let controller = cluster.spawn_controller("stuck", cluster.kubeconfig(), &["--resync", "2s"]);
+    let log = || controller.log_text();
+    let latest = |tag: &'static str| {
+        move |o: &serde_json::Value| is_ready(o) && o["status"]["latestRef"]["tag"] == tag
+    };
+    cluster.wait_for_object(
+        "the policy",
+        "imagepolicy",
+        "shop",
+        "api",
+        latest("1.5.0"),
+        log,
+    );
+    cluster.wait_for_object(
+        "the answering repository",
+        "imagerepository",
+        "shop",
+        "api",
+        is_ready,
+        log,
+    );
+    // A later scan of the answering registry is not held back either.
+    ImagePusher::new(&world.registry, "shop/api").push("1.6.0");
+    cluster.kubectl(&[
+        "annotate",
+        "--overwrite",
+        "imagerepository",
+        "api",
+        "-n",
+        "shop",
+        "reconcile.tagpilot.dev/requestedAt=scan-now",
+    ]);
+    cluster.wait_for_object(
+        "the new tag",
+        "imagepolicy",
+        "shop",
+        "api",
+        latest("1.6.0"),
+        log,
+    );
+    // The hanging scan is still in flight: no result for its repository yet.
+    let stuck = cluster
+        .get_json("imagerepository", "shop", "stuck")
+        .unwrap();
+    assert!(
+        stuck["status"].get("lastScanResult").is_none(),
+        "{:#}",
+        stuck["status"]
+    );
     controller.assert_running();
 }
