@@ -32,7 +32,7 @@ use crate::config::meta::ObjectKey;
 use crate::engine::cycle::{CycleMode, Engine, EngineError};
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
-use crate::engine::webhook::Trigger;
+use crate::engine::webhook::{AnnouncedTags, Trigger};
 use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 
 /// Why the controller loop could not start.
@@ -76,6 +76,8 @@ pub struct Driver {
     flavor: ApiFlavor,
     scans: Scans,
     scan_failures: Backoff,
+    /// Tags webhooks announced that no scan has listed yet.
+    announced_tags: AnnouncedTags,
     next_run: BTreeMap<ObjectKey, Instant>,
     run_failures: Backoff,
     evaluate_now: bool,
@@ -121,6 +123,7 @@ impl Driver {
             flavor: settings.flavor,
             scans: Scans::default(),
             scan_failures: Backoff::default(),
+            announced_tags: AnnouncedTags::default(),
             next_run: BTreeMap::new(),
             run_failures: Backoff::default(),
             evaluate_now: true,
@@ -349,7 +352,15 @@ impl Driver {
                 .get(&done.key)
                 .map_or(MAX_BACKOFF, |e| e.interval);
             let wait = self.scan_failures.after_run(&done.key, failed, interval);
-            let at = if done.again { now } else { now + wait };
+            let stored = self.engine.store().get(&done.key);
+            let listed = |tag: &str| stored.is_some_and(|stored| stored.lists(tag));
+            let at = if done.again {
+                now
+            } else if let Some(soon) = self.announced_tags.rescan_after(&done.key, listed) {
+                now + soon.min(wait)
+            } else {
+                now + wait
+            };
             self.scans.schedule(done.key.clone(), at);
             let Some(report) = report.filter(|r| r.error.is_none()) else {
                 continue;

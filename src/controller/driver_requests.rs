@@ -18,6 +18,7 @@ impl Driver {
                         .repositories_for_push(image.host.as_deref(), &image.repository)
                     {
                         tracing::info!(repository = %key, tag = %image.tag, "webhook: scanning now");
+                        self.announced_tags.announce(&key, &image.tag);
                         self.scans.request(&key, now);
                     }
                     for automation in self.engine.automations_for_push(

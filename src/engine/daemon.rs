@@ -18,13 +18,10 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::cycle::{CycleMode, Engine};
-use super::webhook::{ObjectLabels, Trigger};
+use super::webhook::{AnnouncedTags, ObjectLabels, Trigger};
 use crate::api::Kind;
 use crate::config::meta::ObjectKey;
 use crate::registry::store::next_scan_at;
-
-/// How many times a scan is repeated when a webhook's tag is not listed yet.
-const ANNOUNCED_TAG_RESCANS: u32 = 5;
 
 /// The longest the loop sleeps before looking again (also bounds clock drift).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -70,11 +67,8 @@ pub async fn run_loop<C: super::EngineClient>(
     // Pushes announced while their repository's scan was already running: that
     // scan may have listed the tags before the push, so scan again when it ends.
     let mut rescan: BTreeSet<ObjectKey> = BTreeSet::new();
-    // Tags a webhook announced that no scan has listed yet, with the number of
-    // scans that missed them. Registries send the notification as the manifest
-    // is stored, which can be before `tags/list` shows the tag; such a scan is
-    // repeated shortly (0.5, 1, 2, 4, 8 s) instead of waiting for the interval.
-    let mut announced: BTreeMap<ObjectKey, (String, u32)> = BTreeMap::new();
+    // Tags a webhook announced that no scan has listed yet.
+    let mut announced = AnnouncedTags::default();
     loop {
         let now = Instant::now();
         let due_scans: Vec<ObjectKey> = next_scan
@@ -184,23 +178,13 @@ pub async fn run_loop<C: super::EngineClient>(
                 engine.record_scans(recorded).await;
                 for (key, _) in finished {
                     scanning.remove(&key);
-                    let missed = announced.get(&key).and_then(|(tag, misses)| {
-                        let listed = engine
-                            .store()
-                            .get(&key)
-                            .is_some_and(|stored| stored.tags.binary_search(tag).is_ok());
-                        (!listed && *misses < ANNOUNCED_TAG_RESCANS).then_some(*misses)
-                    });
+                    let stored = engine.store().get(&key);
+                    let listed = |tag: &str| stored.is_some_and(|stored| stored.lists(tag));
                     let due = if rescan.remove(&key) {
                         Instant::now()
-                    } else if let Some(misses) = missed {
-                        if let Some(entry) = announced.get_mut(&key) {
-                            entry.1 += 1;
-                        }
-                        tracing::debug!(repository = %key, misses, "the announced tag is not listed yet; scanning again shortly");
-                        Instant::now() + Duration::from_millis(500) * 2u32.pow(misses)
+                    } else if let Some(wait) = announced.rescan_after(&key, listed) {
+                        Instant::now() + wait
                     } else {
-                        announced.remove(&key);
                         next_due(engine.objects().repositories.get(&key).map(|e| e.interval))
                     };
                     next_scan.insert(key, due);
@@ -267,7 +251,7 @@ pub async fn run_loop<C: super::EngineClient>(
                     });
                     tracing::info!(repository = %key, tag = tag.map_or("", |t| t.tag.as_str()), "webhook: scanning now");
                     if let Some(image) = tag {
-                        announced.insert(key.clone(), (image.tag.clone(), 0));
+                        announced.announce(&key, &image.tag);
                     }
                     if scanning.contains(&key) {
                         rescan.insert(key);

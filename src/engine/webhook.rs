@@ -86,6 +86,46 @@ pub struct PushedImage {
     pub tag: String,
 }
 
+/// How many times a scan is repeated when a webhook's tag is not listed yet.
+const ANNOUNCED_TAG_RESCANS: u32 = 5;
+
+/// Tags a webhook announced that no scan has listed yet, with the number of
+/// scans that missed each. Registries send the notification as the manifest
+/// is stored, which can be before `tags/list` shows the tag; such a scan is
+/// repeated shortly (0.5, 1, 2, 4, 8 s) instead of waiting for the interval.
+/// Both loops (the daemon's and the controller's) keep one.
+#[derive(Debug, Default)]
+pub struct AnnouncedTags {
+    tags: BTreeMap<ObjectKey, (String, u32)>,
+}
+
+impl AnnouncedTags {
+    /// A webhook said `tag` was pushed to the image ImageRepository `key` scans.
+    pub fn announce(&mut self, key: &ObjectKey, tag: &str) {
+        self.tags.insert(key.clone(), (tag.to_string(), 0));
+    }
+
+    /// After a scan of `key` was recorded, whose list holds the announced tag
+    /// when `listed` says so: how soon to scan again because it does not yet.
+    /// `None` when nothing is announced, the tag is listed, or the rescans are
+    /// used up (the announcement is then forgotten).
+    pub fn rescan_after(
+        &mut self,
+        key: &ObjectKey,
+        listed: impl FnOnce(&str) -> bool,
+    ) -> Option<std::time::Duration> {
+        let (tag, misses) = self.tags.get_mut(key)?;
+        if listed(tag) || *misses >= ANNOUNCED_TAG_RESCANS {
+            self.tags.remove(key);
+            return None;
+        }
+        let wait = std::time::Duration::from_millis(500) * 2u32.pow(*misses);
+        tracing::debug!(repository = %key, misses = *misses, "the announced tag is not listed yet; scanning again shortly");
+        *misses += 1;
+        Some(wait)
+    }
+}
+
 /// Why a webhook body was not understood.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -252,6 +292,26 @@ fn github(value: serde_json::Value) -> Vec<PushedImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_announced_tag_is_scanned_for_five_times_more_then_forgotten() {
+        let key = ObjectKey::new("shop", "app");
+        let mut announced = AnnouncedTags::default();
+        assert_eq!(announced.rescan_after(&key, |_| false), None);
+        announced.announce(&key, "v2");
+        let waits: Vec<u64> = std::iter::from_fn(|| announced.rescan_after(&key, |_| false))
+            .map(|wait| wait.as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000]);
+        announced.announce(&key, "v3");
+        assert!(announced.rescan_after(&key, |tag| tag != "v3").is_some());
+        assert_eq!(announced.rescan_after(&key, |tag| tag == "v3"), None);
+        assert_eq!(
+            announced.rescan_after(&key, |_| false),
+            None,
+            "forgotten once listed"
+        );
+    }
 
     fn image(host: Option<&str>, repository: &str, tag: &str) -> PushedImage {
         PushedImage {

@@ -99,6 +99,13 @@ impl StoredTags {
             .checked_add(Duration::from_secs(self.scanned_at))
             .unwrap_or(UNIX_EPOCH)
     }
+
+    /// Whether the list holds `tag`.
+    pub fn lists(&self, tag: &str) -> bool {
+        self.tags
+            .binary_search_by(|listed| listed.as_str().cmp(tag))
+            .is_ok()
+    }
 }
 
 /// The revision of a sorted tag list.
