@@ -153,7 +153,7 @@ where
 impl<C: super::EngineClient> Engine<C> {
     /// Runs automation `key` (strategy `Annotations`) in `mode`, filling `report`.
     pub(super) async fn run_annotations(
-        &mut self,
+        &self,
         key: &ObjectKey,
         entry: &AutomationEntry,
         settings: AnnotationSettings,

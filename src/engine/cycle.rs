@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
+use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::annotation_memory::AnnotationMemory;
@@ -185,6 +186,10 @@ struct Memo {
 /// result (scan times only): the daemon writes it at most this often then.
 pub(crate) const STATUS_FLUSH: Duration = Duration::from_secs(1);
 
+/// How many automations of different working copies run at once (their git
+/// work is on blocking threads; most of a run waits on the git server).
+pub const AUTOMATIONS_AT_ONCE: usize = 8;
+
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -294,11 +299,9 @@ impl<C: super::EngineClient> Engine<C> {
             .active_automations()
             .map(|(key, _)| key.clone())
             .collect();
-        if let Some(ahead) = ahead {
-            // Panics are the task's own (none expected); its errors wait for the runs.
-            let _ = ahead.await;
-        }
-        let automations = self.run_automations(&automations, mode).await;
+        let automations = self
+            .run_automations_after(&automations, mode, ahead.unwrap_or_default())
+            .await;
         self.workspace.release_prepared();
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -318,27 +321,42 @@ impl<C: super::EngineClient> Engine<C> {
 }
 
 impl<C: super::EngineClient> Engine<C> {
-    /// Clones or fetches the working copy of every active automation (of the
-    /// Setters strategy) on a blocking thread, while the cycle scans and
-    /// evaluates; each automation's run then takes its working copy ready
-    /// (see [`crate::git::GitWorkspace::prepare_ahead`]).
-    fn prepare_working_copies_ahead(&self) -> tokio::task::JoinHandle<()> {
-        let wanted: Vec<_> = self
-            .objects
-            .active_automations()
-            .filter(|(_, entry)| entry.annotations.is_none())
-            .filter_map(|(key, entry)| {
-                let source = self.objects.sources.get(&entry.source)?;
-                let owner = super::automation_git::automation_ref(key);
-                Some((owner, source.repo.clone(), entry.checkout.clone()))
-            })
-            .collect();
-        let workspace = self.workspace.clone();
-        tokio::task::spawn_blocking(move || {
-            for (owner, repo, checkout) in wanted {
-                workspace.prepare_ahead(&owner, &repo, &checkout);
+    /// Clones or fetches the working copies of the first active automations
+    /// (of the Setters strategy; as many working copies as are kept, and
+    /// [`AUTOMATIONS_AT_ONCE`] at a time) on blocking threads, while the cycle
+    /// scans and evaluates; each automation's run then waits for its own
+    /// working copy's task only and takes the copy ready (see
+    /// [`crate::git::GitWorkspace::prepare_ahead`]).
+    fn prepare_working_copies_ahead(&self) -> HashMap<PathBuf, tokio::task::JoinHandle<()>> {
+        let limit = Arc::new(tokio::sync::Semaphore::new(AUTOMATIONS_AT_ONCE));
+        let mut tasks = HashMap::new();
+        for (key, entry) in self.objects.active_automations() {
+            if tasks.len() >= crate::git::MAX_PREPARED_AHEAD {
+                break;
             }
-        })
+            let Some(source) = self.objects.sources.get(&entry.source) else {
+                continue;
+            };
+            let path = self
+                .workspace
+                .working_copy_of(&source.repo, &entry.checkout);
+            if entry.annotations.is_some() || tasks.contains_key(&path) {
+                continue;
+            }
+            let owner = super::automation_git::automation_ref(key);
+            let (repo, checkout) = (source.repo.clone(), entry.checkout.clone());
+            let (workspace, limit) = (self.workspace.clone(), limit.clone());
+            let task = tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                // Panics are the task's own (none expected); errors wait for the run.
+                let _ = tokio::task::spawn_blocking(move || {
+                    workspace.prepare_ahead(&owner, &repo, &checkout);
+                })
+                .await;
+            });
+            tasks.insert(path, task);
+        }
+        tasks
     }
 
     /// A scan of one repository that owns what it needs, so it can run on its
@@ -582,15 +600,69 @@ impl<C: super::EngineClient> Engine<C> {
 }
 
 impl<C: super::EngineClient> Engine<C> {
-    /// Runs `keys` (one commit each at most), with the latest policy results.
+    /// Runs `keys` (one commit each at most), with the latest policy results;
+    /// one report per key, in the order of `keys`. Automations that share a
+    /// working copy (a repository URL and checkout) run one after another in
+    /// that order; the others run side by side, [`AUTOMATIONS_AT_ONCE`] at most,
+    /// so one slow git server or clone holds back no other repository's commit.
     pub async fn run_automations(
         &mut self,
         keys: &[ObjectKey],
         mode: CycleMode,
     ) -> Vec<AutomationReport> {
-        let mut reports = Vec::new();
-        for key in keys {
-            let report = self.run_automation(key, mode).await;
+        self.run_automations_after(keys, mode, HashMap::new()).await
+    }
+
+    /// [`Engine::run_automations`], each group of automations of one working
+    /// copy after that working copy's task in `ahead` (see
+    /// [`Engine::prepare_working_copies_ahead`]) has ended.
+    async fn run_automations_after(
+        &mut self,
+        keys: &[ObjectKey],
+        mode: CycleMode,
+        mut ahead: HashMap<PathBuf, tokio::task::JoinHandle<()>>,
+    ) -> Vec<AutomationReport> {
+        type Group<'k> = (
+            Option<tokio::task::JoinHandle<()>>,
+            Vec<(usize, &'k ObjectKey)>,
+        );
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
+        for (index, key) in keys.iter().enumerate() {
+            let path = self.working_copy_of(key);
+            let group = match path.as_ref().and_then(|path| group_of.get(path)) {
+                Some(group) => *group,
+                None => {
+                    let task = path.as_ref().and_then(|path| ahead.remove(path));
+                    if let Some(path) = path {
+                        group_of.insert(path, groups.len());
+                    }
+                    groups.push((task, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[group].1.push((index, key));
+        }
+        let this = &*self;
+        let mut finished: Vec<(usize, AutomationReport)> =
+            futures::stream::iter(groups.into_iter().map(|(task, group)| async move {
+                if let Some(task) = task {
+                    let _ = task.await;
+                }
+                let mut reports = Vec::with_capacity(group.len());
+                for (index, key) in group {
+                    reports.push((index, this.run_automation(key, mode).await));
+                }
+                reports
+            }))
+            .buffer_unordered(AUTOMATIONS_AT_ONCE)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+        finished.sort_by_key(|(index, _)| *index);
+        let mut reports = Vec::with_capacity(finished.len());
+        for (index, report) in finished {
+            let key = &keys[index];
             if mode == CycleMode::Commit {
                 let status = self.status.automations.entry(key.to_string()).or_default();
                 let now = epoch_seconds(SystemTime::now());
@@ -630,7 +702,17 @@ impl<C: super::EngineClient> Engine<C> {
         reports
     }
 
-    async fn run_automation(&mut self, key: &ObjectKey, mode: CycleMode) -> AutomationReport {
+    /// The working copy automation `key` runs in (`None` when it is not defined).
+    fn working_copy_of(&self, key: &ObjectKey) -> Option<PathBuf> {
+        let entry = self.objects.automations.get(key)?;
+        let source = self.objects.sources.get(&entry.source)?;
+        Some(
+            self.workspace
+                .working_copy_of(&source.repo, &entry.checkout),
+        )
+    }
+
+    async fn run_automation(&self, key: &ObjectKey, mode: CycleMode) -> AutomationReport {
         let mut report = AutomationReport {
             automation: key.to_string(),
             ..AutomationReport::default()

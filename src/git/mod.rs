@@ -60,4 +60,4 @@ pub use spec::{
     Author, CheckoutSpec, CommitId, CommitSpec, Credentials, DEFAULT_TIMEOUT, GitReference,
     MessageTemplate, ProxyScheme, ProxySpec, PushSpec, RepoSpec, RetryPolicy, SigningKey,
 };
-pub use workcopy::{Checkout, DETACHED_BRANCH, GitWorkspace};
+pub use workcopy::{Checkout, DETACHED_BRANCH, GitWorkspace, MAX_PREPARED_AHEAD};

@@ -130,6 +130,12 @@ impl GitWorkspace {
         self.root.join(&digest[..16])
     }
 
+    /// The directory of the working copy [`GitWorkspace::prepare`] uses for
+    /// `repo` at `checkout`: runs with the same one wait for each other.
+    pub fn working_copy_of(&self, repo: &RepoSpec, checkout: &CheckoutSpec) -> PathBuf {
+        self.state_dir_for(&repo.url, &state_key(&checkout.reference))
+    }
+
     /// Opens or clones the working copy of `repo` at `checkout`, fetches the
     /// reference and hard-resets the working tree to the commit it points at,
     /// removing untracked and ignored files. Drops a copy kept by

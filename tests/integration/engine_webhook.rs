@@ -169,3 +169,52 @@ fn a_registry_that_never_answers_does_not_delay_the_other_images() {
         "SIGTERM with a scan in flight\n{log}"
     );
 }
+
+/// Regression: a cycle ran its automations one after another, so one whose git
+/// server accepts connections and never answers (here with a ten-minute
+/// timeout) held back the commit of every automation after it until its clone
+/// timed out. Automations of different working copies now run side by side.
+#[test]
+fn a_git_server_that_never_answers_does_not_delay_the_other_automations() {
+    let stuck_port = crate::harness::process::black_hole_port();
+    let world = World::new(&["1.0.0", "1.1.0"]);
+    let tagpilot = world.tagpilot(&crate::harness::tagpilot::plain_source(&format!(
+        "file://{}",
+        world.bare.display()
+    )));
+    // Sorted before `shop/apps`, so it used to run first.
+    tagpilot.write(
+        "stuck.yaml",
+        &format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  url: http://127.0.0.1:{stuck_port}/config.git\n  ref:\n    branch: main\n  interval: 1h\n  timeout: 10m\n---\napiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata:\n  name: aaa-stuck\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: stuck\n  git:\n    commit:\n      author:\n        name: tagpilot\n        email: tagpilot@example.com\n  update:\n    path: ./\n    strategy: Setters\n"
+        ),
+    );
+    let initial = world.head();
+    let log = tagpilot.home_dir().join("once.log");
+    let mut once = tagpilot
+        .run_once_command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for(
+        "the commit of the automation whose git server answers",
+        || {
+            assert!(
+                once.try_wait().unwrap().is_none(),
+                "run --once ended while a clone hangs\n{}",
+                text()
+            );
+            (world.head() != initial).then_some(())
+        },
+        text,
+    );
+    once.kill().unwrap();
+    once.wait().unwrap();
+    assert!(
+        world.deployed().contains(":1.1.0 #"),
+        "{}",
+        world.deployed()
+    );
+}
