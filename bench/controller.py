@@ -13,10 +13,14 @@ Environment (defaults in brackets):
                        with it running and idle)
   READY_TIMEOUT [900]  give up waiting for Ready after this many seconds
   CONTROLLER_ARGS []   extra arguments of `tagpilot controller` (e.g. --leader-elect)
+  GIT_SERVER [http]    how the config repository is served: `http`, smart HTTP from
+                       the real `git http-backend` behind lighttpd (as users run
+                       it), or `file` for a file:// URL (libgit2 then packs every
+                       fetch in the controller's own process)
 
 What it does: starts the test kube-apiserver (tests/kube-apiserver), installs
 `tagpilot crds`, creates OBJECTS objects of each kind (every GitRepository a
-branch of one bare repository on file://, whose deploy.yaml holds one marker
+branch of one bare repository, whose deploy.yaml holds one marker
 for its automation's policy; every interval 1h, so nothing is due again while
 requests at rest are counted), then starts `tagpilot controller` and measures:
   ready    seconds from the start until every object of the four kinds has
@@ -45,7 +49,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from fleet import StandIn, load, log, proc_cpu, proc_status, wait_idle  # noqa: E402
+from fleet import HttpGit, StandIn, load, log, proc_cpu, proc_status, wait_idle  # noqa: E402
 import fleet_config  # noqa: E402
 
 GROUP = "tagpilot.dev/v1alpha1"
@@ -110,7 +114,7 @@ def git_fixture(work, registry, objects, namespaces):
     return bare
 
 
-def manifests(registry, bare, objects, namespaces):
+def manifests(registry, url, objects, namespaces):
     """(plural, namespace, body) of every object, kind by kind."""
     out = []
     for i in range(objects):
@@ -124,7 +128,7 @@ def manifests(registry, bare, objects, namespaces):
             "spec": {"imageRepositoryRef": {"name": name}, "policy": {"semver": {"range": ">=1.0.0"}}}}))
         out.append(("gitrepositories", namespace, {
             "apiVersion": GROUP, "kind": "GitRepository", "metadata": meta,
-            "spec": {"url": f"file://{bare}", "ref": {"branch": name}, "interval": "1h"}}))
+            "spec": {"url": url, "ref": {"branch": name}, "interval": "1h"}}))
         out.append(("imageupdateautomations", namespace, {
             "apiVersion": GROUP, "kind": "ImageUpdateAutomation", "metadata": meta,
             "spec": {"interval": "1h", "sourceRef": {"kind": "GitRepository", "name": name},
@@ -157,6 +161,9 @@ def main():
     rest = float(os.environ.get("REST_SECONDS", 120))
     ready_timeout = float(os.environ.get("READY_TIMEOUT", 900))
     extra = os.environ.get("CONTROLLER_ARGS", "").split()
+    git_server = os.environ.get("GIT_SERVER", "http")
+    if git_server not in ("http", "file"):
+        sys.exit(f"GIT_SERVER must be http or file, not {git_server!r}")
     tools = os.environ.get("TAGPILOT_TOOLS_DIR", os.path.expanduser("~/.cache/tagpilot-tools"))
     apiserver_bin = f"{tools}/bin/kube-apiserver-test"
     if not os.access(apiserver_bin, os.X_OK):
@@ -164,6 +171,7 @@ def main():
     work = tempfile.mkdtemp(prefix="tagpilot-controller-bench-")
     processes = []
     registry = None
+    http_git = None
     try:
         kubeconfig = f"{work}/kubeconfig"
         apiserver_log = open(f"{work}/apiserver.log", "w")
@@ -184,6 +192,11 @@ def main():
                        capture_output=True)
         registry = StandIn(standin_binary, work, objects, tags, 1000)
         bare = git_fixture(work, registry.host, objects, namespaces)
+        if git_server == "http":
+            http_git = HttpGit(work)
+            url, served = http_git.url, http_git.kind
+        else:
+            url, served = f"file://{bare}", "file://"
         for n in range(namespaces):
             api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                      "metadata": {"name": f"bench-{n:02d}"}})
@@ -195,7 +208,7 @@ def main():
             api.call("POST", f"/apis/{GROUP}/namespaces/{namespace}/{plural}", body)
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(create, manifests(registry.host, bare, objects, namespaces)))
+            list(pool.map(create, manifests(registry.host, url, objects, namespaces)))
         log(f"created {4 * objects} objects in {time.monotonic() - created:.0f} s")
         # The API server's own traffic, without the controller.
         log(f"counting requests at rest without the controller for {rest:.0f} s")
@@ -238,7 +251,7 @@ def main():
             "for-each-ref", "--format=%(subject)", "refs/heads", cwd=bare).splitlines()
             if subject != "Initial config")
         print(f"`{os.path.basename(tagpilot)}`, {os.cpu_count()} cores, {objects} objects of each kind "
-              f"in {namespaces} namespaces, {tags} tags each")
+              f"in {namespaces} namespaces, {tags} tags each, git over {served}")
         print("| objects per kind | all Ready s | CPU to Ready s | requests to Ready | peak RSS MB "
               "| RSS at rest MB | requests/min at rest | CPU at rest s/min | branches pushed | load |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -260,6 +273,8 @@ def main():
                 process.kill()
         if registry:
             registry.stop()
+        if http_git:
+            http_git.stop()
         if os.environ.get("KEEP"):
             log(f"kept {work}")
         else:
