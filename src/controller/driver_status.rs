@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt as _;
 use serde_json::Value;
 
 use super::super::conditions::{Health, REASON_SUSPENDED};
@@ -12,6 +13,9 @@ use super::super::kinds::{ApiFlavor, Kind};
 use super::super::snapshot::ObjectId;
 use super::super::status;
 use super::Driver;
+
+/// How many status writes are in flight at once.
+const STATUS_WRITES_AT_ONCE: usize = 16;
 
 impl Driver {
     pub(super) async fn write_statuses(&mut self) {
@@ -34,6 +38,7 @@ impl Driver {
         };
         self.written.retain(|id, _| desired.contains_key(id));
         self.announce_failures(&desired).await;
+        let mut writes = Vec::new();
         for (id, (_, mut body)) in desired {
             // With Flux's groups, source-controller owns GitRepository status.
             if self.flavor == ApiFlavor::Flux && id.0 == Kind::GitRepository {
@@ -53,7 +58,22 @@ impl Driver {
             let Some(info) = self.snapshot.infos.get(&id) else {
                 continue;
             };
-            match status::write(&self.client, id.0, &id.1, info, &body).await {
+            writes.push((id, info, body));
+        }
+        // Each write is its own request: a few at a time, so 2,000 objects
+        // becoming Ready at once do not wait on one round trip after another.
+        let client = &self.client;
+        let written: Vec<_> = futures::stream::iter(writes.into_iter().map(
+            |(id, info, body)| async move {
+                let result = status::write(client, id.0, &id.1, info, &body).await;
+                (id, body, result)
+            },
+        ))
+        .buffer_unordered(STATUS_WRITES_AT_ONCE)
+        .collect()
+        .await;
+        for (id, body, result) in written {
+            match result {
                 Ok(()) => {
                     self.written.insert(id, body);
                 }
