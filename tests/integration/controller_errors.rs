@@ -176,15 +176,7 @@ fn a_registry_that_never_answers_holds_back_no_other_object() {
     );
     // A later scan of the answering registry is not held back either.
     ImagePusher::new(&world.registry, "shop/api").push("1.6.0");
-    cluster.kubectl(&[
-        "annotate",
-        "--overwrite",
-        "imagerepository",
-        "api",
-        "-n",
-        "shop",
-        "reconcile.tagpilot.dev/requestedAt=scan-now",
-    ]);
+    cluster.request_reconcile("imagerepository", "shop", "api", "scan-now");
     cluster.wait_for_object(
         "the new tag",
         "imagepolicy",

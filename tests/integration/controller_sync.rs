@@ -202,15 +202,7 @@ fn controller_sync_applies_prunes_and_refuses_invalid_revisions() {
     assert!(cluster.get_json("configmap", "shop", "extra").is_none());
     assert!(cluster.get_json("configmap", "shop", "settings").is_some());
     assert_eq!(plain["status"]["inventory"].as_array().unwrap().len(), 1);
-    cluster.kubectl(&[
-        "annotate",
-        "--overwrite",
-        "sync",
-        "overlay",
-        "-n",
-        "shop",
-        "reconcile.tagpilot.dev/requestedAt=now-1",
-    ]);
+    cluster.request_reconcile("sync", "shop", "overlay", "now-1");
     cluster.wait_for_object(
         "the overlay Sync applied on request",
         "sync",
@@ -453,15 +445,7 @@ fn controller_sync_applies_the_automations_push_at_once() {
     assert!(message(&stalled).contains("spec.path"), "{stalled:#}");
 
     ImagePusher::new(&world.registry, "shop/api").push("1.1.0");
-    cluster.kubectl(&[
-        "annotate",
-        "--overwrite",
-        "imagerepository",
-        "api",
-        "-n",
-        "shop",
-        "reconcile.tagpilot.dev/requestedAt=scan-now",
-    ]);
+    cluster.request_reconcile("imagerepository", "shop", "api", "scan-now");
     let automation = cluster.wait_for_object(
         "the automation's push",
         "imageupdateautomation",

@@ -101,15 +101,12 @@ fn webhooks_and_requested_reconciles_act_at_once_on_the_controllers_shard_only()
         &deployment("api", &format!("{}:1.0.0", world.image), "api"),
     );
     assert_eq!(world.commit_count(), 4);
-    cluster.kubectl(&[
-        "annotate",
-        "--overwrite",
+    cluster.request_reconcile(
         "imageupdateautomation",
-        "apps",
-        "-n",
         "shop",
-        "reconcile.tagpilot.dev/requestedAt=2026-11-22T02:00:00Z",
-    ]);
+        "apps",
+        "2026-11-22T02:00:00Z",
+    );
     deployed("1.2.0");
     assert_eq!(world.commit_count(), 5);
 

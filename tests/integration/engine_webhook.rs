@@ -130,23 +130,32 @@ fn a_registry_push_notification_makes_the_commit_without_waiting_for_the_interva
     );
 }
 
-/// Regression: the daemon used to wait for every due scan before evaluating, so
-/// one registry that never answers held back every other image's commit until
-/// its request timed out (here ten minutes).
-#[test]
-fn a_registry_that_never_answers_does_not_delay_the_other_images() {
+/// The `World` of `shop/api` at 1.0.0 and 1.1.0 with its config directory,
+/// plus the objects `extra` writes for a server on a port that accepts
+/// connections and never answers.
+fn with_a_stuck_server(
+    extra: impl FnOnce(u16) -> String,
+) -> (World, crate::harness::tagpilot::Tagpilot) {
     let stuck_port = crate::harness::process::black_hole_port();
     let world = World::new(&["1.0.0", "1.1.0"]);
     let tagpilot = world.tagpilot(&crate::harness::tagpilot::plain_source(&format!(
         "file://{}",
         world.bare.display()
     )));
-    tagpilot.write(
-        "stuck.yaml",
-        &format!(
+    tagpilot.write("stuck.yaml", &extra(stuck_port));
+    (world, tagpilot)
+}
+
+/// Regression: the daemon used to wait for every due scan before evaluating, so
+/// one registry that never answers held back every other image's commit until
+/// its request timed out (here ten minutes).
+#[test]
+fn a_registry_that_never_answers_does_not_delay_the_other_images() {
+    let (world, tagpilot) = with_a_stuck_server(|stuck_port| {
+        format!(
             "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  image: 127.0.0.1:{stuck_port}/shop/stuck\n  interval: 1h\n  timeout: 10m\n  insecure: true\n"
-        ),
-    );
+        )
+    });
     let initial = world.head();
     let daemon: Daemon = tagpilot.spawn_daemon(&[]);
     wait_for(
@@ -176,19 +185,12 @@ fn a_registry_that_never_answers_does_not_delay_the_other_images() {
 /// timed out. Automations of different working copies now run side by side.
 #[test]
 fn a_git_server_that_never_answers_does_not_delay_the_other_automations() {
-    let stuck_port = crate::harness::process::black_hole_port();
-    let world = World::new(&["1.0.0", "1.1.0"]);
-    let tagpilot = world.tagpilot(&crate::harness::tagpilot::plain_source(&format!(
-        "file://{}",
-        world.bare.display()
-    )));
     // Sorted before `shop/apps`, so it used to run first.
-    tagpilot.write(
-        "stuck.yaml",
-        &format!(
+    let (world, tagpilot) = with_a_stuck_server(|stuck_port| {
+        format!(
             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  url: http://127.0.0.1:{stuck_port}/config.git\n  ref:\n    branch: main\n  interval: 1h\n  timeout: 10m\n---\napiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata:\n  name: aaa-stuck\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: stuck\n  git:\n    commit:\n      author:\n        name: tagpilot\n        email: tagpilot@example.com\n  update:\n    path: ./\n    strategy: Setters\n"
-        ),
-    );
+        )
+    });
     let initial = world.head();
     let log = tagpilot.home_dir().join("once.log");
     let mut once = tagpilot

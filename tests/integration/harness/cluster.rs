@@ -110,6 +110,20 @@ impl Cluster {
         stdout
     }
 
+    /// Asks for a reconcile of `kind` `namespace`/`name` now, as `flux
+    /// reconcile` would: `reconcile.tagpilot.dev/requestedAt` set to `value`.
+    pub fn request_reconcile(&self, kind: &str, namespace: &str, name: &str, value: &str) {
+        self.kubectl(&[
+            "annotate",
+            "--overwrite",
+            kind,
+            name,
+            "-n",
+            namespace,
+            &format!("reconcile.tagpilot.dev/requestedAt={value}"),
+        ]);
+    }
+
     /// `kubectl create namespace NAME`.
     pub fn namespace(&self, name: &str) {
         self.kubectl(&["create", "namespace", name]);
