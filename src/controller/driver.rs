@@ -40,9 +40,6 @@ use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 /// due for the next steps.
 const RUNS_PER_STEP: usize = 64;
 
-/// The shortest time between two rounds of status writes.
-const STATUS_WRITES_EVERY: Duration = Duration::from_secs(1);
-
 /// Why the controller loop could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -92,8 +89,6 @@ pub struct Driver {
     /// When a tag skipped as too young (`minimumAge`) becomes eligible.
     recheck: Option<Instant>,
     written: BTreeMap<ObjectId, Value>,
-    /// When statuses were last written, and whether a step since has not.
-    statuses_written: (Option<Instant>, bool),
     announced: BTreeMap<ObjectId, String>,
     failures_announced: BTreeMap<ObjectId, String>,
     syncs: SyncDriver,
@@ -139,7 +134,6 @@ impl Driver {
             evaluate_now: true,
             recheck: None,
             written: BTreeMap::new(),
-            statuses_written: (None, false),
             announced: BTreeMap::new(),
             failures_announced: BTreeMap::new(),
             syncs,
@@ -159,9 +153,6 @@ impl Driver {
             if *stop.borrow() {
                 self.syncs.abort();
                 self.scans.abort_all();
-                if self.statuses_written.1 {
-                    self.write_statuses().await;
-                }
                 return;
             }
             self.step(watches).await;
@@ -174,7 +165,6 @@ impl Driver {
                 .map(|(_, at)| *at)
                 .chain(self.scans.next_due())
                 .chain(self.engine.status_flush_due().map(Instant::from_std))
-                .chain(self.statuses_due())
                 .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
                 .chain(self.recheck)
@@ -209,28 +199,7 @@ impl Driver {
         self.evaluate().await;
         self.run_due().await;
         self.syncs.start_due(self.engine.objects());
-        match self.statuses_written.0 {
-            Some(at) if at.elapsed() >= STATUS_WRITES_EVERY => {
-                self.write_statuses().await;
-                self.statuses_written = (Some(Instant::now()), false);
-            }
-            Some(_) => self.statuses_written.1 = true,
-            // The first step's statuses wait too: most first results (scans)
-            // come within it, and each object is written once with its own.
-            None => self.statuses_written = (Some(Instant::now()), true),
-        }
-    }
-
-    /// When a step's statuses that were not written yet are: statuses are
-    /// written after a step, at most every [`STATUS_WRITES_EVERY`], so the
-    /// results that come in quick steps (a fleet's scans ending, its
-    /// automations running a step's worth at a time) reach the API server as
-    /// one write per object rather than one per state it passed through.
-    fn statuses_due(&self) -> Option<Instant> {
-        match self.statuses_written {
-            (Some(at), true) => Some(at + STATUS_WRITES_EVERY),
-            _ => None,
-        }
+        self.write_statuses().await;
     }
 
     /// Rebuilds the snapshot when an object changed (or at each resync).

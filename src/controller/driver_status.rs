@@ -63,15 +63,17 @@ impl Driver {
         // Each write is its own request: a few at a time, so 2,000 objects
         // becoming Ready at once do not wait on one round trip after another.
         let client = &self.client;
-        let written: Vec<_> = futures::stream::iter(writes.into_iter().map(
-            |(id, info, body)| async move {
+        let written: Vec<_> =
+            futures::stream::iter(writes.into_iter().map(|(id, info, body)| async move {
                 let result = status::write(client, id.0, &id.1, info, &body).await;
                 (id, body, result)
-            },
-        ))
-        .buffer_unordered(STATUS_WRITES_AT_ONCE)
-        .collect()
-        .await;
+            }))
+            .buffer_unordered(STATUS_WRITES_AT_ONCE)
+            .collect()
+            .await;
+        if !written.is_empty() {
+            tracing::debug!(count = written.len(), "statuses written or tried");
+        }
         for (id, body, result) in written {
             match result {
                 Ok(()) => {
