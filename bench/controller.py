@@ -43,6 +43,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -75,6 +76,14 @@ class Api:
                 return response.read()
         except urllib.error.HTTPError as error:
             raise RuntimeError(f"{method} {path}: {error.code} {error.read()[:300]!r}") from error
+
+    def stream(self, path):
+        """The lines of a watch: GET `path`, read as they come."""
+        request = urllib.request.Request(self.server + path, headers={
+            "Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, context=self.context, timeout=600) as response:
+            for line in response:
+                yield line
 
     def requests_total(self):
         """apiserver_request_total by (verb, resource, subresource), and their sum."""
@@ -140,19 +149,51 @@ def manifests(registry, url, objects, namespaces):
     return out
 
 
-def ready_counts(api, objects, counts):
-    """Ready objects of each kind, listing only the kinds not all Ready in `counts` (from the
-    API server's watch cache, resourceVersion=0: the bench's own load on the shared cores)."""
-    counts = dict(counts)
-    for plural in KINDS:
-        if counts.get(plural) == objects:
-            continue
-        items = json.loads(api.call("GET", f"/apis/{GROUP}/{plural}?resourceVersion=0"))["items"]
-        counts[plural] = sum(
-            1 for item in items
-            if any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for c in item.get("status", {}).get("conditions", [])))
-    return counts
+def is_ready_object(item):
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in item.get("status", {}).get("conditions", []))
+
+
+class ReadyWatch:
+    """The Ready objects of each kind, followed by one watch per kind (as a controller would;
+    polling lists of thousands of objects would load the API server that shares the cores)."""
+
+    def __init__(self, api):
+        self.lock = threading.Lock()
+        self.ready = {plural: set() for plural in KINDS}
+        for plural in KINDS:
+            threading.Thread(target=self.follow, args=(api, plural), daemon=True).start()
+
+    def follow(self, api, plural):
+        path = f"/apis/{GROUP}/{plural}"
+        while True:
+            try:
+                self.follow_once(api, plural, path)
+            except (OSError, RuntimeError, ValueError, KeyError):
+                time.sleep(1)  # the API server restarting or gone: list again
+
+    def follow_once(self, api, plural, path):
+        """One list, then its watch until the stream ends."""
+        listed = json.loads(api.call("GET", f"{path}?resourceVersion=0"))
+        with self.lock:
+            self.ready[plural] = {(i["metadata"]["namespace"], i["metadata"]["name"])
+                                  for i in listed["items"] if is_ready_object(i)}
+        version = listed["metadata"]["resourceVersion"]
+        for line in api.stream(f"{path}?watch=1&resourceVersion={version}"):
+            event = json.loads(line)
+            item = event["object"]
+            if event["type"] == "ERROR":
+                return  # e.g. 410 Gone: list again
+            key = (item["metadata"].get("namespace"), item["metadata"]["name"])
+            with self.lock:
+                if event["type"] != "DELETED" and is_ready_object(item):
+                    self.ready[plural].add(key)
+                else:
+                    self.ready[plural].discard(key)
+
+    def counts(self):
+        with self.lock:
+            return {plural: len(ready) for plural, ready in self.ready.items()}
 
 
 def main():
@@ -187,6 +228,14 @@ def main():
                 sys.exit(f"the kube-apiserver did not start; see {work}/apiserver.log")
             time.sleep(0.2)
         api = Api(kubeconfig)
+        while True:  # the kubeconfig is written before the API server listens
+            try:
+                api.call("GET", "/readyz")
+                break
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline or processes[0].poll() is not None:
+                    sys.exit(f"the kube-apiserver did not become ready; see {work}/apiserver.log")
+                time.sleep(0.2)
         env = dict(os.environ, KUBECONFIG=kubeconfig, AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
         crds = subprocess.run([tagpilot, "crds"], capture_output=True, check=True).stdout
         subprocess.run(["kubectl", "apply", "--server-side", "-f", "-"], input=crds, env=env, check=True,
@@ -226,16 +275,17 @@ def main():
                                       stdout=out, stderr=out, env=env)
         processes.append(controller)
         counts = {}
+        watch = ReadyWatch(api)
         while True:
             if controller.poll() is not None:
                 sys.exit(f"the controller exited {controller.returncode}; see {work}/controller.log")
-            counts = ready_counts(api, objects, counts)
+            counts = watch.counts()
             if all(count == objects for count in counts.values()):
                 break
             if time.monotonic() - started > ready_timeout:
                 log(f"not all Ready after {ready_timeout:.0f} s: {counts}")
                 break
-            time.sleep(2)
+            time.sleep(0.5)
         ready = time.monotonic() - started
         ready_text = f"{ready:.1f}" if all(c == objects for c in counts.values()) else f"> {ready_timeout:.0f}"
         to_ready = delta(api.requests_total(), requests_before)
@@ -263,7 +313,7 @@ def main():
         print(f"| {objects} | {ready_text} | {cpu_ready:.1f} | {startup_requests:.0f} | "
               f"{proc_status(controller.pid, 'VmHWM'):.0f} | {proc_status(controller.pid, 'VmRSS'):.0f} | "
               f"{per_minute:.1f} | {cpu_rest / rest * 60:.2f} | {pushed}/{objects} | {load():.1f} |")
-        print(f"\nrequests until all were Ready (the controller's, and this script's lists every 2 s):")
+        print(f"\nrequests until all were Ready (the controller's, and this script's list and watch of each kind):")
         for (verb, resource, subresource), count in sorted(to_ready.items(), key=lambda kv: -kv[1])[:12]:
             print(f"  {verb:7} {resource}{'/' + subresource if subresource else ''}: {count:.0f}")
         print(f"\nrequests in {rest:.0f} s at rest (with the controller | API server alone):")
