@@ -40,6 +40,10 @@ use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 /// due for the next steps.
 const RUNS_PER_STEP: usize = 64;
 
+/// How long automations wait for the first scan of a repository their
+/// policies use before running without it.
+const FIRST_SCAN_WAIT: Duration = Duration::from_secs(10);
+
 /// Why the controller loop could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -89,6 +93,8 @@ pub struct Driver {
     /// When a tag skipped as too young (`minimumAge`) becomes eligible.
     recheck: Option<Instant>,
     written: BTreeMap<ObjectId, Value>,
+    /// When to try again the status writes that failed.
+    status_retry: Option<Instant>,
     announced: BTreeMap<ObjectId, String>,
     failures_announced: BTreeMap<ObjectId, String>,
     syncs: SyncDriver,
@@ -134,6 +140,7 @@ impl Driver {
             evaluate_now: true,
             recheck: None,
             written: BTreeMap::new(),
+            status_retry: None,
             announced: BTreeMap::new(),
             failures_announced: BTreeMap::new(),
             syncs,
@@ -156,7 +163,8 @@ impl Driver {
                 return;
             }
             self.step(watches).await;
-            // An automation waiting for a first scan wakes the loop when it ends.
+            // An automation waiting for a first scan wakes the loop when the
+            // scan ends, or when the wait does.
             let waiting = self.waiting_for_first_scans();
             let wake = self
                 .next_run
@@ -164,6 +172,8 @@ impl Driver {
                 .filter(|(key, _)| !waiting.contains(*key))
                 .map(|(_, at)| *at)
                 .chain(self.scans.next_due())
+                .chain(self.first_scan_wait_ends())
+                .chain(self.status_retry)
                 .chain(self.engine.status_flush_due().map(Instant::from_std))
                 .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
@@ -253,7 +263,7 @@ impl Driver {
                 Kind::GitRepository => {
                     for (automation, entry) in &objects.automations {
                         if &entry.source == key {
-                            self.next_run.insert(automation.clone(), now);
+                            run_now(&mut self.next_run, automation.clone(), now);
                         }
                     }
                     self.syncs.source_changed(&objects, key);
@@ -268,7 +278,7 @@ impl Driver {
                 }
                 Kind::ImageUpdateAutomation => {
                     self.run_failures.forget(key);
-                    self.next_run.insert(key.clone(), now);
+                    run_now(&mut self.next_run, key.clone(), now);
                 }
                 Kind::Sync => self.syncs.request(key),
                 Kind::ImagePolicy => {}
@@ -442,7 +452,7 @@ impl Driver {
         let now = Instant::now();
         for automation in self.engine.objects().automations_fed_by(&changed) {
             tracing::debug!(%automation, "a policy it uses changed: running now");
-            self.next_run.insert(automation, now);
+            run_now(&mut self.next_run, automation, now);
         }
     }
 
@@ -523,15 +533,21 @@ impl Driver {
     }
 
     /// The automations fed by a policy whose repository is being scanned for
-    /// the first time: they stay due and run once that scan is recorded, rather
-    /// than now with nothing to go on (and then again). A repository with a
-    /// stored list holds back nothing.
+    /// the first time, for at most [`FIRST_SCAN_WAIT`] of that scan: they stay
+    /// due and run once it is recorded, rather than now with nothing to go on
+    /// (and then again). A repository with a stored list holds back nothing,
+    /// nor does one whose scan takes longer (a registry that hangs), and
+    /// [`Self::first_scan_wait_ends`] wakes the loop when a wait ends.
     fn waiting_for_first_scans(&self) -> BTreeSet<ObjectKey> {
         let store = self.engine.store();
+        let now = Instant::now();
         let unscanned: BTreeSet<&ObjectKey> = self
             .scans
             .running()
-            .filter(|key| store.get(key).is_none())
+            .filter(|(key, started)| {
+                now.duration_since(*started) < FIRST_SCAN_WAIT && store.get(key).is_none()
+            })
+            .map(|(key, _)| key)
             .collect();
         if unscanned.is_empty() {
             return BTreeSet::new();
@@ -544,6 +560,18 @@ impl Driver {
             .map(|(key, _)| key)
             .collect();
         objects.automations_fed_by(&policies).into_iter().collect()
+    }
+
+    /// When the next wait of [`Self::waiting_for_first_scans`] ends.
+    fn first_scan_wait_ends(&self) -> Option<Instant> {
+        let store = self.engine.store();
+        self.scans
+            .running()
+            .filter(|(key, started)| {
+                started.elapsed() < FIRST_SCAN_WAIT && store.get(key).is_none()
+            })
+            .map(|(_, started)| started + FIRST_SCAN_WAIT)
+            .min()
     }
 
     /// A Warning event for each policy whose skipped tags changed (and are not none).
@@ -604,6 +632,15 @@ impl Driver {
                 .await;
         }
     }
+}
+
+/// Makes `key` due `now`, keeping an earlier due time: an automation asked for
+/// again keeps its place among those waiting for a step.
+fn run_now(next_run: &mut BTreeMap<ObjectKey, Instant>, key: ObjectKey, now: Instant) {
+    next_run
+        .entry(key)
+        .and_modify(|at| *at = (*at).min(now))
+        .or_insert(now);
 }
 
 /// Whether a run failed in a way a retry may fix: git, or a registry

@@ -27,7 +27,7 @@ impl Driver {
                         &image.tag,
                     ) {
                         tracing::info!(automation = %automation, repository = %image.repository, tag = %image.tag, "webhook: running the automation now");
-                        self.next_run.insert(automation, now);
+                        super::run_now(&mut self.next_run, automation, now);
                     }
                 }
             }
@@ -62,13 +62,13 @@ impl Driver {
             }
             Kind::ImageUpdateAutomation => {
                 self.run_failures.forget(key);
-                self.next_run.insert(key.clone(), now);
+                super::run_now(&mut self.next_run, key.clone(), now);
             }
             Kind::GitRepository => {
                 let objects = self.engine.objects();
                 for (automation, entry) in &objects.automations {
                     if &entry.source == key {
-                        self.next_run.insert(automation.clone(), now);
+                        super::run_now(&mut self.next_run, automation.clone(), now);
                     }
                 }
                 self.syncs.source_changed(objects, key);

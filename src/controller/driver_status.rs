@@ -3,9 +3,11 @@
 //! requests, and announcing failures as Warning events.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::super::conditions::{Health, REASON_SUSPENDED};
 use super::super::events::EventMetadata;
@@ -16,6 +18,10 @@ use super::Driver;
 
 /// How many status writes are in flight at once.
 const STATUS_WRITES_AT_ONCE: usize = 16;
+
+/// When a status that could not be written is tried again (with the next
+/// step's other changes), if nothing wakes the loop sooner.
+const STATUS_RETRY: Duration = Duration::from_secs(2);
 
 impl Driver {
     pub(super) async fn write_statuses(&mut self) {
@@ -74,12 +80,16 @@ impl Driver {
         if !written.is_empty() {
             tracing::debug!(count = written.len(), "statuses written or tried");
         }
+        self.status_retry = None;
         for (id, body, result) in written {
             match result {
                 Ok(()) => {
                     self.written.insert(id, body);
                 }
-                Err(error) => tracing::warn!(%error, "status not written; retrying later"),
+                Err(error) => {
+                    tracing::warn!(%error, "status not written; retrying shortly");
+                    self.status_retry = Some(Instant::now() + STATUS_RETRY);
+                }
             }
         }
     }

@@ -35,6 +35,7 @@ pub struct Finished {
 struct Flight {
     task: AbortHandle,
     again: bool,
+    started: Instant,
 }
 
 /// When each active ImageRepository is scanned next, and the scans running.
@@ -112,7 +113,15 @@ impl Scans {
             };
             let task = self.running.spawn(task);
             self.owners.insert(task.id(), key.clone());
-            self.in_flight.insert(key, Flight { task, again: false });
+            let started = Instant::now();
+            self.in_flight.insert(
+                key,
+                Flight {
+                    task,
+                    again: false,
+                    started,
+                },
+            );
         }
     }
 
@@ -121,9 +130,11 @@ impl Scans {
         self.due.values().min().copied()
     }
 
-    /// The repositories being scanned.
-    pub fn running(&self) -> impl Iterator<Item = &ObjectKey> {
-        self.in_flight.keys()
+    /// The repositories being scanned, with when each scan started.
+    pub fn running(&self) -> impl Iterator<Item = (&ObjectKey, Instant)> {
+        self.in_flight
+            .iter()
+            .map(|(key, flight)| (key, flight.started))
     }
 
     /// Whether a scan is running (only then does [`Self::finished`] return).

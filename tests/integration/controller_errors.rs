@@ -142,7 +142,9 @@ fn access_from_backoff_and_late_secrets_are_reported_in_status() {
 /// recorded none before the slowest had finished, so one registry that accepts
 /// connections and never answers (here with a ten-minute timeout) held back
 /// every other repository's tags, every policy and every status until it gave
-/// up. Found as a flaky `access_from_backoff_...` under CI load.
+/// up. Found as a flaky `access_from_backoff_...` under CI load. An
+/// automation that uses the hanging repository's policy waits a while for its
+/// first scan, then commits what it has.
 #[test]
 fn a_registry_that_never_answers_holds_back_no_other_object() {
     let cluster = Cluster::start();
@@ -152,6 +154,12 @@ fn a_registry_that_never_answers_holds_back_no_other_object() {
     cluster.apply(&format!(
         "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  image: 127.0.0.1:{stuck}/shop/stuck\n  interval: 1h\n  timeout: 10m\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  image: {image}\n  interval: 1h\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=1.0.0'\n",
         image = world.image,
+    ));
+    // An automation over every policy of the namespace, the hanging one's too:
+    // it waits a while for that first scan, then commits what it has.
+    cluster.apply(&format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  imageRepositoryRef:\n    name: stuck\n  policy:\n    semver:\n      range: '>=1.0.0'\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: config\n  namespace: shop\nspec:\n  url: file://{bare}\n  ref:\n    branch: main\n  interval: 1h\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImageUpdateAutomation\nmetadata:\n  name: apps\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: config\n  git:\n    commit:\n      author:\n        name: tagpilot\n        email: tagpilot@example.com\n  update:\n    path: ./apps\n    strategy: Setters\n",
+        bare = world.bare.display(),
     ));
     let controller = cluster.spawn_controller("stuck", cluster.kubeconfig(), &["--resync", "2s"]);
     let log = || controller.log_text();
@@ -172,6 +180,11 @@ fn a_registry_that_never_answers_holds_back_no_other_object() {
         "shop",
         "api",
         is_ready,
+        log,
+    );
+    wait_for(
+        "the automation's commit while the other registry hangs",
+        || world.deployed().contains(":1.5.0 #").then_some(()),
         log,
     );
     // A later scan of the answering registry is not held back either.
