@@ -368,7 +368,7 @@ impl Driver {
                 .map_or(MAX_BACKOFF, |e| e.interval);
             let wait = self.scan_failures.after_run(&done.key, failed, interval);
             let stored = self.engine.store().get(&done.key);
-            let listed = |tag: &str| stored.is_some_and(|stored| stored.lists(tag));
+            let listed = |tag: &str| stored.as_ref().is_some_and(|stored| stored.lists(tag));
             let at = if done.again {
                 now
             } else if let Some(soon) = self.announced_tags.rescan_after(&done.key, listed) {
@@ -380,12 +380,7 @@ impl Driver {
             let Some(report) = report.filter(|r| r.error.is_none()) else {
                 continue;
             };
-            let after = self
-                .engine
-                .store()
-                .get(&done.key)
-                .map(|stored| stored.revision.clone());
-            if after != before {
+            if stored.map(|stored| stored.revision.clone()) != before {
                 self.event(
                     Kind::ImageRepository,
                     &done.key,
@@ -539,16 +534,8 @@ impl Driver {
     /// nor does one whose scan takes longer (a registry that hangs), and
     /// [`Self::first_scan_wait_ends`] wakes the loop when a wait ends.
     fn waiting_for_first_scans(&self) -> BTreeSet<ObjectKey> {
-        let store = self.engine.store();
-        let now = Instant::now();
-        let unscanned: BTreeSet<&ObjectKey> = self
-            .scans
-            .running()
-            .filter(|(key, started)| {
-                now.duration_since(*started) < FIRST_SCAN_WAIT && store.get(key).is_none()
-            })
-            .map(|(key, _)| key)
-            .collect();
+        let unscanned: BTreeSet<&ObjectKey> =
+            self.first_scans_waited_for().map(|(key, _)| key).collect();
         if unscanned.is_empty() {
             return BTreeSet::new();
         }
@@ -564,14 +551,19 @@ impl Driver {
 
     /// When the next wait of [`Self::waiting_for_first_scans`] ends.
     fn first_scan_wait_ends(&self) -> Option<Instant> {
-        let store = self.engine.store();
-        self.scans
-            .running()
-            .filter(|(key, started)| {
-                started.elapsed() < FIRST_SCAN_WAIT && store.get(key).is_none()
-            })
+        self.first_scans_waited_for()
             .map(|(_, started)| started + FIRST_SCAN_WAIT)
             .min()
+    }
+
+    /// The running first scans (no stored list) that automations still wait
+    /// for (started less than [`FIRST_SCAN_WAIT`] ago), with their start.
+    fn first_scans_waited_for(&self) -> impl Iterator<Item = (&ObjectKey, Instant)> {
+        let store = self.engine.store();
+        let now = Instant::now();
+        self.scans.running().filter(move |(key, started)| {
+            now.duration_since(*started) < FIRST_SCAN_WAIT && store.get(key).is_none()
+        })
     }
 
     /// A Warning event for each policy whose skipped tags changed (and are not none).

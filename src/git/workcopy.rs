@@ -83,7 +83,7 @@ impl GitWorkspace {
     /// same working copy, and by the first `prepare` after
     /// [`PREPARED_AHEAD_FOR`]. Blocks (libgit2).
     pub fn prepare_ahead(&self, owner: &AutomationRef, repo: &RepoSpec, checkout: &CheckoutSpec) {
-        let key = self.state_dir_for(&repo.url, &state_key(&checkout.reference));
+        let key = self.working_copy_of(repo, checkout);
         let full = |ahead: &HashMap<PathBuf, PreparedAhead>| {
             ahead.contains_key(&key) || ahead.len() >= MAX_PREPARED_AHEAD
         };
@@ -165,7 +165,7 @@ impl GitWorkspace {
         repo: &RepoSpec,
         checkout: &CheckoutSpec,
     ) -> Result<Checkout, GitError> {
-        let key = self.state_dir_for(&repo.url, &state_key(&checkout.reference));
+        let key = self.working_copy_of(repo, checkout);
         // Whatever is kept for this working copy leaves the map (releasing its
         // lock when it is not ours: waiting for it would never end).
         let kept = self.ahead.lock().ok().and_then(|mut ahead| {
@@ -193,7 +193,7 @@ impl GitWorkspace {
         self.prepare_locked(repo, checkout, true)?
             .ok_or_else(|| GitError::Io {
                 action: "locking",
-                path: self.state_dir_for(&repo.url, &state_key(&checkout.reference)),
+                path: self.working_copy_of(repo, checkout),
                 source: std::io::Error::other("the working copy is busy"),
             })
     }
@@ -216,7 +216,7 @@ impl GitWorkspace {
             })?;
         let branch = reference.branch().unwrap_or(DETACHED_BRANCH).to_string();
         let transport = Transport::new(repo)?;
-        let state_dir = self.state_dir_for(&repo.url, &state_key(&reference));
+        let state_dir = self.working_copy_of(repo, checkout);
         std::fs::create_dir_all(&state_dir).map_err(|source| GitError::Io {
             action: "creating",
             path: state_dir.clone(),
