@@ -238,9 +238,11 @@ def main():
                 time.sleep(0.2)
         env = dict(os.environ, KUBECONFIG=kubeconfig, AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
         crds = subprocess.run([tagpilot, "crds"], capture_output=True, check=True).stdout
-        subprocess.run(["kubectl", "apply", "--server-side", "-f", "-"], input=crds, env=env, check=True,
+        # A discovery cache of this API server's own: ~/.kube/cache is keyed by port only.
+        kubectl = ["kubectl", "--cache-dir", os.path.join(work, "kubectl-cache")]
+        subprocess.run(kubectl + ["apply", "--server-side", "-f", "-"], input=crds, env=env, check=True,
                        capture_output=True)
-        subprocess.run(["kubectl", "wait", "--for=condition=Established", "--timeout=120s"]
+        subprocess.run(kubectl + ["wait", "--for=condition=Established", "--timeout=120s"]
                        + [f"crd/{plural}.tagpilot.dev" for plural in KINDS], env=env, check=True,
                        capture_output=True)
         registry = StandIn(standin_binary, work, objects, tags, 1000)

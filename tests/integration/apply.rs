@@ -9,8 +9,8 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-use crate::harness::kube_api::KubeApiServer;
-use crate::harness::process::{require_program, write};
+use crate::harness::kube_api::{KubeApiServer, kubectl_command};
+use crate::harness::process::write;
 
 /// A Deployment `name` in `namespace` running `image` (valid for the API server).
 pub fn deployment(namespace: &str, name: &str, image: &str) -> String {
@@ -41,12 +41,7 @@ fn tagpilot_apply(server: &KubeApiServer, args: &[&str]) -> Output {
 
 /// `kubectl ARGS` against `server`.
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    let kubectl = require_program("kubectl", "install kubectl 1.32 (it carries kustomize)");
-    Command::new(kubectl)
-        .env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .output()
-        .unwrap()
+    kubectl_command(kubeconfig).args(args).output().unwrap()
 }
 
 /// `kubectl get ... -o jsonpath=PATH`, which must succeed.

@@ -9,8 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use tempfile::TempDir;
 
-use super::kube_api::KubeApiServer;
-use super::process::require_program;
+use super::kube_api::{KubeApiServer, kubectl_command};
 use super::tagpilot::wait_for;
 
 /// A running API server plus a scratch directory for kubeconfigs and logs.
@@ -80,10 +79,7 @@ impl Cluster {
         args: &[&str],
         stdin: Option<&str>,
     ) -> (bool, String, String) {
-        let kubectl = require_program("kubectl", "install kubectl 1.32 (dl.k8s.io)");
-        let mut child = Command::new(kubectl)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
+        let mut child = kubectl_command(kubeconfig)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -169,13 +165,15 @@ impl Cluster {
                     .filter(|object| check(object))
             },
             || {
-                format!(
-                    "{kind} {namespace}/{name}: {}\n{}",
-                    self.get_json(kind, namespace, name)
-                        .map(|o| serde_json::to_string_pretty(&o["status"]).unwrap())
-                        .unwrap_or_default(),
-                    context()
-                )
+                let (ok, stdout, stderr) =
+                    self.kubectl_output(&["get", kind, "-n", namespace, name, "-o", "json"], None);
+                let status = if ok {
+                    let object: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                    serde_json::to_string_pretty(&object["status"]).unwrap()
+                } else {
+                    format!("kubectl get failed: {stderr}")
+                };
+                format!("{kind} {namespace}/{name}: {status}\n{}", context())
             },
         )
     }

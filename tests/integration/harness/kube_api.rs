@@ -2,8 +2,14 @@
 //! `scripts/install-test-deps.sh`), on 127.0.0.1 with a free port and its data
 //! in a temporary directory. It writes an admin kubeconfig (token auth, a CA
 //! for its own serving certificate) once `/readyz` answers.
+//!
+//! `kubectl` runs through [`kubectl_command`], whose discovery cache belongs to
+//! one API server: the default one (`~/.kube/cache`) is keyed by host and port,
+//! and a port used before by another test's API server (with Flux's CRDs, say)
+//! maps `imageupdateautomation` to a group this server does not have, so every
+//! `kubectl get` of it fails with NotFound until that cache expires.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -69,4 +75,22 @@ impl KubeApiServer {
     pub fn log_text(&self) -> String {
         self.process.log_text()
     }
+}
+
+/// `kubectl --kubeconfig KUBECONFIG`, its discovery cache beside the
+/// kubeconfig (each API server and cluster writes its kubeconfigs in a
+/// directory of its own), never in the shared `~/.kube/cache`.
+pub fn kubectl_command(kubeconfig: &Path) -> Command {
+    let kubectl = require_program("kubectl", "install kubectl 1.32 (dl.k8s.io)");
+    let cache = kubeconfig
+        .parent()
+        .expect("a kubeconfig in a directory")
+        .join("kubectl-cache");
+    let mut command = Command::new(kubectl);
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache);
+    command
 }
