@@ -17,11 +17,15 @@ Environment (defaults in brackets):
                        the real `git http-backend` behind lighttpd (as users run
                        it), or `file` for a file:// URL (libgit2 then packs every
                        fetch in the controller's own process)
+  REPOSITORIES [one]   `one`: every GitRepository a branch of one bare repository
+                       (each fetch and push then lists all OBJECTS branches, and
+                       the server checks each push against all of them); `each`:
+                       a bare repository per GitRepository, branch main
 
 What it does: starts the test kube-apiserver (tests/kube-apiserver), installs
 `tagpilot crds`, creates OBJECTS objects of each kind (every GitRepository a
-branch of one bare repository, whose deploy.yaml holds one marker
-for its automation's policy; every interval 1h, so nothing is due again while
+branch of one bare repository, or a repository of its own, whose deploy.yaml
+holds one marker for its automation's policy; every interval 1h, so nothing is due again while
 requests at rest are counted), then starts `tagpilot controller` and measures:
   ready    seconds from the start until every object of the four kinds has
            condition Ready=True (each automation has committed and pushed);
@@ -35,6 +39,7 @@ work directory is removed at the end (KEEP=1 keeps it).
 """
 import base64
 import concurrent.futures
+import hashlib
 import json
 import os
 import re
@@ -47,6 +52,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -109,10 +115,7 @@ def git_fixture(work, registry, objects, namespaces):
     stream = []
     for i in range(objects):
         namespace = f"bench-{i % namespaces:02d}"
-        content = (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i:04d}, namespace: {namespace}}}\n"
-                   f"spec:\n  template:\n    spec:\n      containers:\n        - name: app\n"
-                   f"          image: {registry}/fleet/app-{i:04d}:1.0.0 "
-                   f"# {{\"$imagepolicy\": \"{namespace}:app-{i:04d}\"}}\n").encode()
+        content = deploy_yaml(registry, i, namespace)
         stream.append(b"blob\nmark :%d\ndata %d\n%s\n" % (2 * i + 1, len(content), content))
         message = b"Initial config"
         stream.append(b"commit refs/heads/app-%04d\nmark :%d\ncommitter bench <bench@example.com> "
@@ -123,7 +126,50 @@ def git_fixture(work, registry, objects, namespaces):
     return bare
 
 
-def manifests(registry, url, objects, namespaces):
+def deploy_yaml(registry, i, namespace):
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i:04d}, namespace: {namespace}}}\n"
+            f"spec:\n  template:\n    spec:\n      containers:\n        - name: app\n"
+            f"          image: {registry}/fleet/app-{i:04d}:1.0.0 "
+            f"# {{\"$imagepolicy\": \"{namespace}:app-{i:04d}\"}}\n").encode()
+
+
+def repositories_fixture(work, registry, objects, namespaces):
+    """A bare repository per automation (WORK/repos/app-NNNN.git, branch main), each with one
+    commit of one marked file, written directly (three loose objects and a ref each: thousands
+    of `git init` and `git fast-import` processes would take longer than the benchmark).
+    Returns (root, initial commit of each)."""
+    root = f"{work}/repos"
+    initial = []
+
+    def put(repo, kind, body):
+        data = b"%s %d\0" % (kind, len(body)) + body
+        sha = hashlib.sha1(data).hexdigest()
+        os.makedirs(f"{repo}/objects/{sha[:2]}", exist_ok=True)
+        with open(f"{repo}/objects/{sha[:2]}/{sha[2:]}", "wb") as f:
+            f.write(zlib.compress(data))
+        return sha
+
+    for i in range(objects):
+        repo = f"{root}/app-{i:04d}.git"
+        for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+            os.makedirs(f"{repo}/{sub}")
+        with open(f"{repo}/HEAD", "w") as f:
+            f.write("ref: refs/heads/main\n")
+        with open(f"{repo}/config", "w") as f:
+            f.write("[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n")
+        blob = put(repo, b"blob", deploy_yaml(registry, i, f"bench-{i % namespaces:02d}"))
+        tree = put(repo, b"tree", b"100644 deploy.yaml\0" + bytes.fromhex(blob))
+        who = b"bench <bench@example.com> 1700000000 +0000"
+        commit = put(repo, b"commit", b"tree %s\nauthor %s\ncommitter %s\n\nInitial config\n"
+                     % (tree.encode(), who, who))
+        with open(f"{repo}/refs/heads/main", "w") as f:
+            f.write(commit + "\n")
+        initial.append(commit)
+    return root, initial
+
+
+def manifests(registry, source, objects, namespaces):
+    """`source(i)` is the (url, branch) of the i-th GitRepository."""
     """(plural, namespace, body) of every object, kind by kind."""
     out = []
     for i in range(objects):
@@ -137,7 +183,7 @@ def manifests(registry, url, objects, namespaces):
             "spec": {"imageRepositoryRef": {"name": name}, "policy": {"semver": {"range": ">=1.0.0"}}}}))
         out.append(("gitrepositories", namespace, {
             "apiVersion": GROUP, "kind": "GitRepository", "metadata": meta,
-            "spec": {"url": url, "ref": {"branch": name}, "interval": "1h"}}))
+            "spec": {"url": source(i)[0], "ref": {"branch": source(i)[1]}, "interval": "1h"}}))
         out.append(("imageupdateautomations", namespace, {
             "apiVersion": GROUP, "kind": "ImageUpdateAutomation", "metadata": meta,
             "spec": {"interval": "1h", "sourceRef": {"kind": "GitRepository", "name": name},
@@ -209,6 +255,9 @@ def main():
     git_server = os.environ.get("GIT_SERVER", "http")
     if git_server not in ("http", "file"):
         sys.exit(f"GIT_SERVER must be http or file, not {git_server!r}")
+    layout = os.environ.get("REPOSITORIES", "one")
+    if layout not in ("one", "each"):
+        sys.exit(f"REPOSITORIES must be one or each, not {layout!r}")
     tools = os.environ.get("TAGPILOT_TOOLS_DIR", os.path.expanduser("~/.cache/tagpilot-tools"))
     apiserver_bin = f"{tools}/bin/kube-apiserver-test"
     if not os.access(apiserver_bin, os.X_OK):
@@ -246,12 +295,24 @@ def main():
                        + [f"crd/{plural}.tagpilot.dev" for plural in KINDS], env=env, check=True,
                        capture_output=True)
         registry = StandIn(standin_binary, work, objects, tags, 1000)
-        bare = git_fixture(work, registry.host, objects, namespaces)
+        if layout == "one":
+            bare = git_fixture(work, registry.host, objects, namespaces)
+        else:
+            repos, initial = repositories_fixture(work, registry.host, objects, namespaces)
         if git_server == "http":
             http_git = HttpGit(work)
             url, served = http_git.url, http_git.kind
         else:
-            url, served = f"file://{bare}", "file://"
+            url, served = f"file://{work}/config.git", "file://"
+        if layout == "one":
+            def source(i):
+                return url, f"app-{i:04d}"
+        else:
+            base = url.removesuffix("/config.git")
+            served += ", a repository per GitRepository"
+
+            def source(i):
+                return f"{base}/repos/app-{i:04d}.git", "main"
         for n in range(namespaces):
             api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                      "metadata": {"name": f"bench-{n:02d}"}})
@@ -263,7 +324,7 @@ def main():
             api.call("POST", f"/apis/{GROUP}/namespaces/{namespace}/{plural}", body)
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(create, manifests(registry.host, url, objects, namespaces)))
+            list(pool.map(create, manifests(registry.host, source, objects, namespaces)))
         log(f"created {4 * objects} objects in {time.monotonic() - created:.0f} s")
         # The API server's own traffic, without the controller.
         log(f"counting requests at rest without the controller for {rest:.0f} s")
@@ -304,9 +365,14 @@ def main():
         # The two /metrics reads of each window are in both and cancel out.
         controller_requests = sum(with_controller.values()) - sum(baseline.values())
         per_minute = controller_requests / rest * 60
-        pushed = sum(1 for subject in fleet_config.git(
-            "for-each-ref", "--format=%(subject)", "refs/heads", cwd=bare).splitlines()
-            if subject != "Initial config")
+        if layout == "one":
+            pushed = sum(1 for subject in fleet_config.git(
+                "for-each-ref", "--format=%(subject)", "refs/heads", cwd=bare).splitlines()
+                if subject != "Initial config")
+        else:
+            pushed = sum(1 for i, commit in enumerate(initial)
+                         if fleet_config.git("rev-parse", "main", cwd=f"{repos}/app-{i:04d}.git").strip()
+                         != commit)
         print(f"`{os.path.basename(tagpilot)}`, {os.cpu_count()} cores, {objects} objects of each kind "
               f"in {namespaces} namespaces, {tags} tags each, git over {served}")
         print("| objects per kind | all Ready s | CPU to Ready s | requests to Ready | peak RSS MB "

@@ -10,7 +10,8 @@
 #   OBJECTS=200 REST_SECONDS=60 bench/controller.sh
 #
 # Tags come from bench/fleet-registry (built here); git is one bare repository
-# with a branch per GitRepository, served over smart HTTP (GIT_SERVER=file: file://).
+# with a branch per GitRepository (REPOSITORIES=each: a repository per
+# GitRepository), served over smart HTTP (GIT_SERVER=file: file://).
 # See bench/controller.py for the knobs.
 # Needs: scripts/install-test-deps.sh (kube-apiserver-test, lighttpd), kubectl, go, git, python3.
 set -euo pipefail

@@ -269,7 +269,8 @@ $HTTP["url"] =~ "^/git" {{
                             "GIT_CONFIG_NOSYSTEM" => "1", "REMOTE_USER" => "bench")
 }}
 """)
-        fleet_config.git("config", "http.receivepack", "true", cwd=f"{work}/config.git")
+        if os.path.isdir(f"{work}/config.git"):  # (REMOTE_USER enables it for the others)
+            fleet_config.git("config", "http.receivepack", "true", cwd=f"{work}/config.git")
         self.log = open(f"{root}/lighttpd.log", "w")
         self.process = subprocess.Popen([lighttpd, "-D", "-f", f"{root}/lighttpd.conf"],
                                         stdout=self.log, stderr=self.log)
