@@ -2,7 +2,8 @@
 //! change, scan the ImageRepositories that are due (new or changed objects and
 //! requested reconciles at once, failures with backoff; each scan on its own,
 //! recorded as it ends: [`super::scans`]), evaluate the policies,
-//! run the automations that are due or that a changed policy feeds, apply the
+//! run the automations that are due or that a changed policy feeds (each
+//! working copy's as a task, recorded as it ends: [`crate::engine::runs`]), apply the
 //! Syncs that are due ([`super::sync`]), publish events, and write every status
 //! that changed. Only the Lease holder runs it.
 
@@ -29,16 +30,12 @@ use super::takeover::recorded_results;
 use super::watch::Watches;
 use crate::apply::RenderOptions;
 use crate::config::meta::ObjectKey;
-use crate::engine::cycle::{CycleMode, Engine, EngineError};
+use crate::engine::cycle::{AutomationReport, CycleMode, Engine, EngineError};
 use crate::engine::metrics::Metrics;
 use crate::engine::objects::ObjectSet;
+use crate::engine::runs::Runs;
 use crate::engine::webhook::{AnnouncedTags, Trigger};
 use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
-
-/// How many automations one step runs at most (those of different working
-/// copies side by side: `engine::cycle::AUTOMATIONS_AT_ONCE`); the rest stay
-/// due for the next steps.
-const RUNS_PER_STEP: usize = 64;
 
 /// How long automations wait for the first scan of a repository their
 /// policies use before running without it.
@@ -85,6 +82,8 @@ pub struct Driver {
     flavor: ApiFlavor,
     scans: Scans,
     scan_failures: Backoff,
+    /// Automation runs in flight, each recorded as it ends.
+    runs: Runs,
     /// Tags webhooks announced that no scan has listed yet.
     announced_tags: AnnouncedTags,
     next_run: BTreeMap<ObjectKey, Instant>,
@@ -134,6 +133,7 @@ impl Driver {
             flavor: settings.flavor,
             scans: Scans::default(),
             scan_failures: Backoff::default(),
+            runs: Runs::default(),
             announced_tags: AnnouncedTags::default(),
             next_run: BTreeMap::new(),
             run_failures: Backoff::default(),
@@ -160,6 +160,13 @@ impl Driver {
             if *stop.borrow() {
                 self.syncs.abort();
                 self.scans.abort_all();
+                // Runs end on their own (their git timeouts bound them): a
+                // push is never cut in half. Their statuses are left to the
+                // next leader, which finds the pushes done.
+                while self.runs.any_running() {
+                    let finished = self.runs.finished().await;
+                    self.record_runs(finished).await;
+                }
                 return;
             }
             self.step(watches).await;
@@ -169,7 +176,7 @@ impl Driver {
             let wake = self
                 .next_run
                 .iter()
-                .filter(|(key, _)| !waiting.contains(*key))
+                .filter(|(key, _)| !waiting.contains(*key) && !self.runs.is_held(key))
                 .map(|(_, at)| *at)
                 .chain(self.scans.next_due())
                 .chain(self.first_scan_wait_ends())
@@ -186,6 +193,9 @@ impl Driver {
                 () = watches.changed() => {}
                 scanned = self.scans.finished(), if self.scans.is_running() => {
                     self.record_scans(scanned).await;
+                }
+                ran = self.runs.finished(), if self.runs.any_running() => {
+                    self.record_runs(ran).await;
                 }
                 finished = self.syncs.finished(), if self.syncs.is_running() => {
                     self.syncs
@@ -207,7 +217,7 @@ impl Driver {
         self.scans.start_due(|key| self.engine.scan_task(key));
         self.engine.flush_status_if_due();
         self.evaluate().await;
-        self.run_due().await;
+        self.start_runs();
         self.syncs.start_due(self.engine.objects());
         self.write_statuses().await;
     }
@@ -291,10 +301,16 @@ impl Driver {
             .retain(objects.active_repositories().map(|(key, _)| key), now);
         self.syncs.restore(&cached);
         self.syncs.retain(&objects, &snapshot);
-        self.next_run
-            .retain(|key, _| objects.active_automations().any(|(k, _)| k == key));
+        self.next_run.retain(|key, _| {
+            objects
+                .automations
+                .get(key)
+                .is_some_and(|entry| !entry.suspend)
+        });
         for (key, _) in objects.active_automations() {
-            self.next_run.entry(key.clone()).or_insert(now);
+            if !self.runs.is_running(key) {
+                self.next_run.entry(key.clone()).or_insert(now);
+            }
         }
         for (id, health) in &snapshot.problems {
             let (Health::Stalled { message } | Health::Failed { message, .. }) = health else {
@@ -451,7 +467,10 @@ impl Driver {
         }
     }
 
-    async fn run_due(&mut self) {
+    /// Starts the due automations, the most overdue first, each working copy's
+    /// as a task of its own ([`Runs`]); those already running, or whose
+    /// working copy is, stay due until their task ends.
+    fn start_runs(&mut self) {
         let now = Instant::now();
         let waiting = self.waiting_for_first_scans();
         let mut due: Vec<(Instant, ObjectKey)> = self
@@ -460,20 +479,24 @@ impl Driver {
             .filter(|(key, at)| **at <= now && !waiting.contains(*key))
             .map(|(key, at)| (*at, key.clone()))
             .collect();
-        if due.is_empty() {
-            return;
-        }
-        // The longest due first, at most a step's worth: statuses, events and
-        // finished scans are handled between steps, not after the last of
-        // thousands of runs.
         due.sort();
-        let due: Vec<ObjectKey> = due
+        let due: Vec<ObjectKey> = due.into_iter().map(|(_, key)| key).collect();
+        for key in self.runs.start(&self.engine, &due) {
+            self.next_run.remove(&key);
+        }
+    }
+
+    /// Records the runs that ended: their status, when each is due again (at
+    /// its interval, with backoff after failures, or as asked for while it
+    /// ran), and their events. An automation removed while it ran is not
+    /// recorded.
+    async fn record_runs(&mut self, finished: Vec<(ObjectKey, AutomationReport)>) {
+        let finished: Vec<(ObjectKey, AutomationReport)> = finished
             .into_iter()
-            .take(RUNS_PER_STEP)
-            .map(|(_, key)| key)
+            .filter(|(key, _)| self.engine.objects().automations.contains_key(key))
             .collect();
-        let reports = self.engine.run_automations(&due, CycleMode::Commit).await;
-        for (key, report) in due.iter().zip(reports) {
+        self.engine.record_runs(&finished, CycleMode::Commit);
+        for (key, report) in &finished {
             let interval = self
                 .engine
                 .objects()
@@ -482,9 +505,19 @@ impl Driver {
                 .map_or(MAX_BACKOFF, |e| e.run_interval());
             let wait = self
                 .run_failures
-                .after_run(key, failed_run(&report), interval);
+                .after_run(key, failed_run(report), interval);
             let wait = report.run_again_after.map_or(wait, |soon| soon.min(wait));
-            self.next_run.insert(key.clone(), Instant::now() + wait);
+            if self
+                .engine
+                .objects()
+                .automations
+                .get(key)
+                .is_some_and(|entry| !entry.suspend)
+            {
+                // Asked for again while it ran (a policy it uses changed, a
+                // reconcile request): that earlier time stays.
+                run_now(&mut self.next_run, key.clone(), Instant::now() + wait);
+            }
             if let Some(commit) = &report.commit {
                 if let Some(entry) = self.engine.objects().automations.get(key) {
                     self.syncs
@@ -626,18 +659,19 @@ impl Driver {
     }
 }
 
-/// Makes `key` due `now`, keeping an earlier due time: an automation asked for
-/// again keeps its place among those waiting for a step.
-fn run_now(next_run: &mut BTreeMap<ObjectKey, Instant>, key: ObjectKey, now: Instant) {
+/// Makes `key` due at `at` (now, mostly), keeping an earlier due time: an
+/// automation asked for again keeps its place among those waiting for a run
+/// slot, and one asked for while it ran runs again when it ends.
+fn run_now(next_run: &mut BTreeMap<ObjectKey, Instant>, key: ObjectKey, at: Instant) {
     next_run
         .entry(key)
-        .and_modify(|at| *at = (*at).min(now))
-        .or_insert(now);
+        .and_modify(|due| *due = (*due).min(at))
+        .or_insert(at);
 }
 
 /// Whether a run failed in a way a retry may fix: git, or a registry
 /// (a container's invalid filter waits for a change of the file instead).
-fn failed_run(report: &crate::engine::cycle::AutomationReport) -> bool {
+fn failed_run(report: &AutomationReport) -> bool {
     report.error.is_some() || report.images.iter().any(|i| i.error.is_some())
 }
 

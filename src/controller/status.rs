@@ -211,16 +211,19 @@ fn automation(
     key: &ObjectKey,
 ) -> Result<(Health, Value), StatusError> {
     let engine = status.automations.get(&key.to_string());
-    let observed_policies = objects
-        .policies_for(key)
+    // What the last run considered, as Flux records it; not the policies'
+    // results since (a suspended or failing automation has not seen those,
+    // and writing each change before the run it triggers doubles the writes).
+    // Flux keys them by name: an automation uses its own namespace's policies.
+    let observed_policies = engine
+        .map(|s| &s.observed_policies)
         .into_iter()
-        .filter_map(|policy| {
-            let latest = status
-                .policies
-                .get(&policy.to_string())?
-                .latest_ref
-                .as_deref()?;
-            Some((policy.name.clone(), image_ref(latest)?))
+        .flatten()
+        .filter_map(|(policy, latest)| {
+            let name = policy
+                .rsplit_once('/')
+                .map_or(policy.as_str(), |(_, name)| name);
+            Some((name.to_string(), image_ref(latest)?))
         })
         .collect();
     let body = ImageUpdateAutomationStatus {
@@ -395,6 +398,9 @@ mod tests {
                 last_push_commit: Some("0123456789abcdef".into()),
                 last_push_time: Some(0),
                 last_run_time: Some(0),
+                // What its last run saw: the policy has moved on since.
+                observed_policies: [("shop/api".into(), "reg.example:5000/shop/api:1.1.0".into())]
+                    .into(),
                 ..AutomationStatus::default()
             },
         );
@@ -416,6 +422,11 @@ mod tests {
             &wanted[&(Kind::ImageUpdateAutomation, ObjectKey::new("shop", "apps"))];
         assert_eq!(automation["lastPushCommit"], "0123456789abcdef");
         assert_eq!(automation["lastPushTime"], "1970-01-01T00:00:00Z");
+        assert_eq!(
+            automation["observedPolicies"],
+            json!({"api": {"name": "reg.example:5000/shop/api", "tag": "1.1.0"}}),
+            "the policies as the last run saw them, not their results since"
+        );
 
         // An invalid spec: Stalled, and the last result is still shown.
         snapshot.problems.insert(

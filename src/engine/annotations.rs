@@ -31,7 +31,7 @@ use super::annotation_report::{change_set, container_reports};
 use super::annotation_scan::AnnotationScanner;
 pub use super::annotation_scan::ImageScanReport;
 use super::automation_git::planned_message;
-use super::cycle::{AutomationReport, CycleMode, Engine, HeldDowngrade};
+use super::cycle::{AutomationReport, CycleMode, Engine, HeldDowngrade, Runner};
 use super::objects::{AutomationEntry, SourceEntry};
 use crate::config::annotation_registries::AnnotationSettings;
 use crate::config::meta::ObjectKey;
@@ -150,7 +150,7 @@ where
     }
 }
 
-impl<C: super::EngineClient> Engine<C> {
+impl<C: super::EngineClient> Runner<C> {
     /// Runs automation `key` (strategy `Annotations`) in `mode`, filling `report`.
     pub(super) async fn run_annotations(
         &self,
@@ -249,7 +249,9 @@ impl<C: super::EngineClient> Engine<C> {
         }
         report
     }
+}
 
+impl<C: super::EngineClient> Engine<C> {
     /// The `Annotations` automations whose workloads run an image of
     /// `repository` (on `host`, when it matches); each is told that `tag` was
     /// pushed, so its next run scans the image and looks the tag up at once.

@@ -2,13 +2,13 @@
 //! runs with, and the commit message `plan` shows. (What a push attempt did is
 //! logged from `cycle`, whose log target users and tests filter on.)
 
-use super::cycle::Engine;
+use super::cycle::Runner;
 use crate::config::meta::ObjectKey;
 use crate::git::{
     AutomationRef, AutomationSpec, ChangeSet, MessageData, MessageTemplate, render_commit_message,
 };
 
-impl<C: super::EngineClient> Engine<C> {
+impl<C: super::EngineClient> Runner<C> {
     /// What git needs to run automation `key`.
     pub(super) fn automation_spec(
         &self,

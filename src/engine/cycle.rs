@@ -6,10 +6,10 @@
 //! The engine is generic over the registry client so unit tests can scan an
 //! in-memory registry; git and the update engine run for real on local paths.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use serde::Serialize;
@@ -23,7 +23,7 @@ use super::guard::{AutomationInputs, PolicyInput, change_set, update_with_guard}
 use super::image_details::ImageDescriber;
 use super::metrics::Metrics;
 use super::objects::ObjectSet;
-use super::state::{Status, epoch_seconds};
+use super::state::Status;
 use crate::config::image_policy::DigestReflectionPolicy;
 use crate::config::meta::ObjectKey;
 use crate::git::{AutomationOutcome, ChangeLine, GitWorkspace, RetryPolicy};
@@ -114,6 +114,9 @@ pub struct AutomationReport {
     /// listed yet, creation times left to look up).
     #[serde(skip)]
     pub run_again_after: Option<std::time::Duration>,
+    /// The policies the run considered: `namespace/name` → latest reference then.
+    #[serde(skip)]
+    pub observed_policies: BTreeMap<String, String>,
 }
 
 impl AutomationReport {
@@ -600,22 +603,14 @@ impl<C: super::EngineClient> Engine<C> {
 }
 
 impl<C: super::EngineClient> Engine<C> {
-    /// Runs `keys` (one commit each at most), with the latest policy results;
-    /// one report per key, in the order of `keys`. Automations that share a
-    /// working copy (a repository URL and checkout) run one after another in
-    /// that order; the others run side by side, [`AUTOMATIONS_AT_ONCE`] at most,
-    /// so one slow git server or clone holds back no other repository's commit.
-    pub async fn run_automations(
-        &mut self,
-        keys: &[ObjectKey],
-        mode: CycleMode,
-    ) -> Vec<AutomationReport> {
-        self.run_automations_after(keys, mode, HashMap::new()).await
-    }
-
-    /// [`Engine::run_automations`], each group of automations of one working
-    /// copy after that working copy's task in `ahead` (see
-    /// [`Engine::prepare_working_copies_ahead`]) has ended.
+    /// Runs `keys` (one commit each at most) for one cycle, with the latest
+    /// policy results; one report per key, in the order of `keys`. Automations
+    /// that share a working copy (a repository URL and checkout) run one after
+    /// another in that order, after that working copy's task in `ahead` (see
+    /// [`Engine::prepare_working_copies_ahead`]) has ended; the others run side
+    /// by side, [`AUTOMATIONS_AT_ONCE`] at most, so one slow git server or
+    /// clone holds back no other repository's commit. (The loops that keep
+    /// running start runs as tasks instead: `engine::runs`.)
     async fn run_automations_after(
         &mut self,
         keys: &[ObjectKey],
@@ -643,7 +638,7 @@ impl<C: super::EngineClient> Engine<C> {
             };
             groups[group].1.push((index, key));
         }
-        let this = &*self;
+        let runner = &self.runner();
         let mut finished: Vec<(usize, AutomationReport)> =
             futures::stream::iter(groups.into_iter().map(|(task, group)| async move {
                 if let Some(task) = task {
@@ -651,7 +646,7 @@ impl<C: super::EngineClient> Engine<C> {
                 }
                 let mut reports = Vec::with_capacity(group.len());
                 for (index, key) in group {
-                    reports.push((index, this.run_automation(key, mode).await));
+                    reports.push((index, runner.run(key, mode).await));
                 }
                 reports
             }))
@@ -660,50 +655,19 @@ impl<C: super::EngineClient> Engine<C> {
             .collect()
             .await;
         finished.sort_by_key(|(index, _)| *index);
-        let mut reports = Vec::with_capacity(finished.len());
-        for (index, report) in finished {
-            let key = &keys[index];
-            if mode == CycleMode::Commit {
-                let status = self.status.automations.entry(key.to_string()).or_default();
-                let now = epoch_seconds(SystemTime::now());
-                status.last_run_time = Some(now);
-                status.last_error = report.error.clone();
-                status.images = report.images.clone();
-                status.containers = report.containers.clone();
-                status.held_downgrades = report
-                    .held_downgrades
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{} {}: holds {}, policy says {}",
-                            d.location, d.setter, d.current, d.result
-                        )
-                    })
-                    .collect();
-                if let Some(commit) = &report.commit {
-                    status.last_push_commit = Some(commit.clone());
-                    status.last_push_time = Some(now);
-                }
-                if let Some(pull_request) = &report.pull_request {
-                    status.pull_request = Some(pull_request.status.clone());
-                }
-            }
-            if report.has_errors() {
-                self.metrics.increment(
-                    "tagpilot_failures_total",
-                    &[("kind", "ImageUpdateAutomation")],
-                );
-            }
-            reports.push(report);
-        }
+        let finished: Vec<(ObjectKey, AutomationReport)> = finished
+            .into_iter()
+            .map(|(index, report)| (keys[index].clone(), report))
+            .collect();
+        self.record_runs(&finished, mode);
         if mode == CycleMode::Commit {
             self.save_status();
         }
-        reports
+        finished.into_iter().map(|(_, report)| report).collect()
     }
 
     /// The working copy automation `key` runs in (`None` when it is not defined).
-    fn working_copy_of(&self, key: &ObjectKey) -> Option<PathBuf> {
+    pub fn working_copy_of(&self, key: &ObjectKey) -> Option<PathBuf> {
         let entry = self.objects.automations.get(key)?;
         let source = self.objects.sources.get(&entry.source)?;
         Some(
@@ -711,10 +675,16 @@ impl<C: super::EngineClient> Engine<C> {
                 .working_copy_of(&source.repo, &entry.checkout),
         )
     }
+}
 
-    async fn run_automation(&self, key: &ObjectKey, mode: CycleMode) -> AutomationReport {
+impl<C: super::EngineClient> Runner<C> {
+    /// Runs automation `key` in `mode` with what the runner holds (the
+    /// policies' results when it was taken); the engine records the report
+    /// ([`Engine::record_runs`]).
+    pub async fn run(&self, key: &ObjectKey, mode: CycleMode) -> AutomationReport {
         let mut report = AutomationReport {
             automation: key.to_string(),
+            observed_policies: self.observed_policies(key),
             ..AutomationReport::default()
         };
         let Some(entry) = self.objects.automations.get(key).cloned() else {
@@ -773,8 +743,7 @@ impl<C: super::EngineClient> Engine<C> {
                 let wanted_pull_request = super::pull_request::wanted(&entry, &outcome);
                 self.record_push(key, outcome, &mut report);
                 if let (Some(wanted), Some(spec)) = (wanted_pull_request, &entry.pull_request) {
-                    let previous = self.status.automations.get(&key.to_string());
-                    let previous = previous.and_then(|status| status.pull_request.as_ref());
+                    let previous = self.pull_requests.get(&key.to_string());
                     super::pull_request::reconcile_into(
                         key,
                         spec,
@@ -829,7 +798,7 @@ impl<C: super::EngineClient> Engine<C> {
     }
 }
 
-impl<C: super::EngineClient> Engine<C> {
+impl<C: super::EngineClient> Runner<C> {
     /// Logs, counts and reports what a push attempt of automation `key` did.
     pub(super) fn record_push(
         &self,
@@ -883,7 +852,7 @@ impl<C: super::EngineClient> Engine<C> {
             let Some(policy) = self.objects.policies.get(policy_key) else {
                 continue;
             };
-            let status = self.status.policies.get(&policy_key.to_string());
+            let status = self.policies.get(&policy_key.to_string());
             let Some(latest) = status.and_then(|s| s.latest_ref.clone()) else {
                 continue;
             };
@@ -906,7 +875,9 @@ impl<C: super::EngineClient> Engine<C> {
         }
         Ok(inputs)
     }
+}
 
+impl<C: super::EngineClient> Engine<C> {
     /// Writes `status.json` now.
     pub(crate) fn save_status(&mut self) {
         self.status_saved = (Some(Instant::now()), false);
@@ -963,6 +934,10 @@ mod cause_tests {
 
 #[path = "scan_record.rs"]
 mod scan_record;
+
+#[path = "runner.rs"]
+mod runner;
+pub use runner::Runner;
 
 #[cfg(test)]
 #[path = "suspend_tests.rs"]

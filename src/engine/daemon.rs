@@ -1,14 +1,16 @@
 //! The long-running loop of `tagpilot run`: scans each ImageRepository at its
 //! interval (spread after a restart), each scan on its own so a slow registry
 //! never delays the others, re-evaluates the policies as scans finish, and
-//! runs an automation when its interval is up or one of its policies changed. Webhook pushes scan the matching repositories at once
+//! runs an automation when its interval is up or one of its policies changed
+//! (each working copy's runs as a task of their own, recorded as they end:
+//! [`super::runs`]). Webhook pushes scan the matching repositories at once
 //! (and run the automations whose annotated workloads use the pushed image);
 //! a Flux Receiver's request reconciles its resources at once (a GitRepository:
 //! the automations that use it).
 //! A policy that skipped a better tag as too young (`minimumAge`) is evaluated
 //! again when that tag becomes old enough, without waiting for a scan.
-//! A shutdown signal is honoured between steps, so a commit and its push are
-//! never cut in half by tagpilot itself.
+//! On a shutdown signal the runs in flight are waited for, so a commit and its
+//! push are never cut in half by tagpilot itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +20,7 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 
 use super::cycle::{CycleMode, Engine};
+use super::runs::Runs;
 use super::webhook::{AnnouncedTags, ObjectLabels, Trigger};
 use crate::api::Kind;
 use crate::config::meta::ObjectKey;
@@ -69,6 +72,8 @@ pub async fn run_loop<C: super::EngineClient>(
     let mut rescan: BTreeSet<ObjectKey> = BTreeSet::new();
     // Tags a webhook announced that no scan has listed yet.
     let mut announced = AnnouncedTags::default();
+    // Automation runs, each working copy's a task of its own, recorded as they end.
+    let mut runs = Runs::default();
     loop {
         let now = Instant::now();
         let due_scans: Vec<ObjectKey> = next_scan
@@ -121,31 +126,26 @@ pub async fn run_loop<C: super::EngineClient>(
             }
         }
         let now = Instant::now();
-        let due_runs: Vec<ObjectKey> = next_run
+        let mut due_runs: Vec<(Instant, ObjectKey)> = next_run
             .iter()
             .filter(|(_, at)| **at <= now)
-            .map(|(key, _)| key.clone())
+            .map(|(key, at)| (*at, key.clone()))
             .collect();
-        if !due_runs.is_empty() {
-            let reports = engine.run_automations(&due_runs, CycleMode::Commit).await;
-            for (key, report) in due_runs.into_iter().zip(reports) {
-                let interval = engine
-                    .objects()
-                    .automations
-                    .get(&key)
-                    .map(|e| e.run_interval());
-                let due = match report.run_again_after {
-                    Some(soon) => Instant::now() + soon,
-                    None => next_due(interval),
-                };
-                next_run.insert(key, due);
-            }
+        due_runs.sort();
+        let due_runs: Vec<ObjectKey> = due_runs.into_iter().map(|(_, key)| key).collect();
+        for key in runs.start(engine, &due_runs) {
+            next_run.remove(&key);
         }
         let wake = next_scan
             .iter()
             .filter(|(key, _)| !scanning.contains(*key))
             .map(|(_, at)| at)
-            .chain(next_run.values())
+            .chain(
+                next_run
+                    .iter()
+                    .filter(|(key, _)| !runs.is_held(key))
+                    .map(|(_, at)| at),
+            )
             .chain(recheck.iter())
             .copied()
             .chain(engine.status_flush_due())
@@ -155,6 +155,12 @@ pub async fn run_loop<C: super::EngineClient>(
         tokio::select! {
             () = &mut shutdown => {
                 tracing::info!("shutting down");
+                // Runs end on their own (their git timeouts bound them): a
+                // push is never cut in half.
+                while runs.any_running() {
+                    let ran = runs.finished().await;
+                    engine.record_runs(&ran, CycleMode::Commit);
+                }
                 engine.flush_status_if_due();
                 if engine.status_flush_due().is_some() {
                     engine.save_status();
@@ -163,6 +169,27 @@ pub async fn run_loop<C: super::EngineClient>(
             }
             () = tokio::time::sleep_until(wake.into()) => {
                 engine.flush_status_if_due();
+            }
+            ran = runs.finished(), if runs.any_running() => {
+                engine.record_runs(&ran, CycleMode::Commit);
+                for (key, report) in ran {
+                    let Some(entry) = engine.objects().automations.get(&key) else {
+                        continue;
+                    };
+                    if entry.suspend {
+                        continue;
+                    }
+                    let due = match report.run_again_after {
+                        Some(soon) => Instant::now() + soon,
+                        None => next_due(Some(entry.run_interval())),
+                    };
+                    // Asked for again while it ran (a policy it uses changed, a
+                    // webhook): that earlier time stays.
+                    next_run
+                        .entry(key)
+                        .and_modify(|at| *at = (*at).min(due))
+                        .or_insert(due);
+                }
             }
             Some((key, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 // Record this scan and every other one that has finished meanwhile,

@@ -19,6 +19,7 @@ pub mod objects;
 mod progress;
 pub mod pull_request;
 pub mod receiver;
+pub mod runs;
 pub mod state;
 pub mod webhook;
 

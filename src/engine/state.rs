@@ -80,6 +80,10 @@ pub struct AutomationStatus {
     pub last_push_time: Option<u64>,
     /// When the automation last ran.
     pub last_run_time: Option<u64>,
+    /// The policies that run considered (`namespace/name` → the latest
+    /// reference then), Flux's `status.observedPolicies`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed_policies: BTreeMap<String, String>,
     /// Markers not moved because the result is older than what the file holds.
     #[serde(default)]
     pub held_downgrades: Vec<String>,

@@ -140,6 +140,84 @@ fn access_from_backoff_and_late_secrets_are_reported_in_status() {
 
 /// Regression: the controller scanned the due ImageRepositories together and
 /// recorded none before the slowest had finished, so one registry that accepts
+/// Regression: the controller ran the due automations and waited for all of
+/// them before writing a status or handling anything else, so one whose git
+/// server accepts connections and never answers (here with a ten-minute
+/// timeout) held back every other automation's status, every later scan and
+/// every later commit until its clone gave up. Each working copy's runs are
+/// now a task of their own, recorded as they end.
+#[test]
+fn a_git_server_that_never_answers_holds_back_no_other_automation() {
+    let cluster = Cluster::start();
+    let world = World::new(&["1.0.0", "1.5.0"]);
+    cluster.namespace("shop");
+    let stuck = black_hole_port();
+    cluster.apply(&format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  image: {image}\n  interval: 1h\n  insecure: true\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: ImagePolicy\nmetadata:\n  name: api\n  namespace: shop\nspec:\n  imageRepositoryRef:\n    name: api\n  policy:\n    semver:\n      range: '>=1.0.0'\n",
+        image = world.image,
+    ));
+    let automation = |name: &str, source: &str| {
+        format!(
+            "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageUpdateAutomation\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: {source}\n  git:\n    commit:\n      author:\n        name: tagpilot\n        email: tagpilot@example.com\n  update:\n    path: ./apps\n    strategy: Setters\n"
+        )
+    };
+    // `aaa-stuck` sorts first: it used to be started first too.
+    cluster.apply(&format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  url: http://127.0.0.1:{stuck}/config.git\n  ref:\n    branch: main\n  interval: 1h\n  timeout: 10m\n---\napiVersion: tagpilot.dev/v1alpha1\nkind: GitRepository\nmetadata:\n  name: config\n  namespace: shop\nspec:\n  url: file://{bare}\n  ref:\n    branch: main\n  interval: 1h\n---\n{}---\n{}",
+        automation("aaa-stuck", "stuck"),
+        automation("apps", "config"),
+        bare = world.bare.display(),
+    ));
+    let controller = cluster.spawn_controller("stuck-git", cluster.kubeconfig(), &[]);
+    let log = || controller.log_text();
+    let pushed = |tag: &'static str| {
+        move |o: &serde_json::Value| {
+            is_ready(o)
+                && o["status"]["lastPushCommit"].is_string()
+                && o["status"]["observedPolicies"]["api"]["tag"] == tag
+        }
+    };
+    cluster.wait_for_object(
+        "the automation whose git server answers",
+        "imageupdateautomation",
+        "shop",
+        "apps",
+        pushed("1.5.0"),
+        log,
+    );
+    assert!(
+        world.deployed().contains(":1.5.0 #"),
+        "{}",
+        world.deployed()
+    );
+    // A later tag is scanned, chosen and committed while the clone still hangs.
+    ImagePusher::new(&world.registry, "shop/api").push("1.6.0");
+    cluster.request_reconcile("imagerepository", "shop", "api", "scan-now");
+    cluster.wait_for_object(
+        "the commit of the new tag",
+        "imageupdateautomation",
+        "shop",
+        "apps",
+        pushed("1.6.0"),
+        log,
+    );
+    assert!(
+        world.deployed().contains(":1.6.0 #"),
+        "{}",
+        world.deployed()
+    );
+    // The hanging run is still in flight: it has no status of a run yet.
+    let stuck = cluster
+        .get_json("imageupdateautomation", "shop", "aaa-stuck")
+        .unwrap();
+    assert!(
+        stuck["status"].get("lastAutomationRunTime").is_none(),
+        "{:#}",
+        stuck["status"]
+    );
+    controller.assert_running();
+}
+
 /// connections and never answers (here with a ten-minute timeout) held back
 /// every other repository's tags, every policy and every status until it gave
 /// up. Found as a flaky `access_from_backoff_...` under CI load. An

@@ -179,6 +179,71 @@ fn a_registry_that_never_answers_does_not_delay_the_other_images() {
     );
 }
 
+/// The stuck GitRepository and its automation (sorted before `shop/apps`).
+fn stuck_git_repository(stuck_port: u16) -> String {
+    format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  url: http://127.0.0.1:{stuck_port}/config.git\n  ref:\n    branch: main\n  interval: 1h\n  timeout: 10m\n---\napiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata:\n  name: aaa-stuck\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: stuck\n  git:\n    commit:\n      author:\n        name: tagpilot\n        email: tagpilot@example.com\n  update:\n    path: ./\n    strategy: Setters\n"
+    )
+}
+
+/// Regression: the daemon ran the due automations and waited for all of them
+/// before looking at anything else, so while one clone hung (here with a
+/// ten-minute timeout) no webhook was handled and no other commit was made.
+/// Each working copy's runs are now a task of their own, recorded as they end.
+#[test]
+fn a_git_server_that_never_answers_does_not_hold_back_the_daemon() {
+    let (world, tagpilot) = with_a_stuck_server(stuck_git_repository);
+    let token_file = tagpilot.home_dir().join("webhook-token");
+    write(&token_file, format!("{WEBHOOK_TOKEN}\n"));
+    let listen = format!("127.0.0.1:{}", free_port());
+    let initial = world.head();
+    let daemon: Daemon = tagpilot.spawn_daemon(&[
+        "--listen",
+        &listen,
+        "--webhook-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    wait_for(
+        "the first commit, while the other clone hangs",
+        || {
+            daemon.assert_running();
+            (world.head() != initial).then_some(())
+        },
+        || daemon.log_text(),
+    );
+    // CI pushes 1.2.0 and the registry's webhook announces it: the daemon
+    // handles it and commits it although the stuck clone is still running.
+    ImagePusher::new(&world.registry, "shop/api").push_all(["1.2.0"]);
+    let body = format!(
+        r#"{{"events":[{{"action":"push","target":{{"repository":"shop/api","tag":"1.2.0"}},"request":{{"host":"{}"}}}}]}}"#,
+        world.registry.host
+    );
+    let response = Client::new()
+        .post(format!("http://{listen}/webhook/registry"))
+        .header(
+            "Content-Type",
+            "application/vnd.docker.distribution.events.v1+json",
+        )
+        .header("Authorization", format!("Bearer {WEBHOOK_TOKEN}"))
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202, "{:?}", response.text());
+    wait_for(
+        "the commit of 1.2.0",
+        || {
+            daemon.assert_running();
+            world.deployed().contains(":1.2.0 #").then_some(())
+        },
+        || format!("{}\n{}", world.deployed(), daemon.log_text()),
+    );
+    let log = daemon.log_text();
+    assert!(
+        !log.contains("automation failed automation=shop/aaa-stuck"),
+        "the stuck clone is still running, not failed:\n{log}"
+    );
+}
+
 /// Regression: a cycle ran its automations one after another, so one whose git
 /// server accepts connections and never answers (here with a ten-minute
 /// timeout) held back the commit of every automation after it until its clone
@@ -186,11 +251,7 @@ fn a_registry_that_never_answers_does_not_delay_the_other_images() {
 #[test]
 fn a_git_server_that_never_answers_does_not_delay_the_other_automations() {
     // Sorted before `shop/apps`, so it used to run first.
-    let (world, tagpilot) = with_a_stuck_server(|stuck_port| {
-        format!(
-            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: stuck\n  namespace: shop\nspec:\n  url: http://127.0.0.1:{stuck_port}/config.git\n  ref:\n    branch: main\n  interval: 1h\n  timeout: 10m\n---\napiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata:\n  name: aaa-stuck\n  namespace: shop\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n    name: stuck\n  git:\n    commit:\n      author:\n        name: tagpilot\n        email: tagpilot@example.com\n  update:\n    path: ./\n    strategy: Setters\n"
-        )
-    });
+    let (world, tagpilot) = with_a_stuck_server(stuck_git_repository);
     let initial = world.head();
     let log = tagpilot.home_dir().join("once.log");
     let mut once = tagpilot
