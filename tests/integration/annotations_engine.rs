@@ -14,7 +14,7 @@ use crate::engine_webhook::{WEBHOOK_TOKEN, notifications};
 use crate::harness::git_fixtures::{git_in, push_other_commit};
 use crate::harness::git_server::{GitRepos, SshGitServer};
 use crate::harness::images::ImagePusher;
-use crate::harness::process::{free_port, write};
+use crate::harness::process::free_port;
 use crate::harness::registry::{AuthMode, Distribution, PASSWORD, Registry, RegistryOptions, USER};
 use crate::harness::tagpilot::{Daemon, Tagpilot, ssh_source, wait_for};
 use crate::harness::tls::TestCertificates;
@@ -276,15 +276,8 @@ fn the_daemon_commits_each_build_when_the_registry_notifies_it() {
     world.ci_build("1a2b3c4");
     // Every interval is an hour away: only the webhook can make the second commit.
     let tagpilot = world.tagpilot("1h", "1h");
-    let token_file = tagpilot.home_dir().join("webhook-token");
-    write(&token_file, format!("{WEBHOOK_TOKEN}\n"));
     let listen = format!("127.0.0.1:{port}");
-    let daemon: Daemon = tagpilot.spawn_daemon(&[
-        "--listen",
-        &listen,
-        "--webhook-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let daemon: Daemon = tagpilot.spawn_listening_daemon(&listen, WEBHOOK_TOKEN, &[]);
     wait_for(
         "the first run's commit",
         || {

@@ -14,7 +14,7 @@ use crate::engine::World;
 use crate::harness::fault_proxy::{Fault, FaultProxy};
 use crate::harness::git_fixtures::git_in;
 use crate::harness::git_server::git;
-use crate::harness::process::{free_port, run, write};
+use crate::harness::process::{free_port, run};
 use crate::harness::tagpilot::{
     Automation, Daemon, RunOutput, Tagpilot, deployment, plain_source, wait_for,
 };
@@ -500,15 +500,8 @@ const TOKEN: &str = "bad-input-webhook-token";
 
 fn daemon_with_webhook(world: &World) -> (Tagpilot, Daemon, String) {
     let tagpilot = world.tagpilot(&file_source(world));
-    let token_file = tagpilot.home_dir().join("token");
-    write(&token_file, TOKEN);
     let listen = format!("127.0.0.1:{}", free_port());
-    let daemon = tagpilot.spawn_daemon(&[
-        "--listen",
-        &listen,
-        "--webhook-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let daemon = tagpilot.spawn_listening_daemon(&listen, TOKEN, &[]);
     wait_for(
         "the daemon to listen",
         || TcpStream::connect(&listen).ok(),

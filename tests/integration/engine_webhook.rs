@@ -7,7 +7,7 @@ use reqwest::blocking::Client;
 
 use crate::engine::World;
 use crate::harness::images::ImagePusher;
-use crate::harness::process::{free_port, write};
+use crate::harness::process::free_port;
 use crate::harness::registry::{AuthMode, Distribution, Registry, RegistryOptions};
 use crate::harness::tagpilot::{Daemon, wait_for};
 
@@ -45,15 +45,8 @@ fn a_registry_push_notification_makes_the_commit_without_waiting_for_the_interva
         "file://{}",
         world.bare.display()
     )));
-    let token_file = tagpilot.home_dir().join("webhook-token");
-    write(&token_file, format!("{WEBHOOK_TOKEN}\n"));
     let listen = format!("127.0.0.1:{port}");
-    let daemon: Daemon = tagpilot.spawn_daemon(&[
-        "--listen",
-        &listen,
-        "--webhook-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let daemon: Daemon = tagpilot.spawn_listening_daemon(&listen, WEBHOOK_TOKEN, &[]);
     let client = Client::new();
     let base = format!("http://{listen}");
     let health = wait_for(
@@ -193,16 +186,9 @@ fn stuck_git_repository(stuck_port: u16) -> String {
 #[test]
 fn a_git_server_that_never_answers_does_not_hold_back_the_daemon() {
     let (world, tagpilot) = with_a_stuck_server(stuck_git_repository);
-    let token_file = tagpilot.home_dir().join("webhook-token");
-    write(&token_file, format!("{WEBHOOK_TOKEN}\n"));
     let listen = format!("127.0.0.1:{}", free_port());
     let initial = world.head();
-    let daemon: Daemon = tagpilot.spawn_daemon(&[
-        "--listen",
-        &listen,
-        "--webhook-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+    let daemon: Daemon = tagpilot.spawn_listening_daemon(&listen, WEBHOOK_TOKEN, &[]);
     wait_for(
         "the first commit, while the other clone hangs",
         || {

@@ -507,18 +507,13 @@ fn a_webhook_scan_that_missed_the_announced_tag_used_to_wait_for_the_interval() 
         &plain_source(&format!("file://{}", world.bare.display())),
         "1h",
     );
-    let token_file = tagpilot.home_dir().join("token");
-    crate::harness::process::write(&token_file, "announced-token");
     let listen = format!("127.0.0.1:{}", crate::harness::process::free_port());
     let endpoint = format!("{}=http://{}", world.registry.host, proxy.host);
-    let daemon = tagpilot.spawn_daemon(&[
-        "--registry-endpoint",
-        &endpoint,
-        "--listen",
+    let daemon = tagpilot.spawn_listening_daemon(
         &listen,
-        "--webhook-token-file",
-        token_file.to_str().unwrap(),
-    ]);
+        "announced-token",
+        &["--registry-endpoint", &endpoint],
+    );
     wait_for(
         "the first automation run",
         || daemon.log_text().contains("no change").then_some(()),

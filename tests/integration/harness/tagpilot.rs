@@ -347,6 +347,21 @@ impl Tagpilot {
         self.spawn_daemon_with(&["--log-level", TEST_LOG_LEVEL], extra)
     }
 
+    /// [`Self::spawn_daemon`] listening on `listen` for webhooks with
+    /// `token` (written to a file in its home), plus `extra` arguments.
+    pub fn spawn_listening_daemon(&self, listen: &str, token: &str, extra: &[&str]) -> Daemon {
+        let token_file = self.home_dir().join("webhook-token");
+        super::process::write(&token_file, token);
+        let mut args = vec![
+            "--listen",
+            listen,
+            "--webhook-token-file",
+            token_file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.spawn_daemon(&args)
+    }
+
     /// [`Self::spawn_daemon`] with at most `files` open file descriptors
     /// (`prlimit --nofile`, the way `ulimit -n` or a container runtime sets it).
     pub fn spawn_daemon_with_fd_limit(&self, files: u64, extra: &[&str]) -> Daemon {
