@@ -41,6 +41,10 @@ use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 /// policies use before running without it.
 const FIRST_SCAN_WAIT: Duration = Duration::from_secs(10);
 
+/// How long the statuses of runs that ended wait for those of other runs, so
+/// that one step writes them all (see the loop).
+const RUNS_STEP_DELAY: Duration = Duration::from_millis(500);
+
 /// Why the controller loop could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -83,7 +87,9 @@ pub struct Driver {
     scans: Scans,
     scan_failures: Backoff,
     /// Automation runs in flight, each recorded as it ends.
-    runs: Runs,
+    runs: Runs<RegistryClient>,
+    /// When runs that ended were first recorded without a step since.
+    runs_recorded: Option<Instant>,
     /// Tags webhooks announced that no scan has listed yet.
     announced_tags: AnnouncedTags,
     next_run: BTreeMap<ObjectKey, Instant>,
@@ -134,6 +140,7 @@ impl Driver {
             scans: Scans::default(),
             scan_failures: Backoff::default(),
             runs: Runs::default(),
+            runs_recorded: None,
             announced_tags: AnnouncedTags::default(),
             next_run: BTreeMap::new(),
             run_failures: Backoff::default(),
@@ -147,8 +154,8 @@ impl Driver {
         })
     }
 
-    /// Runs until `stop` turns true; checked between steps, so a commit and its
-    /// push are never cut in half by the controller itself.
+    /// Runs until `stop` turns true; then waits for the runs in flight, so a
+    /// commit and its push are never cut in half by the controller itself.
     pub async fn run(
         &mut self,
         watches: &Watches,
@@ -156,6 +163,7 @@ impl Driver {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut webhooks_open = true;
+        let mut step_now = true;
         loop {
             if *stop.borrow() {
                 self.syncs.abort();
@@ -163,13 +171,18 @@ impl Driver {
                 // Runs end on their own (their git timeouts bound them): a
                 // push is never cut in half. Their statuses are left to the
                 // next leader, which finds the pushes done.
+                self.runs.cancel_queued();
                 while self.runs.any_running() {
                     let finished = self.runs.finished().await;
                     self.record_runs(finished).await;
                 }
                 return;
             }
-            self.step(watches).await;
+            if step_now {
+                self.step(watches).await;
+                self.runs_recorded = None;
+            }
+            step_now = true;
             // An automation waiting for a first scan wakes the loop when the
             // scan ends, or when the wait does.
             let waiting = self.waiting_for_first_scans();
@@ -185,6 +198,7 @@ impl Driver {
                 .chain(self.syncs.next_wake())
                 .chain(self.last_rebuild.map(|at| at + self.resync))
                 .chain(self.recheck)
+                .chain(self.runs_recorded.map(|at| at + RUNS_STEP_DELAY))
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.resync);
             tokio::select! {
@@ -196,6 +210,13 @@ impl Driver {
                 }
                 ran = self.runs.finished(), if self.runs.any_running() => {
                     self.record_runs(ran).await;
+                    // The freed slots are filled at once; the rest of a step
+                    // (every object's status) waits for the runs that end
+                    // within RUNS_STEP_DELAY, so thousands of runs ending one
+                    // after another do not each cost a pass over every object.
+                    self.start_runs();
+                    let first = *self.runs_recorded.get_or_insert_with(Instant::now);
+                    step_now = first + RUNS_STEP_DELAY <= Instant::now();
                 }
                 finished = self.syncs.finished(), if self.syncs.is_running() => {
                     self.syncs
@@ -514,9 +535,18 @@ impl Driver {
                 .get(key)
                 .is_some_and(|entry| !entry.suspend)
             {
-                // Asked for again while it ran (a policy it uses changed, a
-                // reconcile request): that earlier time stays.
-                run_now(&mut self.next_run, key.clone(), Instant::now() + wait);
+                let at = Instant::now() + wait;
+                // Asked for again after the run took its view of the objects
+                // and policies (a policy it uses changed meanwhile, a
+                // reconcile request): that earlier time stays. Asked for
+                // before (while it was queued): this run was the answer.
+                let answered = report.as_of.map(Instant::from_std);
+                match self.next_run.get(key) {
+                    Some(due) if answered.is_some_and(|as_of| *due <= as_of) => {
+                        self.next_run.insert(key.clone(), at);
+                    }
+                    _ => run_now(&mut self.next_run, key.clone(), at),
+                }
             }
             if let Some(commit) = &report.commit {
                 if let Some(entry) = self.engine.objects().automations.get(key) {

@@ -117,6 +117,10 @@ pub struct AutomationReport {
     /// The policies the run considered: `namespace/name` → latest reference then.
     #[serde(skip)]
     pub observed_policies: BTreeMap<String, String>,
+    /// The moment whose objects and policy results the run used: a request
+    /// to run made before it is answered by this run.
+    #[serde(skip)]
+    pub as_of: Option<Instant>,
 }
 
 impl AutomationReport {
@@ -685,6 +689,7 @@ impl<C: super::EngineClient> Runner<C> {
         let mut report = AutomationReport {
             automation: key.to_string(),
             observed_policies: self.observed_policies(key),
+            as_of: Some(self.taken_at),
             ..AutomationReport::default()
         };
         let Some(entry) = self.objects.automations.get(key).cloned() else {

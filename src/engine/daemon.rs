@@ -157,6 +157,7 @@ pub async fn run_loop<C: super::EngineClient>(
                 tracing::info!("shutting down");
                 // Runs end on their own (their git timeouts bound them): a
                 // push is never cut in half.
+                runs.cancel_queued();
                 while runs.any_running() {
                     let ran = runs.finished().await;
                     engine.record_runs(&ran, CycleMode::Commit);
@@ -183,12 +184,21 @@ pub async fn run_loop<C: super::EngineClient>(
                         Some(soon) => Instant::now() + soon,
                         None => next_due(Some(entry.run_interval())),
                     };
-                    // Asked for again while it ran (a policy it uses changed, a
-                    // webhook): that earlier time stays.
-                    next_run
-                        .entry(key)
-                        .and_modify(|at| *at = (*at).min(due))
-                        .or_insert(due);
+                    // Asked for again after the run took its view of the
+                    // objects and policies (a policy it uses changed, a
+                    // webhook): that earlier time stays; asked for before
+                    // (while it was queued): this run was the answer.
+                    match next_run.get(&key) {
+                        Some(at) if report.as_of.is_some_and(|as_of| *at <= as_of) => {
+                            next_run.insert(key, due);
+                        }
+                        _ => {
+                            next_run
+                                .entry(key)
+                                .and_modify(|at| *at = (*at).min(due))
+                                .or_insert(due);
+                        }
+                    }
                 }
             }
             Some((key, result)) = in_flight.next(), if !in_flight.is_empty() => {

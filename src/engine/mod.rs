@@ -21,6 +21,8 @@ pub mod pull_request;
 pub mod receiver;
 pub mod runs;
 pub mod state;
+#[cfg(test)]
+mod test_tags;
 pub mod webhook;
 
 /// What the engine asks the registry, in one bound: tag lists, digests, and

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::super::annotation_memory::AnnotationMemory;
 use super::super::metrics::Metrics;
@@ -35,6 +35,8 @@ pub struct Runner<C> {
     pub(in crate::engine) policies: Arc<BTreeMap<String, PolicyStatus>>,
     /// Each automation's pull request as last seen, by `namespace/name`.
     pub(in crate::engine) pull_requests: Arc<BTreeMap<String, PullRequestStatus>>,
+    /// When the runner was taken: what it holds is the engine's of then.
+    pub(in crate::engine) taken_at: Instant,
 }
 
 impl<C: super::super::EngineClient> Runner<C> {
@@ -74,6 +76,7 @@ impl<C: super::super::EngineClient> Engine<C> {
                     .filter_map(|(key, status)| Some((key.clone(), status.pull_request.clone()?)))
                     .collect(),
             ),
+            taken_at: Instant::now(),
         }
     }
 

@@ -1,61 +1,106 @@
 //! Automation runs in flight, for the loops that keep running (`tagpilot run`
-//! and the controller): the due automations of one working copy run one after
-//! another as a task of their own, up to [`AUTOMATIONS_AT_ONCE`] tasks at
-//! once, and each task is recorded as it ends. A git server that hangs until
-//! its timeout then holds back its own automations only, never the others'
-//! commits, statuses, scans or the loop itself.
+//! and the controller). The due automations of one working copy form a group
+//! that runs in order; groups wait in a queue that up to
+//! [`AUTOMATIONS_AT_ONCE`] workers take from, each group reported as it ends.
+//! A worker goes on to the next group by itself, so the loop that records the
+//! results (and writes statuses, events, scans) never paces the runs; and a
+//! git server that hangs until its timeout holds back its own automations
+//! only, never the others' commits, statuses or scans, nor the loop.
 //!
-//! A run is never cut short: a loop that stops waits for the runs in flight
-//! ([`Runs::finished`] until [`Runs::is_running`] turns false), so a commit
-//! and its push are never cut in half by tagpilot itself.
+//! A run is never cut short: a loop that stops drops the queued groups
+//! ([`Runs::cancel_queued`]) and waits for those running, so a commit and its
+//! push are never cut in half by tagpilot itself.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::task::{Id, JoinError, JoinSet};
+use futures::FutureExt as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use super::cycle::{AUTOMATIONS_AT_ONCE, AutomationReport, CycleMode, Engine};
+use super::cycle::{AUTOMATIONS_AT_ONCE, AutomationReport, CycleMode, Engine, Runner};
 use crate::config::meta::ObjectKey;
 
-/// What a run task returns: each automation of its working copy, in order.
-type Ran = Vec<(ObjectKey, AutomationReport)>;
+/// The automations of one working copy (none for an automation whose source
+/// is not defined), in the order they run.
+type Group = (Option<PathBuf>, Vec<ObjectKey>);
 
-/// The run tasks in flight.
-#[derive(Default)]
-pub struct Runs {
-    tasks: JoinSet<Ran>,
-    /// Each task's working copy and automations.
-    groups: HashMap<Id, (Option<PathBuf>, Vec<ObjectKey>)>,
-    /// The working copies of the tasks in flight.
+/// What a group did: its working copy and each automation's report, in order.
+type Ran = (Option<PathBuf>, Vec<(ObjectKey, AutomationReport)>);
+
+/// What the workers share with the loop.
+struct Queue<C> {
+    groups: VecDeque<Group>,
+    /// Workers alive (each takes the next group until none is left).
+    workers: usize,
+    /// What the next group runs with: the latest the loop handed over.
+    runner: Option<Runner<C>>,
+}
+
+/// The groups queued or running, and their results.
+pub struct Runs<C> {
+    queue: Arc<Mutex<Queue<C>>>,
+    workers: JoinSet<()>,
+    sender: mpsc::UnboundedSender<Ran>,
+    results: mpsc::UnboundedReceiver<Ran>,
+    /// Groups queued or running.
+    in_flight: usize,
+    /// The working copies of the groups queued or running.
     busy: HashSet<PathBuf>,
-    /// The automations of the tasks in flight.
+    /// The automations of the groups queued or running.
     running: HashSet<ObjectKey>,
-    /// Due automations the last [`Runs::start`] left waiting: their working
-    /// copy was busy, or every task slot was taken. The end of a task is what
+    /// Due automations the last [`Runs::start`] left waiting: queued or
+    /// running already, or their working copy is. The end of a group is what
     /// can change that, so a loop need not wake for them before.
     held: BTreeSet<ObjectKey>,
 }
 
-impl Runs {
-    /// Starts the automations of `due` (most overdue first): grouped by
-    /// working copy, in the order given, a task per group while slots are
-    /// free. Returns those started; the others (running already, their working
-    /// copy busy, or no slot free) are held ([`Runs::is_held`]) until the next
-    /// call.
-    pub fn start<C: super::EngineClient>(
-        &mut self,
-        engine: &Engine<C>,
-        due: &[ObjectKey],
-    ) -> Vec<ObjectKey> {
+impl<C> Default for Runs<C> {
+    fn default() -> Self {
+        let (sender, results) = mpsc::unbounded_channel();
+        Self {
+            queue: Arc::new(Mutex::new(Queue {
+                groups: VecDeque::new(),
+                workers: 0,
+                runner: None,
+            })),
+            workers: JoinSet::new(),
+            sender,
+            results,
+            in_flight: 0,
+            busy: HashSet::new(),
+            running: HashSet::new(),
+            held: BTreeSet::new(),
+        }
+    }
+}
+
+fn lock<C>(queue: &Mutex<Queue<C>>) -> MutexGuard<'_, Queue<C>> {
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<C: super::EngineClient> Runs<C> {
+    /// Queues the automations of `due` (most overdue first), grouped by
+    /// working copy in the order given, and hands the workers a runner over
+    /// the engine's objects and policy results of now (queued groups run
+    /// with it too). Returns those queued; the others (queued or running
+    /// already, or their working copy is) are held ([`Runs::is_held`]) until
+    /// the next call.
+    pub fn start(&mut self, engine: &Engine<C>, due: &[ObjectKey]) -> Vec<ObjectKey> {
         self.held.clear();
-        let mut groups: Vec<(Option<PathBuf>, Vec<ObjectKey>)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
         for key in due {
+            if self.running.contains(key) {
+                self.held.insert(key.clone());
+                continue;
+            }
             let path = engine.working_copy_of(key);
             match &path {
-                _ if self.running.contains(key) => {
-                    self.held.insert(key.clone());
-                }
                 Some(path) if self.busy.contains(path) => {
                     self.held.insert(key.clone());
                 }
@@ -70,98 +115,124 @@ impl Runs {
                 }
             }
         }
-        let free = AUTOMATIONS_AT_ONCE.saturating_sub(self.tasks.len());
-        if groups.len() > free {
-            for (_, keys) in groups.drain(free..) {
-                self.held.extend(keys);
-            }
-        }
-        if groups.is_empty() {
+        if groups.is_empty() && self.in_flight == 0 {
             return Vec::new();
         }
-        let runner = engine.runner();
         let mut started = Vec::new();
+        let mut queue = lock(&self.queue);
+        queue.runner = Some(engine.runner());
         for (path, keys) in groups {
-            let runner = runner.clone();
-            let owned = keys.clone();
-            let task = self.tasks.spawn(async move {
-                let mut ran = Vec::with_capacity(owned.len());
-                for key in owned {
-                    let report = runner.run(&key, CycleMode::Commit).await;
-                    ran.push((key, report));
-                }
-                ran
-            });
             if let Some(path) = &path {
                 self.busy.insert(path.clone());
             }
             self.running.extend(keys.iter().cloned());
             started.extend(keys.iter().cloned());
-            self.groups.insert(task.id(), (path, keys));
+            self.in_flight += 1;
+            queue.groups.push_back((path, keys));
         }
+        let wanted = AUTOMATIONS_AT_ONCE.min(queue.workers + queue.groups.len());
+        while queue.workers < wanted {
+            queue.workers += 1;
+            self.workers
+                .spawn(work(self.queue.clone(), self.sender.clone()));
+        }
+        drop(queue);
+        while self.workers.try_join_next().is_some() {}
         started
     }
 
-    /// Whether automation `key` is running.
+    /// Whether automation `key` is queued or running.
     pub fn is_running(&self, key: &ObjectKey) -> bool {
         self.running.contains(key)
     }
 
-    /// Whether the last [`Runs::start`] left `key` waiting for a task to end.
+    /// Whether the last [`Runs::start`] left `key` waiting for a group to end.
     pub fn is_held(&self, key: &ObjectKey) -> bool {
         self.held.contains(key)
     }
 
-    /// Whether a task is in flight (only then does [`Runs::finished`] return).
+    /// Whether a group is queued or running (only then does
+    /// [`Runs::finished`] return).
     pub fn any_running(&self) -> bool {
-        !self.tasks.is_empty()
+        self.in_flight > 0
     }
 
-    /// Waits for a task to end and returns its runs with those of every other
-    /// task that has ended meanwhile. A task that panicked reports each of its
-    /// automations as failed.
-    pub async fn finished(&mut self) -> Ran {
+    /// Drops the groups no worker has taken yet (a loop that stops).
+    pub fn cancel_queued(&mut self) {
+        let dropped: Vec<Group> = lock(&self.queue).groups.drain(..).collect();
+        for (path, keys) in dropped {
+            self.forget(path.as_ref(), &keys);
+        }
+    }
+
+    /// Waits for a group to end and returns its runs with those of every
+    /// other group that has ended meanwhile.
+    pub async fn finished(&mut self) -> Vec<(ObjectKey, AutomationReport)> {
         let mut ran = Vec::new();
-        let Some(first) = self.tasks.join_next_with_id().await else {
+        let Some(first) = self.results.recv().await else {
             return ran;
         };
         let mut next = Some(first);
-        while let Some(joined) = next {
-            ran.extend(self.take(joined));
-            next = self.tasks.try_join_next_with_id();
+        while let Some((path, group)) = next {
+            let keys: Vec<ObjectKey> = group.iter().map(|(key, _)| key.clone()).collect();
+            self.forget(path.as_ref(), &keys);
+            ran.extend(group);
+            next = self.results.try_recv().ok();
         }
+        while self.workers.try_join_next().is_some() {}
         ran
     }
 
-    fn take(&mut self, joined: Result<(Id, Ran), JoinError>) -> Ran {
-        let (id, ran) = match joined {
-            Ok((id, ran)) => (id, Some(ran)),
-            Err(error) => {
-                tracing::error!(%error, "an automation run task failed");
-                (error.id(), None)
-            }
-        };
-        let Some((path, keys)) = self.groups.remove(&id) else {
-            return Vec::new();
-        };
-        if let Some(path) = &path {
+    fn forget(&mut self, path: Option<&PathBuf>, keys: &[ObjectKey]) {
+        if let Some(path) = path {
             self.busy.remove(path);
         }
-        for key in &keys {
+        for key in keys {
             self.running.remove(key);
         }
-        ran.unwrap_or_else(|| {
-            keys.into_iter()
-                .map(|key| {
-                    let report = AutomationReport {
+        self.in_flight -= 1;
+    }
+}
+
+/// A worker: runs the queued groups one after another until none is left.
+async fn work<C: super::EngineClient>(
+    queue: Arc<Mutex<Queue<C>>>,
+    results: mpsc::UnboundedSender<Ran>,
+) {
+    loop {
+        let next = {
+            let mut queue = lock(&queue);
+            match (queue.groups.pop_front(), queue.runner.clone()) {
+                (Some(group), Some(runner)) => Some((group, runner)),
+                _ => {
+                    queue.workers -= 1;
+                    None
+                }
+            }
+        };
+        let Some(((path, keys), runner)) = next else {
+            return;
+        };
+        let mut ran = Vec::with_capacity(keys.len());
+        for key in keys {
+            let report = AssertUnwindSafe(runner.run(&key, CycleMode::Commit))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(automation = %key, "an automation run panicked");
+                    AutomationReport {
                         automation: key.to_string(),
                         error: Some("the run stopped unexpectedly (a bug: see the log)".into()),
                         ..AutomationReport::default()
-                    };
-                    (key, report)
-                })
-                .collect()
-        })
+                    }
+                });
+            ran.push((key, report));
+        }
+        if results.send((path, ran)).is_err() {
+            // The loop is gone: nobody records the rest.
+            lock(&queue).workers -= 1;
+            return;
+        }
     }
 }
 
@@ -172,65 +243,11 @@ mod tests {
     use super::*;
     use crate::engine::metrics::Metrics;
     use crate::engine::objects::ObjectSet;
-
-    /// A registry that has no tags (no policy here).
-    #[derive(Clone, Default)]
-    struct NoTags;
-
-    impl crate::registry::TagLister for NoTags {
-        async fn list_tags(
-            &self,
-            _target: &crate::registry::ScanTarget,
-        ) -> Result<crate::registry::TagList, crate::registry::ScanError> {
-            Ok(crate::registry::TagList::complete(Vec::new()))
-        }
-    }
-
-    impl crate::registry::inspect::ImageInspector for NoTags {
-        async fn signature(
-            &self,
-            _target: &crate::registry::ScanTarget,
-            _digest: &str,
-            _keys: &crate::registry::cosign::CosignKeys,
-        ) -> Result<crate::registry::signatures::SignatureOutcome, crate::registry::ScanError>
-        {
-            unreachable!("no policy here")
-        }
-
-        async fn platforms(
-            &self,
-            _target: &crate::registry::ScanTarget,
-            _digest: &str,
-        ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, crate::registry::ScanError>
-        {
-            unreachable!("no policy here")
-        }
-    }
-
-    impl crate::registry::created::CreatedLookup for NoTags {
-        async fn lookup_created(
-            &self,
-            _target: &crate::registry::ScanTarget,
-            _tag: &str,
-            _store: &crate::registry::created_store::CreatedStore,
-        ) -> Result<crate::registry::created::ImageCreated, crate::registry::ScanError> {
-            unreachable!("no policy here")
-        }
-    }
-
-    impl crate::registry::DigestResolver for NoTags {
-        async fn manifest_digest(
-            &self,
-            _target: &crate::registry::ScanTarget,
-            _tag: &str,
-        ) -> Result<String, crate::registry::ScanError> {
-            unreachable!("no policy here")
-        }
-    }
+    use crate::engine::test_tags::Tags;
 
     /// `sources` GitRepositories (`file://` paths that do not exist: each run
     /// fails at once) and, on each, the automations named.
-    fn engine(state: &std::path::Path, automations: &[(&str, &str)]) -> Engine<NoTags> {
+    fn engine(state: &std::path::Path, automations: &[(&str, &str)]) -> Engine<Tags> {
         let dir = tempfile::tempdir().unwrap();
         let mut yaml = String::new();
         let mut sources: Vec<&str> = automations.iter().map(|(_, source)| *source).collect();
@@ -248,7 +265,7 @@ mod tests {
         std::fs::write(dir.path().join("objects.yaml"), yaml).unwrap();
         let (set, errors) = ObjectSet::load(dir.path());
         assert!(errors.is_empty(), "{errors:?}");
-        Engine::new(set, NoTags, state, Arc::new(Metrics::new())).unwrap()
+        Engine::new(set, Tags::default(), state, Arc::new(Metrics::new())).unwrap()
     }
 
     fn keys(names: &[&str]) -> Vec<ObjectKey> {
@@ -258,7 +275,7 @@ mod tests {
             .collect()
     }
 
-    async fn all_finished(runs: &mut Runs) -> Vec<String> {
+    async fn all_finished(runs: &mut Runs<Tags>) -> Vec<String> {
         let mut ran = Vec::new();
         while runs.any_running() {
             for (key, report) in runs.finished().await {
@@ -270,15 +287,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_task_per_working_copy_in_order_and_the_rest_held() {
+    async fn one_group_per_working_copy_in_order_and_the_rest_held() {
         let state = tempfile::tempdir().unwrap();
         let engine = engine(state.path(), &[("a", "one"), ("b", "one"), ("c", "two")]);
         let mut runs = Runs::default();
         let started = runs.start(&engine, &keys(&["b", "c", "a"]));
         assert_eq!(started, keys(&["b", "a", "c"]), "b's working copy first");
-        assert_eq!(runs.tasks.len(), 2);
+        assert_eq!(runs.in_flight, 2);
         assert!(runs.is_running(&ObjectKey::new("shop", "a")));
-        // Asked for again while it runs: held, not started twice.
+        // Asked for again while it is queued or runs: held, not queued twice.
         assert!(runs.start(&engine, &keys(&["a"])).is_empty());
         assert!(runs.is_held(&ObjectKey::new("shop", "a")));
         let ran = all_finished(&mut runs).await;
@@ -291,7 +308,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn at_most_a_slot_per_task() {
+    async fn at_most_so_many_workers_and_the_queue_can_be_dropped() {
         let state = tempfile::tempdir().unwrap();
         let names: Vec<String> = (0..=AUTOMATIONS_AT_ONCE)
             .map(|i| format!("r{i:02}"))
@@ -300,13 +317,13 @@ mod tests {
         let engine = engine(state.path(), &pairs);
         let all: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut runs = Runs::default();
-        let started = runs.start(&engine, &keys(&all));
-        assert_eq!(started.len(), AUTOMATIONS_AT_ONCE);
-        let last = ObjectKey::new("shop", all[AUTOMATIONS_AT_ONCE]);
-        assert!(runs.is_held(&last) && !runs.is_running(&last));
-        let ran = all_finished(&mut runs).await;
-        assert_eq!(ran.len(), AUTOMATIONS_AT_ONCE);
-        assert_eq!(runs.start(&engine, std::slice::from_ref(&last)), vec![last]);
-        all_finished(&mut runs).await;
+        assert_eq!(runs.start(&engine, &keys(&all)).len(), all.len());
+        assert_eq!(lock(&runs.queue).workers, AUTOMATIONS_AT_ONCE);
+        assert_eq!(all_finished(&mut runs).await.len(), all.len());
+        // (A test runtime has one thread: no worker has taken a group yet.)
+        runs.start(&engine, &keys(&all));
+        runs.cancel_queued();
+        assert!(!runs.any_running());
+        assert!(!runs.is_running(&ObjectKey::new("shop", "r00")));
     }
 }

@@ -1,47 +1,6 @@
 //! `spec.suspend` of an ImagePolicy through the engine's cycle.
 
-/// A registry whose tags the test sets.
-#[derive(Clone, Default)]
-struct Tags(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl crate::registry::TagLister for Tags {
-    async fn list_tags(
-        &self,
-        _target: &crate::registry::ScanTarget,
-    ) -> Result<crate::registry::TagList, crate::registry::ScanError> {
-        let tags = self.0.lock().map(|t| t.clone()).unwrap_or_default();
-        Ok(crate::registry::TagList::complete(tags))
-    }
-}
-
-impl crate::registry::inspect::ImageInspector for Tags {
-    async fn signature(
-        &self,
-        _target: &crate::registry::ScanTarget,
-        _digest: &str,
-        _keys: &crate::registry::cosign::CosignKeys,
-    ) -> Result<crate::registry::signatures::SignatureOutcome, crate::registry::ScanError> {
-        unreachable!("no policy here has requirements")
-    }
-
-    async fn platforms(
-        &self,
-        _target: &crate::registry::ScanTarget,
-        _digest: &str,
-    ) -> Result<Vec<crate::registry::platforms::ImagePlatform>, crate::registry::ScanError> {
-        unreachable!("no policy here has requirements")
-    }
-}
-
-impl crate::registry::DigestResolver for Tags {
-    async fn manifest_digest(
-        &self,
-        _target: &crate::registry::ScanTarget,
-        _tag: &str,
-    ) -> Result<String, crate::registry::ScanError> {
-        Ok(format!("sha256:{}", "0".repeat(64)))
-    }
-}
+use crate::engine::test_tags::Tags;
 
 fn objects(frozen_suspended: bool) -> super::ObjectSet {
     let dir = tempfile::tempdir().unwrap();
@@ -90,15 +49,4 @@ async fn a_suspended_policy_keeps_its_last_result() {
     assert_eq!(latest("live"), "reg.example/app:1.1.0");
     assert_eq!(latest("frozen"), "reg.example/app:1.0.0");
     assert!(reports.iter().all(|r| r.policy != "shop/frozen"));
-}
-
-impl crate::registry::created::CreatedLookup for Tags {
-    async fn lookup_created(
-        &self,
-        _target: &crate::registry::ScanTarget,
-        _tag: &str,
-        _store: &crate::registry::created_store::CreatedStore,
-    ) -> Result<crate::registry::created::ImageCreated, crate::registry::ScanError> {
-        unreachable!("no policy here has requirements")
-    }
 }
