@@ -19,7 +19,10 @@
 //!   the lock and the state files. When the table is full, a new connection
 //!   replaces the oldest one that is not in a request (a slow or idle client,
 //!   never a request being answered); if every one is in a request, the new
-//!   connection is closed at once. So a flood of half-open connections can
+//!   connection is closed at once. A replaced connection's socket is freed
+//!   when the runtime drops its task, and the server accepts nothing more
+//!   until then: it took the whole backlog first, 121 sockets under a cap of
+//!   8, and ran out of fds under a limit of 256. So a flood of half-open connections can
 //!   neither hold the server nor keep `/healthz` from answering: a real
 //!   request completes in far less time than it takes the flood to cycle
 //!   the table.
@@ -142,15 +145,52 @@ impl Connections {
     }
 }
 
+/// Sockets of `--listen` connections alive: accepted and not yet dropped.
+#[derive(Debug, Default)]
+struct Sockets {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One accepted socket, counted in [`Sockets`] until dropped.
+struct Counted(Arc<Sockets>);
+
+impl Counted {
+    fn new(sockets: &Arc<Sockets>) -> Self {
+        let now = sockets.now.fetch_add(1, Ordering::AcqRel) + 1;
+        sockets.peak.fetch_max(now, Ordering::AcqRel);
+        Self(sockets.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves; then
-/// closes every connection.
+/// closes every connection. At most `limits.max_connections` sockets are held
+/// at once, and one more just accepted.
 pub async fn serve_bounded(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_counted(listener, app, limits, shutdown, Arc::default()).await
+}
+
+async fn serve_counted(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    sockets: Arc<Sockets>,
+) -> std::io::Result<()> {
     let connections = Arc::new(Mutex::new(Connections::default()));
+    // One permit per socket: held by a connection's task until it is dropped.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -167,7 +207,7 @@ pub async fn serve_bounded(
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+            Ok((stream, _peer)) => (Counted::new(&sockets), stream),
             Err(error) => {
                 // EMFILE/ENFILE and the like: give fds a moment to come back.
                 if last_log.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
@@ -178,11 +218,13 @@ pub async fn serve_bounded(
                 continue;
             }
         };
-        let Ok(mut table) = connections.lock() else {
+        let Ok(room) = connections
+            .lock()
+            .map(|mut table| table.make_room(limits.max_connections))
+        else {
             break;
         };
-        if !table.make_room(limits.max_connections) {
-            drop(table);
+        if !room {
             drop(stream);
             refused_since_log += 1;
             if last_log.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
@@ -196,6 +238,17 @@ pub async fn serve_bounded(
             }
             continue;
         }
+        // A connection closed to make room keeps its socket until the runtime
+        // drops its task: wait for that instead of accepting past the cap
+        // (the accept loop could otherwise take the whole backlog first).
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { break };
+        let Ok(mut table) = connections.lock() else {
+            break;
+        };
         let id = table.next_id;
         table.next_id += 1;
         let in_request = Arc::new(AtomicUsize::new(0));
@@ -207,6 +260,8 @@ pub async fn serve_bounded(
         let lifetime = limits.lifetime;
         let table_handle = connections.clone();
         let task = tokio::spawn(async move {
+            let (_counted, stream) = stream;
+            let _slot = slot;
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             // Errors (a client gone, a header timeout) concern that client only.
             let _ = tokio::time::timeout(lifetime, connection).await;
@@ -343,6 +398,62 @@ mod tests {
         // The oldest flood connections were closed to make room.
         let closed = read_to_close(&mut flood[0]).await;
         assert!(closed.is_empty());
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    /// Regression: a connection closed to make room kept its socket until
+    /// the runtime next polled its task, while the accept loop went on
+    /// accepting; a flood waiting in the backlog then held far more sockets
+    /// than the cap (an fd limit of 256 ran out in CI: `Too many open files`).
+    #[tokio::test]
+    async fn a_flood_in_the_backlog_never_holds_more_sockets_than_the_cap() {
+        use std::io::Write as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // The kernel completes these connections before the server accepts
+        // any (the backlog is 128, as in std).
+        let flood: Vec<std::net::TcpStream> = (0..120)
+            .map(|_| {
+                let mut stream = std::net::TcpStream::connect(address).unwrap();
+                stream.write_all(b"GET /heal").unwrap();
+                stream
+            })
+            .collect();
+        let (sender, _receiver) = tokio::sync::mpsc::channel(1);
+        let app = super::super::http::router(
+            Arc::new(super::super::metrics::Metrics::new()),
+            None,
+            sender,
+        );
+        let limits = ServerLimits {
+            max_connections: 8,
+            ..ServerLimits::default()
+        };
+        let sockets = Arc::new(Sockets::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_counted(
+            listener,
+            app,
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+            sockets.clone(),
+        ));
+        let mut health = tokio::net::TcpStream::connect(address).await.unwrap();
+        {
+            use tokio::io::AsyncWriteExt as _;
+            health
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+        }
+        let answer = String::from_utf8(read_to_close(&mut health).await).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let peak = sockets.peak.load(Ordering::Acquire);
+        assert!(peak <= 8 + 1, "{peak} sockets were open at once (cap 8)");
+        drop(flood);
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }
