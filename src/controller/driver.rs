@@ -41,6 +41,9 @@ use crate::registry::{RegistryClient, RegistryEndpoints, ScanOptions};
 /// policies use before running without it.
 const FIRST_SCAN_WAIT: Duration = Duration::from_secs(10);
 
+/// How long the events still queued at shutdown may take to be posted.
+const EVENTS_AT_SHUTDOWN: Duration = Duration::from_secs(5);
+
 /// How long the statuses of runs that ended wait for those of other runs, so
 /// that one step writes them all (see the loop).
 const RUNS_STEP_DELAY: Duration = Duration::from_millis(500);
@@ -176,6 +179,7 @@ impl Driver {
                     let finished = self.runs.finished().await;
                     self.record_runs(finished).await;
                 }
+                self.events.close(EVENTS_AT_SHUTDOWN).await;
                 return;
             }
             if step_now {
@@ -220,8 +224,7 @@ impl Driver {
                 }
                 finished = self.syncs.finished(), if self.syncs.is_running() => {
                     self.syncs
-                        .complete(finished, self.engine.objects(), &self.snapshot, &self.events)
-                        .await;
+                        .complete(finished, self.engine.objects(), &self.snapshot, &self.events);
                 }
                 trigger = triggers.recv(), if webhooks_open => match trigger {
                     Some(trigger) => self.webhook(trigger),
@@ -344,14 +347,12 @@ impl Driver {
                         annotations: info.event_annotations.clone(),
                         ..EventMetadata::default()
                     };
-                    self.events
-                        .warning_with(
-                            &info.reference(&id.1),
-                            EVENT_INVALID,
-                            message.clone(),
-                            &metadata,
-                        )
-                        .await;
+                    self.events.warning_with(
+                        &info.reference(&id.1),
+                        EVENT_INVALID,
+                        message.clone(),
+                        &metadata,
+                    );
                 }
                 self.announced.insert(id.clone(), message.clone());
             }
@@ -423,8 +424,7 @@ impl Driver {
                     &done.key,
                     EVENT_SCAN_CHANGED,
                     format!("scan found {} tags", report.tags),
-                )
-                .await;
+                );
             }
         }
         self.evaluate_now = true;
@@ -439,7 +439,7 @@ impl Driver {
             return;
         }
         let reports = self.engine.evaluate(CycleMode::Commit).await;
-        self.skipped_events(&reports).await;
+        self.skipped_events(&reports);
         // A second late, so the evaluation then never runs a moment early.
         self.recheck = reports
             .iter()
@@ -476,8 +476,7 @@ impl Driver {
                 .iter()
                 .map(|latest| ("revision".to_string(), latest.clone()))
                 .collect();
-            self.event_with(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note, fields)
-                .await;
+            self.event_with(Kind::ImagePolicy, &key, EVENT_POLICY_CHANGED, note, fields);
             changed.push(key);
         }
         let changed: Vec<&ObjectKey> = changed.iter().collect();
@@ -578,14 +577,12 @@ impl Driver {
                     ("revision".to_string(), revision),
                     ("commit".to_string(), commit.clone()),
                 ]);
-                self.event_with(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note, fields)
-                    .await;
+                self.event_with(Kind::ImageUpdateAutomation, key, EVENT_PUSHED, note, fields);
             }
             if let Some(pull) = &report.pull_request
                 && let Some(reason) = pull.event_reason()
             {
-                self.event(Kind::ImageUpdateAutomation, key, reason, pull.note())
-                    .await;
+                self.event(Kind::ImageUpdateAutomation, key, reason, pull.note());
             }
         }
     }
@@ -630,7 +627,7 @@ impl Driver {
     }
 
     /// A Warning event for each policy whose skipped tags changed (and are not none).
-    async fn skipped_events(&self, reports: &[crate::engine::cycle::PolicyReport]) {
+    fn skipped_events(&self, reports: &[crate::engine::cycle::PolicyReport]) {
         for report in reports
             .iter()
             .filter(|r| r.skipped_changed && !r.skipped.is_empty())
@@ -658,18 +655,16 @@ impl Driver {
                 note.push('…');
             }
             self.events
-                .warning(&info.reference(key), EVENT_CANDIDATES_SKIPPED, note)
-                .await;
+                .warning(&info.reference(key), EVENT_CANDIDATES_SKIPPED, note);
         }
     }
 
-    async fn event(&self, kind: Kind, key: &ObjectKey, reason: &str, note: String) {
-        self.event_with(kind, key, reason, note, BTreeMap::new())
-            .await;
+    fn event(&self, kind: Kind, key: &ObjectKey, reason: &str, note: String) {
+        self.event_with(kind, key, reason, note, BTreeMap::new());
     }
 
     /// An event with metadata (`revision`, `commit`) for notification-controller.
-    async fn event_with(
+    fn event_with(
         &self,
         kind: Kind,
         key: &ObjectKey,
@@ -683,8 +678,7 @@ impl Driver {
                 annotations: info.event_annotations.clone(),
             };
             self.events
-                .normal_with(&info.reference(key), reason, note, &metadata)
-                .await;
+                .normal_with(&info.reference(key), reason, note, &metadata);
         }
     }
 }

@@ -43,7 +43,7 @@ impl Driver {
             }
         };
         self.written.retain(|id, _| desired.contains_key(id));
-        self.announce_failures(&desired).await;
+        self.announce_failures(&desired);
         let mut writes = Vec::new();
         for (id, (_, mut body)) in desired {
             // With Flux's groups, source-controller owns GitRepository status.
@@ -100,7 +100,7 @@ impl Driver {
     /// failing or fails differently (a scan, a policy, a push), as Flux's
     /// controllers emit one when an object becomes not ready; not repeated
     /// while the failure stays the same.
-    async fn announce_failures(&mut self, desired: &BTreeMap<ObjectId, (Health, Value)>) {
+    fn announce_failures(&mut self, desired: &BTreeMap<ObjectId, (Health, Value)>) {
         self.failures_announced
             .retain(|id, _| matches!(desired.get(id), Some((Health::Failed { .. }, _))));
         for (id, (health, _)) in desired {
@@ -119,9 +119,12 @@ impl Driver {
                     annotations: info.event_annotations.clone(),
                     ..EventMetadata::default()
                 };
-                self.events
-                    .warning_with(&info.reference(&id.1), reason, message.clone(), &metadata)
-                    .await;
+                self.events.warning_with(
+                    &info.reference(&id.1),
+                    reason,
+                    message.clone(),
+                    &metadata,
+                );
             }
         }
     }

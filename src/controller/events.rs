@@ -3,17 +3,179 @@
 //! spec; each also posted to Flux's notification-controller with
 //! `--events-addr` ([`super::flux_events`]). Messages come from the engine's
 //! reports, which never hold credentials.
+//!
+//! Events are posted in the background, one after another in the order they
+//! were recorded, so that the loop never waits for them: posted inline, the
+//! 2,000 "scan found" events of a fleet's first scans held back its policy
+//! evaluation for 11 s, and the 2,000 policy events its runs for as long
+//! again. At most [`QUEUE`] wait; more are dropped with a warning (as
+//! client-go's broadcaster does): an event is a notice, never the record.
+//! Each carries the time it was recorded, not the time it was posted.
+//!
+//! An event that repeats one of the last [`SERIES_WINDOW`] (the same object,
+//! type, reason and message) counts up that event's `series`, as client-go
+//! does. kube's `Recorder`, used before, left the message out of that
+//! comparison: a second push within six minutes showed as the first push's
+//! message, counted twice, and a policy that moved on kept announcing its
+//! previous image.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use k8s_openapi::api::events::v1::{Event, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::flux_events::{FluxEventPoster, group_of};
 
+/// Events waiting to be posted before new ones are dropped: a fleet of 4,000
+/// objects of each kind starting at once (a scan and a policy event each).
+pub const QUEUE: usize = 8_192;
+
+/// How long an event is remembered to count its repeats (client-go's and
+/// kube's six minutes).
+pub const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
+
+/// The controller that reports events.
+const CONTROLLER: &str = "tagpilot";
+
+/// Whether an event is a `Warning` or `Normal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "Normal",
+            Self::Warning => "Warning",
+        }
+    }
+}
+
+/// One event as recorded, waiting for the sender.
+struct Recorded {
+    type_: EventType,
+    reason: String,
+    note: String,
+    object: ObjectReference,
+    at: Timestamp,
+}
+
+/// What makes two events the same (repeats are counted, not posted again).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    type_: EventType,
+    reason: String,
+    note: String,
+    /// apiVersion, kind, namespace, name, uid.
+    object: [Option<String>; 5],
+}
+
+impl SeriesKey {
+    fn of(recorded: &Recorded) -> Self {
+        let object = &recorded.object;
+        Self {
+            type_: recorded.type_,
+            reason: recorded.reason.clone(),
+            note: recorded.note.clone(),
+            object: [
+                object.api_version.clone(),
+                object.kind.clone(),
+                object.namespace.clone(),
+                object.name.clone(),
+                object.uid.clone(),
+            ],
+        }
+    }
+}
+
+/// Posts the recorded events, one at a time.
+struct Sender {
+    client: kube::Client,
+    instance: String,
+    /// The events of the last [`SERIES_WINDOW`], by what they say.
+    recent: HashMap<SeriesKey, Event>,
+    /// The last event name's suffix (nanoseconds), so that names never repeat.
+    last_suffix: i128,
+    /// When `recent` was last pruned (nanoseconds).
+    pruned_at: i128,
+}
+
+impl Sender {
+    async fn post(&mut self, recorded: Recorded) -> Result<(), kube::Error> {
+        let window = i128::try_from(SERIES_WINDOW.as_nanos()).unwrap_or(i128::MAX);
+        let at_nanos = recorded.at.as_nanosecond();
+        // Forgetting old events is a pass over all: at most once a second.
+        if at_nanos - self.pruned_at > 1_000_000_000 {
+            self.pruned_at = at_nanos;
+            self.recent.retain(|_, event| {
+                let last = event
+                    .series
+                    .as_ref()
+                    .map(|series| &series.last_observed_time)
+                    .or(event.event_time.as_ref());
+                last.is_some_and(|last| last.0.as_nanosecond() + window > at_nanos)
+            });
+        }
+        let key = SeriesKey::of(&recorded);
+        let namespace = recorded
+            .object
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Some(event) = self.recent.get_mut(&key) {
+            let count = event.series.as_ref().map_or(2, |series| series.count + 1);
+            event.series = Some(EventSeries {
+                count,
+                last_observed_time: MicroTime(recorded.at),
+            });
+            let name = event.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&*event))
+                .await?;
+            return Ok(());
+        }
+        self.last_suffix = (self.last_suffix + 1).max(at_nanos);
+        let event = Event {
+            action: Some("Reconcile".into()),
+            reason: Some(recorded.reason),
+            note: Some(recorded.note),
+            type_: Some(recorded.type_.name().into()),
+            event_time: Some(MicroTime(recorded.at)),
+            metadata: ObjectMeta {
+                namespace: Some(namespace),
+                name: Some(format!(
+                    "{}.{:x}",
+                    recorded.object.name.as_deref().unwrap_or(CONTROLLER),
+                    self.last_suffix
+                )),
+                ..ObjectMeta::default()
+            },
+            regarding: Some(recorded.object),
+            reporting_controller: Some(CONTROLLER.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
+        };
+        let created = api.create(&PostParams::default(), &event).await?;
+        self.recent.insert(key, created);
+        Ok(())
+    }
+}
+
 /// Publishes events as the controller `tagpilot`, instance `identity`.
 pub struct EventSink {
-    recorder: Recorder,
+    /// `None` once closed.
+    queue: Option<mpsc::Sender<Recorded>>,
+    sender: Option<JoinHandle<()>>,
+    dropped: AtomicU64,
     flux: Option<FluxEventPoster>,
 }
 
@@ -28,15 +190,41 @@ pub struct EventMetadata {
 }
 
 impl EventSink {
-    /// A sink reporting as `identity`.
+    /// A sink reporting as `identity`; its sender runs on the current runtime.
     pub fn new(client: kube::Client, identity: &str) -> Self {
-        let reporter = Reporter {
-            controller: "tagpilot".into(),
-            instance: Some(identity.to_string()),
+        let (queue, mut pending) = mpsc::channel::<Recorded>(QUEUE);
+        let mut sender = Sender {
+            client,
+            instance: identity.to_string(),
+            recent: HashMap::new(),
+            last_suffix: 0,
+            pruned_at: 0,
         };
+        let sender = tokio::spawn(async move {
+            while let Some(recorded) = pending.recv().await {
+                let reason = recorded.reason.clone();
+                if let Err(error) = sender.post(recorded).await {
+                    tracing::warn!(%error, reason, "cannot publish an event");
+                }
+            }
+        });
         Self {
-            recorder: Recorder::new(client, reporter),
+            queue: Some(queue),
+            sender: Some(sender),
+            dropped: AtomicU64::new(0),
             flux: None,
+        }
+    }
+
+    /// Stops taking events and waits up to `within` for the queued ones to
+    /// be posted (at shutdown: the last push's event is not lost).
+    pub async fn close(&mut self, within: Duration) {
+        self.queue = None;
+        let Some(sender) = self.sender.take() else {
+            return;
+        };
+        if tokio::time::timeout(within, sender).await.is_err() {
+            tracing::warn!("events still queued after {within:?} at shutdown are not posted");
         }
     }
 
@@ -47,54 +235,50 @@ impl EventSink {
     }
 
     /// A `Normal` event.
-    pub async fn normal(&self, object: &ObjectReference, reason: &str, note: String) {
+    pub fn normal(&self, object: &ObjectReference, reason: &str, note: String) {
         self.publish(
             object,
             EventType::Normal,
             reason,
             note,
             &EventMetadata::default(),
-        )
-        .await;
+        );
     }
 
     /// A `Normal` event with metadata for notification-controller.
-    pub async fn normal_with(
+    pub fn normal_with(
         &self,
         object: &ObjectReference,
         reason: &str,
         note: String,
         metadata: &EventMetadata,
     ) {
-        self.publish(object, EventType::Normal, reason, note, metadata)
-            .await;
+        self.publish(object, EventType::Normal, reason, note, metadata);
     }
 
     /// A `Warning` event.
-    pub async fn warning(&self, object: &ObjectReference, reason: &str, note: String) {
+    pub fn warning(&self, object: &ObjectReference, reason: &str, note: String) {
         self.publish(
             object,
             EventType::Warning,
             reason,
             note,
             &EventMetadata::default(),
-        )
-        .await;
+        );
     }
 
     /// A `Warning` event with metadata for notification-controller.
-    pub async fn warning_with(
+    pub fn warning_with(
         &self,
         object: &ObjectReference,
         reason: &str,
         note: String,
         metadata: &EventMetadata,
     ) {
-        self.publish(object, EventType::Warning, reason, note, metadata)
-            .await;
+        self.publish(object, EventType::Warning, reason, note, metadata);
     }
 
-    async fn publish(
+    fn publish(
         &self,
         object: &ObjectReference,
         type_: EventType,
@@ -115,15 +299,25 @@ impl EventSink {
             }
             flux.send(object, type_ == EventType::Warning, reason, &note, &sent);
         }
-        let event = Event {
+        let recorded = Recorded {
             type_,
             reason: reason.to_string(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
+            note,
+            object: object.clone(),
+            at: Timestamp::now(),
         };
-        if let Err(error) = self.recorder.publish(&event, object).await {
-            tracing::warn!(%error, reason, "cannot publish an event");
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        if queue.try_send(recorded).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped == 1 || dropped.is_multiple_of(1_000) {
+                tracing::warn!(
+                    reason,
+                    dropped,
+                    "{QUEUE} events are waiting to be posted; new ones are dropped"
+                );
+            }
         }
     }
 }

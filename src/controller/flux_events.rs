@@ -31,8 +31,11 @@ use tokio::sync::mpsc;
 
 use crate::engine::metrics::Metrics;
 
-/// Events waiting to be posted before new ones are dropped.
-pub const QUEUE: usize = 256;
+/// Events waiting to be posted before new ones are dropped: as many as the
+/// Kubernetes Events' queue ([`super::events::QUEUE`]), so that a fleet's
+/// first scans and evaluation (an event per repository and per policy) are
+/// not dropped here (256 used to drop all but the first 256 of them).
+pub const QUEUE: usize = super::events::QUEUE;
 /// Flux's event annotation group: annotations under it are copied to events.
 pub const EVENT_GROUP: &str = "event.toolkit.fluxcd.io";
 const RETRIES: u32 = 4;

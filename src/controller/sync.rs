@@ -279,7 +279,7 @@ impl SyncDriver {
 
     /// Records a finished run: status, metrics, the next run, and an event for
     /// each applied revision and each new failure.
-    pub async fn complete(
+    pub fn complete(
         &mut self,
         finished: Finished,
         objects: &ObjectSet,
@@ -314,11 +314,11 @@ impl SyncDriver {
             match announcement(&previous, &outcome) {
                 Some(Announcement::Applied(note)) => {
                     self.announced.remove(&key);
-                    events.normal(&reference, EVENT_SYNC_APPLIED, note).await;
+                    events.normal(&reference, EVENT_SYNC_APPLIED, note);
                 }
                 Some(Announcement::Failed(note)) if self.announced.get(&key) != Some(&note) => {
                     self.announced.insert(key.clone(), note.clone());
-                    events.warning(&reference, EVENT_SYNC_FAILED, note).await;
+                    events.warning(&reference, EVENT_SYNC_FAILED, note);
                 }
                 Some(Announcement::Failed(_)) | None => {}
             }

@@ -244,7 +244,7 @@ fn controller_scans_commits_reports_status_and_stalls_on_an_invalid_regex() {
     assert_eq!(managers, ["tagpilot"]);
     let table = cluster.kubectl(&["get", "imagepolicies", "-n", "shop"]);
     assert!(table.contains("True") && table.contains("1.2.0"), "{table}");
-    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
+    let events = cluster.wait_for_events("shop", &[], &["Pushed", "NewLatestImage", "NewTags"]);
     // What a user sees (the README shows this output).
     eprintln!(
         "{}\n{events}",

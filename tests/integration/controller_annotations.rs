@@ -100,8 +100,7 @@ fn the_controller_commits_each_build_and_reports_it_on_the_automation() {
         },
         log,
     );
-    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
-    assert!(events.contains("Pushed"), "{events}");
+    cluster.wait_for_events("shop", &[], &["Pushed"]);
 
     // A workload whose filter is invalid: Ready turns false and names it.
     let broken = workload(&host, "master", false)

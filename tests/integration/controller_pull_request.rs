@@ -114,11 +114,13 @@ fn the_controller_opens_and_closes_a_pull_request_with_status_and_events() {
         ready["message"],
         format!("change proposed in pull request #1 ({url})")
     );
-    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
-    assert!(
-        events.contains("PullRequestOpened")
-            && events.contains(&format!("opened pull request #1 ({url})")),
-        "{events}"
+    cluster.wait_for_events(
+        "shop",
+        &[],
+        &[
+            "PullRequestOpened",
+            &format!("opened pull request #1 ({url})"),
+        ],
     );
 
     // The policy goes back to what main holds: the pull request is closed.
@@ -132,6 +134,5 @@ fn the_controller_opens_and_closes_a_pull_request_with_status_and_events() {
         log,
     );
     assert_eq!(gitea.pulls("config")[0]["state"], "closed");
-    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
-    assert!(events.contains("PullRequestClosed"), "{events}");
+    cluster.wait_for_events("shop", &[], &["PullRequestClosed"]);
 }

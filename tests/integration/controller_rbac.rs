@@ -90,8 +90,7 @@ fn the_deploy_rbac_is_enough_for_the_controller_and_no_more() {
         .get_json("lease", "tagpilot-system", "tagpilot-controller")
         .unwrap();
     assert!(lease["spec"]["holderIdentity"].is_string(), "{lease:#}");
-    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
-    assert!(events.contains("Pushed"), "{events}");
+    cluster.wait_for_events("shop", &[], &["Pushed"]);
     let log = controller.log_text();
     assert!(
         !log.contains("forbidden"),

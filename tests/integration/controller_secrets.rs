@@ -117,8 +117,26 @@ pub fn everything_a_user_can_read(cluster: &Cluster) -> Vec<(String, String)> {
         ("core/v1", "events"),
         ("events.k8s.io/v1", "events.v1.events.k8s.io"),
     ] {
-        let events = cluster.kubectl(&["get", resource, "-A", "-o", "json"]);
-        let parsed: serde_json::Value = serde_json::from_str(&events).unwrap();
+        // Events are posted in the background: read them once they settle
+        // (the same count a second apart).
+        let read = || {
+            let events = cluster.kubectl(&["get", resource, "-A", "-o", "json"]);
+            let parsed: serde_json::Value = serde_json::from_str(&events).unwrap();
+            let count = parsed["items"].as_array().map_or(0, Vec::len);
+            (events, parsed, count)
+        };
+        let mut before = read();
+        let (events, parsed) = wait_for(
+            &format!("the {api} events to settle"),
+            || {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let now = read();
+                let settled = now.2 == before.2;
+                before = now.clone();
+                settled.then_some((now.0, now.1))
+            },
+            String::new,
+        );
         assert!(
             !parsed["items"].as_array().unwrap().is_empty(),
             "no {api} events"
@@ -439,6 +457,9 @@ fn controller_secrets_never_reach_logs_metrics_status_events_or_commits() {
         .unwrap();
     assert!(metrics.contains("tagpilot_webhooks_total"), "{metrics}");
     controller.assert_running();
+    // Events are posted in the order they happen, in the background: once
+    // 1.3.0's are there, so are those of every failure before.
+    cluster.wait_for_events("shop", &[], &[":1.3.0"]);
 
     let mut secrets = Vec::new();
     secrets.extend(forms("the registry password", USER, PASSWORD));

@@ -158,8 +158,7 @@ fn controller_sync_applies_prunes_and_refuses_invalid_revisions() {
     let plain_row = lines.iter().find(|l| l[0] == "plain").unwrap();
     assert_eq!(plain_row[1], "True", "{table}");
     assert_eq!(plain_row[3], first, "{table}");
-    let events = cluster.kubectl(&["get", "events", "-n", "shop"]);
-    assert!(events.contains("ReconciliationSucceeded"), "{events}");
+    cluster.wait_for_events("shop", &[], &["ReconciliationSucceeded"]);
 
     // Drift: a manual edit is reverted at the next interval, and counted.
     cluster.kubectl(&[

@@ -67,6 +67,25 @@ impl Cluster {
         output.1
     }
 
+    /// `kubectl get events -n NAMESPACE ARGS` once it contains every one of
+    /// `needles` (the controller posts events in the background, after the
+    /// status that a test usually waits for).
+    pub fn wait_for_events(&self, namespace: &str, args: &[&str], needles: &[&str]) -> String {
+        let mut command = vec!["get", "events", "-n", namespace];
+        command.extend_from_slice(args);
+        let last = RefCell::new(String::new());
+        wait_for(
+            &format!("events in {namespace} with {needles:?}"),
+            || {
+                let events = self.kubectl(&command);
+                let found = needles.iter().all(|needle| events.contains(needle));
+                *last.borrow_mut() = events.clone();
+                found.then_some(events)
+            },
+            || last.borrow().clone(),
+        )
+    }
+
     /// `kubectl ARGS` (with `stdin`): (success, stdout, stderr).
     pub fn kubectl_output(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         self.kubectl_as(self.kubeconfig(), args, stdin)
