@@ -101,8 +101,12 @@ pub struct Driver {
     /// When a tag skipped as too young (`minimumAge`) becomes eligible.
     recheck: Option<Instant>,
     written: BTreeMap<ObjectId, Value>,
-    /// When to try again the status writes that failed.
+    /// When to write statuses again: those that failed, and first statuses
+    /// deferred while in progress.
     status_retry: Option<Instant>,
+    /// Since when each object whose status this controller has not written
+    /// yet has been in progress (see `FIRST_STATUS_DELAY`).
+    progressing_since: BTreeMap<ObjectId, Instant>,
     announced: BTreeMap<ObjectId, String>,
     failures_announced: BTreeMap<ObjectId, String>,
     syncs: SyncDriver,
@@ -151,6 +155,7 @@ impl Driver {
             recheck: None,
             written: BTreeMap::new(),
             status_retry: None,
+            progressing_since: BTreeMap::new(),
             announced: BTreeMap::new(),
             failures_announced: BTreeMap::new(),
             syncs,
@@ -205,10 +210,13 @@ impl Driver {
                 .chain(self.runs_recorded.map(|at| at + RUNS_STEP_DELAY))
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.resync);
+            // Results first, timers last: a scan that ended is recorded
+            // (and its policies evaluated) before a step that a timer asks
+            // for, which may be long (at start-up, thousands of statuses
+            // held back the first scans' results for 11 s).
             tokio::select! {
+                biased;
                 _ = stop.changed() => {}
-                () = tokio::time::sleep_until(wake) => {}
-                () = watches.changed() => {}
                 scanned = self.scans.finished(), if self.scans.is_running() => {
                     self.record_scans(scanned).await;
                 }
@@ -230,6 +238,8 @@ impl Driver {
                     Some(trigger) => self.webhook(trigger),
                     None => webhooks_open = false,
                 },
+                () = watches.changed() => {}
+                () = tokio::time::sleep_until(wake) => {}
             }
         }
     }

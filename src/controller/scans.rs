@@ -137,6 +137,13 @@ impl Scans {
             .map(|(key, flight)| (key, flight.started))
     }
 
+    /// Whether a scan has ended and waits to be taken by [`Self::finished`].
+    pub fn any_ended(&self) -> bool {
+        self.in_flight
+            .values()
+            .any(|flight| flight.task.is_finished())
+    }
+
     /// Whether a scan is running (only then does [`Self::finished`] return).
     pub fn is_running(&self) -> bool {
         !self.running.is_empty()
@@ -235,6 +242,28 @@ mod tests {
 
     fn started(gates: &Gates, name: &str) -> usize {
         gates.lock().unwrap().get(name).map_or(0, Vec::len)
+    }
+
+    #[tokio::test]
+    async fn an_ended_scan_is_seen_before_it_is_taken() {
+        let (slow, fast) = (
+            ObjectKey::new("shop", "slow"),
+            ObjectKey::new("shop", "fast"),
+        );
+        let gates = Gates::default();
+        let mut scans = Scans::default();
+        scans.retain([&slow, &fast], Instant::now());
+        start(&mut scans, &gates);
+        assert!(!scans.any_ended());
+        open(&gates, "fast", 1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !scans.any_ended() {
+            assert!(Instant::now() < deadline, "the ended scan is never seen");
+            tokio::task::yield_now().await;
+        }
+        let done = scans.finished().await;
+        assert_eq!(done[0].key.name, "fast");
+        assert!(!scans.any_ended(), "taken: the slow scan still runs");
     }
 
     #[tokio::test]

@@ -476,7 +476,15 @@ fn controller_sync_applies_the_automations_push_at_once() {
         |_| true,
         log,
     );
-    let waits = cluster.get_json("sync", "shop", "waits").unwrap();
+    // (A first status that only says "in progress" is written after 3 s.)
+    let waits = cluster.wait_for_object(
+        "the waiting Sync's first status",
+        "sync",
+        "shop",
+        "waits",
+        |o| ready_condition(o).is_some(),
+        log,
+    );
     assert!(
         waits["status"]["lastAttemptedRevision"].is_null(),
         "{waits:#}"
