@@ -244,8 +244,8 @@ mod tests {
         gates.lock().unwrap().get(name).map_or(0, Vec::len)
     }
 
-    #[tokio::test]
-    async fn an_ended_scan_is_seen_before_it_is_taken() {
+    /// The scans of `shop/slow` and `shop/fast`, started and waiting at their gates.
+    fn slow_and_fast() -> (ObjectKey, Gates, Scans) {
         let (slow, fast) = (
             ObjectKey::new("shop", "slow"),
             ObjectKey::new("shop", "fast"),
@@ -254,6 +254,13 @@ mod tests {
         let mut scans = Scans::default();
         scans.retain([&slow, &fast], Instant::now());
         start(&mut scans, &gates);
+        assert_eq!((started(&gates, "slow"), started(&gates, "fast")), (1, 1));
+        (slow, gates, scans)
+    }
+
+    #[tokio::test]
+    async fn an_ended_scan_is_seen_before_it_is_taken() {
+        let (_, gates, mut scans) = slow_and_fast();
         assert!(!scans.any_ended());
         open(&gates, "fast", 1);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -268,16 +275,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_scan_holds_back_no_other_and_a_request_meanwhile_scans_again() {
-        let (slow, fast) = (
-            ObjectKey::new("shop", "slow"),
-            ObjectKey::new("shop", "fast"),
-        );
-        let gates = Gates::default();
-        let mut scans = Scans::default();
+        let (slow, gates, mut scans) = slow_and_fast();
         let now = Instant::now();
-        scans.retain([&slow, &fast], now);
-        start(&mut scans, &gates);
-        assert_eq!((started(&gates, "slow"), started(&gates, "fast")), (1, 1));
 
         open(&gates, "fast", 1);
         let done = scans.finished().await;

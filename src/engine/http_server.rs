@@ -348,6 +348,31 @@ mod tests {
         answer
     }
 
+    /// The daemon's router, and the receiver of its webhook pushes.
+    fn app() -> (
+        Router,
+        tokio::sync::mpsc::Receiver<super::super::webhook::Trigger>,
+    ) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let router = super::super::http::router(
+            Arc::new(super::super::metrics::Metrics::new()),
+            None,
+            sender,
+        );
+        (router, receiver)
+    }
+
+    /// `GET /healthz` on a new connection: the whole answer.
+    async fn healthz(address: std::net::SocketAddr) -> String {
+        use tokio::io::AsyncWriteExt as _;
+        let mut health = tokio::net::TcpStream::connect(address).await.unwrap();
+        health
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8(read_to_close(&mut health).await).unwrap()
+    }
+
     /// Slow headers are cut off, and through a flood of half-open connections
     /// that fills the table many times over, `/healthz` still answers.
     #[tokio::test]
@@ -355,12 +380,7 @@ mod tests {
         use tokio::io::AsyncWriteExt as _;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let (sender, _receiver) = tokio::sync::mpsc::channel(1);
-        let app = super::super::http::router(
-            Arc::new(super::super::metrics::Metrics::new()),
-            None,
-            sender,
-        );
+        let (app, _pushes) = app();
         let limits = ServerLimits {
             header_read: Duration::from_millis(300),
             lifetime: Duration::from_secs(30),
@@ -387,12 +407,7 @@ mod tests {
             stream.write_all(b"GET /heal").await.unwrap();
             flood.push(stream);
         }
-        let mut health = tokio::net::TcpStream::connect(address).await.unwrap();
-        health
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let answer = String::from_utf8(read_to_close(&mut health).await).unwrap();
+        let answer = healthz(address).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("ok\n"), "{answer}");
         // The oldest flood connections were closed to make room.
@@ -420,12 +435,7 @@ mod tests {
                 stream
             })
             .collect();
-        let (sender, _receiver) = tokio::sync::mpsc::channel(1);
-        let app = super::super::http::router(
-            Arc::new(super::super::metrics::Metrics::new()),
-            None,
-            sender,
-        );
+        let (app, _pushes) = app();
         let limits = ServerLimits {
             max_connections: 8,
             ..ServerLimits::default()
@@ -441,15 +451,7 @@ mod tests {
             },
             sockets.clone(),
         ));
-        let mut health = tokio::net::TcpStream::connect(address).await.unwrap();
-        {
-            use tokio::io::AsyncWriteExt as _;
-            health
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .await
-                .unwrap();
-        }
-        let answer = String::from_utf8(read_to_close(&mut health).await).unwrap();
+        let answer = healthz(address).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         let peak = sockets.peak.load(Ordering::Acquire);
         assert!(peak <= 8 + 1, "{peak} sockets were open at once (cap 8)");
