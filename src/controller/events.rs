@@ -134,14 +134,28 @@ impl Sender {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         if let Some(event) = self.recent.get_mut(&key) {
             let count = event.series.as_ref().map_or(2, |series| series.count + 1);
-            event.series = Some(EventSeries {
+            let series = EventSeries {
                 count,
                 last_observed_time: MicroTime(recorded.at),
-            });
+            };
             let name = event.metadata.name.clone().unwrap_or_default();
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&*event))
-                .await?;
-            return Ok(());
+            // Only the series: the remembered event's resourceVersion would
+            // make the patch conditional on a version that has moved on.
+            let patch = serde_json::json!({ "series": &series });
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {
+                    event.series = Some(series);
+                    return Ok(());
+                }
+                // Gone (the API server's event TTL, or deleted): a new one.
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    self.recent.remove(&key);
+                }
+                Err(error) => return Err(error),
+            }
         }
         self.last_suffix = (self.last_suffix + 1).max(at_nanos);
         let event = Event {

@@ -14,6 +14,7 @@ mod controller;
 mod controller_annotations;
 mod controller_bad_input;
 mod controller_errors;
+mod controller_events;
 mod controller_flux;
 mod controller_flux_cli;
 mod controller_flux_corpus;

@@ -1,0 +1,67 @@
+//! The controller's Kubernetes Events on a real API server: a repeat of an
+//! event is counted in its `series`, and a new message is a new event.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use tagpilot::controller::events::EventSink;
+
+use crate::harness::kube_api::KubeApiServer;
+
+/// Regression: kube's `Recorder` counted an event with a new message as a
+/// repeat of the last one with the same reason (the policy that moved on to
+/// 1.3.0 kept showing 1.1.0), and the third occurrence of one event must
+/// patch the series of an event whose resourceVersion has moved on.
+#[test]
+fn repeats_are_counted_and_a_new_message_is_a_new_event() {
+    let server = KubeApiServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = server.client().await;
+        let mut events = EventSink::new(client.clone(), "test-instance");
+        let policy = ObjectReference {
+            api_version: Some("tagpilot.dev/v1alpha1".into()),
+            kind: Some("ImagePolicy".into()),
+            namespace: Some("default".into()),
+            name: Some("api".into()),
+            uid: Some("00000000-0000-0000-0000-000000000001".into()),
+            ..ObjectReference::default()
+        };
+        let first = "latest image is example.com/api:1.1.0";
+        let then = "latest image changed from example.com/api:1.1.0 to example.com/api:1.3.0";
+        for _ in 0..3 {
+            events.normal(&policy, "NewLatestImage", first.into());
+        }
+        events.normal(&policy, "NewLatestImage", then.into());
+        events.close(Duration::from_secs(30)).await;
+
+        let posted = Api::<Event>::namespaced(client, "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let mut seen: Vec<(String, i32, String)> = posted
+            .items
+            .iter()
+            .filter(|e| e.reporting_controller.as_deref() == Some("tagpilot"))
+            .map(|e| {
+                (
+                    e.note.clone().unwrap_or_default(),
+                    e.series.as_ref().map_or(1, |series| series.count),
+                    e.reporting_instance.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (then.to_string(), 1, "test-instance".to_string()),
+                (first.to_string(), 3, "test-instance".to_string()),
+            ],
+            "{:#?}",
+            posted.items
+        );
+    });
+}
