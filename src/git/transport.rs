@@ -290,6 +290,9 @@ impl Transport {
         options.remote_callbacks(self.callbacks());
         options.proxy_options(self.proxy_options());
         options.download_tags(AutotagOption::None);
+        // Nothing reads FETCH_HEAD; writing it replaced a file (and freed
+        // the old one) on every fetch.
+        options.update_fetchhead(false);
         if let PreparedCredentials::Bearer { header } = &self.credentials {
             options.custom_headers(&[header.expose()]);
         }

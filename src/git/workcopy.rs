@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use git2::build::CheckoutBuilder;
-use git2::{ErrorClass, ErrorCode, Oid, Repository, ResetType};
+use git2::{ErrorClass, ErrorCode, Oid, Repository, RepositoryInitOptions, ResetType};
 use sha2::{Digest, Sha256};
 
 use super::checkout_ref::resolve_reference;
@@ -475,6 +475,7 @@ fn open_or_recreate(
 ) -> Result<(Repository, Oid), GitError> {
     let opened = if workdir.join(".git").exists() {
         Repository::open(workdir)
+            .and_then(|repo| without_reflogs(&repo, workdir).map(|()| repo))
             .map_err(|source| local_error(workdir, transport, "opening", source))
             .and_then(|repo| {
                 let base = sync(&repo, workdir, transport, target)?;
@@ -505,11 +506,42 @@ fn recreate(
             source,
         })?;
     }
-    let repo = Repository::init(workdir)
+    let repo = init_working_copy(workdir)
         .map_err(|source| local_error(workdir, transport, "creating", source))?;
     let base = sync(&repo, workdir, transport, target)?;
     tracing::info!(url = %transport.redacted_url(), reference = %target.reference.describe(), "cloned working copy");
     Ok((repo, base))
+}
+
+/// Creates the repository of a new working copy with libgit2's own minimal
+/// layout rather than the system's template directory (a dozen hook samples
+/// that libgit2 never runs, written on every clone), and without reflogs.
+fn init_working_copy(workdir: &Path) -> Result<Repository, git2::Error> {
+    let mut options = RepositoryInitOptions::new();
+    options.external_template(false);
+    let repo = Repository::init_opts(workdir, &options)?;
+    repo.config()?.set_bool(LOG_REF_UPDATES, false)?;
+    Ok(repo)
+}
+
+/// Git's setting for reflogs: on by default in a repository with a working tree.
+const LOG_REF_UPDATES: &str = "core.logAllRefUpdates";
+
+/// Turns reflogs off in a working copy cloned before they were (once): nothing
+/// reads them, and they grew by a few lines on every run, for ever.
+fn without_reflogs(repo: &Repository, workdir: &Path) -> Result<(), git2::Error> {
+    let mut config = repo.config()?;
+    if config.get_bool(LOG_REF_UPDATES).ok() == Some(false) {
+        return Ok(());
+    }
+    config.set_bool(LOG_REF_UPDATES, false)?;
+    let logs = repo.path().join("logs");
+    if let Err(error) = std::fs::remove_dir_all(&logs)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(directory = %logs.display(), working_copy = %workdir.display(), %error, "cannot remove the old reflogs");
+    }
+    Ok(())
 }
 
 /// Fetches `branch` into `refs/remotes/origin/BRANCH`; `None` when the remote has no such branch.

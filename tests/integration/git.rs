@@ -682,6 +682,55 @@ fn a_corrupt_working_copy_is_cloned_again() {
     );
 }
 
+/// A working copy holds what tagpilot uses and nothing that grows or repeats
+/// on every clone and run: no hook samples from the system's template
+/// directory, no reflogs (one cloned with them loses them on its next run),
+/// and an empty `FETCH_HEAD`. At 2,000 repositories the samples alone were
+/// 26,000 files written at start-up.
+#[test]
+fn a_working_copy_has_no_hook_samples_reflogs_or_fetch_head() {
+    let repos = GitRepos::new();
+    let bare = config_repo(&repos);
+    let server = HttpGitServer::start(&repos);
+    let state = TempDir::new().unwrap();
+    let spec = basic_http_spec(&server, &bare);
+    let workspace = GitWorkspace::new(state.path());
+    pushed(&run_automation_blocking(&workspace, &spec, set_tag("main-1a2b3c4-118")).unwrap());
+    let dot_git = workspace
+        .state_dir_for(&spec.repo.url, "main")
+        .join("repo")
+        .join(".git");
+    let hooks: Vec<String> = std::fs::read_dir(dot_git.join("hooks"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(hooks, ["README.sample"], "libgit2's own template only");
+    assert!(!dot_git.join("logs").exists(), "no reflogs");
+    assert_eq!(
+        std::fs::read_to_string(dot_git.join("FETCH_HEAD")).unwrap(),
+        ""
+    );
+    assert_eq!(
+        git_in(&dot_git, &["config", "core.logAllRefUpdates"]).trim(),
+        "false"
+    );
+
+    // A working copy cloned by an earlier version, reflogs on and written.
+    git_in(&dot_git, &["config", "core.logAllRefUpdates", "true"]);
+    std::fs::create_dir_all(dot_git.join("logs/refs/heads")).unwrap();
+    std::fs::write(dot_git.join("logs/HEAD"), "old reflog\n").unwrap();
+    pushed(&run_automation_blocking(&workspace, &spec, set_tag("main-2b3c4d5-119")).unwrap());
+    assert!(
+        !dot_git.join("logs").exists(),
+        "the old reflogs were removed"
+    );
+    assert_eq!(
+        git_in(&dot_git, &["config", "core.logAllRefUpdates"]).trim(),
+        "false"
+    );
+    assert_eq!(git_in(&bare, &["rev-list", "--count", "main"]).trim(), "3");
+}
+
 #[test]
 fn ssh_signed_commits_pass_git_verify_commit() {
     let repos = GitRepos::new();
