@@ -166,10 +166,9 @@ impl Sender {
             event_time: Some(MicroTime(recorded.at)),
             metadata: ObjectMeta {
                 namespace: Some(namespace),
-                name: Some(format!(
-                    "{}.{:x}",
+                name: Some(event_name(
                     recorded.object.name.as_deref().unwrap_or(CONTROLLER),
-                    self.last_suffix
+                    self.last_suffix,
                 )),
                 ..ObjectMeta::default()
             },
@@ -182,6 +181,24 @@ impl Sender {
         self.recent.insert(key, created);
         Ok(())
     }
+}
+
+/// The longest object name (a DNS subdomain), and so the longest event name.
+const MAX_NAME: usize = 253;
+
+/// An event's name: the object's name and a suffix that never repeats, as
+/// client-go names them, but within the API server's 253 characters (an
+/// object with a name of 238 or more had its events refused): the object's
+/// part is cut, and what ends it cannot end a DNS label (`-`, `.`) dropped.
+fn event_name(object: &str, suffix: i128) -> String {
+    let suffix = format!(".{suffix:x}");
+    let mut keep = object.len().min(MAX_NAME.saturating_sub(suffix.len()));
+    while !object.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let part = object[..keep].trim_end_matches(['-', '.']);
+    let part = if part.is_empty() { CONTROLLER } else { part };
+    format!("{part}{suffix}")
 }
 
 /// Publishes events as the controller `tagpilot`, instance `identity`.
@@ -333,5 +350,29 @@ impl EventSink {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_fit_the_api_servers_limit() {
+        let suffix = 0x187a_1b2c_3d4e_5f60_i128;
+        assert_eq!(event_name("api", suffix), "api.187a1b2c3d4e5f60");
+        let longest = "a".repeat(MAX_NAME);
+        let name = event_name(&longest, suffix);
+        assert_eq!(name.len(), MAX_NAME, "{name}");
+        assert!(name.ends_with(".187a1b2c3d4e5f60"), "{name}");
+        // The cut falls after a `-` or a `.`: neither may end a label.
+        let kept = MAX_NAME - ".187a1b2c3d4e5f60".len();
+        for cut_after in ["-", ".", "-.-"] {
+            let before = "b".repeat(kept - cut_after.len());
+            let object = format!("{before}{cut_after}{}", "c".repeat(20));
+            let name = event_name(&object, suffix);
+            assert_eq!(name, format!("{before}.187a1b2c3d4e5f60"), "{cut_after:?}");
+        }
+        assert_eq!(event_name("---", suffix), "tagpilot.187a1b2c3d4e5f60");
     }
 }

@@ -65,3 +65,61 @@ fn repeats_are_counted_and_a_new_message_is_a_new_event() {
         );
     });
 }
+
+/// Regression: an event was named after its object plus a 17-character
+/// suffix, so an object with a name of 238 characters or more (up to 253 are
+/// valid) had every event refused by the API server.
+#[test]
+fn an_object_with_the_longest_name_gets_its_events() {
+    let server = KubeApiServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = server.client().await;
+        let mut events = EventSink::new(client.clone(), "test-instance");
+        let name = format!("{}-{}", "a".repeat(236), "b".repeat(16));
+        assert_eq!(name.len(), 253);
+        let policy = ObjectReference {
+            api_version: Some("tagpilot.dev/v1alpha1".into()),
+            kind: Some("ImagePolicy".into()),
+            namespace: Some("default".into()),
+            name: Some(name.clone()),
+            uid: Some("00000000-0000-0000-0000-000000000002".into()),
+            ..ObjectReference::default()
+        };
+        events.normal(&policy, "NewLatestImage", "latest image is x:1".into());
+        events.warning(&policy, "Failed", "the registry answered 500".into());
+        events.close(Duration::from_secs(30)).await;
+
+        let posted = Api::<Event>::namespaced(client, "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let mut seen: Vec<(String, String)> = posted
+            .items
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&name))
+            .map(|e| {
+                let event_name = e.metadata.name.clone().unwrap_or_default();
+                assert!(event_name.len() <= 253, "{event_name}");
+                (
+                    e.reason.clone().unwrap_or_default(),
+                    e.note.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "Failed".to_string(),
+                    "the registry answered 500".to_string()
+                ),
+                (
+                    "NewLatestImage".to_string(),
+                    "latest image is x:1".to_string()
+                ),
+            ]
+        );
+    });
+}
