@@ -10,6 +10,18 @@ use tagpilot::controller::events::EventSink;
 
 use crate::harness::kube_api::KubeApiServer;
 
+/// The ImagePolicy `default/NAME` with `uid`, as events name it.
+fn policy_ref(name: &str, uid: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("tagpilot.dev/v1alpha1".into()),
+        kind: Some("ImagePolicy".into()),
+        namespace: Some("default".into()),
+        name: Some(name.into()),
+        uid: Some(uid.into()),
+        ..ObjectReference::default()
+    }
+}
+
 /// Regression: kube's `Recorder` counted an event with a new message as a
 /// repeat of the last one with the same reason (the policy that moved on to
 /// 1.3.0 kept showing 1.1.0), and the third occurrence of one event must
@@ -21,14 +33,7 @@ fn repeats_are_counted_and_a_new_message_is_a_new_event() {
     runtime.block_on(async {
         let client = server.client().await;
         let mut events = EventSink::new(client.clone(), "test-instance");
-        let policy = ObjectReference {
-            api_version: Some("tagpilot.dev/v1alpha1".into()),
-            kind: Some("ImagePolicy".into()),
-            namespace: Some("default".into()),
-            name: Some("api".into()),
-            uid: Some("00000000-0000-0000-0000-000000000001".into()),
-            ..ObjectReference::default()
-        };
+        let policy = policy_ref("api", "00000000-0000-0000-0000-000000000001");
         let first = "latest image is example.com/api:1.1.0";
         let then = "latest image changed from example.com/api:1.1.0 to example.com/api:1.3.0";
         for _ in 0..3 {
@@ -78,14 +83,7 @@ fn an_object_with_the_longest_name_gets_its_events() {
         let mut events = EventSink::new(client.clone(), "test-instance");
         let name = format!("{}-{}", "a".repeat(236), "b".repeat(16));
         assert_eq!(name.len(), 253);
-        let policy = ObjectReference {
-            api_version: Some("tagpilot.dev/v1alpha1".into()),
-            kind: Some("ImagePolicy".into()),
-            namespace: Some("default".into()),
-            name: Some(name.clone()),
-            uid: Some("00000000-0000-0000-0000-000000000002".into()),
-            ..ObjectReference::default()
-        };
+        let policy = policy_ref(&name, "00000000-0000-0000-0000-000000000002");
         events.normal(&policy, "NewLatestImage", "latest image is x:1".into());
         events.warning(&policy, "Failed", "the registry answered 500".into());
         events.close(Duration::from_secs(30)).await;

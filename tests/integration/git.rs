@@ -344,12 +344,14 @@ fn a_lost_push_race_is_retried_by_fetching_and_reapplying_never_forcing() {
 /// the same working copy drops the kept one instead of waiting on its lock.
 #[test]
 fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
-    let repos = GitRepos::new();
-    let bare = config_repo(&repos);
-    let server = HttpGitServer::start(&repos);
-    let state = TempDir::new().unwrap();
-    let spec = basic_http_spec(&server, &bare);
-    let workspace = GitWorkspace::new(state.path());
+    let OverHttp {
+        bare,
+        spec,
+        workspace,
+        _server,
+        _state,
+        _repos,
+    } = OverHttp::start();
     let leftover = workspace
         .state_dir_for(&spec.repo.url, "main")
         .join("repo")
@@ -398,6 +400,34 @@ fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
         .expect("a plain prepare waited for the working copy kept for another owner")
         .unwrap();
     assert_eq!(base, second);
+}
+
+/// The config repository served over smart HTTP with basic auth, an
+/// automation of it, and a workspace in a directory of its own.
+struct OverHttp {
+    bare: std::path::PathBuf,
+    spec: AutomationSpec,
+    workspace: GitWorkspace,
+    _server: HttpGitServer,
+    _state: TempDir,
+    _repos: GitRepos,
+}
+
+impl OverHttp {
+    fn start() -> Self {
+        let repos = GitRepos::new();
+        let bare = config_repo(&repos);
+        let server = HttpGitServer::start(&repos);
+        let state = TempDir::new().unwrap();
+        Self {
+            spec: basic_http_spec(&server, &bare),
+            workspace: GitWorkspace::new(state.path()),
+            bare,
+            _server: server,
+            _state: state,
+            _repos: repos,
+        }
+    }
 }
 
 fn install_hook(bare: &Path, name: &str, script: &str) {
@@ -689,12 +719,14 @@ fn a_corrupt_working_copy_is_cloned_again() {
 /// 26,000 files written at start-up.
 #[test]
 fn a_working_copy_has_no_hook_samples_reflogs_or_fetch_head() {
-    let repos = GitRepos::new();
-    let bare = config_repo(&repos);
-    let server = HttpGitServer::start(&repos);
-    let state = TempDir::new().unwrap();
-    let spec = basic_http_spec(&server, &bare);
-    let workspace = GitWorkspace::new(state.path());
+    let OverHttp {
+        bare,
+        spec,
+        workspace,
+        _server,
+        _state,
+        _repos,
+    } = OverHttp::start();
     pushed(&run_automation_blocking(&workspace, &spec, set_tag("main-1a2b3c4-118")).unwrap());
     let dot_git = workspace
         .state_dir_for(&spec.repo.url, "main")
