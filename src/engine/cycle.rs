@@ -369,6 +369,9 @@ impl<C: super::EngineClient> Engine<C> {
     /// A scan of one repository that owns what it needs, so it can run on its
     /// own while other scans finish (the daemon and the controller record each
     /// as it completes); its time adds to `tagpilot_scan_duration_seconds_sum`.
+    /// None for a repository that is not defined or is suspended: whatever
+    /// asked (its interval, a webhook, a Receiver, a reconcile request), a
+    /// suspended ImageRepository is not scanned, as in Flux.
     pub fn scan_task(
         &self,
         key: &ObjectKey,
@@ -381,7 +384,12 @@ impl<C: super::EngineClient> Engine<C> {
     where
         C: Clone + Send + Sync + 'static,
     {
-        let target = self.objects.repositories.get(key)?.target.clone();
+        let entry = self.objects.repositories.get(key)?;
+        if entry.suspend {
+            tracing::debug!(repository = %key, "suspended: not scanned");
+            return None;
+        }
+        let target = entry.target.clone();
         let client = self.client.clone();
         let metrics = self.metrics.clone();
         let key = key.clone();
@@ -891,12 +899,12 @@ impl<C: super::EngineClient> Engine<C> {
         }
     }
 
-    /// Keys of repositories whose webhook push matches `host`/`repository`.
+    /// Keys of the repositories (not suspended) whose webhook push matches
+    /// `host`/`repository`.
     pub fn repositories_for_push(&self, host: Option<&str>, repository: &str) -> Vec<ObjectKey> {
         let matches = |exact_host: bool| -> Vec<ObjectKey> {
             self.objects
-                .repositories
-                .iter()
+                .active_repositories()
                 .filter(|(_, entry)| {
                     let image = &entry.target.image;
                     image.repository() == repository

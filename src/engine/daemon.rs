@@ -82,19 +82,22 @@ pub async fn run_loop<C: super::EngineClient>(
             .map(|(key, _)| key.clone())
             .collect();
         for key in due_scans {
-            if let Some(task) = engine.scan_task(&key) {
-                // Spawned, so scans progress while the loop commits and pushes.
-                let handle = tokio::spawn(task);
-                let owner = key.clone();
-                in_flight.push(handle.map(move |joined| match joined {
-                    Ok((key, result)) => (key, Some(result)),
-                    Err(error) => {
-                        tracing::error!(repository = %owner, %error, "the scan task failed");
-                        (owner, None)
-                    }
-                }));
-                scanning.insert(key);
-            }
+            let Some(task) = engine.scan_task(&key) else {
+                // Suspended: nothing scans it until it is resumed.
+                next_scan.remove(&key);
+                continue;
+            };
+            // Spawned, so scans progress while the loop commits and pushes.
+            let handle = tokio::spawn(task);
+            let owner = key.clone();
+            in_flight.push(handle.map(move |joined| match joined {
+                Ok((key, result)) => (key, Some(result)),
+                Err(error) => {
+                    tracing::error!(repository = %owner, %error, "the scan task failed");
+                    (owner, None)
+                }
+            }));
+            scanning.insert(key);
         }
         if recheck.is_some_and(|at| at <= Instant::now()) {
             recheck = None;
@@ -278,7 +281,7 @@ pub async fn run_loop<C: super::EngineClient>(
                     }
                 };
                 for key in scans {
-                    if !engine.objects().repositories.contains_key(&key) {
+                    if !engine.objects().active_repositories().any(|(active, _)| *active == key) {
                         continue;
                     }
                     let tag = pushed.iter().find(|image| {

@@ -87,14 +87,23 @@ impl<C: super::EngineClient> Runs<C> {
     /// Queues the automations of `due` (most overdue first), grouped by
     /// working copy in the order given, and hands the workers a runner over
     /// the engine's objects and policy results of now (queued groups run
-    /// with it too). Returns those queued; the others (queued or running
-    /// already, or their working copy is) are held ([`Runs::is_held`]) until
-    /// the next call.
+    /// with it too). Returns those taken: queued, or dropped because they are
+    /// suspended or no longer defined (a suspended automation never runs,
+    /// whatever asked for it: a webhook, a Receiver, a policy change); the
+    /// others (queued or running already, or their working copy is) are held
+    /// ([`Runs::is_held`]) until the next call.
     pub fn start(&mut self, engine: &Engine<C>, due: &[ObjectKey]) -> Vec<ObjectKey> {
         self.held.clear();
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
+        let mut taken = Vec::new();
         for key in due {
+            let automations = &engine.objects().automations;
+            if automations.get(key).is_none_or(|entry| entry.suspend) {
+                tracing::debug!(automation = %key, "suspended or gone: not run");
+                taken.push(key.clone());
+                continue;
+            }
             if self.running.contains(key) {
                 self.held.insert(key.clone());
                 continue;
@@ -116,9 +125,9 @@ impl<C: super::EngineClient> Runs<C> {
             }
         }
         if groups.is_empty() && self.in_flight == 0 {
-            return Vec::new();
+            return taken;
         }
-        let mut started = Vec::new();
+        let mut started = taken;
         let mut queue = lock(&self.queue);
         queue.runner = Some(engine.runner());
         for (path, keys) in groups {
@@ -248,6 +257,15 @@ mod tests {
     /// `sources` GitRepositories (`file://` paths that do not exist: each run
     /// fails at once) and, on each, the automations named.
     fn engine(state: &std::path::Path, automations: &[(&str, &str)]) -> Engine<Tags> {
+        engine_with_suspended(state, automations, &[])
+    }
+
+    /// [`engine`], with the automations named in `suspended` suspended.
+    fn engine_with_suspended(
+        state: &std::path::Path,
+        automations: &[(&str, &str)],
+        suspended: &[&str],
+    ) -> Engine<Tags> {
         let dir = tempfile::tempdir().unwrap();
         let mut yaml = String::new();
         let mut sources: Vec<&str> = automations.iter().map(|(_, source)| *source).collect();
@@ -258,8 +276,9 @@ mod tests {
             ));
         }
         for (name, source) in automations {
+            let suspend = suspended.contains(name);
             yaml.push_str(&format!(
-                "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata: {{name: {name}, namespace: shop}}\nspec: {{interval: 1h, sourceRef: {{kind: GitRepository, name: {source}}}, git: {{commit: {{author: {{name: t, email: t@example.com}}}}}}, update: {{path: ./, strategy: Setters}}}}\n---\n"
+                "apiVersion: image.toolkit.fluxcd.io/v1beta2\nkind: ImageUpdateAutomation\nmetadata: {{name: {name}, namespace: shop}}\nspec: {{suspend: {suspend}, interval: 1h, sourceRef: {{kind: GitRepository, name: {source}}}, git: {{commit: {{author: {{name: t, email: t@example.com}}}}}}, update: {{path: ./, strategy: Setters}}}}\n---\n"
             ));
         }
         std::fs::write(dir.path().join("objects.yaml"), yaml).unwrap();
@@ -305,6 +324,27 @@ mod tests {
         assert!(!runs.is_running(&ObjectKey::new("shop", "a")));
         assert_eq!(runs.start(&engine, &keys(&["a"])), keys(&["a"]));
         all_finished(&mut runs).await;
+    }
+
+    /// Regression: a Receiver or a webhook asking for a suspended automation
+    /// (or for its GitRepository) ran it, commit and push included.
+    #[tokio::test]
+    async fn a_suspended_or_removed_automation_is_taken_and_never_runs() {
+        let state = tempfile::tempdir().unwrap();
+        let engine = engine_with_suspended(state.path(), &[("a", "one"), ("s", "two")], &["s"]);
+        let mut runs = Runs::default();
+        let taken = runs.start(&engine, &keys(&["s", "gone", "a"]));
+        assert_eq!(
+            taken,
+            keys(&["s", "gone", "a"]),
+            "all three leave the due list"
+        );
+        assert!(!runs.is_running(&ObjectKey::new("shop", "s")));
+        assert!(!runs.is_held(&ObjectKey::new("shop", "s")));
+        assert_eq!(all_finished(&mut runs).await, ["a"]);
+        // Only suspended ones due: nothing queued, nothing left waiting.
+        assert_eq!(runs.start(&engine, &keys(&["s"])), keys(&["s"]));
+        assert!(!runs.any_running());
     }
 
     #[tokio::test]

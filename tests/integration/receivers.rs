@@ -8,7 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use openssl::hash::MessageDigest;
 
-use crate::harness::receivers::{Delivery, Hooked, JwksServer, hmac_hex, webhook_path};
+use crate::harness::receivers::{
+    Delivery, Hooked, JwksServer, hmac_hex, receiver_yaml, webhook_path,
+};
 
 const TOKEN: &str = "rcv-token-5b2e91";
 
@@ -335,4 +337,145 @@ fn ecr_pushes_arrive_as_eventbridge_cloudevents_on_a_generic_receiver() {
     // The binary-mode event reuses the first event's CloudEvents id: a replay.
     hooked.check("generic", structured, &[(binary, 200)]);
     assert_eq!(hooked.deliveries("generic", "replayed"), 2.0);
+}
+
+/// `spec:` of a document, with `suspend: true` added under it.
+fn suspended(yaml: &str, kind: &str) -> String {
+    let start = yaml.find(&format!("kind: {kind}\n")).unwrap();
+    let spec = start + yaml[start..].find("spec:\n").unwrap() + "spec:\n".len();
+    format!("{}  suspend: true\n{}", &yaml[..spec], &yaml[spec..])
+}
+
+/// Regression: a Receiver (like a registry webhook) asking for a suspended
+/// ImageRepository scanned it, and one asking for a suspended automation, or
+/// for its GitRepository, ran it: commit and push included. As in Flux, a
+/// suspended object does nothing until it is resumed, whatever asks.
+#[test]
+fn a_receiver_neither_scans_nor_runs_suspended_objects() {
+    use crate::harness::process::free_port;
+    use crate::harness::tagpilot::{Automation, Tagpilot, plain_source, semver_image, wait_for};
+
+    let world = crate::engine::World::with(&[
+        ("api", &["1.0.0"]),
+        ("web", &["1.0.0", "1.0.1"]),
+        ("db", &["1.0.0", "1.0.1"]),
+    ]);
+    let tagpilot = Tagpilot::new();
+    let image = |name: &str| semver_image(name, &world.image_of(name), ">=1.0.0 <2.0.0", "1h");
+    tagpilot.write(
+        "images.yaml",
+        &format!(
+            "{}---\n{}---\n{}",
+            image("api"),
+            image("web"),
+            suspended(&image("db"), "ImageRepository")
+        ),
+    );
+    tagpilot.write(
+        "source.yaml",
+        &plain_source(&format!("file://{}", world.bare.display())),
+    );
+    let bot = |name: &str, app: &str| {
+        let mut automation = Automation::new(name);
+        automation.app = Some(app.into());
+        automation.yaml()
+    };
+    tagpilot.write(
+        "automations.yaml",
+        &format!(
+            "{}---\n{}",
+            bot("api-bot", "api"),
+            suspended(&bot("web-bot", "web"), "ImageUpdateAutomation")
+        ),
+    );
+    tagpilot.write(
+        "receiver.yaml",
+        &receiver_yaml(
+            "all-hook",
+            "generic",
+            "",
+            &[
+                "{apiVersion: image.toolkit.fluxcd.io/v1, kind: ImageUpdateAutomation, name: web-bot}",
+                "{apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, name: config}",
+                "{apiVersion: image.toolkit.fluxcd.io/v1, kind: ImageRepository, name: db}",
+                "{apiVersion: image.toolkit.fluxcd.io/v1, kind: ImageRepository, name: api}",
+            ],
+            TOKEN,
+            &[],
+        ),
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let daemon = tagpilot.spawn_daemon(&["--listen", &listen]);
+    let client = reqwest::blocking::Client::new();
+    let status = || -> Option<serde_json::Value> {
+        let output = tagpilot
+            .command()
+            .args(["status", "-o", "json", "--state-dir"])
+            .arg(tagpilot.state_dir())
+            .output()
+            .ok()?;
+        serde_json::from_slice(&output.stdout).ok()
+    };
+    // Started: api and web scanned, api-bot ran (nothing to change yet).
+    wait_for(
+        "the first scans and api-bot's first run",
+        || {
+            let status = status()?;
+            let scanned = |name: &str| {
+                status["repositories"][format!("shop/{name}")]["lastScanTime"].is_string()
+            };
+            (scanned("api")
+                && scanned("web")
+                && status["automations"]["shop/api-bot"]["lastRunTime"].is_string())
+            .then_some(())
+        },
+        || daemon.log_text(),
+    );
+    crate::harness::images::ImagePusher::new(&world.registry, "shop/api").push("1.0.1");
+
+    let response = client
+        .post(format!(
+            "http://{listen}{}",
+            webhook_path(TOKEN, "all-hook", "shop")
+        ))
+        .header("Content-Type", "application/json")
+        .body(r#"{"source":"ci"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{}", daemon.log_text());
+    wait_for(
+        "api 1.0.1 committed",
+        || world.file("api").contains(":1.0.1 #").then_some(()),
+        || format!("{}\n{}", world.file("api"), daemon.log_text()),
+    );
+    let status = wait_for(
+        "status.json with api-bot's second run",
+        || {
+            let status = status()?;
+            status["automations"]["shop/api-bot"]["lastPushCommit"]
+                .is_string()
+                .then_some(status)
+        },
+        || daemon.log_text(),
+    );
+    let log = daemon.log_text();
+    assert!(
+        world.file("web").contains(":1.0.0 #"),
+        "the suspended web-bot did not run:\n{}\n{log}",
+        world.file("web")
+    );
+    assert_eq!(world.commit_count(), 2, "api's commit only\n{log}");
+    assert!(
+        status["automations"]["shop/web-bot"]["lastRunTime"].is_null(),
+        "{status:#}"
+    );
+    assert!(
+        status["repositories"]["shop/db"]["lastScanTime"].is_null(),
+        "the suspended db was not scanned: {status:#}"
+    );
+    assert!(
+        !log.lines()
+            .any(|line| line.contains("scanning now") && line.contains("shop/db")),
+        "{log}"
+    );
 }

@@ -55,6 +55,48 @@ pub struct Hooked {
     _config: super::tagpilot::Tagpilot,
 }
 
+/// Flux's YAML of a Receiver `shop/NAME` of `receiver_type` (`spec` adds
+/// lines under `spec:`) reconciling `resources` (flow mappings), and of its
+/// Secret `NAME-token` holding `token` and the `extra` keys.
+pub fn receiver_yaml(
+    name: &str,
+    receiver_type: &str,
+    spec: &str,
+    resources: &[&str],
+    token: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut data = format!("  token: {}\n", STANDARD.encode(token));
+    for (key, value) in extra {
+        data.push_str(&format!("  {key}: {}\n", STANDARD.encode(value)));
+    }
+    let resources: String = resources
+        .iter()
+        .map(|resource| format!("    - {resource}\n"))
+        .collect();
+    format!(
+        "apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: {name}
+  namespace: shop
+spec:
+  type: {receiver_type}
+{spec}  secretRef:
+    name: {name}-token
+  resources:
+{resources}---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {name}-token
+  namespace: shop
+type: Opaque
+data:
+{data}"
+    )
+}
+
 /// Flux's webhook path of a Receiver.
 pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
     let digest = Sha256::digest(format!("{token}{name}{namespace}").as_bytes());
@@ -83,35 +125,15 @@ impl Hooked {
         let world = World::new(&["1.0.0"]);
         let tagpilot = world.tagpilot(&plain_source(&format!("file://{}", world.bare.display())));
         let name = format!("{receiver_type}-hook");
-        let mut data = format!("  token: {}\n", STANDARD.encode(token));
-        for (key, value) in extra {
-            data.push_str(&format!("  {key}: {}\n", STANDARD.encode(value)));
-        }
         tagpilot.write(
             "receiver.yaml",
-            &format!(
-                "apiVersion: notification.toolkit.fluxcd.io/v1
-kind: Receiver
-metadata:
-  name: {name}
-  namespace: shop
-spec:
-  type: {receiver_type}
-{spec}  secretRef:
-    name: {name}-token
-  resources:
-    - apiVersion: image.toolkit.fluxcd.io/v1
-      kind: ImageRepository
-      name: api
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: {name}-token
-  namespace: shop
-type: Opaque
-data:
-{data}"
+            &receiver_yaml(
+                &name,
+                receiver_type,
+                spec,
+                &["{apiVersion: image.toolkit.fluxcd.io/v1, kind: ImageRepository, name: api}"],
+                token,
+                extra,
             ),
         );
         let listen = format!("127.0.0.1:{}", free_port());
