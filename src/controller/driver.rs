@@ -335,12 +335,8 @@ impl Driver {
             .retain(objects.active_repositories().map(|(key, _)| key), now);
         self.syncs.restore(&cached);
         self.syncs.retain(&objects, &snapshot);
-        self.next_run.retain(|key, _| {
-            objects
-                .automations
-                .get(key)
-                .is_some_and(|entry| !entry.suspend)
-        });
+        self.next_run
+            .retain(|key, _| objects.is_active_automation(key));
         for (key, _) in objects.active_automations() {
             if !self.runs.is_running(key) {
                 self.next_run.entry(key.clone()).or_insert(now);
@@ -537,13 +533,7 @@ impl Driver {
                 .run_failures
                 .after_run(key, failed_run(report), interval);
             let wait = report.run_again_after.map_or(wait, |soon| soon.min(wait));
-            if self
-                .engine
-                .objects()
-                .automations
-                .get(key)
-                .is_some_and(|entry| !entry.suspend)
-            {
+            if self.engine.objects().is_active_automation(key) {
                 let at = Instant::now() + wait;
                 // Asked for again after the run took its view of the objects
                 // and policies (a policy it uses changed meanwhile, a

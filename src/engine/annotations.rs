@@ -265,12 +265,7 @@ impl<C: super::EngineClient> Engine<C> {
         let found = memory.automations_for_push(host, repository);
         let mut keys = Vec::new();
         for (automation, image) in found {
-            let active = self
-                .objects
-                .automations
-                .get(&automation)
-                .is_some_and(|e| !e.suspend);
-            if active {
+            if self.objects.is_active_automation(&automation) {
                 memory.announce(&automation, &image, tag);
                 if !keys.contains(&automation) {
                     keys.push(automation);

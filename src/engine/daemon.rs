@@ -83,7 +83,7 @@ pub async fn run_loop<C: super::EngineClient>(
             .collect();
         for key in due_scans {
             let Some(task) = engine.scan_task(&key) else {
-                // Suspended: nothing scans it until it is resumed.
+                // Suspended or gone: nothing scans it until it is resumed.
                 next_scan.remove(&key);
                 continue;
             };
@@ -281,7 +281,7 @@ pub async fn run_loop<C: super::EngineClient>(
                     }
                 };
                 for key in scans {
-                    if !engine.objects().active_repositories().any(|(active, _)| *active == key) {
+                    if !engine.objects().is_active_repository(&key) {
                         continue;
                     }
                     let tag = pushed.iter().find(|image| {

@@ -237,6 +237,20 @@ impl ObjectSet {
         self.repositories.iter().filter(|(_, entry)| !entry.suspend)
     }
 
+    /// Whether ImageRepository `key` is defined and not suspended.
+    pub fn is_active_repository(&self, key: &ObjectKey) -> bool {
+        self.repositories
+            .get(key)
+            .is_some_and(|entry| !entry.suspend)
+    }
+
+    /// Whether ImageUpdateAutomation `key` is defined and not suspended.
+    pub fn is_active_automation(&self, key: &ObjectKey) -> bool {
+        self.automations
+            .get(key)
+            .is_some_and(|entry| !entry.suspend)
+    }
+
     /// ImageUpdateAutomations that are not suspended.
     pub fn active_automations(&self) -> impl Iterator<Item = (&ObjectKey, &AutomationEntry)> {
         self.automations.iter().filter(|(_, entry)| !entry.suspend)

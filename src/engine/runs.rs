@@ -98,8 +98,7 @@ impl<C: super::EngineClient> Runs<C> {
         let mut group_of: HashMap<PathBuf, usize> = HashMap::new();
         let mut taken = Vec::new();
         for key in due {
-            let automations = &engine.objects().automations;
-            if automations.get(key).is_none_or(|entry| entry.suspend) {
+            if !engine.objects().is_active_automation(key) {
                 tracing::debug!(automation = %key, "suspended or gone: not run");
                 taken.push(key.clone());
                 continue;
