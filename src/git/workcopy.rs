@@ -520,7 +520,7 @@ fn init_working_copy(workdir: &Path) -> Result<Repository, git2::Error> {
     let mut options = RepositoryInitOptions::new();
     options.external_template(false);
     let repo = Repository::init_opts(workdir, &options)?;
-    repo.config()?.set_bool(LOG_REF_UPDATES, false)?;
+    without_reflogs(&repo, workdir)?;
     Ok(repo)
 }
 
