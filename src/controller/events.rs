@@ -97,12 +97,21 @@ impl SeriesKey {
     }
 }
 
+/// What is kept of a posted event to count its repeats.
+struct Posted {
+    name: String,
+    /// Occurrences so far (1 until it repeats).
+    count: i32,
+    /// When it last occurred (nanoseconds).
+    last: i128,
+}
+
 /// Posts the recorded events, one at a time.
 struct Sender {
     client: kube::Client,
     instance: String,
     /// The events of the last [`SERIES_WINDOW`], by what they say.
-    recent: HashMap<SeriesKey, Event>,
+    recent: HashMap<SeriesKey, Posted>,
     /// The last event name's suffix (nanoseconds), so that names never repeat.
     last_suffix: i128,
     /// When `recent` was last pruned (nanoseconds).
@@ -116,14 +125,8 @@ impl Sender {
         // Forgetting old events is a pass over all: at most once a second.
         if at_nanos - self.pruned_at > 1_000_000_000 {
             self.pruned_at = at_nanos;
-            self.recent.retain(|_, event| {
-                let last = event
-                    .series
-                    .as_ref()
-                    .map(|series| &series.last_observed_time)
-                    .or(event.event_time.as_ref());
-                last.is_some_and(|last| last.0.as_nanosecond() + window > at_nanos)
-            });
+            self.recent
+                .retain(|_, posted| posted.last + window > at_nanos);
         }
         let key = SeriesKey::of(&recorded);
         let namespace = recorded
@@ -132,22 +135,21 @@ impl Sender {
             .clone()
             .unwrap_or_else(|| "default".into());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Some(event) = self.recent.get_mut(&key) {
-            let count = event.series.as_ref().map_or(2, |series| series.count + 1);
+        if let Some(posted) = self.recent.get_mut(&key) {
             let series = EventSeries {
-                count,
+                count: posted.count + 1,
                 last_observed_time: MicroTime(recorded.at),
             };
-            let name = event.metadata.name.clone().unwrap_or_default();
-            // Only the series: the remembered event's resourceVersion would
-            // make the patch conditional on a version that has moved on.
+            // Only the series: a resourceVersion would make the patch
+            // conditional on a version that has moved on.
             let patch = serde_json::json!({ "series": &series });
             match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(&posted.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => {
-                    event.series = Some(series);
+                    posted.count = series.count;
+                    posted.last = at_nanos;
                     return Ok(());
                 }
                 // Gone (the API server's event TTL, or deleted): a new one.
@@ -158,6 +160,10 @@ impl Sender {
             }
         }
         self.last_suffix = (self.last_suffix + 1).max(at_nanos);
+        let name = event_name(
+            recorded.object.name.as_deref().unwrap_or(CONTROLLER),
+            self.last_suffix,
+        );
         let event = Event {
             action: Some("Reconcile".into()),
             reason: Some(recorded.reason),
@@ -166,10 +172,7 @@ impl Sender {
             event_time: Some(MicroTime(recorded.at)),
             metadata: ObjectMeta {
                 namespace: Some(namespace),
-                name: Some(event_name(
-                    recorded.object.name.as_deref().unwrap_or(CONTROLLER),
-                    self.last_suffix,
-                )),
+                name: Some(name.clone()),
                 ..ObjectMeta::default()
             },
             regarding: Some(recorded.object),
@@ -177,8 +180,15 @@ impl Sender {
             reporting_instance: Some(self.instance.clone()),
             ..Event::default()
         };
-        let created = api.create(&PostParams::default(), &event).await?;
-        self.recent.insert(key, created);
+        api.create(&PostParams::default(), &event).await?;
+        self.recent.insert(
+            key,
+            Posted {
+                name,
+                count: 1,
+                last: at_nanos,
+            },
+        );
         Ok(())
     }
 }
