@@ -17,9 +17,16 @@
 #                                                               atomically and all of them durable
 #                                                               at the end: temp files, one syncfs,
 #                                                               renames, one syncfs)
+#   5. bench/write_floor.rs on COPY                            (4.'s file-system work alone: read the
+#                                                               marked files, replace each with its own
+#                                                               bytes in the same four steps; no walk,
+#                                                               no parse; what the kernel and the
+#                                                               device take, the least any atomic,
+#                                                               durable writer pays)
 # COPY is re-made (and synced) before each write run, in a new directory (see below).
 # Targets: the update within 3x of grep (issue 4: 2. is the engine's full work and 3. its
-# write path); the default write (4.) within 2x of grep (issue 19).
+# write path); the default write (4.) within 2x of grep (issue 19). 5. tells how much of 4.
+# no program can save on this file system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,9 +90,19 @@ PY
 du -sh --apparent-size "$tree" >&2
 
 cargo build --release --quiet --bin tagpilot
-# Copy the binary: a shared CARGO_TARGET_DIR may be rebuilt by someone else mid-run.
+# Copy the binaries: a shared CARGO_TARGET_DIR may be rebuilt by someone else mid-run.
 cp "${CARGO_TARGET_DIR:-target}/release/tagpilot" "$work/tagpilot"
 bin="$work/tagpilot"
+floor_built="$(cargo bench --quiet --bench write_floor --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "write_floor" and m.get("executable"):
+        print(m["executable"])')"
+[ -n "$floor_built" ] || { echo "bench/update.sh: could not build bench/write_floor.rs" >&2; exit 1; }
+cp "$floor_built" "$work/write_floor"
+(cd "$tree" && grep -rl '"$imagepolicy"' . | sed 's|^\./||') > "$work/marked.txt"
+floor="TAGPILOT_BENCH_TREE='$work/copy' TAGPILOT_BENCH_FILES='$work/marked.txt' '$work/write_floor'"
 set_args=(--set "bench:app=ghcr.io/bench/app:2.0.0")
 
 # Warm the page cache, then check that a run really does the full work.
@@ -104,6 +121,13 @@ if [ "$written" -ne "$marked" ]; then
   exit 1
 fi
 echo "one dry run changes all $changed marked files; one in-place run writes them all" >&2
+# One run of the floor on a fresh copy, for its steps (hyperfine hides them).
+rm -rf "$work/copy" && cp -a "$tree" "$work/copy" && sync
+TAGPILOT_BENCH_TREE="$work/copy" TAGPILOT_BENCH_FILES="$work/marked.txt" "$work/write_floor"
+if ! diff -r -q "$tree" "$work/copy" > /dev/null; then
+  echo "bench/update.sh: the write floor changed a file or left one behind" >&2
+  exit 1
+fi
 
 # One --prepare per command, in order: only the write runs need a fresh copy. Each gets
 # it in a new directory (COPY is a symlink to the latest); the copies are removed at
@@ -114,7 +138,7 @@ echo "one dry run changes all $changed marked files; one in-place run writes the
 # measures that case (rm -rf, then cp) instead.
 rm -rf "$work/copy"
 echo 0 > "$work/copies"
-copies=$(( 2 * (${RUNS:-15} + 3) ))
+copies=$(( 3 * (${RUNS:-15} + 3) ))
 need_kb=$(( copies * $(du -sk "$tree" | cut -f1) ))
 free_kb="$(df -Pk "$work" | awk 'NR == 2 { print $4 }')"
 if [ "${PREPARE:-new}" != remove ] && [ "$free_kb" -lt "$need_kb" ]; then
@@ -127,10 +151,12 @@ else
   fresh_copy="n=\$((\$(cat '$work/copies') + 1)) && echo \$n > '$work/copies' && cp -a '$tree' '$work/copy-'\$n && ln -sfn '$work/copy-'\$n '$work/copy' && sync && find '$work/copy/' -type f -exec cat {} + > /dev/null"
 fi
 hyperfine --warmup 3 --runs "${RUNS:-15}" --export-markdown "$work/results.md" \
-  --prepare true --prepare true --prepare "$fresh_copy" --prepare "$fresh_copy" \
+  --prepare true --prepare true --prepare "$fresh_copy" --prepare "$fresh_copy" --prepare "$fresh_copy" \
   -n grep -n "tagpilot update --dry-run" -n "tagpilot update --in-place" -n "tagpilot update (atomic)" \
+  -n "write floor (file system alone)" \
   "grep -rl '\"\$imagepolicy\"' '$tree'" \
   "'$bin' update '$tree' ${set_args[*]} --dry-run" \
   "'$bin' update '$work/copy' ${set_args[*]} --in-place" \
-  "'$bin' update '$work/copy' ${set_args[*]}"
+  "'$bin' update '$work/copy' ${set_args[*]}" \
+  "$floor"
 cat "$work/results.md"
