@@ -26,7 +26,8 @@
 # COPY is re-made (and synced) before each write run, in a new directory (see below).
 # Targets: the update within 3x of grep (issue 4: 2. is the engine's full work and 3. its
 # write path); the default write (4.) within 2x of grep (issue 19). 5. tells how much of 4.
-# no program can save on this file system.
+# no program can save on this file system. TMPDIR=DIR runs it all on DIR's file system
+# (the README's journaled ext4 row: a loop-mounted one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
