@@ -5,7 +5,8 @@
 //! when it is done (tagpilot writes `status.lastHandledReconcileAt`), and
 //! `flux suspend|resume image update` stops and restarts the automation. With
 //! `--receivers` it also serves the cluster's Flux Receiver objects
-//! (`notification.toolkit.fluxcd.io/v1`, Flux's CRD) on `/hook/<digest>`.
+//! (`notification.toolkit.fluxcd.io/v1`, Flux's CRD) on `/hook/<digest>`; a
+//! delivery that names a suspended automation runs nothing.
 
 use openssl::hash::MessageDigest;
 use reqwest::blocking::Client;
@@ -51,6 +52,26 @@ stringData:
   token: receiver-token-0c41
 ";
 
+/// A generic Flux Receiver naming the automation and its GitRepository (what a
+/// CI job calls after pushing to the config repository), with the same Secret.
+const CONFIG_RECEIVER: &str = "apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata:
+  name: config-push
+  namespace: shop
+spec:
+  type: generic
+  secretRef:
+    name: ghcr-webhook-token
+  resources:
+    - apiVersion: image.toolkit.fluxcd.io/v1
+      kind: ImageUpdateAutomation
+      name: apps
+    - apiVersion: source.toolkit.fluxcd.io/v1
+      kind: GitRepository
+      name: config
+";
+
 /// The table `flux get` prints, as rows of trimmed cells (columns are tab-aligned).
 fn table(output: &FluxOutput) -> Vec<Vec<String>> {
     assert!(
@@ -93,6 +114,7 @@ fn the_flux_cli_gets_reconciles_suspends_and_resumes_tagpilots_objects() {
         "^1\\.",
     )));
     cluster.apply(RECEIVER);
+    cluster.apply(CONFIG_RECEIVER);
     cluster.kubectl(&[
         "label",
         "imagerepositories.image.toolkit.fluxcd.io",
@@ -259,6 +281,24 @@ fn the_flux_cli_gets_reconciles_suspends_and_resumes_tagpilots_objects() {
         "api",
         |o| o["status"]["latestRef"]["tag"] == "1.6.0",
         log,
+    );
+    // A delivery to the Receiver that names the suspended automation and its
+    // GitRepository runs nothing either (it used to run it, push included).
+    let response = client
+        .post(format!(
+            "http://{listen}{}",
+            webhook_path(RECEIVER_TOKEN, "config-push", "shop")
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{}", log());
+    // A run takes about a second here; give it five.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(
+        world.deployed().contains(":1.5.1 #"),
+        "a suspended automation ran: {}\n{}",
+        world.deployed(),
+        log()
     );
     let refused = cluster.flux(&["reconcile", "image", "update", "apps", "-n", "shop"]);
     assert!(!refused.success);
