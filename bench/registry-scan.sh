@@ -57,13 +57,7 @@ echo "    pushed in $((SECONDS - push_start)) s" >&2
 
 echo "==> building the benchmark (release)" >&2
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-binary="$(cargo bench --bench registry_scan --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "registry_scan" and m.get("executable"):
-        print(m["executable"])')"
-[ -n "$binary" ] || { echo "could not build the benchmark" >&2; exit 1; }
+binary="$(bash bench/bench-executable.sh registry_scan)"
 
 echo "==> one full scan cycle" >&2
 TAGPILOT_BENCH_REGISTRY="127.0.0.1:$port" TAGPILOT_BENCH_REPOSITORIES="$REPOS" TAGPILOT_BENCH_CONCURRENCY="$CONCURRENCY" \

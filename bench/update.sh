@@ -94,13 +94,7 @@ cargo build --release --quiet --bin tagpilot
 # Copy the binaries: a shared CARGO_TARGET_DIR may be rebuilt by someone else mid-run.
 cp "${CARGO_TARGET_DIR:-target}/release/tagpilot" "$work/tagpilot"
 bin="$work/tagpilot"
-floor_built="$(cargo bench --quiet --bench write_floor --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "write_floor" and m.get("executable"):
-        print(m["executable"])')"
-[ -n "$floor_built" ] || { echo "bench/update.sh: could not build bench/write_floor.rs" >&2; exit 1; }
+floor_built="$(bash bench/bench-executable.sh write_floor)"
 cp "$floor_built" "$work/write_floor"
 (cd "$tree" && grep -rl '"$imagepolicy"' . | sed 's|^\./||') > "$work/marked.txt"
 floor="TAGPILOT_BENCH_TREE='$work/copy' TAGPILOT_BENCH_FILES='$work/marked.txt' '$work/write_floor'"
