@@ -1,7 +1,7 @@
 //! What makes the controller act besides intervals: a registry webhook (the
 //! same endpoint as standalone mode), the `reconcile.tagpilot.dev/requestedAt`
 //! annotation, and spec changes; and `--watch-label-selector`, which limits a
-//! controller to its shard of the objects.
+//! controller to its shard of the objects. A suspended object is left alone.
 
 use reqwest::blocking::Client;
 
@@ -40,6 +40,11 @@ fn webhooks_and_requested_reconciles_act_at_once_on_the_controllers_shard_only()
     cluster.apply(&objects);
     cluster.apply(&format!(
         "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: other-shard\n  namespace: shop\n  labels:\n    shard: b\nspec:\n  image: {}\n  interval: 1m\n  insecure: true\n",
+        world.image
+    ));
+    // In the shard, the same image, suspended: a push notification must not scan it.
+    cluster.apply(&format!(
+        "apiVersion: tagpilot.dev/v1alpha1\nkind: ImageRepository\nmetadata:\n  name: held\n  namespace: shop\n  labels:\n    shard: a\nspec:\n  image: {}\n  interval: 1m\n  insecure: true\n  suspend: true\n",
         world.image
     ));
     let token_file = cluster.dir().join("webhook-token");
@@ -91,6 +96,14 @@ fn webhooks_and_requested_reconciles_act_at_once_on_the_controllers_shard_only()
         "api",
         |o| o["status"]["latestRef"]["tag"] == "1.2.0" && is_ready(o),
         log,
+    );
+
+    let held = cluster.get_json("imagerepository", "shop", "held").unwrap();
+    assert!(
+        held["status"].get("lastScanResult").is_none()
+            && held["status"]["conditions"][0]["reason"] == "Suspended",
+        "the suspended repository was scanned: {held:#}\n{}",
+        log()
     );
 
     // Another writer moves the marker back; asking for a reconcile restores it now.
