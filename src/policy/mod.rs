@@ -60,6 +60,10 @@ pub use go_regex::RegexError;
 pub use platform::{Platform, PlatformError};
 pub use range::{Range, RangeError};
 /// Flux's version parsing, for the git module's semver checkouts.
+#[allow(
+    unused_imports,
+    reason = "the fuzz crate includes this module without the git module"
+)]
 pub(crate) use version::VersionRef;
 
 use select::{Entry, Ranker};
