@@ -1,5 +1,6 @@
 //! The controller's Kubernetes Events on a real API server: a repeat of an
-//! event is counted in its `series`, and a new message is a new event.
+//! event is counted in its `series` (or posted anew when that event is gone),
+//! and a new message is a new event.
 
 use std::time::Duration;
 
@@ -118,6 +119,58 @@ fn an_object_with_the_longest_name_gets_its_events() {
                     "latest image is x:1".to_string()
                 ),
             ]
+        );
+    });
+}
+
+/// A repeat is counted on the event already posted; when that event is gone
+/// (the API server's event TTL, or someone deleted it) the repeat is posted
+/// as a new event, not lost.
+#[test]
+fn a_repeat_of_a_deleted_event_is_posted_anew() {
+    let server = KubeApiServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = server.client().await;
+        let api = Api::<Event>::namespaced(client.clone(), "default");
+        let mut events = EventSink::new(client.clone(), "test-instance");
+        let policy = policy_ref("api", "00000000-0000-0000-0000-000000000003");
+        let note = "latest image is example.com/api:1.1.0";
+        let ours = |list: Vec<Event>| -> Vec<Event> {
+            list.into_iter()
+                .filter(|e| e.reporting_controller.as_deref() == Some("tagpilot"))
+                .collect()
+        };
+        events.normal(&policy, "NewLatestImage", note.into());
+        let mut first = Vec::new();
+        for _ in 0..300 {
+            first = ours(api.list(&ListParams::default()).await.unwrap().items);
+            if !first.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(first.len(), 1, "the first event was not posted in 30 s");
+        let first_name = first[0].metadata.name.clone().unwrap();
+        api.delete(&first_name, &Default::default()).await.unwrap();
+
+        events.normal(&policy, "NewLatestImage", note.into());
+        events.close(Duration::from_secs(30)).await;
+
+        let posted = ours(api.list(&ListParams::default()).await.unwrap().items);
+        let seen: Vec<(String, i32)> = posted
+            .iter()
+            .map(|e| {
+                (
+                    e.note.clone().unwrap_or_default(),
+                    e.series.as_ref().map_or(1, |series| series.count),
+                )
+            })
+            .collect();
+        assert_eq!(seen, [(note.to_string(), 1)], "{posted:#?}");
+        assert_ne!(
+            posted[0].metadata.name.as_deref(),
+            Some(first_name.as_str())
         );
     });
 }
