@@ -11,6 +11,22 @@ use tagpilot::controller::events::EventSink;
 
 use crate::harness::kube_api::KubeApiServer;
 
+/// Runs `test` with a client of a new real API server and an event sink
+/// posting to it (reporting instance `test-instance`).
+fn on_api_server<Test, Done>(test: Test)
+where
+    Test: FnOnce(kube::Client, EventSink) -> Done,
+    Done: std::future::Future<Output = ()>,
+{
+    let server = KubeApiServer::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = server.client().await;
+        let events = EventSink::new(client.clone(), "test-instance");
+        test(client, events).await;
+    });
+}
+
 /// The ImagePolicy `default/NAME` with `uid`, as events name it.
 fn policy_ref(name: &str, uid: &str) -> ObjectReference {
     ObjectReference {
@@ -29,11 +45,7 @@ fn policy_ref(name: &str, uid: &str) -> ObjectReference {
 /// patch the series of an event whose resourceVersion has moved on.
 #[test]
 fn repeats_are_counted_and_a_new_message_is_a_new_event() {
-    let server = KubeApiServer::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let client = server.client().await;
-        let mut events = EventSink::new(client.clone(), "test-instance");
+    on_api_server(|client, mut events| async move {
         let policy = policy_ref("api", "00000000-0000-0000-0000-000000000001");
         let first = "latest image is example.com/api:1.1.0";
         let then = "latest image changed from example.com/api:1.1.0 to example.com/api:1.3.0";
@@ -77,11 +89,7 @@ fn repeats_are_counted_and_a_new_message_is_a_new_event() {
 /// valid) had every event refused by the API server.
 #[test]
 fn an_object_with_the_longest_name_gets_its_events() {
-    let server = KubeApiServer::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let client = server.client().await;
-        let mut events = EventSink::new(client.clone(), "test-instance");
+    on_api_server(|client, mut events| async move {
         let name = format!("{}-{}", "a".repeat(236), "b".repeat(16));
         assert_eq!(name.len(), 253);
         let policy = policy_ref(&name, "00000000-0000-0000-0000-000000000002");
@@ -128,12 +136,8 @@ fn an_object_with_the_longest_name_gets_its_events() {
 /// as a new event, not lost.
 #[test]
 fn a_repeat_of_a_deleted_event_is_posted_anew() {
-    let server = KubeApiServer::start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let client = server.client().await;
+    on_api_server(|client, mut events| async move {
         let api = Api::<Event>::namespaced(client.clone(), "default");
-        let mut events = EventSink::new(client.clone(), "test-instance");
         let policy = policy_ref("api", "00000000-0000-0000-0000-000000000003");
         let note = "latest image is example.com/api:1.1.0";
         let ours = |list: Vec<Event>| -> Vec<Event> {
