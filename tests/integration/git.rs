@@ -344,14 +344,8 @@ fn a_lost_push_race_is_retried_by_fetching_and_reapplying_never_forcing() {
 /// the same working copy drops the kept one instead of waiting on its lock.
 #[test]
 fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
-    let OverHttp {
-        bare,
-        spec,
-        workspace,
-        _server,
-        _state,
-        _repos,
-    } = OverHttp::start();
+    let http = OverHttp::start();
+    let (bare, spec, workspace) = (&http.bare, &http.spec, &http.workspace);
     let leftover = workspace
         .state_dir_for(&spec.repo.url, "main")
         .join("repo")
@@ -359,7 +353,7 @@ fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
     let run = |tag: &'static str, expect_leftover: bool| {
         let mut bump = set_tag(tag);
         let mut saw = Vec::new();
-        let outcome = run_automation_blocking(&workspace, &spec, |root: &Path| {
+        let outcome = run_automation_blocking(workspace, spec, |root: &Path| {
             let leftover = root.join("left-by-prepare-ahead.txt");
             saw.push(leftover.exists());
             // Not for the commit, which takes every change in the tree.
@@ -375,15 +369,15 @@ fn a_working_copy_prepared_ahead_is_taken_by_its_run_and_blocks_no_one() {
     std::fs::write(&leftover, "kept\n").unwrap();
     let (first, attempts) = run("main-1a2b3c4-118", true);
     assert_eq!(attempts, 1);
-    assert_eq!(git_in(&bare, &["rev-parse", "main"]).trim(), first);
+    assert_eq!(git_in(bare, &["rev-parse", "main"]).trim(), first);
 
     workspace.prepare_ahead(&spec.automation, &spec.repo, &spec.checkout);
     std::fs::write(&leftover, "kept\n").unwrap();
-    let other = push_other_commit(&bare, "main", "README.md", "edited by someone else\n");
+    let other = push_other_commit(bare, "main", "README.md", "edited by someone else\n");
     let (second, attempts) = run("main-2b3c4d5-119", false);
     assert_eq!(attempts, 1, "the moved branch was fetched before applying");
-    assert_eq!(git_in(&bare, &["rev-parse", "main^"]).trim(), other);
-    assert_eq!(show(&bare, "main", "README.md"), "edited by someone else\n");
+    assert_eq!(git_in(bare, &["rev-parse", "main^"]).trim(), other);
+    assert_eq!(show(bare, "main", "README.md"), "edited by someone else\n");
 
     workspace.prepare_ahead(&spec.automation, &spec.repo, &spec.checkout);
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -719,15 +713,9 @@ fn a_corrupt_working_copy_is_cloned_again() {
 /// 26,000 files written at start-up.
 #[test]
 fn a_working_copy_has_no_hook_samples_reflogs_or_fetch_head() {
-    let OverHttp {
-        bare,
-        spec,
-        workspace,
-        _server,
-        _state,
-        _repos,
-    } = OverHttp::start();
-    pushed(&run_automation_blocking(&workspace, &spec, set_tag("main-1a2b3c4-118")).unwrap());
+    let http = OverHttp::start();
+    let (bare, spec, workspace) = (&http.bare, &http.spec, &http.workspace);
+    pushed(&run_automation_blocking(workspace, spec, set_tag("main-1a2b3c4-118")).unwrap());
     let dot_git = workspace
         .state_dir_for(&spec.repo.url, "main")
         .join("repo")
@@ -751,7 +739,7 @@ fn a_working_copy_has_no_hook_samples_reflogs_or_fetch_head() {
     git_in(&dot_git, &["config", "core.logAllRefUpdates", "true"]);
     std::fs::create_dir_all(dot_git.join("logs/refs/heads")).unwrap();
     std::fs::write(dot_git.join("logs/HEAD"), "old reflog\n").unwrap();
-    pushed(&run_automation_blocking(&workspace, &spec, set_tag("main-2b3c4d5-119")).unwrap());
+    pushed(&run_automation_blocking(workspace, spec, set_tag("main-2b3c4d5-119")).unwrap());
     assert!(
         !dot_git.join("logs").exists(),
         "the old reflogs were removed"
@@ -760,7 +748,7 @@ fn a_working_copy_has_no_hook_samples_reflogs_or_fetch_head() {
         git_in(&dot_git, &["config", "core.logAllRefUpdates"]).trim(),
         "false"
     );
-    assert_eq!(git_in(&bare, &["rev-list", "--count", "main"]).trim(), "3");
+    assert_eq!(git_in(bare, &["rev-list", "--count", "main"]).trim(), "3");
 }
 
 #[test]
